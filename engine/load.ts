@@ -1,0 +1,222 @@
+/**
+ * Loading a model onto the GPU: from a Hugging Face folder (config.json +
+ * model.safetensors), or as seeded synthetic weights of a real Pythia shape made on the
+ * GPU itself (`synthetic:pythia-2.8b`), so Pythia-sized runs need no checkpoint.
+ */
+import { NeoxError } from "./errors.ts";
+import { type Gpu, storageBuffer } from "./device.ts";
+import { checkTensorShapes, loadConfig, type NeoxConfig } from "./config.ts";
+import {
+  openSafetensors,
+  readTensorBytes,
+  type SafetensorsFile,
+  toFloat32,
+} from "./safetensors.ts";
+import { type Layer, type Linear, NeoxModel, type Weights } from "./model.ts";
+import { KernelLibrary, type WeightType } from "../kernels/kernel.ts";
+
+/** Real Pythia shapes (vocab padded to 50304, rotary 0.25, parallel residual). */
+export const PYTHIA_CONFIGS: Record<string, { d: number; L: number; H: number; ff: number }> = {
+  "pythia-70m": { d: 512, L: 6, H: 8, ff: 2048 },
+  "pythia-160m": { d: 768, L: 12, H: 12, ff: 3072 },
+  "pythia-410m": { d: 1024, L: 24, H: 16, ff: 4096 },
+  "pythia-1b": { d: 2048, L: 16, H: 8, ff: 8192 },
+  "pythia-1.4b": { d: 2048, L: 24, H: 16, ff: 8192 },
+  "pythia-2.8b": { d: 2560, L: 32, H: 32, ff: 10240 },
+};
+
+/** Config of a synthetic Pythia model. */
+export function syntheticConfig(name: string): NeoxConfig {
+  const s = PYTHIA_CONFIGS[name];
+  if (!s) {
+    throw new NeoxError(
+      `unknown synthetic model "${name}" (choose one of ${Object.keys(PYTHIA_CONFIGS).join(", ")})`,
+    );
+  }
+  return {
+    hiddenSize: s.d,
+    numLayers: s.L,
+    numHeads: s.H,
+    headDim: s.d / s.H,
+    intermediateSize: s.ff,
+    vocabSize: 50304,
+    rotaryDims: Math.floor((s.d / s.H) * 0.25),
+    rotaryBase: 10000,
+    maxPositions: 2048,
+    layerNormEps: 1e-5,
+    parallelResidual: true,
+    activation: "gelu",
+    attentionBias: true,
+    eosTokenId: 0,
+    bosTokenId: 0,
+  };
+}
+
+/** Options for loading. */
+export interface LoadOptions {
+  /** Keep f16 weights as f32 even when the adapter has shader-f16. */
+  forceF32?: boolean;
+  /** Seed of synthetic weights. */
+  seed?: number;
+}
+
+/** Loads `spec` (a folder or `synthetic:NAME`) onto the GPU. */
+export async function loadModel(
+  gpu: Gpu,
+  spec: string,
+  opts: LoadOptions = {},
+): Promise<NeoxModel> {
+  if (spec.startsWith("synthetic:")) {
+    return syntheticModel(gpu, spec.slice("synthetic:".length), opts);
+  }
+  const cfg = await loadConfig(spec);
+  const path = `${spec.replace(/\/$/, "")}/model.safetensors`;
+  const file = await openSafetensors(path);
+  checkTensorShapes(cfg, file);
+  checkFits(gpu, cfg, file);
+  return await fileModel(gpu, cfg, file, spec, opts);
+}
+
+function checkFits(gpu: Gpu, cfg: NeoxConfig, file: SafetensorsFile): void {
+  let total = 0;
+  for (const t of file.tensors.values()) total += t.end - t.begin;
+  const row = cfg.hiddenSize * 4;
+  if (row > gpu.maxBindingBytes) {
+    throw new NeoxError(
+      `${file.path}: one weight row needs ${row} bytes, the adapter binds at most ${gpu.maxBindingBytes}`,
+    );
+  }
+  void total;
+}
+
+function rowsPerChunk(gpu: Gpu, K: number, bytesPerWeight: number): number {
+  return Math.max(1, Math.floor(gpu.maxBindingBytes / (K * bytesPerWeight)));
+}
+
+async function fileModel(
+  gpu: Gpu,
+  cfg: NeoxConfig,
+  file: SafetensorsFile,
+  source: string,
+  opts: LoadOptions,
+): Promise<NeoxModel> {
+  const f32Buffer = async (name: string): Promise<GPUBuffer> => {
+    const t = file.tensors.get(name)!;
+    return storageBuffer(gpu, 0, name, toFloat32(t.dtype, await readTensorBytes(file, name)));
+  };
+  const linear = async (name: string, hasBias: boolean): Promise<Linear> => {
+    const t = file.tensors.get(`${name}.weight`)!;
+    const [N, K] = t.shape;
+    const raw = await readTensorBytes(file, `${name}.weight`);
+    const keepF16 = t.dtype === "F16" && gpu.hasF16 && !opts.forceF32;
+    const wt: WeightType = keepF16 ? "f16" : "f32";
+    const data = keepF16 ? raw : new Uint8Array(toFloat32(t.dtype, raw).buffer);
+    const bpw = keepF16 ? 2 : 4;
+    const per = rowsPerChunk(gpu, K, bpw);
+    const chunks = [];
+    for (let r = 0; r < N; r += per) {
+      const rows = Math.min(per, N - r);
+      chunks.push({
+        buf: storageBuffer(
+          gpu,
+          rows * K * bpw,
+          `${name}[${r}:]`,
+          data.subarray(r * K * bpw, (r + rows) * K * bpw),
+        ),
+        rowStart: r,
+        rows,
+      });
+    }
+    const bias = hasBias ? await f32Buffer(`${name}.bias`) : null;
+    return { N, K, wt, chunks, bias };
+  };
+  const norm = async (name: string) => ({
+    weight: await f32Buffer(`${name}.weight`),
+    bias: await f32Buffer(`${name}.bias`),
+  });
+  const layers: Layer[] = [];
+  for (let i = 0; i < cfg.numLayers; i++) {
+    const p = `gpt_neox.layers.${i}`;
+    layers.push({
+      inputLayernorm: await norm(`${p}.input_layernorm`),
+      postAttentionLayernorm: await norm(`${p}.post_attention_layernorm`),
+      queryKeyValue: await linear(`${p}.attention.query_key_value`, cfg.attentionBias),
+      dense: await linear(`${p}.attention.dense`, cfg.attentionBias),
+      denseHTo4h: await linear(`${p}.mlp.dense_h_to_4h`, true),
+      dense4hToH: await linear(`${p}.mlp.dense_4h_to_h`, true),
+    });
+  }
+  const weights: Weights = {
+    embedIn: await linear("gpt_neox.embed_in", false),
+    layers,
+    finalLayerNorm: await norm("gpt_neox.final_layer_norm"),
+    embedOut: await linear("embed_out", false),
+  };
+  return new NeoxModel(gpu, cfg, weights, source);
+}
+
+/** Seeded random weights of a Pythia shape, generated on the GPU (no host copy). */
+export function syntheticModel(gpu: Gpu, name: string, opts: LoadOptions = {}): NeoxModel {
+  const cfg = syntheticConfig(name);
+  const lib = new KernelLibrary(gpu);
+  const wt: WeightType = gpu.hasF16 && !opts.forceF32 ? "f16" : "f32";
+  let seed = (opts.seed ?? 1234) >>> 0;
+  const enc = gpu.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  const fill = (
+    count: number,
+    type: WeightType,
+    scale: number,
+    offset: number,
+    label: string,
+  ): GPUBuffer => {
+    const buf = storageBuffer(gpu, count * (type === "f16" ? 2 : 4), label);
+    const pl = lib.pipeline("fill", "f32", { PACKED: type === "f16" ? 1 : 0 });
+    const words = type === "f16" ? Math.ceil(count / 2) : count;
+    const groups = Math.ceil(words / 256);
+    const x = Math.min(groups, 65535);
+    const d = lib.dispatch(label, pl, [lib.uniform([count, seed++, scale, offset], [2, 3]), buf], [
+      x,
+      Math.ceil(groups / x),
+    ]);
+    pass.setPipeline(d.pipeline);
+    pass.setBindGroup(0, d.bindGroup);
+    pass.dispatchWorkgroups(...d.workgroups);
+    return buf;
+  };
+  const d = cfg.hiddenSize;
+  const std = 0.02 * Math.sqrt(3);
+  const linear = (N: number, K: number, label: string, bias: boolean): Linear => {
+    const per = rowsPerChunk(gpu, K, wt === "f16" ? 2 : 4);
+    const chunks = [];
+    for (let r = 0; r < N; r += per) {
+      const rows = Math.min(per, N - r);
+      chunks.push({ buf: fill(rows * K, wt, std, 0, `${label}[${r}:]`), rowStart: r, rows });
+    }
+    return { N, K, wt, chunks, bias: bias ? fill(N, "f32", std, 0, `${label}.bias`) : null };
+  };
+  const norm = (label: string) => ({
+    weight: fill(d, "f32", 0.1, 1, `${label}.weight`),
+    bias: fill(d, "f32", 0.02, 0, `${label}.bias`),
+  });
+  const layers: Layer[] = [];
+  for (let i = 0; i < cfg.numLayers; i++) {
+    layers.push({
+      inputLayernorm: norm(`input_layernorm.${i}`),
+      postAttentionLayernorm: norm(`post_attention_layernorm.${i}`),
+      queryKeyValue: linear(3 * d, d, `query_key_value.${i}`, true),
+      dense: linear(d, d, `dense.${i}`, true),
+      denseHTo4h: linear(cfg.intermediateSize, d, `dense_h_to_4h.${i}`, true),
+      dense4hToH: linear(d, cfg.intermediateSize, `dense_4h_to_h.${i}`, true),
+    });
+  }
+  const weights: Weights = {
+    embedIn: linear(cfg.vocabSize, d, "embed_in", false),
+    layers,
+    finalLayerNorm: norm("final_layer_norm"),
+    embedOut: linear(cfg.vocabSize, d, "embed_out", false),
+  };
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
+  return new NeoxModel(gpu, cfg, weights, `synthetic:${name}`, lib);
+}

@@ -1,0 +1,394 @@
+/**
+ * The GPT-NeoX model on the GPU: weights named after their Hugging Face tensors, one
+ * forward pass as a fixed list of dispatches over a `Sequence` (KV cache + token and state
+ * buffers). Cache length and token position live in a GPU state buffer, so passes can be
+ * replayed step after step with no CPU round trip.
+ */
+import { NeoxError } from "./errors.ts";
+import { type Gpu, storageBuffer } from "./device.ts";
+import type { NeoxConfig } from "./config.ts";
+import { type Dispatch, KernelLibrary, type WeightType } from "../kernels/kernel.ts";
+
+/** A weight matrix [N, K], split by rows into chunks that each fit one binding. */
+export interface Linear {
+  /** Output features. */
+  N: number;
+  /** Input features. */
+  K: number;
+  wt: WeightType;
+  chunks: { buf: GPUBuffer; rowStart: number; rows: number }[];
+  /** [N] f32, or null for no bias. */
+  bias: GPUBuffer | null;
+}
+
+/** One transformer block, fields named after `gpt_neox.layers.{i}.*`. */
+export interface Layer {
+  inputLayernorm: { weight: GPUBuffer; bias: GPUBuffer };
+  postAttentionLayernorm: { weight: GPUBuffer; bias: GPUBuffer };
+  /** attention.query_key_value: [3d, d] */
+  queryKeyValue: Linear;
+  /** attention.dense: [d, d] */
+  dense: Linear;
+  /** mlp.dense_h_to_4h: [ff, d] */
+  denseHTo4h: Linear;
+  /** mlp.dense_4h_to_h: [d, ff] */
+  dense4hToH: Linear;
+}
+
+/** All weights of a model on the GPU. */
+export interface Weights {
+  /** gpt_neox.embed_in: [V, d] */
+  embedIn: Linear;
+  layers: Layer[];
+  /** gpt_neox.final_layer_norm */
+  finalLayerNorm: { weight: GPUBuffer; bias: GPUBuffer };
+  /** embed_out: [V, d] */
+  embedOut: Linear;
+}
+
+/** What a pass leaves behind after its last layer. */
+export interface PassOptions {
+  /** "none": no logits; "last": logits of the last token; "all": logits of every token. */
+  logits: "none" | "last" | "all";
+  /** Write argmax of the last logits row to tokens[tokenPos + T]. */
+  argmax: boolean;
+  /** Commit the pass: cacheLen += T, tokenPos += T. */
+  advance: boolean;
+}
+
+/** Capacity of a sequence's buffers. */
+export interface SequenceOptions {
+  /** KV cache entries. */
+  capacity: number;
+  /** Length of the token buffer (prompt + generated + slack). */
+  maxTokens: number;
+  /** Largest number of tokens in one pass. */
+  maxT: number;
+  /** Allocate logits for every token of a pass (the `logits` command), not just the last. */
+  allLogits?: boolean;
+}
+
+/** State buffer layout, u32 words. */
+export const STATE_CACHE_LEN = 0;
+export const STATE_TOKEN_POS = 1;
+/** Words in the state buffer (spare words are used by generation loops). */
+export const STATE_WORDS = 16;
+
+/**
+ * One generation's GPU state: per-layer KV caches [capacity, H, hd] (keys before rotary),
+ * the token buffer, the state buffer [cacheLen, tokenPos, ...] and activation scratch.
+ */
+export class Sequence {
+  readonly model: NeoxModel;
+  readonly opts: SequenceOptions;
+  readonly kCache: GPUBuffer[];
+  readonly vCache: GPUBuffer[];
+  readonly state: GPUBuffer;
+  readonly tokens: GPUBuffer;
+  /** cos/sin of every cache slot: [capacity, rot/2, 2] f32 */
+  readonly cosSin: GPUBuffer;
+  readonly x: GPUBuffer; // [maxT, d] residual stream
+  readonly h1: GPUBuffer; // [maxT, d] ln1 out, later attention out
+  readonly h2: GPUBuffer; // [maxT, d] ln2 out
+  readonly qkv: GPUBuffer; // [maxT, 3d]
+  readonly q: GPUBuffer; // [maxT, d] rotated queries
+  readonly ff: GPUBuffer; // [maxT, ff]
+  readonly logits: GPUBuffer; // [maxT or 1, V]
+  readonly kvBytes: number;
+  #plans = new Map<string, Dispatch[]>();
+
+  constructor(model: NeoxModel, opts: SequenceOptions) {
+    this.model = model;
+    this.opts = opts;
+    const { cfg, gpu } = model;
+    const d = cfg.hiddenSize;
+    const entryBytes = cfg.numHeads * cfg.headDim * 4;
+    if (opts.capacity > 4096) {
+      throw new NeoxError(`cache capacity ${opts.capacity} exceeds the attention kernel's 4096`);
+    }
+    this.kCache = [];
+    this.vCache = [];
+    for (let l = 0; l < cfg.numLayers; l++) {
+      this.kCache.push(storageBuffer(gpu, opts.capacity * entryBytes, `k cache ${l}`));
+      this.vCache.push(storageBuffer(gpu, opts.capacity * entryBytes, `v cache ${l}`));
+    }
+    this.kvBytes = 2 * cfg.numLayers * opts.capacity * entryBytes;
+    this.state = storageBuffer(gpu, STATE_WORDS * 4, "state");
+    this.tokens = storageBuffer(gpu, opts.maxTokens * 4, "tokens");
+    this.cosSin = storageBuffer(gpu, 0, "cos/sin", rotaryTable(cfg, opts.capacity));
+    const T = opts.maxT;
+    this.x = storageBuffer(gpu, T * d * 4, "x");
+    this.h1 = storageBuffer(gpu, T * d * 4, "h1");
+    this.h2 = storageBuffer(gpu, T * d * 4, "h2");
+    this.qkv = storageBuffer(gpu, T * 3 * d * 4, "qkv");
+    this.q = storageBuffer(gpu, T * d * 4, "q");
+    this.ff = storageBuffer(gpu, T * cfg.intermediateSize * 4, "ff");
+    this.logits = storageBuffer(
+      gpu,
+      (opts.allLogits ? T : 1) * cfg.vocabSize * 4,
+      "logits",
+    );
+  }
+
+  /** Sets cacheLen and tokenPos (queued; takes effect before later submitted work). */
+  setState(cacheLen: number, tokenPos: number): void {
+    this.model.gpu.device.queue.writeBuffer(this.state, 0, new Uint32Array([cacheLen, tokenPos]));
+  }
+
+  /** Writes token ids into the token buffer at `at`. */
+  writeTokens(ids: number[], at = 0): void {
+    this.model.gpu.device.queue.writeBuffer(this.tokens, at * 4, new Uint32Array(ids));
+  }
+
+  /** The dispatches of one pass of T tokens, built once per (T, options). */
+  plan(T: number, o: PassOptions): Dispatch[] {
+    const key = `${T}|${o.logits}|${o.argmax}|${o.advance}`;
+    let p = this.#plans.get(key);
+    if (!p) {
+      if (T > this.opts.maxT) throw new Error(`pass of ${T} tokens exceeds maxT ${this.opts.maxT}`);
+      if (o.logits === "all" && !this.opts.allLogits) {
+        throw new Error("sequence has no all-logits buffer");
+      }
+      p = this.model.buildPass(this, T, o);
+      this.#plans.set(key, p);
+    }
+    return p;
+  }
+
+  /** Frees the GPU buffers. */
+  destroy(): void {
+    for (const b of [...this.kCache, ...this.vCache]) b.destroy();
+    for (
+      const b of [
+        this.state,
+        this.tokens,
+        this.cosSin,
+        this.x,
+        this.h1,
+        this.h2,
+        this.qkv,
+        this.q,
+        this.ff,
+        this.logits,
+      ]
+    ) b.destroy();
+  }
+}
+
+/** cos/sin(p * inv_freq_i) for p < positions, computed in float32 as transformers does. */
+export function rotaryTable(cfg: NeoxConfig, positions: number): Float32Array {
+  const half = cfg.rotaryDims / 2;
+  const out = new Float32Array(Math.max(1, positions * half * 2));
+  const f = Math.fround;
+  const invFreq: number[] = [];
+  for (let i = 0; i < half; i++) {
+    invFreq.push(f(1 / f(Math.pow(cfg.rotaryBase, f((2 * i) / cfg.rotaryDims)))));
+  }
+  for (let p = 0; p < positions; p++) {
+    for (let i = 0; i < half; i++) {
+      const a = f(p * invFreq[i]);
+      out[(p * half + i) * 2] = Math.cos(a);
+      out[(p * half + i) * 2 + 1] = Math.sin(a);
+    }
+  }
+  return out;
+}
+
+/** A GPT-NeoX model whose weights live on the GPU. */
+export class NeoxModel {
+  readonly gpu: Gpu;
+  readonly cfg: NeoxConfig;
+  readonly lib: KernelLibrary;
+  readonly weights: Weights;
+  /** Where the weights came from: a folder or `synthetic:pythia-70m`. */
+  readonly source: string;
+  /** Bytes of all weights on the GPU. */
+  readonly weightBytes: number;
+  readonly params: number;
+  /** Use the naive kernels (the oracles) instead of the tiled ones. */
+  naive = false;
+  readonly #zero: GPUBuffer;
+
+  constructor(gpu: Gpu, cfg: NeoxConfig, weights: Weights, source: string, lib?: KernelLibrary) {
+    this.gpu = gpu;
+    this.cfg = cfg;
+    this.weights = weights;
+    this.source = source;
+    this.lib = lib ?? new KernelLibrary(gpu);
+    this.#zero = storageBuffer(gpu, 16, "zero");
+    let bytes = 0;
+    let params = 0;
+    const visit = (b: GPUBuffer | null) => {
+      if (b) bytes += b.size;
+    };
+    const lin = (m: Linear) => {
+      m.chunks.forEach((c) => visit(c.buf));
+      visit(m.bias);
+      params += m.N * m.K + (m.bias ? m.N : 0);
+    };
+    const ln = (n: { weight: GPUBuffer; bias: GPUBuffer }) => {
+      visit(n.weight);
+      visit(n.bias);
+      params += 2 * cfg.hiddenSize;
+    };
+    lin(weights.embedIn);
+    lin(weights.embedOut);
+    ln(weights.finalLayerNorm);
+    for (const l of weights.layers) {
+      ln(l.inputLayernorm);
+      ln(l.postAttentionLayernorm);
+      [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH].forEach(lin);
+    }
+    this.weightBytes = bytes;
+    this.params = params;
+  }
+
+  /** A new sequence (KV cache and scratch) for this model. */
+  newSequence(opts: SequenceOptions): Sequence {
+    return new Sequence(this, opts);
+  }
+
+  /** Appends the dispatches of `y (+)= act(x W^T + b)` for T rows of x starting at xRow. */
+  linear(
+    out: Dispatch[],
+    label: string,
+    m: Linear,
+    x: GPUBuffer,
+    y: GPUBuffer,
+    T: number,
+    o: { xRow?: number; accumulate?: boolean; act?: "gelu" | "gelu_tanh" },
+  ): void {
+    const flags = (o.accumulate ? 1 : 0) | (o.act === "gelu" ? 2 : 0) |
+      (o.act === "gelu_tanh" ? 4 : 0) | (m.bias ? 8 : 0);
+    const tok = T === 1 ? 1 : T <= 8 ? 4 : 8;
+    for (const c of m.chunks) {
+      const bias = m.bias ?? this.#zero;
+      const params = this.lib.uniform([
+        T,
+        m.K,
+        c.rows,
+        (o.xRow ?? 0) * m.K,
+        m.N,
+        c.rowStart,
+        flags,
+        0,
+      ]);
+      // A chunk's bias slice starts at rowStart: bind the bias buffer whole and shift via yOffset
+      // only when there is one chunk; multi-chunk matrices (embed_out) carry no bias.
+      if (m.chunks.length > 1 && m.bias) {
+        throw new Error("split matrices with bias are not supported");
+      }
+      if (this.naive) {
+        const pl = this.lib.pipeline("matmul_naive", m.wt);
+        out.push(
+          this.lib.dispatch(label, pl, [params, x, c.buf, bias, y], [Math.ceil(c.rows / 64), T]),
+        );
+      } else {
+        const pl = this.lib.pipeline("matmul", m.wt, { TOK: tok });
+        out.push(
+          this.lib.dispatch(label, pl, [params, x, c.buf, bias, y], [
+            Math.ceil(c.rows / 8),
+            Math.ceil(T / tok),
+          ]),
+        );
+      }
+    }
+  }
+
+  /** Builds the dispatch list of one forward pass of T tokens over `seq`. */
+  buildPass(seq: Sequence, T: number, o: PassOptions): Dispatch[] {
+    const { cfg, lib, weights: w } = this;
+    const d = cfg.hiddenSize;
+    const H = cfg.numHeads;
+    const hd = cfg.headDim;
+    const out: Dispatch[] = [];
+    const wg64 = (n: number) => Math.ceil(n / 64);
+
+    for (const c of w.embedIn.chunks) {
+      out.push(lib.dispatch(
+        "embed_in",
+        lib.pipeline("embedding", w.embedIn.wt),
+        [lib.uniform([T, d, c.rowStart, c.rows]), seq.state, seq.tokens, c.buf, seq.x],
+        [wg64(d), T],
+      ));
+    }
+    const lnParams = lib.uniform([T, d, cfg.layerNormEps, 0], [2]);
+    const layerNorm = (
+      label: string,
+      n: { weight: GPUBuffer; bias: GPUBuffer },
+      x: GPUBuffer,
+      y: GPUBuffer,
+    ) =>
+      out.push(
+        lib.dispatch(label, lib.pipeline("layernorm"), [lnParams, x, n.weight, n.bias, y], [T]),
+      );
+    const act = cfg.activation;
+    for (let l = 0; l < cfg.numLayers; l++) {
+      const L = w.layers[l];
+      layerNorm("input_layernorm", L.inputLayernorm, seq.x, seq.h1);
+      if (cfg.parallelResidual) {
+        layerNorm("post_attention_layernorm", L.postAttentionLayernorm, seq.x, seq.h2);
+      }
+      this.linear(out, "query_key_value", L.queryKeyValue, seq.h1, seq.qkv, T, {});
+      out.push(lib.dispatch(
+        "rotary",
+        lib.pipeline("rotary"),
+        [lib.uniform([T, H, hd, cfg.rotaryDims]), seq.state, seq.qkv, seq.cosSin, seq.q],
+        [wg64(hd), T * H],
+      ));
+      out.push(lib.dispatch(
+        "kv_append",
+        lib.pipeline("kv_append"),
+        [
+          lib.uniform([T, H, hd, seq.opts.capacity]),
+          seq.state,
+          seq.qkv,
+          seq.kCache[l],
+          seq.vCache[l],
+        ],
+        [wg64(hd), T * H],
+      ));
+      out.push(lib.dispatch(
+        "attention",
+        lib.pipeline("attention"),
+        [
+          lib.uniform([T, H, hd, cfg.rotaryDims, seq.opts.capacity, 1 / Math.sqrt(hd), 0, 0], [5]),
+          seq.state,
+          seq.q,
+          seq.kCache[l],
+          seq.vCache[l],
+          seq.cosSin,
+          seq.h1,
+        ],
+        [H, T],
+      ));
+      this.linear(out, "dense", L.dense, seq.h1, seq.x, T, { accumulate: true });
+      if (!cfg.parallelResidual) {
+        layerNorm("post_attention_layernorm", L.postAttentionLayernorm, seq.x, seq.h2);
+      }
+      this.linear(out, "dense_h_to_4h", L.denseHTo4h, seq.h2, seq.ff, T, { act });
+      this.linear(out, "dense_4h_to_h", L.dense4hToH, seq.ff, seq.x, T, { accumulate: true });
+    }
+    if (o.logits !== "none") {
+      layerNorm("final_layer_norm", w.finalLayerNorm, seq.x, seq.h1);
+      const rows = o.logits === "all" ? T : 1;
+      this.linear(out, "embed_out", w.embedOut, seq.h1, seq.logits, rows, { xRow: T - rows });
+      if (o.argmax) {
+        out.push(lib.dispatch(
+          "argmax",
+          lib.pipeline("argmax"),
+          [lib.uniform([cfg.vocabSize, rows - 1, T, 0]), seq.state, seq.logits, seq.tokens],
+          [1],
+        ));
+      }
+    }
+    if (o.advance) {
+      out.push(
+        lib.dispatch("advance", lib.pipeline("advance"), [lib.uniform([T, 0, 0, 0]), seq.state], [
+          1,
+        ]),
+      );
+    }
+    return out;
+  }
+}

@@ -1,0 +1,62 @@
+// Linear layer, tiled: y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
+// x: [T, K] f32; W: [N, K] (WT); bias: [N] f32; y: [T, yStride] f32.
+// A workgroup owns ROWS output rows and TOK tokens (TOK is set per pipeline: 1 for the
+// decode GEMV, more for prefill and verify, so each weight is loaded once for TOK tokens).
+// KL lanes split K so neighbouring invocations read neighbouring weights.
+struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
+const ACCUMULATE = 1u;
+const BIAS = 8u;
+
+const KL = 16u;
+const RG = 4u;
+const RPT = 2u;
+const ROWS = RG * RPT;
+const ACC = RPT * TOK;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> W: array<WT>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+#include "activation.wgsl"
+
+var<workgroup> part: array<f32, 64 * ACC>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let lane = li % KL;
+  let rg = li / KL;
+  let n0 = wg.x * ROWS + rg * RPT;
+  let t0 = wg.y * TOK;
+  var acc: array<f32, ACC>;
+  var xv: array<f32, TOK>;
+  let nT = min(TOK, p.T - t0);
+  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
+  for (var k = lane; k < p.K; k += KL) {
+    for (var t = 0u; t < TOK; t++) {
+      xv[t] = select(0.0, x[p.xOffset + (t0 + t) * p.K + k], t < nT);
+    }
+    for (var r = 0u; r < nR; r++) {
+      let w = f32(W[(n0 + r) * p.K + k]);
+      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += w * xv[t]; }
+    }
+  }
+  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  workgroupBarrier();
+  if (li < ROWS * TOK) {
+    let row = li / TOK;
+    let t = li % TOK;
+    let n = wg.x * ROWS + row;
+    let g = row / RPT;
+    let r = row % RPT;
+    if (n < p.N && t < nT) {
+      var s = 0.0;
+      for (var l = 0u; l < KL; l++) { s += part[(g * KL + l) * ACC + r * TOK + t]; }
+      if ((p.flags & BIAS) != 0u) { s += bias[n]; }
+      s = activate(s, p.flags);
+      let o = (t0 + t) * p.yStride + p.yOffset + n;
+      if ((p.flags & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
+    }
+  }
+}

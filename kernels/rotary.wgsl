@@ -1,0 +1,34 @@
+// Partial rotary ("rotate_half") on the query slices of the fused QKV output.
+// qkv: [T, H, 3*hd] f32 (q, k, v consecutive per head); q: [T, H, hd] f32 rotated.
+// Query t sits at cache slot state[0] + t (cache length before this pass's append).
+// cosSin: [P, rot/2, 2] f32 table of cos(p * inv_freq_i), sin(p * inv_freq_i).
+struct Params { T: u32, H: u32, hd: u32, rot: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read> qkv: array<f32>;
+@group(0) @binding(3) var<storage, read> cosSin: array<f32>;
+@group(0) @binding(4) var<storage, read_write> q: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.x;  // dim within the head
+  let th = g.y; // t * H + h
+  if (i >= p.hd || th >= p.T * p.H) { return; }
+  let t = th / p.H;
+  let src = th * 3u * p.hd;
+  var v = qkv[src + i];
+  if (i < p.rot) {
+    let half = p.rot / 2u;
+    let f = i % half;
+    let pos = state[0] + t;
+    let c = cosSin[(pos * half + f) * 2u];
+    let s = cosSin[(pos * half + f) * 2u + 1u];
+    if (i < half) {
+      v = v * c - qkv[src + i + half] * s;
+    } else {
+      v = v * c + qkv[src + i - half] * s;
+    }
+  }
+  q[th * p.hd + i] = v;
+}
