@@ -121,7 +121,7 @@ export async function allLogits(model: NeoxModel, ids: number[]): Promise<Float3
     capacity: ids.length,
     maxTokens: ids.length + 1,
     maxT,
-    allLogits: true,
+    logitsRows: maxT,
   });
   seq.writeTokens(ids);
   seq.setState(0, 0);

@@ -14,6 +14,15 @@ import {
 } from "./safetensors.ts";
 import { type Layer, type Linear, NeoxModel, type Weights } from "./model.ts";
 import { KernelLibrary, type WeightType } from "../kernels/kernel.ts";
+import {
+  int8Groups,
+  type Int8Matrix,
+  int8RowWords,
+  QUANT_MODES,
+  quantGroup,
+  quantizeInt8,
+  type QuantMode,
+} from "./quantize.ts";
 
 /** Real Pythia shapes (vocab padded to 50304, rotary 0.25, parallel residual). */
 export const PYTHIA_CONFIGS: Record<string, { d: number; L: number; H: number; ff: number }> = {
@@ -58,6 +67,11 @@ export interface LoadOptions {
   forceF32?: boolean;
   /** Seed of synthetic weights. */
   seed?: number;
+  /**
+   * Quantize every linear weight and embed_in to int8 at load (engine/quantize.ts):
+   * "int8" one scale per output row, "int8-g128" one per 128 input features.
+   */
+  quant?: QuantMode;
 }
 
 /** Loads `spec` (a folder or `synthetic:NAME`) onto the GPU. */
@@ -66,6 +80,9 @@ export async function loadModel(
   spec: string,
   opts: LoadOptions = {},
 ): Promise<NeoxModel> {
+  if (opts.quant !== undefined && !QUANT_MODES.includes(opts.quant)) {
+    throw new NeoxError(`unknown quant mode "${opts.quant}" (use ${QUANT_MODES.join(" or ")})`);
+  }
   if (spec.startsWith("synthetic:")) {
     return syntheticModel(gpu, spec.slice("synthetic:".length), opts);
   }
@@ -93,6 +110,40 @@ function rowsPerChunk(gpu: Gpu, K: number, bytesPerWeight: number): number {
   return Math.max(1, Math.floor(gpu.maxBindingBytes / (K * bytesPerWeight)));
 }
 
+/** Uploads an int8 matrix [N, K] as row chunks (packed rows + their scales) that fit a binding. */
+function int8Chunks(
+  gpu: Gpu,
+  label: string,
+  m: Int8Matrix,
+  shape: { N: number; K: number; group: number },
+): Linear["chunks"] {
+  const { N, K, group } = shape;
+  const words = int8RowWords(K);
+  const G = int8Groups(K, group);
+  const per = rowsPerChunk(gpu, words * 4, 1);
+  const chunks = [];
+  for (let r = 0; r < N; r += per) {
+    const rows = Math.min(per, N - r);
+    chunks.push({
+      buf: storageBuffer(
+        gpu,
+        0,
+        `${label}[${r}:]`,
+        m.packed.subarray(r * words, (r + rows) * words),
+      ),
+      scales: storageBuffer(
+        gpu,
+        0,
+        `${label}.scales[${r}:]`,
+        m.scales.subarray(r * G, (r + rows) * G),
+      ),
+      rowStart: r,
+      rows,
+    });
+  }
+  return chunks;
+}
+
 async function fileModel(
   gpu: Gpu,
   cfg: NeoxConfig,
@@ -108,6 +159,13 @@ async function fileModel(
     const t = file.tensors.get(`${name}.weight`)!;
     const [N, K] = t.shape;
     const raw = await readTensorBytes(file, `${name}.weight`);
+    if (opts.quant) {
+      const group = quantGroup(opts.quant);
+      const q = quantizeInt8(toFloat32(t.dtype, raw), N, K, group);
+      const chunks = int8Chunks(gpu, name, q, { N, K, group });
+      const bias = hasBias ? await f32Buffer(`${name}.bias`) : null;
+      return { N, K, wt: "int8", group, chunks, bias };
+    }
     const keepF16 = t.dtype === "F16" && gpu.hasF16 && !opts.forceF32;
     const wt: WeightType = keepF16 ? "f16" : "f32";
     const data = keepF16 ? raw : new Uint8Array(toFloat32(t.dtype, raw).buffer);
@@ -159,7 +217,8 @@ async function fileModel(
 export function syntheticModel(gpu: Gpu, name: string, opts: LoadOptions = {}): NeoxModel {
   const cfg = syntheticConfig(name);
   const lib = new KernelLibrary(gpu);
-  const wt: WeightType = gpu.hasF16 && !opts.forceF32 ? "f16" : "f32";
+  const wt: WeightType = opts.quant ? "int8" : gpu.hasF16 && !opts.forceF32 ? "f16" : "f32";
+  const group = opts.quant ? quantGroup(opts.quant) : 0;
   let seed = (opts.seed ?? 1234) >>> 0;
   const enc = gpu.device.createCommandEncoder();
   const pass = enc.beginComputePass();
@@ -170,9 +229,12 @@ export function syntheticModel(gpu: Gpu, name: string, opts: LoadOptions = {}): 
     offset: number,
     label: string,
   ): GPUBuffer => {
-    const buf = storageBuffer(gpu, count * (type === "f16" ? 2 : 4), label);
-    const pl = lib.pipeline("fill", "f32", { PACKED: type === "f16" ? 1 : 0 });
-    const words = type === "f16" ? Math.ceil(count / 2) : count;
+    const perWord = type === "int8" ? 4 : type === "f16" ? 2 : 1;
+    const buf = storageBuffer(gpu, (count * 4) / perWord, label);
+    const pl = lib.pipeline("fill", "f32", {
+      PACKED: type === "int8" ? 2 : type === "f16" ? 1 : 0,
+    });
+    const words = Math.ceil(count / perWord);
     const groups = Math.ceil(words / 256);
     const x = Math.min(groups, 65535);
     const d = lib.dispatch(label, pl, [lib.uniform([count, seed++, scale, offset], [2, 3]), buf], [
@@ -187,6 +249,24 @@ export function syntheticModel(gpu: Gpu, name: string, opts: LoadOptions = {}): 
   const d = cfg.hiddenSize;
   const std = 0.02 * Math.sqrt(3);
   const linear = (N: number, K: number, label: string, bias: boolean): Linear => {
+    if (wt === "int8") {
+      // q uniform in [-127, 127] times scales near std/127: weights near uniform(-std, std)
+      const words = int8RowWords(K);
+      const G = int8Groups(K, group);
+      const per = rowsPerChunk(gpu, words * 4, 1);
+      const chunks = [];
+      for (let r = 0; r < N; r += per) {
+        const rows = Math.min(per, N - r);
+        chunks.push({
+          buf: fill(rows * words * 4, "int8", 0, 0, `${label}[${r}:]`),
+          scales: fill(rows * G, "f32", 0.1 * std / 127, std / 127, `${label}.scales[${r}:]`),
+          rowStart: r,
+          rows,
+        });
+      }
+      const b = bias ? fill(N, "f32", std, 0, `${label}.bias`) : null;
+      return { N, K, wt, group, chunks, bias: b };
+    }
     const per = rowsPerChunk(gpu, K, wt === "f16" ? 2 : 4);
     const chunks = [];
     for (let r = 0; r < N; r += per) {

@@ -16,7 +16,13 @@ export interface Linear {
   /** Input features. */
   K: number;
   wt: WeightType;
-  chunks: { buf: GPUBuffer; rowStart: number; rows: number }[];
+  /** Int8 only: input features per scale, 0 for one scale per output row. */
+  group?: number;
+  /**
+   * buf: [rows, K] (f16/f32) or [rows, ceil(K/4)] u32 (int8, see engine/quantize.ts);
+   * scales (int8 only): [rows, 1 or ceil(K/group)] f32.
+   */
+  chunks: { buf: GPUBuffer; rowStart: number; rows: number; scales?: GPUBuffer }[];
   /** [N] f32, or null for no bias. */
   bias: GPUBuffer | null;
 }
@@ -64,8 +70,10 @@ export interface SequenceOptions {
   maxTokens: number;
   /** Largest number of tokens in one pass. */
   maxT: number;
-  /** Allocate logits for every token of a pass (the `logits` command), not just the last. */
-  allLogits?: boolean;
+  /** Rows of the logits buffer: passes with `logits: "all"` need T rows (default 1). */
+  logitsRows?: number;
+  /** Share this token buffer (speculative decoding: draft and target read the same tokens). */
+  tokens?: GPUBuffer;
 }
 
 /** State buffer layout, u32 words. */
@@ -114,7 +122,7 @@ export class Sequence {
     }
     this.kvBytes = 2 * cfg.numLayers * opts.capacity * entryBytes;
     this.state = storageBuffer(gpu, STATE_WORDS * 4, "state");
-    this.tokens = storageBuffer(gpu, opts.maxTokens * 4, "tokens");
+    this.tokens = opts.tokens ?? storageBuffer(gpu, opts.maxTokens * 4, "tokens");
     this.cosSin = storageBuffer(gpu, 0, "cos/sin", rotaryTable(cfg, opts.capacity));
     const T = opts.maxT;
     this.x = storageBuffer(gpu, T * d * 4, "x");
@@ -125,7 +133,7 @@ export class Sequence {
     this.ff = storageBuffer(gpu, T * cfg.intermediateSize * 4, "ff");
     this.logits = storageBuffer(
       gpu,
-      (opts.allLogits ? T : 1) * cfg.vocabSize * 4,
+      (opts.logitsRows ?? 1) * cfg.vocabSize * 4,
       "logits",
     );
   }
@@ -146,8 +154,8 @@ export class Sequence {
     let p = this.#plans.get(key);
     if (!p) {
       if (T > this.opts.maxT) throw new Error(`pass of ${T} tokens exceeds maxT ${this.opts.maxT}`);
-      if (o.logits === "all" && !this.opts.allLogits) {
-        throw new Error("sequence has no all-logits buffer");
+      if (o.logits === "all" && T > (this.opts.logitsRows ?? 1)) {
+        throw new Error(`logits buffer has ${this.opts.logitsRows ?? 1} rows, pass needs ${T}`);
       }
       p = this.model.buildPass(this, T, o);
       this.#plans.set(key, p);
@@ -158,10 +166,10 @@ export class Sequence {
   /** Frees the GPU buffers. */
   destroy(): void {
     for (const b of [...this.kCache, ...this.vCache]) b.destroy();
+    if (!this.opts.tokens) this.tokens.destroy();
     for (
       const b of [
         this.state,
-        this.tokens,
         this.cosSin,
         this.x,
         this.h1,
@@ -222,7 +230,10 @@ export class NeoxModel {
       if (b) bytes += b.size;
     };
     const lin = (m: Linear) => {
-      m.chunks.forEach((c) => visit(c.buf));
+      m.chunks.forEach((c) => {
+        visit(c.buf);
+        visit(c.scales ?? null);
+      });
       visit(m.bias);
       params += m.N * m.K + (m.bias ? m.N : 0);
     };
@@ -278,15 +289,20 @@ export class NeoxModel {
       if (m.chunks.length > 1 && m.bias) {
         throw new Error("split matrices with bias are not supported");
       }
+      // int8 weights: same kernels' layout, scales at binding 5, GROUP per pipeline
+      const int8 = m.wt === "int8";
+      const name = int8 ? "matmul_int8" : "matmul";
+      const group: Record<string, number> = int8 ? { GROUP: m.group ?? 0 } : {};
+      const buffers = [params, x, c.buf, bias, y, ...(int8 ? [c.scales!] : [])];
       if (this.naive) {
-        const pl = this.lib.pipeline("matmul_naive", m.wt);
+        const pl = this.lib.pipeline(`${name}_naive`, m.wt, group);
         out.push(
-          this.lib.dispatch(label, pl, [params, x, c.buf, bias, y], [Math.ceil(c.rows / 64), T]),
+          this.lib.dispatch(label, pl, buffers, [Math.ceil(c.rows / 64), T]),
         );
       } else {
-        const pl = this.lib.pipeline("matmul", m.wt, { TOK: tok });
+        const pl = this.lib.pipeline(name, m.wt, { TOK: tok, ...group });
         out.push(
-          this.lib.dispatch(label, pl, [params, x, c.buf, bias, y], [
+          this.lib.dispatch(label, pl, buffers, [
             Math.ceil(c.rows / 8),
             Math.ceil(T / tok),
           ]),
@@ -304,11 +320,22 @@ export class NeoxModel {
     const out: Dispatch[] = [];
     const wg64 = (n: number) => Math.ceil(n / 64);
 
+    const embedInt8 = w.embedIn.wt === "int8";
+    const embedPipeline = embedInt8
+      ? lib.pipeline("embedding_int8", "int8", { GROUP: w.embedIn.group ?? 0 })
+      : lib.pipeline("embedding", w.embedIn.wt);
     for (const c of w.embedIn.chunks) {
       out.push(lib.dispatch(
         "embed_in",
-        lib.pipeline("embedding", w.embedIn.wt),
-        [lib.uniform([T, d, c.rowStart, c.rows]), seq.state, seq.tokens, c.buf, seq.x],
+        embedPipeline,
+        [
+          lib.uniform([T, d, c.rowStart, c.rows]),
+          seq.state,
+          seq.tokens,
+          c.buf,
+          seq.x,
+          ...(embedInt8 ? [c.scales!] : []),
+        ],
         [wg64(d), T],
       ));
     }

@@ -5,8 +5,11 @@
  */
 import type { Gpu } from "../engine/device.ts";
 
-/** Storage type of a weight tensor on the GPU. */
-export type WeightType = "f16" | "f32";
+/**
+ * Storage type of a weight tensor on the GPU. "int8": four int8 per u32 with f32 scales
+ * beside them (engine/quantize.ts); its kernels ignore `WT`.
+ */
+export type WeightType = "f16" | "f32" | "int8";
 
 /** One bound dispatch, recorded once and replayed every step. */
 export interface Dispatch {

@@ -1,0 +1,62 @@
+// Greedy verification of one speculative round, entirely on the GPU.
+// logits: [K+1, V] target rows for tokens[base .. base+K] (base = last committed token, the
+// target's tokenPos); drafts sit at tokens[base+1 .. base+K]. Accepts the longest prefix
+// where draft == target argmax, writes the correction (or bonus) token after it, rolls
+// both caches back by moving their lengths, and appends the accept count to the log.
+// log: [rounds, accepted_0, accepted_1, ...].
+struct Params { V: u32, K: u32, _p0: u32, _p1: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> targetState: array<u32>;
+@group(0) @binding(2) var<storage, read_write> draftState: array<u32>;
+@group(0) @binding(3) var<storage, read> logits: array<f32>;
+@group(0) @binding(4) var<storage, read_write> tokens: array<u32>;
+@group(0) @binding(5) var<storage, read_write> log: array<u32>;
+
+const WG = 256u;
+var<workgroup> bestV: array<f32, WG>;
+var<workgroup> bestI: array<u32, WG>;
+var<workgroup> picks: array<u32, 17>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) li: u32) {
+  for (var row = 0u; row <= p.K; row++) {
+    var bv = -3.4e38;
+    var bi = 0xffffffffu;
+    for (var v = li; v < p.V; v += WG) {
+      let x = logits[row * p.V + v];
+      if (x > bv) { bv = x; bi = v; }
+    }
+    bestV[li] = bv;
+    bestI[li] = bi;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+      if (li < s) {
+        let ov = bestV[li + s];
+        let oi = bestI[li + s];
+        if (ov > bestV[li] || (ov == bestV[li] && oi < bestI[li])) {
+          bestV[li] = ov;
+          bestI[li] = oi;
+        }
+      }
+      workgroupBarrier();
+    }
+    if (li == 0u) { picks[row] = bestI[0]; }
+    workgroupBarrier();
+  }
+  if (li != 0u) { return; }
+  let base = targetState[1];
+  var a = 0u;
+  while (a < p.K && tokens[base + 1u + a] == picks[a]) { a++; }
+  tokens[base + 1u + a] = picks[a];
+  // The verify pass appended K+1 entries without advancing: keep the a+1 that are committed.
+  targetState[0] = targetState[0] + a + 1u;
+  targetState[1] = base + a + 1u;
+  // The draft has cached tokens up to base+K-1; keep those up to base+a-1. Its next first
+  // step reads 2 tokens: the last accepted one (recomputed if it was cached) and the new one.
+  draftState[0] = draftState[0] - (p.K - a);
+  draftState[1] = base + a;
+  let r = log[0];
+  log[1u + r] = a;
+  log[0] = r + 1u;
+}

@@ -1,0 +1,81 @@
+// Linear layer on int8 weights, tiled like matmul.wgsl, dequantized in registers:
+// y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * q[n, k] * scale[n, k / group] + bias[n])
+// x: [T, K] f32; W: [N, ceil(K/4)] u32 (row n's int8 values from word n*ceil(K/4), lowest
+// byte first, see engine/quantize.ts); scales: [N, G] f32 with G = 1 when GROUP is 0 (one
+// scale per row, applied once to the row's sum) else ceil(K / GROUP); bias: [N] f32;
+// y: [T, yStride] f32. TOK tokens per workgroup as in matmul.wgsl; KL lanes split the
+// packed words of a row, so one u32 load feeds four multiply-adds per token.
+struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
+const ACCUMULATE = 1u;
+const BIAS = 8u;
+
+const KL = 16u;
+const RG = 4u;
+const RPT = 2u;
+const ROWS = RG * RPT;
+const ACC = RPT * TOK;
+// GROUP as a divisor that is never zero (GROUP 0 never divides by it)
+const GW = max(GROUP, 1u);
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> W: array<u32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> scales: array<f32>;
+
+#include "activation.wgsl"
+
+var<workgroup> part: array<f32, 64 * ACC>;
+
+// x[t, k..k+4) of this pass, zero past K (the last word of a row may be partly padding)
+fn xword(t: u32, k: u32) -> vec4f {
+  let b = p.xOffset + t * p.K + k;
+  if (k + 4u <= p.K) { return vec4f(x[b], x[b + 1u], x[b + 2u], x[b + 3u]); }
+  var v = vec4f(0.0);
+  for (var c = 0u; k + c < p.K; c++) { v[c] = x[b + c]; }
+  return v;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let lane = li % KL;
+  let rg = li / KL;
+  let n0 = wg.x * ROWS + rg * RPT;
+  let t0 = wg.y * TOK;
+  let K4 = (p.K + 3u) / 4u;
+  let G = select((p.K + GW - 1u) / GW, 1u, GROUP == 0u);
+  var acc: array<f32, ACC>;
+  var xv: array<vec4f, TOK>;
+  let nT = min(TOK, p.T - t0);
+  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
+  for (var j = lane; j < K4; j += KL) {
+    let k = 4u * j;
+    for (var t = 0u; t < TOK; t++) {
+      xv[t] = select(vec4f(0.0), xword(t0 + t, k), t < nT);
+    }
+    for (var r = 0u; r < nR; r++) {
+      var w = vec4f(unpack4xI8(W[(n0 + r) * K4 + j]));
+      if (GROUP != 0u) { w *= scales[(n0 + r) * G + k / GW]; }
+      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(w, xv[t]); }
+    }
+  }
+  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  workgroupBarrier();
+  if (li < ROWS * TOK) {
+    let row = li / TOK;
+    let t = li % TOK;
+    let n = wg.x * ROWS + row;
+    let g = row / RPT;
+    let r = row % RPT;
+    if (n < p.N && t < nT) {
+      var s = 0.0;
+      for (var l = 0u; l < KL; l++) { s += part[(g * KL + l) * ACC + r * TOK + t]; }
+      if (GROUP == 0u) { s *= scales[n]; }
+      if ((p.flags & BIAS) != 0u) { s += bias[n]; }
+      s = activate(s, p.flags);
+      let o = (t0 + t) * p.yStride + p.yOffset + n;
+      if ((p.flags & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
+    }
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * Analytic models of the speculative-decoding speedup, checked against measurement.
+ *
+ * Notation: K = draft length, a = acceptance probability, c = T_draft / T_target (one token
+ * each), verifyRatio = T_verify(K + 1 tokens) / T_target(1 token).
+ *
+ * - Seed formula (as published): (1 + K a) / (1 + K c).
+ * - Leviathan et al.: E[tokens/round] = (1 - a^(K+1)) / (1 - a); speedup = E / (K c + 1).
+ * - Refined: E / (K c + verifyRatio), i.e. Leviathan with the measured verify cost.
+ *
+ * Which "a" each model uses (see {@link ALPHA_NOTE}): the seed formula is evaluated as
+ * published with a = the measured draft acceptance rate (accepted / proposed draft tokens);
+ * Leviathan and refined use the per-token acceptance {@link alphaFromTau} that makes
+ * Leviathan's E[tokens/round] equal the measured mean tokens per round tau.
+ */
+
+import type { ConfigResult, Prediction, ResultsFile } from "./results.ts";
+
+function checkK(k: number): void {
+  if (!Number.isInteger(k) || k < 0) throw new RangeError(`K must be an integer >= 0, got ${k}`);
+}
+
+function checkProbability(a: number, what: string): void {
+  if (!(a >= 0 && a <= 1)) throw new RangeError(`${what} must be in [0, 1], got ${a}`);
+}
+
+/** The seed's published formula: (1 + K a) / (1 + K c). */
+export function seedSpeedup(k: number, alpha: number, c: number): number {
+  checkK(k);
+  return (1 + k * alpha) / (1 + k * c);
+}
+
+/**
+ * Leviathan's expected tokens per round, (1 - a^(K+1)) / (1 - a), computed as the sum
+ * 1 + a + ... + a^K so that it is exact at a = 1 (where it equals K + 1).
+ */
+export function leviathanTokensPerRound(alpha: number, k: number): number {
+  checkK(k);
+  checkProbability(alpha, "alpha");
+  let sum = 0;
+  let power = 1;
+  for (let i = 0; i <= k; i++) {
+    sum += power;
+    power *= alpha;
+  }
+  return sum;
+}
+
+/** Leviathan's speedup: E[tokens/round] / (K c + 1). */
+export function leviathanSpeedup(k: number, alpha: number, c: number): number {
+  return leviathanTokensPerRound(alpha, k) / (k * c + 1);
+}
+
+/** Refined speedup: E[tokens/round] / (K c + T_verify(K+1 tokens) / T_target(1 token)). */
+export function refinedSpeedup(k: number, alpha: number, c: number, verifyRatio: number): number {
+  return leviathanTokensPerRound(alpha, k) / (k * c + verifyRatio);
+}
+
+/**
+ * The per-token acceptance estimate that makes Leviathan's E[tokens/round] match a measured
+ * tau: solves (1 - a^(K+1)) / (1 - a) = tau for a in [0, 1] by bisection (E is monotone in a).
+ * tau is clamped to [1, K + 1] first, so tau = 1 gives 0 and tau = K + 1 gives 1.
+ */
+export function alphaFromTau(tau: number, k: number): number {
+  checkK(k);
+  if (Number.isNaN(tau)) throw new RangeError("tau is NaN");
+  const target = Math.min(Math.max(tau, 1), k + 1);
+  if (k === 0 || target <= 1) return 0;
+  if (target >= k + 1) return 1;
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 200 && hi - lo > 1e-15; i++) {
+    const mid = (lo + hi) / 2;
+    if (leviathanTokensPerRound(mid, k) < target) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+/** Inputs of {@link predictSpeedups} for one speculative configuration. */
+export interface PredictionInput {
+  /** Draft length K. */
+  k: number;
+  /** Per-token acceptance for Leviathan and refined (normally {@link alphaFromTau}). */
+  alpha: number;
+  /** Measured draft acceptance rate for the seed formula; defaults to `alpha`. */
+  draftAcceptanceRate?: number;
+  /** T_draft / T_target, one token each. */
+  c: number;
+  /** T_verify(K + 1 tokens) / T_target(1 token). */
+  verifyRatio: number;
+  /** Measured throughput / baseline throughput (must be > 0). */
+  measuredSpeedup: number;
+}
+
+/** The three analytic predictions of one configuration (the `predictions` of ConfigResult). */
+export interface SpeedupPredictions {
+  /** Seed formula with a = measured draft acceptance rate. */
+  seed: Prediction;
+  /** Leviathan with a = alphaFromTau(tau, K). */
+  leviathan: Prediction;
+  /** Leviathan with the measured verify cost, a = alphaFromTau(tau, K). */
+  refined: Prediction;
+}
+
+/**
+ * Predicts the speedup with each analytic model and its error against the measured one,
+ * errorPct = 100 * (predicted - measured) / measured.
+ */
+export function predictSpeedups(input: PredictionInput): SpeedupPredictions {
+  const { k, alpha, c, verifyRatio, measuredSpeedup } = input;
+  const draftAcceptanceRate = input.draftAcceptanceRate ?? alpha;
+  checkProbability(draftAcceptanceRate, "draft acceptance rate");
+  if (!(measuredSpeedup > 0) || !Number.isFinite(measuredSpeedup)) {
+    throw new RangeError(`measured speedup must be finite and > 0, got ${measuredSpeedup}`);
+  }
+  const predict = (speedup: number): Prediction => ({
+    speedup,
+    errorPct: (100 * (speedup - measuredSpeedup)) / measuredSpeedup,
+  });
+  return {
+    seed: predict(seedSpeedup(k, draftAcceptanceRate, c)),
+    leviathan: predict(leviathanSpeedup(k, alpha, c)),
+    refined: predict(refinedSpeedup(k, alpha, c, verifyRatio)),
+  };
+}
+
+/**
+ * alphaPerToken and predictions of one measured configuration, or null when it is a baseline
+ * or lacks a needed measurement (K, tau, acceptance rate, c, tVerifyMs, tTargetMs, speedup).
+ */
+export function predictConfig(
+  config: ConfigResult,
+): { alphaPerToken: number; predictions: SpeedupPredictions } | null {
+  const { k, meanTokensPerRound, draftAcceptanceRate, c, tVerifyMs, tTargetMs, measuredSpeedup } =
+    config;
+  if (
+    config.mode !== "speculative" || k === null || meanTokensPerRound === null ||
+    draftAcceptanceRate === null || c === null || tVerifyMs === null || tTargetMs === null ||
+    !(tTargetMs > 0) || measuredSpeedup === null || !(measuredSpeedup > 0)
+  ) {
+    return null;
+  }
+  const alphaPerToken = alphaFromTau(meanTokensPerRound, k);
+  const predictions = predictSpeedups({
+    k,
+    alpha: alphaPerToken,
+    draftAcceptanceRate,
+    c,
+    verifyRatio: tVerifyMs / tTargetMs,
+    measuredSpeedup,
+  });
+  return { alphaPerToken, predictions };
+}
+
+/** How alphaPerToken is estimated and which "a" each model uses (the results' alphaNote). */
+export const ALPHA_NOTE: string =
+  "alphaPerToken is the per-token acceptance a that makes Leviathan's " +
+  "E[tokens/round] = (1 - a^(K+1)) / (1 - a) equal the measured mean tokens per round tau " +
+  "(emitted tokens / rounds, bonus included, clamped to [1, K+1]), solved by bisection. " +
+  "Leviathan (E / (K c + 1)) and refined (E / (K c + T_verify(K+1) / T_target(1))) use it. " +
+  "The seed formula (1 + K a) / (1 + K c) is evaluated as published, with a = the measured " +
+  "draft acceptance rate (accepted / proposed draft tokens); with a fixed K and no " +
+  "truncation its numerator 1 + K a equals tau, so it equals the Leviathan prediction up " +
+  "to the tokens dropped by truncation to N; only the refined model adds the verify cost.";
+
+/**
+ * The `analytic` object of a results file: mean absolute % error of each model over the
+ * configurations that carry predictions, the best (lowest error) model, and the alpha note.
+ * With no predictions at all, summary is empty and best is "none".
+ */
+export function summarizePredictions(configs: readonly ConfigResult[]): ResultsFile["analytic"] {
+  const models = ["seed", "leviathan", "refined"] as const;
+  const summary: ResultsFile["analytic"]["summary"] = [];
+  for (const model of models) {
+    const errors = configs
+      .filter((cfg) => cfg.predictions !== null)
+      .map((cfg) => Math.abs(cfg.predictions![model].errorPct))
+      .filter((e) => Number.isFinite(e));
+    if (errors.length === 0) continue;
+    const meanAbsPctError = errors.reduce((s, e) => s + e, 0) / errors.length;
+    summary.push({ model, meanAbsPctError });
+  }
+  let best = "none";
+  let bestError = Infinity;
+  for (const entry of summary) {
+    if (entry.meanAbsPctError < bestError) {
+      bestError = entry.meanAbsPctError;
+      best = entry.model;
+    }
+  }
+  return { summary, best, alphaNote: ALPHA_NOTE };
+}
+
+/**
+ * The draft length K in 1..kMax that maximizes the expected speedup
+ * E[tokens/round](alpha, K) / (K c + verifyCostRatio(K)), used by `--k auto`.
+ *
+ * @param verifyCostRatio K -> T_verify(K + 1 tokens) / T_target(1 token); the default
+ *   (always 1) is Leviathan's model, a measured ratio gives the refined model.
+ * @returns the smallest K among equally good ones.
+ */
+export function optimalK(
+  alpha: number,
+  c: number,
+  verifyCostRatio: (k: number) => number = () => 1,
+  kMax = 16,
+): number {
+  checkProbability(alpha, "alpha");
+  if (!Number.isInteger(kMax) || kMax < 1) {
+    throw new RangeError(`kMax must be an integer >= 1, got ${kMax}`);
+  }
+  let bestK = 1;
+  let bestSpeedup = -Infinity;
+  for (let k = 1; k <= kMax; k++) {
+    const speedup = refinedSpeedup(k, alpha, c, verifyCostRatio(k));
+    if (speedup > bestSpeedup * (1 + 1e-12)) {
+      bestSpeedup = speedup;
+      bestK = k;
+    }
+  }
+  return bestK;
+}

@@ -1,0 +1,132 @@
+/**
+ * The results JSON that `deno task profile` writes and `mod.ts report` renders.
+ * One file describes one sweep: the device, the models, every configuration measured,
+ * and how well each analytic model predicted the measured speedups.
+ */
+
+/** Schema tag written into every results file. */
+export const RESULTS_SCHEMA = "neox-spec/results@1";
+
+/** Mean and spread of one measured quantity over samples (warm-up excluded). */
+export interface Stat {
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+  /** Number of samples. */
+  n: number;
+}
+
+/** A model as the sweep ran it. */
+export interface ModelInfo {
+  /** Folder path or `synthetic:pythia-70m` style name. */
+  path: string;
+  params: number;
+  layers: number;
+  hidden: number;
+  heads: number;
+  vocab: number;
+  /** Bytes of weights on the GPU (after quantization, if any). */
+  weightBytes: number;
+  /** "fp16", "fp32" or "int8". */
+  dtype: string;
+}
+
+/** One analytic prediction of the speedup and its error against the measured one. */
+export interface Prediction {
+  speedup: number;
+  /** 100 * (predicted - measured) / measured. */
+  errorPct: number;
+}
+
+/** One configuration of the sweep: a baseline (plain decoding) or a speculative run. */
+export interface ConfigResult {
+  /** Unique, readable id, e.g. "spec-k5-n64-full-fp16-medium". */
+  id: string;
+  mode: "baseline" | "speculative";
+  /** Draft length K; null for baselines. */
+  k: number | null;
+  maxNewTokens: number;
+  cache: "full" | "sink";
+  /** Cache capacity C for sink caches; null for a full cache. */
+  cacheSize: number | null;
+  quant: "fp16" | "int8";
+  promptType: string;
+  throughputTokS: Stat;
+  ttftMs: Stat;
+  tpotMs: Stat;
+  draftAcceptanceRate: number | null;
+  meanTokensPerRound: number | null;
+  perPositionAcceptance: number[] | null;
+  /** GPU time of one draft pass (1 token). */
+  tDraftMs: number | null;
+  /** GPU time of one plain target decode pass (1 token). */
+  tTargetMs: number | null;
+  /** GPU time of one verify pass (K+1 tokens). */
+  tVerifyMs: number | null;
+  /** tDraftMs / tTargetMs. */
+  c: number | null;
+  compressionEvents: number;
+  kvBytes: number;
+  peakBytes: number;
+  weightBytes: number;
+  gpuWaitsPerToken: number;
+  /** throughput / throughput of the baseline with the same cache, quant, length, prompts. */
+  measuredSpeedup: number | null;
+  /** Per-token acceptance a that makes Leviathan's E[tokens/round] equal the measured tau. */
+  alphaPerToken: number | null;
+  predictions: { seed: Prediction; leviathan: Prediction; refined: Prediction } | null;
+}
+
+/** GPU time of one kernel in one pass kind (from `--per-kernel`). */
+export interface KernelTiming {
+  name: string;
+  /** "draft", "target" or "verify". */
+  pass: string;
+  shape: string;
+  ms: number;
+}
+
+/** KV-cache bytes as generation proceeds, for one cache policy. */
+export interface MemorySeries {
+  cache: "full" | "sink";
+  cacheSize: number | null;
+  points: { generatedTokens: number; kvBytes: number }[];
+}
+
+/** A whole results file. */
+export interface ResultsFile {
+  schema: typeof RESULTS_SCHEMA;
+  tool: { name: "neox-spec"; version: string };
+  /** ISO 8601 time the sweep finished. */
+  createdAt: string;
+  device: {
+    description: string;
+    vendor: string;
+    architecture: string;
+    isFallbackAdapter: boolean;
+    features: string[];
+  };
+  models: { target: ModelInfo; draft: ModelInfo | null };
+  settings: {
+    kValues: number[];
+    maxNewTokens: number[];
+    cacheSizes: (number | null)[];
+    promptTypes: string[];
+    numSamples: number;
+    quant: string[];
+    temperature: number;
+  };
+  prompts: { name: string; kind: string; text: string; ids: number[] }[];
+  configs: ConfigResult[];
+  analytic: {
+    /** Mean absolute % error of each model over all speculative configurations. */
+    summary: { model: "seed" | "leviathan" | "refined"; meanAbsPctError: number }[];
+    /** Name of the model with the lowest mean absolute % error. */
+    best: string;
+    /** How alphaPerToken was estimated, in words. */
+    alphaNote: string;
+  };
+  kernels: KernelTiming[];
+  memory: MemorySeries[];
+}
