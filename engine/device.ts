@@ -15,7 +15,7 @@ export interface Gpu {
   maxBufferBytes: number;
   /** Counts every CPU wait on the GPU (onSubmittedWorkDone or mapAsync). */
   waits: { count: number };
-  /** Device lost reason, set when the device is lost mid-run. */
+  /** Set when the device is lost or reports an error mid-run; checked at every wait. */
   lost: { reason: string | null };
 }
 
@@ -52,6 +52,11 @@ async function createGpu(): Promise<Gpu> {
   device.lost.then((info) => {
     lost.reason = info.message || info.reason || "unknown";
   });
+  // A validation error would otherwise only show as silently wrong results.
+  device.addEventListener("uncapturederror", (ev) => {
+    const msg = (ev as GPUUncapturedErrorEvent).error.message.split("\n")[0];
+    lost.reason ??= `GPU error: ${msg}`;
+  });
   return {
     device,
     adapterInfo: adapter.info,
@@ -68,7 +73,7 @@ async function createGpu(): Promise<Gpu> {
 export async function gpuIdle(gpu: Gpu): Promise<void> {
   gpu.waits.count++;
   await gpu.device.queue.onSubmittedWorkDone();
-  if (gpu.lost.reason) throw new NeoxError(`GPU device lost: ${gpu.lost.reason}`);
+  if (gpu.lost.reason) throw new NeoxError(`GPU failure: ${gpu.lost.reason}`);
 }
 
 /** Copies `bytes` from `src` at `offset` to the CPU (one counted wait). */
@@ -92,7 +97,7 @@ export async function readBuffer(
   const out = staging.getMappedRange().slice(0, bytes);
   staging.unmap();
   staging.destroy();
-  if (gpu.lost.reason) throw new NeoxError(`GPU device lost: ${gpu.lost.reason}`);
+  if (gpu.lost.reason) throw new NeoxError(`GPU failure: ${gpu.lost.reason}`);
   return out;
 }
 

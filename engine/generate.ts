@@ -7,6 +7,7 @@ import { gpuIdle, readBuffer } from "./device.ts";
 import type { NeoxModel, Sequence } from "./model.ts";
 import { encodeDispatches } from "../kernels/kernel.ts";
 import { NeoxError } from "./errors.ts";
+import { beginPass, type PassHook } from "./hooks.ts";
 
 /** Largest prefill chunk (tokens per pass). */
 export const PREFILL_CHUNK = 256;
@@ -30,6 +31,8 @@ export interface GreedyOptions {
   stepsPerSubmit?: number;
   /** Reuse this sequence (its capacity must fit) instead of allocating one. */
   sequence?: Sequence;
+  /** Observer of passes; with a hook every decode step is its own compute pass. */
+  hook?: PassHook;
 }
 
 /** Allocates a full-cache sequence sized for a prompt and a number of new tokens. */
@@ -58,8 +61,9 @@ export function encodePrefill(
   n: number,
   enc: GPUCommandEncoder,
   argmax = true,
+  hook?: PassHook,
 ): void {
-  const pass = enc.beginComputePass();
+  const pass = beginPass(enc, hook, "prefill");
   for (let s = 0; s < n; s += seq.opts.maxT) {
     const T = Math.min(seq.opts.maxT, n - s);
     const last = s + T >= n;
@@ -85,7 +89,7 @@ export async function greedyGenerate(
   seq.setState(0, 0);
   const t0 = performance.now();
   let enc = gpu.device.createCommandEncoder();
-  encodePrefill(seq, ids.length, enc);
+  encodePrefill(seq, ids.length, enc, true, opts.hook);
   gpu.device.queue.submit([enc.finish()]);
   await gpuIdle(gpu);
   const t1 = performance.now();
@@ -94,9 +98,17 @@ export async function greedyGenerate(
   for (let done = 1; done < maxNewTokens;) {
     const n = Math.min(per, maxNewTokens - done);
     enc = gpu.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    for (let i = 0; i < n; i++) encodeDispatches(pass, step);
-    pass.end();
+    if (opts.hook) {
+      for (let i = 0; i < n; i++) {
+        const pass = beginPass(enc, opts.hook, "target");
+        encodeDispatches(pass, step);
+        pass.end();
+      }
+    } else {
+      const pass = enc.beginComputePass();
+      for (let i = 0; i < n; i++) encodeDispatches(pass, step);
+      pass.end();
+    }
     gpu.device.queue.submit([enc.finish()]);
     done += n;
   }
