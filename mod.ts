@@ -17,6 +17,8 @@ import { loadTokenizer, type TextCodec } from "./engine/tokenizer.ts";
 import { writeFileAtomic } from "./engine/output.ts";
 import { speculativeMetrics, timingMetrics } from "./profiler/metrics.ts";
 import { GpuTimer } from "./profiler/gpu_timer.ts";
+import { runSweep, summaryTable } from "./profiler/sweep.ts";
+import { TraceRecorder, writeTrace } from "./profiler/trace.ts";
 
 export { NeoxError } from "./engine/errors.ts";
 export { getGpu } from "./engine/device.ts";
@@ -303,9 +305,157 @@ async function passTimes(timer: GpuTimer): Promise<Record<string, number>> {
   };
 }
 
+/** Joins space-separated list values (`--k-values 3 5 7`) into one comma-separated value. */
+function joinLists(args: string[], lists: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    out.push(args[i]);
+    if (lists.includes(args[i])) {
+      const vals: string[] = [];
+      while (i + 1 < args.length && !args[i + 1].startsWith("--")) vals.push(args[++i]);
+      out.push(vals.join(","));
+    }
+  }
+  return out;
+}
+
+function intList(
+  cmd: string,
+  f: Flags,
+  name: string,
+  def: number[],
+  min: number,
+  max: number,
+): number[] {
+  const v = str(f, name);
+  if (v === undefined) return def;
+  const parts = v.split(",").map((x) => x.trim()).filter((x) => x !== "");
+  if (parts.length === 0) throw new UsageError(`${cmd}: --${name} needs at least one value`);
+  return parts.map((p) => {
+    if (!/^\d+$/.test(p)) throw new UsageError(`${cmd}: --${name}: "${p}" is not an integer`);
+    const n = Number(p);
+    if (n < min || n > max) {
+      throw new UsageError(`${cmd}: --${name}: ${n} is outside ${min}..${max}`);
+    }
+    return n;
+  });
+}
+
+HELP.profile = `deno task profile [--target-model DIR] [--draft-model DIR] [--k-values 3 5 7 9]
+    [--max-new-tokens 64] [--max-cache-lens full] [--prompt-types medium long] [--prompt TEXT]
+    [--num-samples 2] [--quant fp16] [--output-json F] [--output-html F] [--trace F]
+  Runs the speculative-decoding sweep (baseline + each K per cache, length, prompt type),
+  GPU-timed, checked against the analytic models; prints a summary table.
+  Models default to the embedded pair; synthetic:pythia-2.8b etc. also work.`;
+
+async function cmdProfile(rawArgs: string[]): Promise<void> {
+  const cmd = "profile";
+  const lists = ["--k-values", "--max-new-tokens", "--max-cache-lens", "--prompt-types", "--quant"];
+  const f = parse(cmd, joinLists(rawArgs, lists), {
+    "target-model": { type: "string" },
+    "draft-model": { type: "string" },
+    "k-values": { type: "string" },
+    "max-new-tokens": { type: "string" },
+    "max-cache-lens": { type: "string" },
+    "prompt-types": { type: "string" },
+    prompt: { type: "string" },
+    "num-samples": { type: "string" },
+    quant: { type: "string" },
+    "output-json": { type: "string" },
+    "output-html": { type: "string" },
+    trace: { type: "string" },
+  });
+  if (f.help) return void console.log(HELP.profile);
+  const here = new URL(".", import.meta.url).pathname;
+  const targetModel = str(f, "target-model") ?? `${here}models/pydoc-neox-20m`;
+  const draftModel = str(f, "draft-model") ?? `${here}models/pydoc-neox-2.5m`;
+  const kValues = intList(cmd, f, "k-values", [3, 5, 7, 9], 1, MAX_K);
+  const maxNewTokens = intList(cmd, f, "max-new-tokens", [64], 1, 4000);
+  const cacheFlag = str(f, "max-cache-lens") ?? "full";
+  const cacheLens = cacheFlag.split(",").map((c) => {
+    if (c === "full") return null;
+    later(cmd, "--max-cache-lens with a size", "StreamingLLM cache");
+  });
+  const promptTypes = (str(f, "prompt-types") ?? "medium,long").split(",");
+  for (const t of promptTypes) {
+    if (t !== "medium" && t !== "long") {
+      throw new UsageError(`${cmd}: --prompt-types: "${t}" is not medium or long`);
+    }
+  }
+  const quant = (str(f, "quant") ?? "fp16").split(",");
+  for (const q of quant) {
+    if (q !== "fp16" && q !== "int8") {
+      throw new UsageError(`${cmd}: --quant: "${q}" is not fp16 or int8`);
+    }
+    if (q === "int8") later(cmd, "--quant int8", "INT8 weights");
+  }
+  const numSamples = int(cmd, f, "num-samples", 2, 1, 1000);
+  const prompt = str(f, "prompt");
+  if (prompt === "") throw new UsageError(`${cmd}: --prompt is empty`);
+  const codec = await loadTokenizer(targetModel);
+  const draftCodec = await loadTokenizer(draftModel);
+  if (codec && draftCodec && codec.fingerprint !== draftCodec.fingerprint) {
+    throw new UsageError(
+      `${cmd}: the draft's tokenizer (${draftModel}) differs from the target's (${targetModel})`,
+    );
+  }
+  if (prompt !== undefined && !codec) {
+    throw new UsageError(`${cmd}: --prompt needs a tokenizer.json in the target folder`);
+  }
+  const gpu = await getGpu();
+  const trace = str(f, "trace") !== undefined ? new TraceRecorder() : undefined;
+  const t0 = performance.now();
+  const bar = (line: string) => {
+    const s = ((performance.now() - t0) / 1000).toFixed(0);
+    console.error(`${line}  (${s} s)`);
+  };
+  const results = await runSweep(gpu, codec, {
+    targetModel,
+    draftModel,
+    kValues,
+    maxNewTokens,
+    cacheLens,
+    promptTypes,
+    prompt,
+    numSamples,
+    quant: quant as ("fp16" | "int8")[],
+    progress: bar,
+    trace,
+    version: VERSION,
+  });
+  console.log(summaryTable(results));
+  const jsonPath = str(f, "output-json");
+  if (jsonPath) await writeFileAtomic(jsonPath, JSON.stringify(results, null, 1));
+  const htmlPath = str(f, "output-html");
+  if (htmlPath) {
+    const { renderReport } = await import("./report/mod.ts");
+    await writeFileAtomic(htmlPath, await renderReport(results));
+  }
+  const tracePath = str(f, "trace");
+  if (trace && tracePath) await writeTrace(tracePath, trace);
+  for (const [what, p] of [["results", jsonPath], ["report", htmlPath], ["trace", tracePath]]) {
+    if (p) console.error(`wrote ${what}: ${p}`);
+  }
+}
+
+HELP.report = `deno run -A mod.ts report results.json -o report.html
+  Renders a saved results file as one self-contained HTML report.`;
+
+async function cmdReport(args: string[]): Promise<void> {
+  const f = parse("report", args, { out: { type: "string", short: "o" } });
+  if (f.help) return void console.log(HELP.report);
+  const pos = f._ as unknown as string[];
+  if (pos.length !== 1) throw new UsageError("report: give one results.json (see --help)");
+  const out = required("report", f, "out");
+  const { writeReport } = await import("./report/mod.ts");
+  await writeReport(pos[0], out);
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   logits: cmdLogits,
   generate: cmdGenerate,
+  profile: cmdProfile,
+  report: cmdReport,
 };
 
 const USAGE = `neox-spec ${VERSION}: GPT-NeoX on WebGPU with speculative decoding

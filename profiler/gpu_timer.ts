@@ -69,6 +69,23 @@ export class GpuTimer implements PassHook {
     return out;
   }
 
+  /** Every resolved pass in encode order: name and begin/end ticks. */
+  spans(): { name: PassName; begin: number; end: number }[] {
+    const r = this.#resolved;
+    if (!r) throw new Error("GpuTimer.resolve() first");
+    return this.#names.map((name, i) => ({
+      name,
+      begin: Number(r[2 * i]),
+      end: Number(r[2 * i + 1]),
+    }))
+      .filter((s) => s.begin > 0 && s.end >= s.begin);
+  }
+
+  /** Number of passes recorded so far. */
+  get count(): number {
+    return this.#names.length;
+  }
+
   /** Forgets recorded passes (the query set is reused). */
   reset(): void {
     this.#names = [];

@@ -1,0 +1,362 @@
+/**
+ * `deno task profile`: the seed's experiment grid in one command. For every quantization,
+ * cache, output length and prompt type it measures a plain greedy baseline and speculative
+ * decoding at each K, times every draft, verify and target pass on the GPU, and checks
+ * the measured speedups against the analytic models.
+ */
+import { type Gpu, gpuIdle } from "../engine/device.ts";
+import { loadModel } from "../engine/load.ts";
+import type { NeoxModel } from "../engine/model.ts";
+import { greedyGenerate } from "../engine/generate.ts";
+import { speculativeGenerate } from "../engine/speculative.ts";
+import type { TextCodec } from "../engine/tokenizer.ts";
+import { encodeDispatches } from "../kernels/kernel.ts";
+import { calibrateNsPerTick, GpuTimer } from "./gpu_timer.ts";
+import { speculativeMetrics, timingMetrics } from "./metrics.ts";
+import { stat } from "./stats.ts";
+import { predictConfig, summarizePredictions } from "./analytic.ts";
+import { TraceRecorder } from "./trace.ts";
+import { BUILTIN_PROMPTS } from "./prompts.ts";
+import { type ConfigResult, type ModelInfo, RESULTS_SCHEMA, type ResultsFile } from "./results.ts";
+
+/** What to sweep. */
+export interface SweepOptions {
+  targetModel: string;
+  draftModel: string;
+  kValues: number[];
+  maxNewTokens: number[];
+  /** Cache capacities; null is a full cache. */
+  cacheLens: (number | null)[];
+  promptTypes: string[];
+  /** A custom prompt (replaces the built-in prompt set). */
+  prompt?: string;
+  numSamples: number;
+  quant: ("fp16" | "int8")[];
+  /** Progress lines go here (stderr). */
+  progress?: (line: string) => void;
+  trace?: TraceRecorder;
+  version: string;
+}
+
+interface PromptCase {
+  name: string;
+  kind: string;
+  text: string;
+  ids: number[];
+}
+
+function modelInfo(m: NeoxModel, quant: string): ModelInfo {
+  const c = m.cfg;
+  const wt = m.weights.embedOut.wt as string;
+  return {
+    path: m.source,
+    params: m.params,
+    layers: c.numLayers,
+    hidden: c.hiddenSize,
+    heads: c.numHeads,
+    vocab: c.vocabSize,
+    weightBytes: m.weightBytes,
+    dtype: quant === "int8" ? "int8" : wt === "f16" ? "fp16" : "fp32",
+  };
+}
+
+const mean = (xs: number[]) => xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+
+/** Runs the sweep and returns the results file (not yet written). */
+export async function runSweep(
+  gpu: Gpu,
+  codec: TextCodec | null,
+  o: SweepOptions,
+): Promise<ResultsFile> {
+  const log = o.progress ?? (() => {});
+  const prompts: PromptCase[] = [];
+  if (o.prompt !== undefined) {
+    if (!codec) throw new Error("a custom prompt needs a tokenizer");
+    prompts.push({ name: "custom", kind: "custom", text: o.prompt, ids: codec.encode(o.prompt) });
+  } else {
+    for (const p of BUILTIN_PROMPTS) {
+      if (!o.promptTypes.includes(p.kind)) continue;
+      const ids = codec
+        ? codec.encode(p.text)
+        : Array.from({ length: p.kind === "long" ? 66 : 20 }, (_, i) => 1 + i);
+      prompts.push({ ...p, ids });
+    }
+  }
+  const kinds = [...new Set(prompts.map((p) => p.kind))];
+  const configs: ConfigResult[] = [];
+  const groups = o.quant.length * o.cacheLens.length * o.maxNewTokens.length * kinds.length;
+  const total = groups * (1 + o.kValues.length);
+  let done = 0;
+  let nsPerTick = 1;
+  let info: { target: ModelInfo; draft: ModelInfo | null } | null = null;
+  const timer = gpu.hasTimestamps ? new GpuTimer(gpu, 2048) : null;
+  const traceT0 = performance.now();
+
+  for (const quant of o.quant) {
+    const target = await loadModel(
+      gpu,
+      o.targetModel,
+      quant === "int8" ? { quant: "int8" } as never : {},
+    );
+    const draft = await loadModel(gpu, o.draftModel);
+    info ??= { target: modelInfo(target, quant), draft: modelInfo(draft, "fp16") };
+    if (timer && nsPerTick === 1) {
+      const seq = target.newSequence({ capacity: 8, maxTokens: 8, maxT: 1 });
+      const plan = seq.plan(1, { logits: "last", argmax: false, advance: false });
+      nsPerTick = (await calibrateNsPerTick(gpu, (pass, r) => {
+        for (let i = 0; i < r; i++) encodeDispatches(pass, plan);
+      })).nsPerTick;
+      seq.destroy();
+    }
+    const ms = (ticks: number[]) => mean(ticks) * nsPerTick / 1e6;
+
+    for (const cacheSize of o.cacheLens) {
+      for (const maxNew of o.maxNewTokens) {
+        for (const kind of kinds) {
+          const cases = prompts.filter((p) => p.kind === kind);
+          const cache = cacheSize === null ? "full" as const : "sink" as const;
+          const idBase = `n${maxNew}-${cache}${cacheSize ?? ""}-${quant}-${kind}`;
+
+          // One sample = every prompt of this kind once; throughput over all of them.
+          const measure = async (
+            run: (
+              p: PromptCase,
+            ) => Promise<
+              {
+                ttftMs: number;
+                decodeMs: number;
+                gpuWaits: number;
+                rounds?: number[];
+                kvBytes: number;
+              }
+            >,
+            label: string,
+          ) => {
+            const tput: number[] = [], ttft: number[] = [], tpot: number[] = [];
+            let waits = 0, tokens = 0, kvBytes = 0;
+            const rounds: number[] = [];
+            const passTicks = {
+              draft: [] as number[],
+              verify: [] as number[],
+              target: [] as number[],
+            };
+            for (let s = 0; s <= o.numSamples; s++) {
+              let time = 0, first = 0, decode = 0;
+              for (const p of cases) {
+                timer?.reset();
+                const wall0 = performance.now();
+                const r = await run(p);
+                const wall1 = performance.now();
+                if (s === 0) continue; // warm-up
+                time += r.ttftMs + r.decodeMs;
+                first += r.ttftMs;
+                decode +=
+                  timingMetrics({ ttftMs: r.ttftMs, decodeMs: r.decodeMs, newTokens: maxNew })
+                    .tpotMs;
+                waits += r.gpuWaits;
+                tokens += maxNew;
+                kvBytes = Math.max(kvBytes, r.kvBytes);
+                if (r.rounds) rounds.push(...r.rounds);
+                if (timer) {
+                  await timer.resolve();
+                  for (const k of ["draft", "verify", "target"] as const) {
+                    passTicks[k].push(...timer.ticks(k));
+                  }
+                  if (o.trace) {
+                    const spans = timer.spans();
+                    const t0 = spans.length ? spans[0].begin : 0;
+                    const wallStart = wall0 - traceT0;
+                    o.trace.span("cpu-encode", `${label} ${p.name}`, wallStart, wall1 - wall0);
+                    for (const sp of spans) {
+                      o.trace.span(
+                        `gpu-${sp.name === "prefill" ? "target" : sp.name}`,
+                        sp.name,
+                        wallStart + (sp.begin - t0) * nsPerTick / 1e6,
+                        (sp.end - sp.begin) * nsPerTick / 1e6,
+                      );
+                    }
+                  }
+                }
+              }
+              if (s === 0) continue;
+              tput.push((cases.length * maxNew) / (time / 1000));
+              ttft.push(first / cases.length);
+              tpot.push(decode / cases.length);
+            }
+            return {
+              throughputTokS: stat(tput),
+              ttftMs: stat(ttft),
+              tpotMs: stat(tpot),
+              gpuWaitsPerToken: tokens ? waits / tokens : 0,
+              kvBytes,
+              rounds,
+              tDraftMs: passTicks.draft.length ? ms(passTicks.draft) : null,
+              tVerifyMs: passTicks.verify.length ? ms(passTicks.verify) : null,
+              tTargetMs: passTicks.target.length ? ms(passTicks.target) : null,
+            };
+          };
+
+          log(`[${++done}/${total}] baseline ${idBase}`);
+          const base = await measure(
+            (p) => greedyGenerate(target, p.ids, maxNew, { hook: timer ?? undefined }),
+            "baseline",
+          );
+          const baseline: ConfigResult = {
+            id: `base-${idBase}`,
+            mode: "baseline",
+            k: null,
+            maxNewTokens: maxNew,
+            cache,
+            cacheSize,
+            quant,
+            promptType: kind,
+            throughputTokS: base.throughputTokS,
+            ttftMs: base.ttftMs,
+            tpotMs: base.tpotMs,
+            draftAcceptanceRate: null,
+            meanTokensPerRound: null,
+            perPositionAcceptance: null,
+            tDraftMs: null,
+            tTargetMs: base.tTargetMs,
+            tVerifyMs: null,
+            c: null,
+            compressionEvents: 0,
+            kvBytes: base.kvBytes,
+            peakBytes: target.weightBytes + base.kvBytes,
+            weightBytes: target.weightBytes,
+            gpuWaitsPerToken: base.gpuWaitsPerToken,
+            measuredSpeedup: 1,
+            alphaPerToken: null,
+            predictions: null,
+          };
+          configs.push(baseline);
+
+          for (const k of o.kValues) {
+            log(`[${++done}/${total}] speculative K=${k} ${idBase}`);
+            const r = await measure(
+              (p) =>
+                speculativeGenerate(target, draft, p.ids, {
+                  k,
+                  maxNewTokens: maxNew,
+                  hook: timer ?? undefined,
+                }),
+              `K=${k}`,
+            );
+            const m = speculativeMetrics(r.rounds, k, cases.length * o.numSamples * maxNew);
+            const tTargetMs = base.tTargetMs;
+            const cfg: ConfigResult = {
+              id: `spec-k${k}-${idBase}`,
+              mode: "speculative",
+              k,
+              maxNewTokens: maxNew,
+              cache,
+              cacheSize,
+              quant,
+              promptType: kind,
+              throughputTokS: r.throughputTokS,
+              ttftMs: r.ttftMs,
+              tpotMs: r.tpotMs,
+              draftAcceptanceRate: m.draftAcceptanceRate,
+              meanTokensPerRound: m.meanTokensPerRound,
+              perPositionAcceptance: m.perPositionAcceptance,
+              tDraftMs: r.tDraftMs,
+              tTargetMs,
+              tVerifyMs: r.tVerifyMs,
+              c: r.tDraftMs !== null && tTargetMs ? r.tDraftMs / tTargetMs : null,
+              compressionEvents: 0,
+              kvBytes: r.kvBytes,
+              peakBytes: target.weightBytes + draft.weightBytes + r.kvBytes,
+              weightBytes: target.weightBytes + draft.weightBytes,
+              gpuWaitsPerToken: r.gpuWaitsPerToken,
+              measuredSpeedup: r.throughputTokS.mean / base.throughputTokS.mean,
+              alphaPerToken: null,
+              predictions: null,
+            };
+            const pred = predictConfig(cfg);
+            if (pred) {
+              cfg.alphaPerToken = pred.alphaPerToken;
+              cfg.predictions = pred.predictions;
+            }
+            configs.push(cfg);
+          }
+        }
+      }
+    }
+  }
+  timer?.destroy();
+  await gpuIdle(gpu);
+  const info0 = info!;
+  return {
+    schema: RESULTS_SCHEMA,
+    tool: { name: "neox-spec", version: o.version },
+    createdAt: new Date().toISOString(),
+    device: {
+      description: gpu.adapterInfo.description || gpu.adapterInfo.device || "unknown",
+      vendor: gpu.adapterInfo.vendor,
+      architecture: gpu.adapterInfo.architecture,
+      isFallbackAdapter: Boolean(
+        (gpu.adapterInfo as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+      ),
+      features: [...gpu.device.features].map(String).sort(),
+    },
+    models: info0,
+    settings: {
+      kValues: o.kValues,
+      maxNewTokens: o.maxNewTokens,
+      cacheSizes: o.cacheLens,
+      promptTypes: kinds,
+      numSamples: o.numSamples,
+      quant: o.quant,
+      temperature: 0,
+    },
+    prompts: prompts.map((p) => ({ name: p.name, kind: p.kind, text: p.text, ids: p.ids })),
+    configs,
+    analytic: summarizePredictions(configs),
+    kernels: [],
+    memory: [],
+  };
+}
+
+/** A fixed-width summary table of the sweep for the terminal. */
+export function summaryTable(r: ResultsFile): string {
+  const rows = [[
+    "config",
+    "tok/s",
+    "TTFT ms",
+    "TPOT ms",
+    "accept",
+    "tau",
+    "c",
+    "speedup",
+    "seed",
+    "leviathan",
+    "refined",
+  ]];
+  const f = (x: number | null | undefined, d = 2) =>
+    x === null || x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(d);
+  for (const c of r.configs) {
+    rows.push([
+      c.id,
+      f(c.throughputTokS.mean, 1),
+      f(c.ttftMs.mean, 1),
+      f(c.tpotMs.mean, 1),
+      f(c.draftAcceptanceRate),
+      f(c.meanTokensPerRound),
+      f(c.c),
+      f(c.measuredSpeedup),
+      f(c.predictions?.seed.speedup),
+      f(c.predictions?.leviathan.speedup),
+      f(c.predictions?.refined.speedup),
+    ]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  const lines = rows.map((row) =>
+    row.map((cell, i) => i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])).join("  ")
+  );
+  lines.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
+  const errs = r.analytic.summary.map((s) => `${s.model} ${s.meanAbsPctError.toFixed(1)}%`).join(
+    ", ",
+  );
+  lines.push("", `mean |prediction error|: ${errs || "-"}; best: ${r.analytic.best}`);
+  return lines.join("\n");
+}
