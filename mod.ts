@@ -15,6 +15,8 @@ import { allLogits, greedyGenerate } from "./engine/generate.ts";
 import { MAX_K, speculativeGenerate } from "./engine/speculative.ts";
 import { loadTokenizer, type TextCodec } from "./engine/tokenizer.ts";
 import { writeFileAtomic } from "./engine/output.ts";
+import { QUANT_MODES, type QuantMode } from "./engine/quantize.ts";
+import { quantQuality } from "./profiler/quality.ts";
 import { speculativeMetrics, timingMetrics } from "./profiler/metrics.ts";
 import { GpuTimer } from "./profiler/gpu_timer.ts";
 import { runSweep, summaryTable } from "./profiler/sweep.ts";
@@ -150,6 +152,16 @@ const HELP: Record<string, string> = {
   the target's greedy output). --json prints {"tokens","text","rounds","metrics"}.`,
 };
 
+/** `--quant int8|int8-g128` (absent: the checkpoint's own precision). */
+function quantFlag(cmd: string, f: Flags, name: string): QuantMode | undefined {
+  const v = str(f, name);
+  if (v === undefined || v === "fp16") return undefined;
+  if (!(QUANT_MODES as readonly string[]).includes(v)) {
+    throw new UsageError(`${cmd}: --${name} must be fp16, ${QUANT_MODES.join(" or ")}, got "${v}"`);
+  }
+  return v as QuantMode;
+}
+
 function later(cmd: string, flag: string, issue: string): never {
   throw new UsageError(`${cmd}: ${flag} is not available yet (${issue})`);
 }
@@ -165,9 +177,9 @@ async function cmdLogits(args: string[]): Promise<void> {
   const modelDir = required("logits", f, "model");
   const out = required("logits", f, "out");
   const ids = parseIds("logits", required("logits", f, "ids"));
-  if (str(f, "quant") !== undefined) later("logits", "--quant", "INT8 weights");
+  const quant = quantFlag("logits", f, "quant");
   const gpu = await getGpu();
-  const model = await loadModel(gpu, modelDir);
+  const model = await loadModel(gpu, modelDir, { quant });
   checkIds("logits", ids, model);
   if (ids.length > 4096) {
     throw new UsageError(`logits: ${ids.length} ids exceed the 4096-position cache limit`);
@@ -218,9 +230,8 @@ async function cmdGenerate(args: string[]): Promise<void> {
   ) {
     later(cmd, "--cache sink", "StreamingLLM cache");
   }
-  if (f.quant !== undefined || f["draft-quant"] !== undefined) {
-    later(cmd, "--quant", "INT8 weights");
-  }
+  const quant = quantFlag(cmd, f, "quant");
+  const draftQuant = quantFlag(cmd, f, "draft-quant");
   const temperature = num(cmd, f, "temperature", 0, 0, 100);
   if (temperature > 0 || f["top-p"] !== undefined || f.seed !== undefined) {
     later(cmd, "--temperature", "sampling");
@@ -229,7 +240,7 @@ async function cmdGenerate(args: string[]): Promise<void> {
   const codec = await loadTokenizer(modelDir);
   const ids = await promptIds(cmd, f, codec);
   const gpu = await getGpu();
-  const target = await loadModel(gpu, modelDir);
+  const target = await loadModel(gpu, modelDir, { quant });
   checkIds(cmd, ids, target);
   const limit = target.cfg.maxPositions;
   if (ids.length + maxNew > limit) {
@@ -247,7 +258,7 @@ async function cmdGenerate(args: string[]): Promise<void> {
         `${cmd}: the draft's tokenizer (${draftDir}) differs from the target's (${modelDir})`,
       );
     }
-    const draft = await loadModel(gpu, draftDir);
+    const draft = await loadModel(gpu, draftDir, { quant: draftQuant });
     const timer = gpu.hasTimestamps ? new GpuTimer(gpu, 2048) : undefined;
     const r = await speculativeGenerate(target, draft, ids, {
       k,
@@ -285,6 +296,14 @@ async function cmdGenerate(args: string[]): Promise<void> {
   if (f["stop-at-eos"] && target.cfg.eosTokenId !== null) {
     const at = tokens.indexOf(target.cfg.eosTokenId);
     if (at >= 0) tokens = tokens.slice(0, at + 1);
+  }
+  if (quant) {
+    // Quality of the int8 target against its own fp16 weights on the prompt + output.
+    const fp = await loadModel(gpu, modelDir);
+    metrics.quant = {
+      mode: quant,
+      ...(await quantQuality(fp, target, [...ids, ...tokens].slice(0, 512))),
+    };
   }
   const text = codec ? codec.decode(tokens) : "";
   if (f.json) {
@@ -387,7 +406,6 @@ async function cmdProfile(rawArgs: string[]): Promise<void> {
     if (q !== "fp16" && q !== "int8") {
       throw new UsageError(`${cmd}: --quant: "${q}" is not fp16 or int8`);
     }
-    if (q === "int8") later(cmd, "--quant int8", "INT8 weights");
   }
   const numSamples = int(cmd, f, "num-samples", 2, 1, 1000);
   const prompt = str(f, "prompt");

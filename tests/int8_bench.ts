@@ -1,0 +1,104 @@
+/**
+ * INT8 vs F16 linear layers on Pythia-2.8B shapes (qkv 2560->7680, h_to_4h 2560->10240,
+ * 4h_to_h 10240->2560): the 1-token decode GEMV (T = 1, TOK 1) and a K = 5 verify GEMM
+ * (T = 6, TOK 4), with random weights. One group per kernel and shape, f16 the baseline,
+ * so `deno bench` prints the int8/f16 ratio. Run: deno bench -A tests/int8_bench.ts
+ */
+import { getGpu, type Gpu, storageBuffer } from "../engine/device.ts";
+import { syntheticConfig } from "../engine/load.ts";
+import { type Linear, NeoxModel } from "../engine/model.ts";
+import { int8RowWords } from "../engine/quantize.ts";
+import { type Dispatch, encodeDispatches } from "../kernels/kernel.ts";
+
+const gpu = await getGpu();
+const cfg = syntheticConfig("pythia-2.8b");
+
+/** A model with no layers, used for its `linear` dispatch logic only. */
+const unused = storageBuffer(gpu, 4, "unused");
+const none: Linear = { N: 0, K: 0, wt: "f32", chunks: [], bias: null };
+const model = new NeoxModel(gpu, cfg, {
+  embedIn: none,
+  embedOut: none,
+  layers: [],
+  finalLayerNorm: { weight: unused, bias: unused },
+}, "int8-bench");
+
+/** Random u32 words (xorshift32): any byte pattern is a valid int8 quadruple. */
+function randomWords(n: number, seed: number, mask = 0xffffffff): Uint32Array {
+  const out = new Uint32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = (s >>> 0) & mask;
+  }
+  return out;
+}
+
+function f16Linear(g: Gpu, N: number, K: number): Linear {
+  const wt = g.hasF16 ? "f16" : "f32";
+  // f16 pairs with exponents below 15 (|w| < 1), or f32 with exponents below 127
+  const words = randomWords(
+    wt === "f16" ? (N * K) / 2 : N * K,
+    N ^ K,
+    wt === "f16" ? 0xbbffbbff : 0xbeffffff,
+  );
+  const bias = storageBuffer(g, 0, "bias", new Float32Array(N).fill(0.01));
+  return {
+    N,
+    K,
+    wt,
+    chunks: [{ buf: storageBuffer(g, 0, "w", words), rowStart: 0, rows: N }],
+    bias,
+  };
+}
+
+function int8Linear(g: Gpu, N: number, K: number): Linear {
+  const packed = randomWords(N * int8RowWords(K), N ^ K);
+  const scales = storageBuffer(g, 0, "scales", new Float32Array(N).fill(0.02 / 127));
+  const bias = storageBuffer(g, 0, "bias", new Float32Array(N).fill(0.01));
+  return {
+    N,
+    K,
+    wt: "int8",
+    group: 0,
+    chunks: [{ buf: storageBuffer(g, 0, "w", packed), scales, rowStart: 0, rows: N }],
+    bias,
+  };
+}
+
+const SHAPES: { name: string; N: number; K: number }[] = [
+  { name: "query_key_value 2560->7680", N: 7680, K: 2560 },
+  { name: "dense_h_to_4h 2560->10240", N: 10240, K: 2560 },
+  { name: "dense_4h_to_h 10240->2560", N: 2560, K: 10240 },
+];
+
+const TOKENS = [{ T: 1, what: "GEMV T=1" }, { T: 6, what: "verify GEMM T=6" }];
+
+for (const { name, N, K } of SHAPES) {
+  const weights = { f16: f16Linear(gpu, N, K), int8: int8Linear(gpu, N, K) };
+  const x = storageBuffer(gpu, 0, "x", new Float32Array(6 * K).fill(0.5));
+  const y = storageBuffer(gpu, 6 * N * 4, "y");
+  for (const { T, what } of TOKENS) {
+    for (const [kind, lin] of Object.entries(weights)) {
+      const out: Dispatch[] = [];
+      model.linear(out, name, lin, x, y, T, {});
+      Deno.bench({
+        name: `${kind} ${what} ${name}`,
+        group: `${what} ${name}`,
+        baseline: kind === "f16",
+        n: 5,
+        warmup: 1,
+        async fn() {
+          const enc = gpu.device.createCommandEncoder();
+          const pass = enc.beginComputePass();
+          encodeDispatches(pass, out);
+          pass.end();
+          gpu.device.queue.submit([enc.finish()]);
+          await gpu.device.queue.onSubmittedWorkDone();
+        },
+      });
+    }
+  }
+}

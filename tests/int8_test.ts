@@ -1,0 +1,362 @@
+/**
+ * INT8 weights: the packing and scales of engine/quantize.ts, the int8 kernels (tiled at
+ * TOK 1/4/8 and the naive oracle) against a float64 product on the dequantized weights,
+ * the int8 embedding gather, and the quantized pydoc-neox-20m against the fp16 goldens.
+ */
+import assert from "node:assert/strict";
+import { getGpu, type Gpu, readBuffer, storageBuffer } from "../engine/device.ts";
+import { NeoxError } from "../engine/errors.ts";
+import { loadModel, syntheticConfig, syntheticModel } from "../engine/load.ts";
+import { type Linear, NeoxModel } from "../engine/model.ts";
+import {
+  dequantizeInt8,
+  int8Groups,
+  type Int8Matrix,
+  int8RowWords,
+  quantizeInt8,
+} from "../engine/quantize.ts";
+import { allLogits } from "../engine/generate.ts";
+import { type Dispatch, encodeDispatches } from "../kernels/kernel.ts";
+import { compareLogits, quantQuality } from "../profiler/quality.ts";
+import { decodeF32Base64, modelsDir, readGolden } from "./goldens.ts";
+
+const gpuTest = { sanitizeResources: false, sanitizeOps: false };
+const TARGET = `${modelsDir}pydoc-neox-20m`;
+
+/** Seeded uniform numbers in [-1, 1) (mulberry32). */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  };
+}
+
+/** Weights [N, K] with row magnitudes that differ, one zero row and a few outliers. */
+function testWeights(N: number, K: number, seed: number): Float32Array {
+  const rnd = random(seed);
+  const w = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) {
+    const mag = n === 3 ? 0 : 0.01 + 0.1 * Math.abs(rnd());
+    for (let k = 0; k < K; k++) w[n * K + k] = mag * rnd() * (k % 37 === 5 ? 8 : 1);
+  }
+  return w;
+}
+
+// ---- quantize.ts on the CPU ----
+
+Deno.test("quantizeInt8 packs rows from word boundaries, lowest byte first", () => {
+  // row 0 absmax 1.27 -> scale 0.01; row 1 all zero -> scale 0
+  const w = new Float32Array([0.01, -0.02, 1.27, -1.27, 0.005, 0, 0, 0, 0, 0]);
+  const m = quantizeInt8(w, 2, 5);
+  assert.equal(m.packed.length, 2 * int8RowWords(5));
+  assert.deepEqual(Array.from(m.scales), [Math.fround(0.01), 0]);
+  const bytes = new Int8Array(m.packed.buffer);
+  // 0.005 / 0.01 = 0.5 rounds away from zero
+  assert.deepEqual(Array.from(bytes.subarray(0, 8)), [1, -2, 127, -127, 1, 0, 0, 0]);
+  assert.deepEqual(Array.from(bytes.subarray(8, 16)), [0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.equal(m.packed[0], 0x817f_fe01);
+});
+
+Deno.test("quantizeInt8 error is at most half a step, per channel and per 128 features", () => {
+  for (const [N, K] of [[7, 3], [5, 130], [3, 300]]) {
+    const w = testWeights(N, K, N * K);
+    for (const group of [0, 128]) {
+      const m = quantizeInt8(w, N, K, group);
+      const G = int8Groups(K, group);
+      assert.equal(m.scales.length, N * G);
+      const d = dequantizeInt8(m, N, K, group);
+      for (let n = 0; n < N; n++) {
+        for (let k = 0; k < K; k++) {
+          const g = group === 0 ? 0 : Math.floor(k / group);
+          const s = m.scales[n * G + g];
+          // the last group of a row is shorter: its scale is its own absmax / 127
+          const k0 = group === 0 ? 0 : g * group;
+          const k1 = group === 0 ? K : Math.min(K, k0 + group);
+          let absmax = 0;
+          for (let j = k0; j < k1; j++) absmax = Math.max(absmax, Math.abs(w[n * K + j]));
+          assert.equal(s, Math.fround(absmax / 127));
+          assert.ok(Math.abs(d[n * K + k] - w[n * K + k]) <= s / 2 + 1e-12, `${N}x${K} g${group}`);
+        }
+      }
+    }
+  }
+  assert.throws(() => quantizeInt8(new Float32Array(4), 1, 4, 6), NeoxError);
+  assert.throws(() => quantizeInt8(new Float32Array(3), 1, 4), NeoxError);
+});
+
+Deno.test("compareLogits: identical rows agree, a swapped argmax does not", () => {
+  const a = new Float32Array([1, 2, 3, 0, 0, 0]);
+  const same = compareLogits(a, a, 3);
+  assert.deepEqual(same, { positions: 2, maxAbsLogitError: 0, meanKlNats: 0, top1Agreement: 1 });
+  const b = new Float32Array([1, 3, 2, 0, 0, 0]);
+  const r = compareLogits(a, b, 3);
+  assert.equal(r.top1Agreement, 0.5);
+  assert.equal(r.maxAbsLogitError, 1);
+  // KL(p || q) for p = softmax(1,2,3), q = softmax(1,3,2), halved over two positions
+  const p = [1, 2, 3].map((v) => Math.exp(v));
+  const z = p.reduce((s, v) => s + v);
+  const kl = (p[1] / z) * (2 - 3) + (p[2] / z) * (3 - 2);
+  assert.ok(Math.abs(r.meanKlNats - kl / 2) < 1e-12);
+});
+
+// ---- the int8 kernels on the GPU ----
+
+/** A NeoxModel with no layers: only its `linear` dispatch logic is used. */
+function harness(gpu: Gpu, naive: boolean): NeoxModel {
+  const cfg = syntheticConfig("pythia-70m");
+  const b = storageBuffer(gpu, 4, "unused");
+  const none: Linear = { N: 0, K: 0, wt: "f32", chunks: [], bias: null };
+  const m = new NeoxModel(gpu, cfg, {
+    embedIn: none,
+    embedOut: none,
+    layers: [],
+    finalLayerNorm: { weight: b, bias: b },
+  }, "int8-test");
+  m.naive = naive;
+  return m;
+}
+
+/** Uploads `q` as an int8 Linear split into chunks starting at `splits` (plus row 0). */
+function int8Linear(
+  gpu: Gpu,
+  q: Int8Matrix,
+  shape: { N: number; K: number; group: number; bias: Float32Array | null; splits?: number[] },
+): Linear {
+  const { N, K, group } = shape;
+  const words = int8RowWords(K);
+  const G = int8Groups(K, group);
+  const starts = [0, ...(shape.splits ?? []), N];
+  const chunks = [];
+  for (let i = 0; i + 1 < starts.length; i++) {
+    const [r0, r1] = [starts[i], starts[i + 1]];
+    chunks.push({
+      buf: storageBuffer(gpu, 0, "w", q.packed.subarray(r0 * words, r1 * words)),
+      scales: storageBuffer(gpu, 0, "scales", q.scales.subarray(r0 * G, r1 * G)),
+      rowStart: r0,
+      rows: r1 - r0,
+    });
+  }
+  const bias = shape.bias ? storageBuffer(gpu, 0, "bias", shape.bias) : null;
+  return { N, K, wt: "int8", group, chunks, bias };
+}
+
+interface Case {
+  N: number;
+  K: number;
+  group: number;
+  T: number;
+  xRow: number;
+  bias: boolean;
+  accumulate: boolean;
+  splits?: number[];
+}
+
+const SHAPES: [number, number][] = [[7, 3], [100, 65], [7, 130], [100, 130]];
+// T = 1 runs the TOK=1 GEMV, T = 5 the TOK=4 GEMM (a partial tile), T = 11 the TOK=8 GEMM
+const TOKENS = [1, 5, 11];
+
+function cases(group: number): Case[] {
+  const out: Case[] = [];
+  let i = 0;
+  for (const [N, K] of SHAPES) {
+    for (const T of TOKENS) {
+      i++;
+      out.push({ N, K, group, T, xRow: i % 3, bias: i % 2 === 0, accumulate: i % 4 < 2 });
+    }
+  }
+  // two row chunks, as a matrix larger than one binding is split (no bias there)
+  out.push({ N: 100, K: 130, group, T: 5, xRow: 1, bias: false, accumulate: true, splits: [37] });
+  return out;
+}
+
+/**
+ * Runs one case and returns its worst error in units of the f32 rounding scale
+ * sum_k |x w| + |bias| + |y0| (1 = as large as that whole scale).
+ */
+async function runCase(gpu: Gpu, model: NeoxModel, c: Case, seed: number): Promise<number> {
+  const { N, K, T, group } = c;
+  const rnd = random(seed);
+  const w = testWeights(N, K, seed);
+  const q = quantizeInt8(w, N, K, group);
+  const wd = dequantizeInt8(q, N, K, group);
+  const x = Float32Array.from({ length: (c.xRow + T) * K }, () => rnd());
+  const y0 = Float32Array.from({ length: T * N }, () => rnd());
+  const bias = c.bias ? Float32Array.from({ length: N }, () => rnd()) : null;
+  const lin = int8Linear(gpu, q, { N, K, group, bias, splits: c.splits });
+  const xb = storageBuffer(gpu, 0, "x", x);
+  const yb = storageBuffer(gpu, 0, "y", y0);
+  const out: Dispatch[] = [];
+  model.linear(out, "int8", lin, xb, yb, T, { xRow: c.xRow, accumulate: c.accumulate });
+  const enc = gpu.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  encodeDispatches(pass, out);
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
+  const y = new Float32Array(await readBuffer(gpu, yb));
+  let worst = 0;
+  for (let t = 0; t < T; t++) {
+    for (let n = 0; n < N; n++) {
+      let ref = c.accumulate ? y0[t * N + n] : 0;
+      let mag = Math.abs(ref);
+      if (bias) {
+        ref += bias[n];
+        mag += Math.abs(bias[n]);
+      }
+      for (let k = 0; k < K; k++) {
+        const p = x[(c.xRow + t) * K + k] * wd[n * K + k];
+        ref += p;
+        mag += Math.abs(p);
+      }
+      worst = Math.max(worst, Math.abs(y[t * N + n] - ref) / (mag || 1));
+    }
+  }
+  for (const b of [xb, yb, lin.bias, ...lin.chunks.flatMap((ch) => [ch.buf, ch.scales!])]) {
+    b?.destroy();
+  }
+  return worst;
+}
+
+for (const naive of [false, true]) {
+  for (const group of [0, 128]) {
+    const kernel = naive ? "matmul_int8_naive" : "matmul_int8 (TOK 1/4/8)";
+    const scales = group === 0 ? "per channel" : "g128";
+    Deno.test(
+      `${kernel}, ${scales}: matches float64 on the dequantized weights`,
+      gpuTest,
+      async () => {
+        const gpu = await getGpu();
+        const model = harness(gpu, naive);
+        let seed = 100;
+        for (const c of cases(group)) {
+          const err = await runCase(gpu, model, c, seed++);
+          assert.ok(err <= 1e-5, `${JSON.stringify(c)}: relative error ${err}`);
+        }
+      },
+    );
+  }
+}
+
+Deno.test("embedding_int8 gathers dequantized rows of its chunk only", gpuTest, async () => {
+  const gpu = await getGpu();
+  const { lib } = harness(gpu, false);
+  for (const [d, group] of [[65, 0], [130, 128]]) {
+    const V = 12;
+    const q = quantizeInt8(testWeights(V, d, d), V, d, group);
+    const table = dequantizeInt8(q, V, d, group);
+    // this chunk holds rows 5..11; token 2 lies outside it and leaves its row untouched
+    const [rowStart, rows] = [5, 7];
+    const words = int8RowWords(d);
+    const G = int8Groups(d, group);
+    const ids = [9, 2, 5, 11];
+    const tokenPos = 1;
+    const state = storageBuffer(gpu, 0, "state", new Uint32Array([0, tokenPos, 0, 0]));
+    const tokens = storageBuffer(gpu, 0, "tokens", new Uint32Array([0, ...ids]));
+    const x = storageBuffer(gpu, ids.length * d * 4, "x");
+    const buf = storageBuffer(gpu, 0, "table", q.packed.subarray(rowStart * words));
+    const scales = storageBuffer(gpu, 0, "scales", q.scales.subarray(rowStart * G));
+    const dispatch = lib.dispatch(
+      "embed_in",
+      lib.pipeline("embedding_int8", "int8", { GROUP: group }),
+      [lib.uniform([ids.length, d, rowStart, rows]), state, tokens, buf, x, scales],
+      [Math.ceil(d / 64), ids.length],
+    );
+    const enc = gpu.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    encodeDispatches(pass, [dispatch]);
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+    const got = new Float32Array(await readBuffer(gpu, x));
+    ids.forEach((id, t) => {
+      const want = id >= rowStart ? table.subarray(id * d, (id + 1) * d) : new Float32Array(d);
+      assert.deepEqual(got.subarray(t * d, (t + 1) * d), want, `d ${d} group ${group} id ${id}`);
+    });
+  }
+});
+
+// ---- whole models ----
+
+interface TargetGolden {
+  entries: { ids: number[]; all_logits_b64: string }[];
+}
+
+let modelsPromise: Promise<{ fp: NeoxModel; q: NeoxModel; qg: NeoxModel }> | null = null;
+
+/** pydoc-neox-20m loaded once as fp16, int8 and int8-g128. */
+function targetModels() {
+  modelsPromise ??= (async () => {
+    const gpu = await getGpu();
+    return {
+      fp: await loadModel(gpu, TARGET),
+      q: await loadModel(gpu, TARGET, { quant: "int8" }),
+      qg: await loadModel(gpu, TARGET, { quant: "int8-g128" }),
+    };
+  })();
+  return modelsPromise;
+}
+
+Deno.test("int8 pydoc-neox-20m weighs at most 0.55x its fp16 weights", gpuTest, async () => {
+  const gpu = await getGpu();
+  const { fp, q, qg } = await targetModels();
+  assert.equal(fp.weights.embedOut.wt, gpu.hasF16 ? "f16" : "f32");
+  const fp16Bytes = gpu.hasF16 ? fp.weightBytes : fp.weightBytes / 2;
+  console.log(
+    `weightBytes fp16 ${fp16Bytes}, int8 ${q.weightBytes} (${
+      (q.weightBytes / fp16Bytes).toFixed(4)
+    }x), ` +
+      `int8-g128 ${qg.weightBytes} (${(qg.weightBytes / fp16Bytes).toFixed(4)}x)`,
+  );
+  assert.ok(q.weightBytes <= 0.55 * fp16Bytes);
+  assert.ok(qg.weightBytes <= 0.55 * fp16Bytes);
+  for (const m of [q, qg]) {
+    const w = m.weights;
+    const layers = w.layers.flatMap((l) => [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH]);
+    for (const lin of [w.embedIn, w.embedOut, ...layers]) assert.equal(lin.wt, "int8");
+  }
+});
+
+Deno.test("int8 pydoc-neox-20m agrees with the fp16 golden all-logits", gpuTest, async () => {
+  const golden = await readGolden<TargetGolden>("target.json");
+  const { ids, all_logits_b64 } = golden.entries[0];
+  const ref = decodeF32Base64(all_logits_b64);
+  const { fp, q, qg } = await targetModels();
+  const V = fp.cfg.vocabSize;
+  for (const [name, m] of [["int8", q], ["int8-g128", qg]] as const) {
+    const r = compareLogits(ref, await allLogits(m, ids), V);
+    console.log(
+      `${name} vs golden: top1 ${r.top1Agreement}, max|dlogit| ${r.maxAbsLogitError.toFixed(4)}, ` +
+        `mean KL ${r.meanKlNats.toExponential(3)} nats over ${r.positions} positions`,
+    );
+    assert.ok(r.top1Agreement >= 0.9);
+  }
+  // the tool's own figures: fp16 model against its int8 twin
+  const qq = await quantQuality(fp, q, ids);
+  console.log(`quantQuality(fp16, int8): ${JSON.stringify(qq)}`);
+  assert.equal(qq.fpWeightBytes, fp.weightBytes);
+  assert.equal(qq.quantWeightBytes, q.weightBytes);
+  assert.equal(qq.positions, ids.length);
+  assert.ok(qq.top1Agreement >= 0.9 && qq.meanKlNats < 0.01 && qq.maxAbsLogitError < 1);
+});
+
+Deno.test("synthetic int8 model: half the bytes, finite logits", gpuTest, async () => {
+  const gpu = await getGpu();
+  const q = syntheticModel(gpu, "pythia-70m", { quant: "int8-g128" });
+  const lin = q.weights.layers[0].denseHTo4h;
+  assert.equal(lin.wt, "int8");
+  assert.equal(lin.group, 128);
+  const words = new Uint32Array(await readBuffer(gpu, lin.chunks[0].buf, 0, 4096));
+  const bytes = new Int8Array(words.buffer);
+  assert.ok(
+    bytes.every((b) => b >= -127) && bytes.some((b) => b > 100) && bytes.some((b) => b < -100),
+  );
+  const scales = new Float32Array(await readBuffer(gpu, lin.chunks[0].scales!, 0, 1024));
+  const s0 = (0.02 * Math.sqrt(3)) / 127;
+  assert.ok(scales.every((s) => s >= 0.89 * s0 && s <= 1.11 * s0));
+  // 70m params ~ 70.4M; int8 ~ 1 byte each plus f32 scales, biases and norms
+  assert.ok(q.weightBytes < 1.1 * q.params, `${q.weightBytes} bytes for ${q.params} params`);
+  const logits = await allLogits(q, [1, 2, 3]);
+  assert.ok(logits.every(Number.isFinite));
+});
