@@ -9,17 +9,18 @@
 import { parseArgs } from "node:util";
 import { EXIT_FAILURE, NeoxError, UsageError } from "./engine/errors.ts";
 import { getGpu } from "./engine/device.ts";
-import { loadModel } from "./engine/load.ts";
-import type { NeoxModel } from "./engine/model.ts";
+import { checkModel, loadModel } from "./engine/load.ts";
+import type { NeoxConfig } from "./engine/config.ts";
 import { allLogits, greedyGenerate } from "./engine/generate.ts";
 import { MAX_K, speculativeGenerate } from "./engine/speculative.ts";
 import { loadTokenizer, type TextCodec } from "./engine/tokenizer.ts";
-import { writeFileAtomic } from "./engine/output.ts";
+import { checkOutputPath, writeFileAtomic } from "./engine/output.ts";
 import { QUANT_MODES, type QuantMode } from "./engine/quantize.ts";
 import { quantQuality } from "./profiler/quality.ts";
 import { speculativeMetrics, timingMetrics } from "./profiler/metrics.ts";
 import { GpuTimer } from "./profiler/gpu_timer.ts";
-import { runSweep, summaryTable } from "./profiler/sweep.ts";
+import { runSweep, summaryTable, SweepInterrupted } from "./profiler/sweep.ts";
+import { type DeviceProfile, simulate } from "./profiler/simulator.ts";
 import { TraceRecorder, writeTrace } from "./profiler/trace.ts";
 
 export { NeoxError } from "./engine/errors.ts";
@@ -111,7 +112,8 @@ function parseIds(cmd: string, s: string): number[] {
   });
 }
 
-function checkIds(cmd: string, ids: number[], model: NeoxModel): void {
+/** Checks ids against a model's vocabulary (a loaded model or a {@link checkModel} config). */
+function checkIds(cmd: string, ids: number[], model: { cfg: NeoxConfig }): void {
   if (ids.length === 0) throw new UsageError(`${cmd}: the prompt is empty`);
   const bad = ids.find((i) => i >= model.cfg.vocabSize);
   if (bad !== undefined) {
@@ -162,6 +164,28 @@ function quantFlag(cmd: string, f: Flags, name: string): QuantMode | undefined {
   return v as QuantMode;
 }
 
+/** Refuses a draft that cannot serve the target (vocabulary or tokenizer differs), on the CPU. */
+async function checkDraft(
+  cmd: string,
+  draftDir: string,
+  targetDir: string,
+  targetCfg: NeoxConfig,
+  codec: TextCodec | null,
+): Promise<void> {
+  const draftCfg = await checkModel(draftDir);
+  if (draftCfg.vocabSize !== targetCfg.vocabSize) {
+    throw new NeoxError(
+      `${cmd}: the draft ${draftDir} has vocab_size ${draftCfg.vocabSize}, the target ${targetDir} has ${targetCfg.vocabSize}: they must match`,
+    );
+  }
+  const draftCodec = await loadTokenizer(draftDir);
+  if (codec && draftCodec && codec.fingerprint !== draftCodec.fingerprint) {
+    throw new UsageError(
+      `${cmd}: the draft's tokenizer (${draftDir}) differs from the target's (${targetDir})`,
+    );
+  }
+}
+
 function later(cmd: string, flag: string, issue: string): never {
   throw new UsageError(`${cmd}: ${flag} is not available yet (${issue})`);
 }
@@ -178,12 +202,13 @@ async function cmdLogits(args: string[]): Promise<void> {
   const out = required("logits", f, "out");
   const ids = parseIds("logits", required("logits", f, "ids"));
   const quant = quantFlag("logits", f, "quant");
-  const gpu = await getGpu();
-  const model = await loadModel(gpu, modelDir, { quant });
-  checkIds("logits", ids, model);
+  await checkOutputPath(out, "--out");
+  checkIds("logits", ids, { cfg: await checkModel(modelDir) });
   if (ids.length > 4096) {
     throw new UsageError(`logits: ${ids.length} ids exceed the 4096-position cache limit`);
   }
+  const gpu = await getGpu();
+  const model = await loadModel(gpu, modelDir, { quant });
   const logits = await allLogits(model, ids);
   await writeFileAtomic(out, new Uint8Array(logits.buffer));
 }
@@ -237,27 +262,24 @@ async function cmdGenerate(args: string[]): Promise<void> {
     later(cmd, "--temperature", "sampling");
   }
 
+  // Every input is checked on the CPU before the GPU is touched.
+  const targetCfg = await checkModel(modelDir);
   const codec = await loadTokenizer(modelDir);
   const ids = await promptIds(cmd, f, codec);
-  const gpu = await getGpu();
-  const target = await loadModel(gpu, modelDir, { quant });
-  checkIds(cmd, ids, target);
-  const limit = target.cfg.maxPositions;
-  if (ids.length + maxNew > limit) {
+  checkIds(cmd, ids, { cfg: targetCfg });
+  const limit = targetCfg.maxPositions;
+  if (cache === "full" && ids.length + maxNew > limit) {
     throw new UsageError(
       `${cmd}: prompt (${ids.length} tokens) + --max-new-tokens ${maxNew} exceed the model's ${limit} positions with a full cache (use --cache sink)`,
     );
   }
+  if (draftDir) await checkDraft(cmd, draftDir, modelDir, targetCfg, codec);
+  const gpu = await getGpu();
+  const target = await loadModel(gpu, modelDir, { quant });
   let tokens: number[];
   let metrics: Record<string, unknown>;
   let rounds: number[] | undefined;
   if (draftDir) {
-    const draftCodec = await loadTokenizer(draftDir);
-    if (codec && draftCodec && codec.fingerprint !== draftCodec.fingerprint) {
-      throw new UsageError(
-        `${cmd}: the draft's tokenizer (${draftDir}) differs from the target's (${modelDir})`,
-      );
-    }
     const draft = await loadModel(gpu, draftDir, { quant: draftQuant });
     const timer = gpu.hasTimestamps ? new GpuTimer(gpu, 2048) : undefined;
     const r = await speculativeGenerate(target, draft, ids, {
@@ -363,8 +385,11 @@ function intList(
 HELP.profile = `deno task profile [--target-model DIR] [--draft-model DIR] [--k-values 3 5 7 9]
     [--max-new-tokens 64] [--max-cache-lens full] [--prompt-types medium long] [--prompt TEXT]
     [--num-samples 2] [--quant fp16] [--output-json F] [--output-html F] [--trace F]
+    [--per-kernel]
   Runs the speculative-decoding sweep (baseline + each K per cache, length, prompt type),
-  GPU-timed, checked against the analytic models; prints a summary table.
+  GPU-timed, checked against the analytic models; prints a summary table. --per-kernel
+  also times every kernel of a target decode step, a draft step and a verify pass at the
+  smallest K (results.kernels).
   Models default to the embedded pair; synthetic:pythia-2.8b etc. also work.`;
 
 async function cmdProfile(rawArgs: string[]): Promise<void> {
@@ -383,6 +408,7 @@ async function cmdProfile(rawArgs: string[]): Promise<void> {
     "output-json": { type: "string" },
     "output-html": { type: "string" },
     trace: { type: "string" },
+    "per-kernel": { type: "boolean" },
   });
   if (f.help) return void console.log(HELP.profile);
   const here = new URL(".", import.meta.url).pathname;
@@ -410,12 +436,12 @@ async function cmdProfile(rawArgs: string[]): Promise<void> {
   const numSamples = int(cmd, f, "num-samples", 2, 1, 1000);
   const prompt = str(f, "prompt");
   if (prompt === "") throw new UsageError(`${cmd}: --prompt is empty`);
+  const targetCfg = await checkModel(targetModel);
   const codec = await loadTokenizer(targetModel);
-  const draftCodec = await loadTokenizer(draftModel);
-  if (codec && draftCodec && codec.fingerprint !== draftCodec.fingerprint) {
-    throw new UsageError(
-      `${cmd}: the draft's tokenizer (${draftModel}) differs from the target's (${targetModel})`,
-    );
+  await checkDraft(cmd, draftModel, targetModel, targetCfg, codec);
+  for (const flag of ["output-json", "output-html", "trace"]) {
+    const p = str(f, flag);
+    if (p !== undefined) await checkOutputPath(p, `--${flag}`);
   }
   if (prompt !== undefined && !codec) {
     throw new UsageError(`${cmd}: --prompt needs a tokenizer.json in the target folder`);
@@ -439,8 +465,9 @@ async function cmdProfile(rawArgs: string[]): Promise<void> {
     quant: quant as ("fp16" | "int8")[],
     progress: bar,
     trace,
+    perKernel: Boolean(f["per-kernel"]),
     version: VERSION,
-  });
+  }).catch((e) => keepPartialResults(cmd, e, str(f, "output-json")));
   console.log(summaryTable(results));
   const jsonPath = str(f, "output-json");
   if (jsonPath) await writeFileAtomic(jsonPath, JSON.stringify(results, null, 1));
@@ -456,6 +483,16 @@ async function cmdProfile(rawArgs: string[]): Promise<void> {
   }
 }
 
+/** After a sweep failed part-way: writes the configurations it finished, then fails. */
+async function keepPartialResults(cmd: string, e: unknown, jsonPath?: string): Promise<never> {
+  if (!(e instanceof SweepInterrupted)) throw e;
+  const n = e.results.configs.length;
+  const done = `${n} finished configuration${n === 1 ? "" : "s"}`;
+  if (!jsonPath) throw new NeoxError(`${cmd}: ${e.message} (${done} lost: no --output-json)`);
+  await writeFileAtomic(jsonPath, JSON.stringify(e.results, null, 1));
+  throw new NeoxError(`${cmd}: ${e.message}; saved the ${done} to ${jsonPath}`);
+}
+
 HELP.report = `deno run -A mod.ts report results.json -o report.html
   Renders a saved results file as one self-contained HTML report.`;
 
@@ -465,11 +502,178 @@ async function cmdReport(args: string[]): Promise<void> {
   const pos = f._ as unknown as string[];
   if (pos.length !== 1) throw new UsageError("report: give one results.json (see --help)");
   const out = required("report", f, "out");
+  await checkOutputPath(out, "--out");
   const { writeReport } = await import("./report/mod.ts");
   await writeReport(pos[0], out);
 }
 
+HELP.calibrate = `deno run -A mod.ts calibrate -o device.json
+  Measures a device profile (GEMV/GEMM rates per weight type, dispatch and wait costs)
+  for the simulator.`;
+
+async function cmdCalibrate(args: string[]): Promise<void> {
+  const f = parse("calibrate", args, { out: { type: "string", short: "o" } });
+  if (f.help) return void console.log(HELP.calibrate);
+  const out = required("calibrate", f, "out");
+  const { calibrateDevice } = await import("./profiler/calibrate.ts");
+  const profile = await calibrateDevice(await getGpu());
+  await writeFileAtomic(out, JSON.stringify(profile, null, 1));
+  console.log(JSON.stringify(profile));
+}
+
+HELP.simulate = `deno run -A mod.ts simulate --device device.json --target synthetic:pythia-2.8b
+    --draft synthetic:pythia-70m --alpha 0.8 [--k-values 1 3 5 7 9] [--max-new-tokens 128]
+    [--quant fp16|int8] [--json]
+  Predicts baseline and speculative throughput for shapes and acceptance you did not run.`;
+
+async function cmdSimulate(rawArgs: string[]): Promise<void> {
+  const cmd = "simulate";
+  const f = parse(cmd, joinLists(rawArgs, ["--k-values"]), {
+    device: { type: "string" },
+    target: { type: "string" },
+    draft: { type: "string" },
+    alpha: { type: "string" },
+    "k-values": { type: "string" },
+    "max-new-tokens": { type: "string" },
+    quant: { type: "string" },
+    json: { type: "boolean" },
+  });
+  if (f.help) return void console.log(HELP.simulate);
+  const devicePath = required(cmd, f, "device");
+  const targetSpec = required(cmd, f, "target");
+  const draftSpec = required(cmd, f, "draft");
+  const alpha = num(cmd, f, "alpha", 0.8, 0, 1);
+  const kValues = intList(cmd, f, "k-values", [1, 3, 5, 7, 9], 1, MAX_K);
+  const newTokens = int(cmd, f, "max-new-tokens", 128, 1, 100000);
+  const quant = quantFlag(cmd, f, "quant");
+  let profile: DeviceProfile;
+  try {
+    profile = JSON.parse(await Deno.readTextFile(devicePath));
+  } catch (e) {
+    throw new NeoxError(
+      `${devicePath}: cannot read a device profile (${(e as Error).message.split("\n")[0]})`,
+    );
+  }
+  if (typeof profile?.gemvGBs?.f32 !== "number" || typeof profile?.dispatchMs !== "number") {
+    throw new NeoxError(
+      `${devicePath}: not a device profile (run mod.ts calibrate -o ${devicePath})`,
+    );
+  }
+  const { shapeOf } = await import("./profiler/calibrate.ts");
+  const { loadConfig } = await import("./engine/config.ts");
+  const cfgOf = async (spec: string) =>
+    spec.startsWith("synthetic:") ? null : await loadConfig(spec);
+  const target = shapeOf(targetSpec, await cfgOf(targetSpec), quant ? 1 : 2);
+  const draft = shapeOf(draftSpec, await cfgOf(draftSpec), 2);
+  const rows = simulate(profile, { target, draft, alpha, kValues, newTokens, waitsPerToken: 0.05 });
+  if (f.json) return void console.log(JSON.stringify({ device: profile.description, alpha, rows }));
+  console.log(
+    `device: ${profile.description}; target ${targetSpec}, draft ${draftSpec}, alpha ${alpha}`,
+  );
+  console.log(
+    "K   tDraftMs  tTargetMs  tVerifyMs      c  tokens/round  baseline tok/s  spec tok/s  speedup",
+  );
+  for (const r of rows) {
+    console.log(
+      [
+        String(r.k).padEnd(3),
+        r.tDraftMs.toFixed(3).padStart(8),
+        r.tTargetMs.toFixed(3).padStart(10),
+        r.tVerifyMs.toFixed(3).padStart(10),
+        r.c.toFixed(3).padStart(6),
+        r.expectedTokensPerRound.toFixed(2).padStart(13),
+        r.baselineTokS.toFixed(1).padStart(15),
+        r.speculativeTokS.toFixed(1).padStart(11),
+        r.speedup.toFixed(2).padStart(8),
+      ].join(" "),
+    );
+  }
+}
+
+HELP.bench = `deno run -A mod.ts bench --model DIR --draft DIR [--ids 1,2,3 | --prompt TEXT]
+    --max-new-tokens N [--k-values 1 2 3 4 5] [--samples 2] [--kernel-reps 5]
+    [--no-peer] [--peer-python /usr/bin/python3] [--json]
+  Plain greedy and speculative decode tokens/s (after the first token) and CPU waits per
+  token; the adapter's copy and compute-read bandwidth and FMA rate; every kernel of one
+  target decode step, one draft step and one verify pass (best K) against those rates; and a
+  PyTorch eager CPU peer (tests/peer_torch.py: float32, one thread, same checkpoint and
+  prompt; its greedy tokens must equal ours). Without --ids/--prompt the built-in prompt
+  "medium-json" is used. --json prints one JSON object, otherwise a table.`;
+
+async function cmdBench(rawArgs: string[]): Promise<void> {
+  const cmd = "bench";
+  const f = parse(cmd, joinLists(rawArgs, ["--k-values"]), {
+    model: { type: "string" },
+    draft: { type: "string" },
+    ids: { type: "string" },
+    prompt: { type: "string" },
+    "max-new-tokens": { type: "string" },
+    "k-values": { type: "string" },
+    samples: { type: "string" },
+    "kernel-reps": { type: "string" },
+    "no-peer": { type: "boolean" },
+    "peer-python": { type: "string" },
+    json: { type: "boolean" },
+  });
+  if (f.help) return void console.log(HELP.bench);
+  const modelDir = required(cmd, f, "model");
+  const draftDir = required(cmd, f, "draft");
+  const maxNew = int(cmd, f, "max-new-tokens", 64, 2, 4000);
+  const kValues = intList(cmd, f, "k-values", [1, 2, 3, 4, 5], 1, MAX_K);
+  const samples = int(cmd, f, "samples", 2, 1, 100);
+  const kernelReps = int(cmd, f, "kernel-reps", 5, 1, 100);
+  const codec = await loadTokenizer(modelDir);
+  const draftCodec = await loadTokenizer(draftDir);
+  if (codec && draftCodec && codec.fingerprint !== draftCodec.fingerprint) {
+    throw new UsageError(
+      `${cmd}: the draft's tokenizer (${draftDir}) differs from the target's (${modelDir})`,
+    );
+  }
+  let ids: number[];
+  let promptName: string | null = null;
+  let promptText = str(f, "prompt") ?? null;
+  if (str(f, "ids") === undefined && promptText === null) {
+    const { BUILTIN_PROMPTS } = await import("./profiler/prompts.ts");
+    const p = BUILTIN_PROMPTS[0];
+    promptName = p.name;
+    promptText = codec ? p.text : null;
+    ids = codec ? codec.encode(p.text) : Array.from({ length: 20 }, (_, i) => 1 + i);
+  } else {
+    ids = await promptIds(cmd, f, codec);
+  }
+  const gpu = await getGpu();
+  const target = await loadModel(gpu, modelDir);
+  checkIds(cmd, ids, target);
+  const need = ids.length + maxNew + Math.max(...kValues) + 2;
+  if (need > 4096) {
+    throw new UsageError(
+      `${cmd}: prompt (${ids.length} tokens) + --max-new-tokens ${maxNew} + K exceed the 4096-position cache`,
+    );
+  }
+  const draft = await loadModel(gpu, draftDir);
+  const { benchTable, runBench } = await import("./profiler/bench.ts");
+  const t0 = performance.now();
+  const r = await runBench(target, draft, {
+    ids,
+    promptText,
+    promptName,
+    maxNewTokens: maxNew,
+    kValues,
+    samples,
+    peer: !f["no-peer"],
+    peerPython: str(f, "peer-python"),
+    kernelReps,
+    version: VERSION,
+    progress: (line) =>
+      console.error(`${line}  (${((performance.now() - t0) / 1000).toFixed(0)} s)`),
+  });
+  console.log(f.json ? JSON.stringify(r) : benchTable(r));
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  bench: cmdBench,
+  calibrate: cmdCalibrate,
+  simulate: cmdSimulate,
   logits: cmdLogits,
   generate: cmdGenerate,
   profile: cmdProfile,

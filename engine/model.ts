@@ -8,6 +8,7 @@ import { NeoxError } from "./errors.ts";
 import { type Gpu, storageBuffer } from "./device.ts";
 import type { NeoxConfig } from "./config.ts";
 import { type Dispatch, KernelLibrary, type WeightType } from "../kernels/kernel.ts";
+import { cacheMarks, type CachePolicy, MAX_CACHE_ENTRIES } from "./cache_policy.ts";
 
 /** A weight matrix [N, K], split by rows into chunks that each fit one binding. */
 export interface Linear {
@@ -64,8 +65,10 @@ export interface PassOptions {
 
 /** Capacity of a sequence's buffers. */
 export interface SequenceOptions {
-  /** KV cache entries. */
+  /** KV cache slots (a sink cache needs room beyond its size: `sinkCacheSlots`). */
   capacity: number;
+  /** Which entries the cache keeps (default: the full cache, every position up to capacity). */
+  cache?: CachePolicy;
   /** Length of the token buffer (prompt + generated + slack). */
   maxTokens: number;
   /** Largest number of tokens in one pass. */
@@ -79,6 +82,10 @@ export interface SequenceOptions {
 /** State buffer layout, u32 words. */
 export const STATE_CACHE_LEN = 0;
 export const STATE_TOKEN_POS = 1;
+/** Cache policy words, read by kernels/sink_window.wgsl (high = 0: full cache). */
+export const STATE_SINKS = 13;
+export const STATE_HIGH = 14;
+export const STATE_LOW = 15;
 /** Words in the state buffer (spare words are used by generation loops). */
 export const STATE_WORDS = 16;
 
@@ -103,6 +110,8 @@ export class Sequence {
   readonly ff: GPUBuffer; // [maxT, ff]
   readonly logits: GPUBuffer; // [maxT or 1, V]
   readonly kvBytes: number;
+  /** Bytes of all of this sequence's GPU buffers (KV cache, state, tokens, scratch). */
+  readonly bytes: number;
   #plans = new Map<string, Dispatch[]>();
 
   constructor(model: NeoxModel, opts: SequenceOptions) {
@@ -111,8 +120,18 @@ export class Sequence {
     const { cfg, gpu } = model;
     const d = cfg.hiddenSize;
     const entryBytes = cfg.numHeads * cfg.headDim * 4;
-    if (opts.capacity > 4096) {
-      throw new NeoxError(`cache capacity ${opts.capacity} exceeds the attention kernel's 4096`);
+    const marks = cacheMarks(opts.cache ?? { kind: "full" });
+    if (marks.high === 0 && opts.capacity > MAX_CACHE_ENTRIES) {
+      throw new NeoxError(
+        `cache capacity ${opts.capacity} exceeds the attention kernel's ${MAX_CACHE_ENTRIES}`,
+      );
+    }
+    if (marks.high > 0 && opts.capacity < marks.high + opts.maxT - 1) {
+      throw new NeoxError(
+        `sink cache of ${marks.high} entries needs ${
+          marks.high + opts.maxT - 1
+        } slots for passes of ${opts.maxT} tokens, got ${opts.capacity}`,
+      );
     }
     this.kCache = [];
     this.vCache = [];
@@ -121,7 +140,11 @@ export class Sequence {
       this.vCache.push(storageBuffer(gpu, opts.capacity * entryBytes, `v cache ${l}`));
     }
     this.kvBytes = 2 * cfg.numLayers * opts.capacity * entryBytes;
-    this.state = storageBuffer(gpu, STATE_WORDS * 4, "state");
+    const state = new Uint32Array(STATE_WORDS);
+    state[STATE_SINKS] = marks.sinks;
+    state[STATE_HIGH] = marks.high;
+    state[STATE_LOW] = marks.low;
+    this.state = storageBuffer(gpu, 0, "state", state);
     this.tokens = opts.tokens ?? storageBuffer(gpu, opts.maxTokens * 4, "tokens");
     this.cosSin = storageBuffer(gpu, 0, "cos/sin", rotaryTable(cfg, opts.capacity));
     const T = opts.maxT;
@@ -136,6 +159,25 @@ export class Sequence {
       (opts.logitsRows ?? 1) * cfg.vocabSize * 4,
       "logits",
     );
+    this.bytes = this.#owned().reduce((sum, b) => sum + b.size, 0);
+  }
+
+  /** The buffers this sequence allocated (a shared token buffer belongs to its owner). */
+  #owned(): GPUBuffer[] {
+    return [
+      ...this.kCache,
+      ...this.vCache,
+      ...(this.opts.tokens ? [] : [this.tokens]),
+      this.state,
+      this.cosSin,
+      this.x,
+      this.h1,
+      this.h2,
+      this.qkv,
+      this.q,
+      this.ff,
+      this.logits,
+    ];
   }
 
   /** Sets cacheLen and tokenPos (queued; takes effect before later submitted work). */
@@ -165,21 +207,7 @@ export class Sequence {
 
   /** Frees the GPU buffers. */
   destroy(): void {
-    for (const b of [...this.kCache, ...this.vCache]) b.destroy();
-    if (!this.opts.tokens) this.tokens.destroy();
-    for (
-      const b of [
-        this.state,
-        this.cosSin,
-        this.x,
-        this.h1,
-        this.h2,
-        this.qkv,
-        this.q,
-        this.ff,
-        this.logits,
-      ]
-    ) b.destroy();
+    for (const b of this.#owned()) b.destroy();
   }
 }
 
@@ -298,6 +326,13 @@ export class NeoxModel {
         const pl = this.lib.pipeline(`${name}_naive`, m.wt, group);
         out.push(
           this.lib.dispatch(label, pl, buffers, [Math.ceil(c.rows / 64), T]),
+        );
+      } else if (!int8 && m.K % 4 === 0) {
+        // 4-wide loads, 4 rows per invocation: weights are read once for up to 8 tokens.
+        const tok4 = T === 1 ? 1 : T <= 4 ? 4 : 8;
+        const pl = this.lib.pipeline("matmul_vec4", m.wt, { TOK: tok4, RPT: 4 });
+        out.push(
+          this.lib.dispatch(label, pl, buffers, [Math.ceil(c.rows / 16), Math.ceil(T / tok4)]),
         );
       } else {
         const pl = this.lib.pipeline(name, m.wt, { TOK: tok, ...group });

@@ -1,0 +1,64 @@
+// Linear layer with 4-wide loads (K % 4 == 0): the tiled kernel of matmul.wgsl reading
+// weights and activations as vec4, so each load instruction brings four elements (the
+// software adapter is bound by load instructions, a GPU by bytes; both gain).
+// y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
+// x: [T, K] f32 (vec4 view); W: [N, K] WT (vec4 view); bias: [N] f32; y: [T, yStride] f32.
+struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
+const ACCUMULATE = 1u;
+const BIAS = 8u;
+
+const KL = 16u;
+const RG = 4u;
+const ROWS = RG * RPT;
+const ACC = RPT * TOK;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> W: array<vec4<WT>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+#include "activation.wgsl"
+
+var<workgroup> part: array<f32, 64 * ACC>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let lane = li % KL;
+  let rg = li / KL;
+  let n0 = wg.x * ROWS + rg * RPT;
+  let t0 = wg.y * TOK;
+  let K4 = p.K / 4u;
+  let x0 = p.xOffset / 4u;
+  var acc: array<f32, ACC>;
+  var xv: array<vec4f, TOK>;
+  let nT = min(TOK, p.T - t0);
+  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
+  for (var k = lane; k < K4; k += KL) {
+    for (var t = 0u; t < TOK; t++) {
+      xv[t] = select(vec4f(0.0), x[x0 + (t0 + t) * K4 + k], t < nT);
+    }
+    for (var r = 0u; r < nR; r++) {
+      let w = vec4f(W[(n0 + r) * K4 + k]);
+      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(w, xv[t]); }
+    }
+  }
+  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  workgroupBarrier();
+  // ROWS * TOK outputs may exceed the 64 invocations: stride over them.
+  for (var o = li; o < ROWS * TOK; o += 64u) {
+    let row = o / TOK;
+    let t = o % TOK;
+    let n = wg.x * ROWS + row;
+    let g = row / RPT;
+    let r = row % RPT;
+    if (n < p.N && t < nT) {
+      var s = 0.0;
+      for (var l = 0u; l < KL; l++) { s += part[(g * KL + l) * ACC + r * TOK + t]; }
+      if ((p.flags & BIAS) != 0u) { s += bias[n]; }
+      s = activate(s, p.flags);
+      let y0 = (t0 + t) * p.yStride + p.yOffset + n;
+      if ((p.flags & ACCUMULATE) != 0u) { y[y0] += s; } else { y[y0] = s; }
+    }
+  }
+}

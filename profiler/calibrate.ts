@@ -1,0 +1,135 @@
+/**
+ * `mod.ts calibrate`: microbenchmarks that measure a device profile for the simulator —
+ * GEMV weight-read rate and multi-token GEMM rate per weight type, the fixed cost of a
+ * dispatch and of a CPU wait on the GPU.
+ */
+import { type Gpu, gpuIdle, storageBuffer } from "../engine/device.ts";
+import {
+  type Dispatch,
+  encodeDispatches,
+  KernelLibrary,
+  type WeightType,
+} from "../kernels/kernel.ts";
+import { calibrateNsPerTick, GpuTimer } from "./gpu_timer.ts";
+import type { DeviceProfile, ModelShape } from "./simulator.ts";
+import { PYTHIA_SHAPES } from "./simulator.ts";
+import type { NeoxConfig } from "../engine/config.ts";
+
+/** Shape of the calibration matmul: small enough for the software adapter. */
+export interface CalibrateOptions {
+  K?: number;
+  N?: number;
+  /** Tokens of the GEMM measurement. */
+  T?: number;
+  reps?: number;
+}
+
+/** Measures a device profile. */
+export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promise<DeviceProfile> {
+  const K = o.K ?? 1024;
+  const N = o.N ?? 2048;
+  const T = o.T ?? 8;
+  const reps = o.reps ?? 4;
+  const lib = new KernelLibrary(gpu);
+  const x = storageBuffer(gpu, T * K * 4, "x", new Float32Array(T * K).fill(0.01));
+  const y = storageBuffer(gpu, T * N * 4, "y");
+  const zero = storageBuffer(gpu, N * 4, "bias");
+  const timer = new GpuTimer(gpu, 256);
+  const types: WeightType[] = gpu.hasF16 ? ["f32", "f16", "int8"] : ["f32", "int8"];
+  const bytesPer: Record<WeightType, number> = { f32: 4, f16: 2, int8: 1 };
+  const matmul = (wt: WeightType, t: number): Dispatch => {
+    const w = storageBuffer(gpu, N * K * bytesPer[wt], `w ${wt}`, fillBytes(N * K * bytesPer[wt]));
+    const tok = t === 1 ? 1 : t <= 8 ? 4 : 8;
+    const params = lib.uniform([t, K, N, 0, N, 0, 0, 0]);
+    if (wt === "int8") {
+      const scales = storageBuffer(gpu, N * 4, "scales", new Float32Array(N).fill(0.01));
+      const pl = lib.pipeline("matmul_int8", "f32", { TOK: tok, GROUP: 0 });
+      return lib.dispatch("matmul_int8", pl, [params, x, w, zero, y, scales], [
+        Math.ceil(N / 8),
+        Math.ceil(t / tok),
+      ]);
+    }
+    const pl = lib.pipeline("matmul", wt, { TOK: tok });
+    return lib.dispatch("matmul", pl, [params, x, w, zero, y], [
+      Math.ceil(N / 8),
+      Math.ceil(t / tok),
+    ]);
+  };
+  const nsPerTick = (await calibrateNsPerTick(gpu, (pass, r) => {
+    const d = matmul("f32", 1);
+    for (let i = 0; i < r; i++) encodeDispatches(pass, [d]);
+  })).nsPerTick;
+  const timeMs = async (d: Dispatch, n: number): Promise<number> => {
+    timer.reset();
+    const enc = gpu.device.createCommandEncoder();
+    for (let r = 0; r < reps; r++) {
+      const pass = enc.beginComputePass(timer.pass("target"));
+      for (let i = 0; i < n; i++) encodeDispatches(pass, [d]);
+      pass.end();
+    }
+    gpu.device.queue.submit([enc.finish()]);
+    await timer.resolve();
+    const ticks = timer.ticks("target").sort((a, b) => a - b);
+    return ticks[Math.floor(ticks.length / 2)] * nsPerTick / 1e6 / n;
+  };
+  const gemvGBs: Record<string, number> = {};
+  const gemmGflops: Record<string, number> = {};
+  for (const wt of types) {
+    gemvGBs[wt] = (N * K * bytesPer[wt]) / (await timeMs(matmul(wt, 1), 2)) / 1e6;
+    gemmGflops[wt] = (2 * T * N * K) / (await timeMs(matmul(wt, T), 2)) / 1e6;
+  }
+  if (!gpu.hasF16) {
+    gemvGBs.f16 = gemvGBs.f32 / 2;
+    gemmGflops.f16 = gemmGflops.f32;
+  }
+  const state = storageBuffer(gpu, 64, "state");
+  const tiny = lib.dispatch(
+    "advance",
+    lib.pipeline("advance"),
+    [lib.uniform([0, 0, 0, 0]), state],
+    [1],
+  );
+  const dispatchMs = await timeMs(tiny, 200);
+  const waits: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    gpu.device.queue.submit([gpu.device.createCommandEncoder().finish()]);
+    await gpuIdle(gpu);
+    waits.push(performance.now() - t0);
+  }
+  waits.sort((a, b) => a - b);
+  timer.destroy();
+  for (const b of [x, y, zero, state]) b.destroy();
+  return {
+    description: gpu.adapterInfo.description || gpu.adapterInfo.vendor || "unknown adapter",
+    gemvGBs: gemvGBs as DeviceProfile["gemvGBs"],
+    gemmGflops: gemmGflops as DeviceProfile["gemmGflops"],
+    dispatchMs,
+    waitMs: waits[2],
+  };
+}
+
+function fillBytes(n: number): Uint8Array {
+  const b = new Uint8Array(Math.ceil(n / 4) * 4);
+  // Small f16/f32/int8 bit patterns: any finite values do for timing.
+  for (let i = 0; i < b.length; i += 4) b.set([0, 0x10, 0x80, 0x3c], i);
+  return b;
+}
+
+/** A simulator shape from a model spec: `synthetic:pythia-70m` or a loaded config. */
+export function shapeOf(spec: string, cfg: NeoxConfig | null, bytesPerWeight: number): ModelShape {
+  if (spec.startsWith("synthetic:")) {
+    const s = PYTHIA_SHAPES[spec.slice("synthetic:".length)];
+    if (s) return { ...s, bytesPerWeight };
+  }
+  if (!cfg) throw new Error(`no config for ${spec}`);
+  return {
+    name: spec,
+    hidden: cfg.hiddenSize,
+    layers: cfg.numLayers,
+    heads: cfg.numHeads,
+    ff: cfg.intermediateSize,
+    vocab: cfg.vocabSize,
+    bytesPerWeight,
+  };
+}
