@@ -21,11 +21,11 @@ var<workgroup> picks: array<u32, 17>;
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
   for (var row = 0u; row <= p.K; row++) {
-    var bv = -3.4e38;
+    var bv = bitcast<f32>(0xff800000u); // -inf: all -inf logits still pick index 0
     var bi = 0xffffffffu;
     for (var v = li; v < p.V; v += WG) {
       let x = logits[row * p.V + v];
-      if (x > bv) { bv = x; bi = v; }
+      if (x > bv || bi == 0xffffffffu) { bv = x; bi = v; }
     }
     bestV[li] = bv;
     bestI[li] = bi;

@@ -13,12 +13,12 @@ var<workgroup> bestI: array<u32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
-  var bv = -3.4e38;
+  var bv = bitcast<f32>(0xff800000u); // -inf: all -inf logits still pick index 0
   var bi = 0xffffffffu;
   let base = p.row * p.V;
   for (var v = li; v < p.V; v += WG) {
     let x = logits[base + v];
-    if (x > bv) { bv = x; bi = v; }
+    if (x > bv || bi == 0xffffffffu) { bv = x; bi = v; }
   }
   bestV[li] = bv;
   bestI[li] = bi;

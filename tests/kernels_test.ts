@@ -1,0 +1,831 @@
+/**
+ * Every WGSL kernel against the float64 reference, on seeded random inputs of many
+ * shapes (odd sizes included), in one table (ggml test-backend-ops style). Each row
+ * states its tolerance on max|diff| and on the normalized error
+ * NMSE = sum (got - want)^2 / sum want^2, and prints one line:
+ * kernel, shape, max|diff|, tolerance, NMSE.
+ *
+ * Kernels are bound exactly as engine/model.ts buildPass binds them. Output buffers
+ * start as NaN, so an element a kernel forgets to write (or writes out of range) fails.
+ */
+
+import assert from "node:assert/strict";
+import { getGpu, type Gpu, readBuffer, storageBuffer } from "../engine/device.ts";
+import { rotaryTable } from "../engine/model.ts";
+import type { NeoxConfig } from "../engine/config.ts";
+import { f16BitsToF32, f32ToF16Bits } from "../engine/safetensors.ts";
+import { type Dispatch, encodeDispatches, KernelLibrary } from "../kernels/kernel.ts";
+import {
+  refAttention,
+  refGelu,
+  refGeluTanh,
+  refLayerNorm,
+  refLinear,
+  refRotary,
+} from "./reference.ts";
+import { type SeededRandom, seededRandom } from "./seeded_random.ts";
+
+/** Weight types of the float kernels (the int8 kernels have tests/int8_test.ts). */
+type FloatWeight = "f16" | "f32";
+
+/** What a row's run returns: the kernel's output and the reference, same length. */
+interface Outcome {
+  got: ArrayLike<number>;
+  want: ArrayLike<number>;
+}
+
+/** One line of the table. */
+interface Row {
+  kernel: string;
+  shape: string;
+  /** Largest allowed |got - want| (0: bit-exact). */
+  tol: number;
+  /** Largest allowed normalized error. */
+  nmseTol: number;
+  run: () => Promise<Outcome>;
+}
+
+/** Default NMSE bound for float32 kernels (float32 rounding alone gives ~1e-14). */
+const NMSE_F32 = 1e-10;
+
+/** |a - b| with NaN == NaN (untouched NaN padding) as 0 and one-sided NaN as Infinity. */
+function diff(a: number, b: number): number {
+  if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) && Number.isNaN(b) ? 0 : Infinity;
+  return a === b ? 0 : Math.abs(a - b);
+}
+
+function errors(o: Outcome): { maxDiff: number; nmse: number } {
+  assert.equal(o.got.length, o.want.length, "output length");
+  let maxDiff = 0, num = 0, den = 0;
+  for (let i = 0; i < o.want.length; i++) {
+    const d = diff(o.got[i], o.want[i]);
+    maxDiff = Math.max(maxDiff, d);
+    if (!Number.isNaN(o.want[i])) {
+      num += d * d;
+      den += o.want[i] * o.want[i];
+    }
+  }
+  return { maxDiff, nmse: den > 0 ? num / den : num };
+}
+
+/** A minimal config for the rotary table. */
+function ropeConfig(rot: number, base: number, hd: number): NeoxConfig {
+  return {
+    hiddenSize: hd,
+    numLayers: 1,
+    numHeads: 1,
+    headDim: hd,
+    intermediateSize: 4 * hd,
+    vocabSize: 1,
+    rotaryDims: rot,
+    rotaryBase: base,
+    maxPositions: 2048,
+    layerNormEps: 1e-5,
+    parallelResidual: true,
+    activation: "gelu",
+    attentionBias: true,
+    eosTokenId: 0,
+    bosTokenId: 0,
+  };
+}
+
+/** f16 bits of `x` and the values they stand for. */
+function toF16(x: Float32Array): { bits: Uint16Array; values: Float32Array } {
+  const bits = new Uint16Array(x.length);
+  const values = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    bits[i] = f32ToF16Bits(x[i]);
+    values[i] = f16BitsToF32(bits[i]);
+  }
+  return { bits, values };
+}
+
+/** The table's GPU plumbing: buffers, one submit per row, readback. */
+class Bench {
+  readonly gpu: Gpu;
+  readonly lib: KernelLibrary;
+  #made: GPUBuffer[] = [];
+  constructor(gpu: Gpu) {
+    this.gpu = gpu;
+    this.lib = new KernelLibrary(gpu);
+  }
+  buffer(data: ArrayBufferView, label = "test"): GPUBuffer {
+    const b = storageBuffer(this.gpu, data.byteLength, label, data);
+    this.#made.push(b);
+    return b;
+  }
+  nan(count: number): GPUBuffer {
+    return this.buffer(new Float32Array(count).fill(NaN), "nan-filled");
+  }
+  state(cacheLen: number, tokenPos: number): GPUBuffer {
+    const s = new Uint32Array(16);
+    s[0] = cacheLen;
+    s[1] = tokenPos;
+    return this.buffer(s, "state");
+  }
+  run(dispatches: Dispatch[]): void {
+    const enc = this.gpu.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    encodeDispatches(pass, dispatches);
+    pass.end();
+    this.gpu.device.queue.submit([enc.finish()]);
+  }
+  async f32(b: GPUBuffer, count: number): Promise<Float32Array> {
+    return new Float32Array(await readBuffer(this.gpu, b, 0, count * 4));
+  }
+  async u32(b: GPUBuffer, count: number): Promise<Uint32Array> {
+    return new Uint32Array(await readBuffer(this.gpu, b, 0, count * 4));
+  }
+  destroy(): void {
+    for (const b of this.#made) b.destroy();
+    this.#made = [];
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Rows, one builder per kernel.
+
+function embeddingRows(b: Bench, rnd: SeededRandom): Row[] {
+  const rows: Row[] = [];
+  // [V, d, T, tokenPos, chunk rows (the table split as embed_in is when it exceeds a binding)]
+  const shapes: [number, number, number, number, number][] = [
+    [77, 1, 1, 0, 77],
+    [77, 7, 5, 3, 40],
+    [1000, 65, 9, 11, 1000],
+    [1000, 384, 17, 2, 333],
+  ];
+  for (const wt of ["f32", "f16"] as FloatWeight[]) {
+    for (const [V, d, T, tokenPos, per] of shapes) {
+      rows.push({
+        kernel: `embedding ${wt}`,
+        shape: `V=${V} d=${d} T=${T} tokenPos=${tokenPos} chunk=${per}`,
+        tol: 0,
+        nmseTol: 0,
+        run: async () => {
+          const raw = rnd.normals(V * d);
+          const f16 = toF16(raw);
+          const table = wt === "f16" ? f16.values : raw;
+          const tokens = new Uint32Array(tokenPos + T + 1).fill(0xffffffff);
+          const ids: number[] = [];
+          for (let t = 0; t < T; t++) ids.push(t === 0 ? V - 1 : t === 1 ? 0 : rnd.int(V));
+          tokens.set(ids, tokenPos);
+          const x = b.nan(T * d);
+          const state = b.state(5, tokenPos);
+          const tok = b.buffer(tokens);
+          const ds: Dispatch[] = [];
+          for (let r = 0; r < V; r += per) {
+            const rowsHere = Math.min(per, V - r);
+            const slice = wt === "f16"
+              ? f16.bits.slice(r * d, (r + rowsHere) * d)
+              : raw.slice(r * d, (r + rowsHere) * d);
+            ds.push(b.lib.dispatch("embed_in", b.lib.pipeline("embedding", wt), [
+              b.lib.uniform([T, d, r, rowsHere]),
+              state,
+              tok,
+              b.buffer(slice),
+              x,
+            ], [Math.ceil(d / 64), T]));
+          }
+          b.run(ds);
+          const want = new Float32Array(T * d);
+          ids.forEach((id, t) => want.set(table.subarray(id * d, (id + 1) * d), t * d));
+          return { got: await b.f32(x, T * d), want };
+        },
+      });
+    }
+  }
+  return rows;
+}
+
+function layernormRows(b: Bench, rnd: SeededRandom): Row[] {
+  const shapes: [number, number][] = [[1, 1], [2, 3], [5, 63], [1, 65], [17, 384], [9, 513]];
+  return shapes.map(([T, d]) => ({
+    kernel: "layernorm",
+    shape: `T=${T} d=${d}`,
+    tol: 5e-6,
+    nmseTol: NMSE_F32,
+    run: async () => {
+      // A large common offset checks that the variance is computed about the mean.
+      const x = rnd.normals(T * d, 3, 5);
+      const w = rnd.normals(d, 0.5, 1);
+      const bias = rnd.normals(d, 0.5);
+      const eps = 1e-5;
+      const y = b.nan(T * d);
+      b.run([b.lib.dispatch("layernorm", b.lib.pipeline("layernorm"), [
+        b.lib.uniform([T, d, eps, 0], [2]),
+        b.buffer(x),
+        b.buffer(w),
+        b.buffer(bias),
+        y,
+      ], [T])]);
+      const want = refLayerNorm(
+        Float64Array.from(x),
+        Float64Array.from(w),
+        Float64Array.from(bias),
+        T,
+        d,
+        eps,
+      );
+      return { got: await b.f32(y, T * d), want };
+    },
+  }));
+}
+
+/** One matmul case: sizes, flag set and the x/y placement used by chunks and `xRow`. */
+interface MatmulCase {
+  K: number;
+  N: number;
+  T: number;
+  bias?: boolean;
+  accumulate?: boolean;
+  act?: "gelu" | "gelu_tanh";
+  /** x rows skipped before the first used row (model.linear's xRow). */
+  xRow?: number;
+  /** Extra y columns left and right of the N written ones (a chunk of a wider output). */
+  yPad?: [number, number];
+}
+
+const MATMUL_CASES: MatmulCase[] = [
+  { K: 1, N: 1, T: 1 },
+  { K: 3, N: 7, T: 2, bias: true },
+  { K: 63, N: 100, T: 5, accumulate: true },
+  { K: 65, N: 513, T: 9, bias: true, act: "gelu" },
+  { K: 384, N: 100, T: 17, bias: true, act: "gelu_tanh" },
+  { K: 384, N: 513, T: 1, bias: true, accumulate: true },
+  { K: 65, N: 7, T: 17, act: "gelu", accumulate: true },
+  { K: 1, N: 513, T: 5, bias: true, act: "gelu_tanh", accumulate: true },
+  { K: 63, N: 1, T: 9, act: "gelu" },
+  { K: 384, N: 7, T: 5, xRow: 2, yPad: [3, 5], accumulate: true, bias: true },
+  { K: 2560, N: 20, T: 6, bias: true },
+];
+
+/** One matmul kernel configuration, bound and dispatched as model.ts linear does. */
+interface MatmulKernel {
+  name: string;
+  pipeline: "matmul" | "matmul_naive" | "matmul_vec4";
+  consts: Record<string, number>;
+  /** Output rows per workgroup (dispatch x = ceil(N / rows)). */
+  rows: number;
+  /** Tokens per workgroup (dispatch y = ceil(T / tok)). */
+  tok: number;
+}
+
+const tiled = (tok: number): MatmulKernel => ({
+  name: `matmul TOK=${tok}`,
+  pipeline: "matmul",
+  consts: { TOK: tok },
+  rows: 8,
+  tok,
+});
+const vec4 = (tok: number, rpt: number): MatmulKernel => ({
+  name: `matmul_vec4 TOK=${tok} RPT=${rpt}`,
+  pipeline: "matmul_vec4",
+  consts: { TOK: tok, RPT: rpt },
+  rows: 4 * rpt,
+  tok,
+});
+const NAIVE: MatmulKernel = {
+  name: "matmul_naive",
+  pipeline: "matmul_naive",
+  consts: {},
+  rows: 64,
+  tok: 1,
+};
+
+function matmulRow(b: Bench, rnd: SeededRandom, k: MatmulKernel, wt: FloatWeight, c: MatmulCase) {
+  const flags = (c.accumulate ? 1 : 0) | (c.act === "gelu" ? 2 : 0) |
+    (c.act === "gelu_tanh" ? 4 : 0) | (c.bias ? 8 : 0);
+  const names = [
+    c.bias && "bias",
+    c.accumulate && "accumulate",
+    c.act,
+    c.xRow && `xRow=${c.xRow}`,
+    c.yPad && `yPad=${c.yPad}`,
+  ].filter(Boolean).join(",");
+  return {
+    kernel: `${k.name} ${wt}`,
+    shape: `K=${c.K} N=${c.N} T=${c.T}${names ? ` ${names}` : ""}`,
+    // float32 sums of K products of N(0,1) values: |error| grows ~ sqrt(K) ulps of ~sqrt(K)
+    tol: 2e-6 * Math.max(4, c.K) ** 0.75,
+    nmseTol: NMSE_F32,
+    run: () => runMatmul(b, rnd, c, { kernel: k, wt, flags }),
+  };
+}
+
+function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
+  const rows: Row[] = [];
+  const wts: FloatWeight[] = ["f32", "f16"];
+  // matmul_vec4 needs K % 4 == 0: its cases round K up to a multiple of 4.
+  const k4 = (c: MatmulCase) => ({ ...c, K: Math.ceil(c.K / 4) * 4 });
+  for (const wt of wts) {
+    for (const k of [tiled(1), tiled(4), tiled(8), NAIVE]) {
+      for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, k, wt, c));
+    }
+    for (const k of [vec4(1, 4), vec4(4, 4), vec4(8, 4), vec4(8, 2)]) {
+      for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, k, wt, k4(c)));
+    }
+  }
+  // Every K x N x T of the brief with the kernel and TOK the engine picks (model.ts linear):
+  // matmul_vec4 (RPT 4) when K % 4 == 0, else the tiled matmul.
+  for (const wt of wts) {
+    for (const K of [1, 3, 63, 64, 65, 384]) {
+      for (const N of [1, 7, 100, 513]) {
+        for (const T of [1, 2, 5, 9, 17]) {
+          const k = K % 4 === 0
+            ? vec4(T === 1 ? 1 : T <= 4 ? 4 : 8, 4)
+            : tiled(T === 1 ? 1 : T <= 8 ? 4 : 8);
+          rows.push({
+            ...matmulRow(b, rnd, k, wt, { K, N, T, bias: true }),
+            shape: `K=${K} N=${N} T=${T} bias (sweep)`,
+          });
+        }
+      }
+    }
+  }
+  return rows;
+}
+
+async function runMatmul(
+  b: Bench,
+  rnd: SeededRandom,
+  c: MatmulCase,
+  o: { kernel: MatmulKernel; wt: FloatWeight; flags: number },
+): Promise<Outcome> {
+  const { K, N, T } = c;
+  const xRow = c.xRow ?? 0;
+  const [padL, padR] = c.yPad ?? [0, 0];
+  const stride = padL + N + padR;
+  const x = rnd.normals((xRow + T) * K);
+  const w = rnd.normals(N * K);
+  const f16 = toF16(w);
+  const wRef = o.wt === "f16" ? f16.values : w;
+  const bias = rnd.normals(N);
+  const y0 = c.accumulate ? rnd.normals(T * stride) : new Float32Array(T * stride).fill(NaN);
+  for (let t = 0; t < T; t++) {
+    for (let j = 0; j < stride; j++) if (j < padL || j >= padL + N) y0[t * stride + j] = NaN;
+  }
+  const y = b.buffer(y0.slice());
+  const params = b.lib.uniform([T, K, N, xRow * K, stride, padL, o.flags, 0]);
+  const bufs = [
+    params,
+    b.buffer(x),
+    b.buffer(o.wt === "f16" ? f16.bits : w),
+    b.buffer(c.bias ? bias : new Float32Array(4)),
+    y,
+  ];
+  const k = o.kernel;
+  const d = b.lib.dispatch(k.pipeline, b.lib.pipeline(k.pipeline, o.wt, k.consts), bufs, [
+    Math.ceil(N / k.rows),
+    Math.ceil(T / k.tok),
+  ]);
+  b.run([d]);
+  const lin = refLinear(
+    Float64Array.from(x.subarray(xRow * K)),
+    Float64Array.from(wRef),
+    c.bias ? Float64Array.from(bias) : null,
+    T,
+    K,
+    N,
+  );
+  const act = c.act === "gelu" ? refGelu : c.act === "gelu_tanh" ? refGeluTanh : (v: number) => v;
+  const want = Float64Array.from(y0);
+  for (let t = 0; t < T; t++) {
+    for (let n = 0; n < N; n++) {
+      const i = t * stride + padL + n;
+      const v = act(lin[t * N + n]);
+      want[i] = c.accumulate ? want[i] + v : v;
+    }
+  }
+  return { got: await b.f32(y, T * stride), want };
+}
+
+function rotaryRows(b: Bench, rnd: SeededRandom): Row[] {
+  // [T, H, hd, rot, cacheLen, base]
+  const shapes: [number, number, number, number, number, number][] = [
+    [1, 1, 8, 8, 0, 10000],
+    [2, 3, 64, 16, 5, 10000],
+    [5, 2, 80, 20, 70, 10000],
+    [9, 2, 128, 128, 3, 500],
+    [17, 1, 6, 2, 0, 10000],
+    [5, 2, 16, 0, 1, 10000],
+  ];
+  return shapes.map(([T, H, hd, rot, cacheLen, base]) => ({
+    kernel: "rotary",
+    shape: `T=${T} H=${H} hd=${hd} rot=${rot} cacheLen=${cacheLen} base=${base}`,
+    // The engine's table uses float32 angles as transformers does; the reference float64.
+    tol: 2e-5,
+    nmseTol: NMSE_F32,
+    run: async () => {
+      const qkv = rnd.normals(T * H * 3 * hd);
+      const P = cacheLen + T;
+      const q = b.nan(T * H * hd);
+      // tokenPos differs from cacheLen: rotary must take positions from the cache length.
+      b.run([b.lib.dispatch("rotary", b.lib.pipeline("rotary"), [
+        b.lib.uniform([T, H, hd, rot]),
+        b.state(cacheLen, cacheLen + 7),
+        b.buffer(qkv),
+        b.buffer(rotaryTable(ropeConfig(rot, base, hd), P)),
+        q,
+      ], [Math.ceil(hd / 64), T * H])]);
+      const q64 = new Float64Array(T * H * hd);
+      for (let th = 0; th < T * H; th++) {
+        q64.set(qkv.subarray(th * 3 * hd, th * 3 * hd + hd), th * hd);
+      }
+      const positions = Array.from({ length: T }, (_, t) => cacheLen + t);
+      const want = refRotary(q64, positions, H, hd, rot, base);
+      return { got: await b.f32(q, T * H * hd), want };
+    },
+  }));
+}
+
+/**
+ * kv_append then attention, dispatched back to back as in a forward pass: S - T entries are
+ * already cached, T new (k, v) are appended, and the T queries attend causally to them.
+ * Yields two rows: the cache contents (exact) and the attention output.
+ */
+function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
+  // [S (cache length after the append), T, H, hd, rot]
+  const shapes: [number, number, number, number, number][] = [
+    [1, 1, 1, 8, 8],
+    [5, 1, 2, 64, 16],
+    [5, 5, 3, 80, 20],
+    [70, 1, 4, 128, 128],
+    [70, 5, 2, 64, 16],
+    [300, 5, 1, 256, 64],
+    [9, 2, 5, 16, 0],
+  ];
+  const rows: Row[] = [];
+  for (const [S, T, H, hd, rot] of shapes) {
+    let pending: Promise<{ cache: Outcome; out: Outcome }> | null = null;
+    const once = () => pending ??= runAttention(b, rnd, { S, T, H, hd, rot });
+    const shape = `cacheLen=${S - T} T=${T} H=${H} hd=${hd} rot=${rot}`;
+    rows.push({
+      kernel: "kv_append",
+      shape,
+      tol: 0,
+      nmseTol: 0,
+      run: async () => (await once()).cache,
+    });
+    rows.push({
+      kernel: "attention",
+      shape,
+      tol: 1e-5,
+      nmseTol: NMSE_F32,
+      run: async () => (await once()).out,
+    });
+  }
+  return rows;
+}
+
+async function runAttention(
+  b: Bench,
+  rnd: SeededRandom,
+  s: { S: number; T: number; H: number; hd: number; rot: number },
+): Promise<{ cache: Outcome; out: Outcome }> {
+  const { S, T, H, hd, rot } = s;
+  const prior = S - T;
+  const C = S + 3; // spare slots stay NaN: attention must not read them
+  const base = 10000;
+  const entry = H * hd;
+  const k = rnd.normals(S * entry); // [S,H,hd] keys before rotary
+  const v = rnd.normals(S * entry); // [S,H,hd]
+  const qRaw = rnd.normals(T * entry); // [T,H,hd] queries before rotary
+  const qkv = new Float32Array(T * 3 * entry); // [T,H,3*hd]
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < H; h++) {
+      const src = (t * H + h) * hd, dst = (t * H + h) * 3 * hd;
+      qkv.set(qRaw.subarray(src, src + hd), dst);
+      qkv.set(
+        k.subarray((prior + t) * entry + h * hd, (prior + t) * entry + (h + 1) * hd),
+        dst + hd,
+      );
+      qkv.set(
+        v.subarray((prior + t) * entry + h * hd, (prior + t) * entry + (h + 1) * hd),
+        dst + 2 * hd,
+      );
+    }
+  }
+  const positions = Array.from({ length: T }, (_, t) => prior + t);
+  const qRot = refRotary(Float64Array.from(qRaw), positions, H, hd, rot, base);
+  const kInit = new Float32Array(C * entry).fill(NaN);
+  const vInit = new Float32Array(C * entry).fill(NaN);
+  kInit.set(k.subarray(0, prior * entry));
+  vInit.set(v.subarray(0, prior * entry));
+  const kCache = b.buffer(kInit);
+  const vCache = b.buffer(vInit);
+  const state = b.state(prior, prior + 11);
+  const out = b.nan(T * entry);
+  const lib = b.lib;
+  b.run([
+    lib.dispatch("kv_append", lib.pipeline("kv_append"), [
+      lib.uniform([T, H, hd, C]),
+      state,
+      b.buffer(qkv),
+      kCache,
+      vCache,
+    ], [Math.ceil(hd / 64), T * H]),
+    lib.dispatch("attention", lib.pipeline("attention"), [
+      lib.uniform([T, H, hd, rot, C, 1 / Math.sqrt(hd), 0, 0], [5]),
+      state,
+      b.buffer(new Float32Array(qRot)),
+      kCache,
+      vCache,
+      b.buffer(rotaryTable(ropeConfig(rot, base, hd), C)),
+      out,
+    ], [H, T]),
+  ]);
+  const kWant = new Float32Array(C * entry).fill(NaN);
+  const vWant = new Float32Array(C * entry).fill(NaN);
+  kWant.set(k);
+  vWant.set(v);
+  const cacheGot = new Float32Array(2 * C * entry);
+  cacheGot.set(await b.f32(kCache, C * entry));
+  cacheGot.set(await b.f32(vCache, C * entry), C * entry);
+  const cacheWant = new Float32Array(2 * C * entry);
+  cacheWant.set(kWant);
+  cacheWant.set(vWant, C * entry);
+  const kRot = refRotary(
+    Float64Array.from(k),
+    Array.from({ length: S }, (_, j) => j),
+    H,
+    hd,
+    rot,
+    base,
+  );
+  const want = refAttention(new Float64Array(qRot), kRot, Float64Array.from(v), T, S, H, hd);
+  return {
+    cache: { got: cacheGot, want: cacheWant },
+    out: { got: await b.f32(out, T * entry), want },
+  };
+}
+
+function argmaxRows(b: Bench, rnd: SeededRandom): Row[] {
+  // [V, tie indices (the max value placed at each; the first must win), fill]
+  const cases: { V: number; ties: number[]; fill: "normal" | "zero" | "negative" }[] = [
+    { V: 1, ties: [], fill: "normal" },
+    { V: 7, ties: [2, 5], fill: "normal" },
+    { V: 77, ties: [], fill: "negative" },
+    { V: 1000, ties: [300, 520], fill: "normal" }, // second tie sits in a lower lane
+    { V: 1000, ties: [17, 273], fill: "normal" }, // same lane (stride 256)
+    { V: 8192, ties: [8191], fill: "normal" },
+    { V: 50304, ties: [40000, 40001, 50303], fill: "normal" },
+    { V: 513, ties: [], fill: "zero" }, // all equal: index 0
+  ];
+  return cases.map(({ V, ties, fill }) => ({
+    kernel: "argmax",
+    shape: `V=${V} ties=[${ties}] ${fill}`,
+    tol: 0,
+    nmseTol: 0,
+    run: async () => {
+      const rowsN = 3, row = 1, T = 3, tokenPos = 4;
+      const logits = fill === "zero"
+        ? new Float32Array(rowsN * V)
+        : rnd.normals(rowsN * V, 1, fill === "negative" ? -1e30 : 0);
+      if (fill === "negative") {
+        for (let i = 0; i < logits.length; i++) logits[i] *= 1 + rnd.uniform();
+      }
+      // the other rows hold a larger value: the kernel must read its own row
+      for (const r of [0, 2]) logits[r * V + rnd.int(V)] = 1e6;
+      for (const i of ties) logits[row * V + i] = 100;
+      let want = 0;
+      const r0 = row * V;
+      for (let i = 1; i < V; i++) if (logits[r0 + i] > logits[r0 + want]) want = i;
+      const tokens = new Uint32Array(tokenPos + T + 2).fill(0xfffffff0);
+      const tok = b.buffer(tokens);
+      b.run([b.lib.dispatch("argmax", b.lib.pipeline("argmax"), [
+        b.lib.uniform([V, row, T, 0]),
+        b.state(9, tokenPos),
+        b.buffer(logits),
+        tok,
+      ], [1])]);
+      const expect = tokens.slice();
+      expect[tokenPos + T] = want;
+      return { got: await b.u32(tok, tokens.length), want: expect };
+    },
+  }));
+}
+
+/**
+ * Greedy verification of a speculative round: per-row argmax of K+1 target rows, the
+ * longest accepted draft prefix, the correction/bonus token, both states rolled, one log
+ * entry. Compared word for word with a CPU port of the rule in the kernel's header.
+ */
+function acceptGreedyRows(b: Bench, rnd: SeededRandom): Row[] {
+  // [V, K, accepted drafts a (K: all, then the bonus token)]
+  const cases: [number, number, number][] = [
+    [77, 1, 0],
+    [77, 1, 1],
+    [1000, 3, 2],
+    [1000, 5, 0],
+    [8192, 7, 7],
+    [8192, 9, 4],
+    [513, 16, 16],
+  ];
+  return cases.map(([V, K, a]) => ({
+    kernel: "accept_greedy",
+    shape: `V=${V} K=${K} accepted=${a}`,
+    tol: 0,
+    nmseTol: 0,
+    run: async () => {
+      const logits = rnd.normals((K + 1) * V);
+      for (let r = 0; r <= K; r++) {
+        // a tie in every row: the first index must win
+        const i = rnd.int(V - 1);
+        logits[r * V + i] = logits[r * V + V - 1] = 50;
+      }
+      const picks: number[] = [];
+      for (let r = 0; r <= K; r++) {
+        let best = 0;
+        for (let i = 1; i < V; i++) if (logits[r * V + i] > logits[r * V + best]) best = i;
+        picks.push(best);
+      }
+      const base = 6;
+      const tokens = new Uint32Array(base + K + 4).fill(0xfffffff0);
+      for (let i = 0; i < K; i++) tokens[base + 1 + i] = i < a ? picks[i] : (picks[i] + 1) % V;
+      const tState = new Uint32Array(16).fill(7);
+      tState.set([base, base]);
+      const dState = new Uint32Array(16).fill(9);
+      dState.set([base + K - 1, base + K]);
+      const log = new Uint32Array(8);
+      log.set([2, 3, 1]);
+      const bufs = [b.buffer(tState), b.buffer(dState), b.buffer(tokens), b.buffer(log)];
+      b.run([b.lib.dispatch("accept", b.lib.pipeline("accept_greedy"), [
+        b.lib.uniform([V, K, 0, 0]),
+        bufs[0],
+        bufs[1],
+        b.buffer(logits),
+        bufs[2],
+        bufs[3],
+      ], [1])]);
+      const want = [tState, dState, tokens, log].map((x) => x.slice());
+      want[2][base + 1 + a] = picks[a];
+      want[0][0] += a + 1;
+      want[0][1] = base + a + 1;
+      want[1][0] -= K - a;
+      want[1][1] = base + a;
+      want[3][1 + log[0]] = a;
+      want[3][0] += 1;
+      const got = [
+        ...await b.u32(bufs[0], 16),
+        ...await b.u32(bufs[1], 16),
+        ...await b.u32(bufs[2], tokens.length),
+        ...await b.u32(bufs[3], log.length),
+      ];
+      return { got, want: want.flatMap((x) => Array.from(x)) };
+    },
+  }));
+}
+
+function advanceRows(b: Bench): Row[] {
+  return [{
+    kernel: "advance",
+    shape: "T=5 state=[3,7,...]",
+    tol: 0,
+    nmseTol: 0,
+    run: async () => {
+      const init = new Uint32Array(16).map((_, i) => 100 + i);
+      init[0] = 3;
+      init[1] = 7;
+      const state = b.buffer(init);
+      b.run([b.lib.dispatch("advance", b.lib.pipeline("advance"), [
+        b.lib.uniform([5, 0, 0, 0]),
+        state,
+      ], [1])]);
+      const want = init.slice();
+      want[0] = 8;
+      want[1] = 12;
+      return { got: await b.u32(state, 16), want };
+    },
+  }];
+}
+
+/** CPU port of fill.wgsl's value(i) (float32 arithmetic). */
+function fillValue(seed: number, scale: number, offset: number, i: number): number {
+  const hash = (v: number) => {
+    let x = v >>> 0;
+    x = Math.imul(x ^ (x >>> 16), 0x7feb352d) >>> 0;
+    x = Math.imul(x ^ (x >>> 15), 0x846ca68b) >>> 0;
+    return (x ^ (x >>> 16)) >>> 0;
+  };
+  const f = Math.fround;
+  const h = hash((i ^ hash(seed)) >>> 0);
+  const u = f(f((h >>> 8) / 8388608) - 1);
+  return f(f(offset) + f(f(scale) * u));
+}
+
+function fillRows(b: Bench): Row[] {
+  // [count, packed f16, seed, scale, offset, workgroups in x (0: as syntheticModel)]
+  const cases: [number, boolean, number, number, number, number][] = [
+    [1, false, 1, 1, 0, 0],
+    [7, true, 2, 0.5, 1, 0],
+    [1001, false, 3, 0.02, 0, 0],
+    [70001, true, 4, 0.0346, 0, 0],
+    [70001, false, 5, 0.1, 1, 3], // a 2-D dispatch, as for tensors past 65535 workgroups
+  ];
+  return cases.map(([count, packed, seed, scale, offset, xGroups]) => ({
+    kernel: `fill ${packed ? "f16" : "f32"}`,
+    shape: `count=${count} seed=${seed} scale=${scale} offset=${offset}${
+      xGroups ? ` x=${xGroups}` : ""
+    }`,
+    // one ulp at |v| < 2 (pack2x16float may round either way; FMA may fuse the f32 form)
+    tol: packed ? 2 ** -10 : 2 ** -22,
+    nmseTol: packed ? 1e-6 : NMSE_F32,
+    run: async () => {
+      const words = packed ? Math.ceil(count / 2) : count;
+      const groups = Math.ceil(words / 256);
+      const x = xGroups || Math.min(groups, 65535);
+      const gen = () => {
+        const out = b.buffer(new Uint32Array(words).fill(0x7fc00000));
+        b.run([b.lib.dispatch("fill", b.lib.pipeline("fill", "f32", { PACKED: packed ? 1 : 0 }), [
+          b.lib.uniform([count, seed, scale, offset], [2, 3]),
+          out,
+        ], [x, Math.ceil(groups / x)])]);
+        return out;
+      };
+      const [first, again] = [gen(), gen()];
+      const decode = async (buf: GPUBuffer) => {
+        const w = await b.u32(buf, words);
+        if (!packed) return new Float32Array(w.buffer);
+        const h = new Uint16Array(w.buffer);
+        return Float32Array.from(h.subarray(0, count), f16BitsToF32);
+      };
+      const got = await decode(first);
+      const got2 = await decode(again);
+      for (let i = 0; i < count; i++) {
+        assert(
+          Object.is(got[i], got2[i]),
+          `fill not reproducible at ${i}: ${got[i]} vs ${got2[i]}`,
+        );
+        assert(
+          got[i] >= offset - scale - 1e-3 && got[i] <= offset + scale + 1e-3,
+          `fill value ${got[i]} at ${i} outside [${offset - scale}, ${offset + scale}]`,
+        );
+      }
+      if (count > 1000) {
+        let m = 0, m2 = 0;
+        for (const v of got) {
+          m += v;
+          m2 += v * v;
+        }
+        m /= count;
+        const sd = Math.sqrt(m2 / count - m * m);
+        assert(Math.abs(m - offset) < 0.05 * scale, `fill mean ${m}, want ${offset}`);
+        assert(Math.abs(sd / (scale / Math.sqrt(3)) - 1) < 0.05, `fill std ${sd}`);
+      }
+      const want = Float32Array.from({ length: count }, (_, i) => {
+        const v = fillValue(seed, scale, offset, i);
+        return packed ? f16BitsToF32(f32ToF16Bits(v)) : v;
+      });
+      return { got, want };
+    },
+  }));
+}
+
+Deno.test("kernels: every WGSL kernel against the float64 reference", async () => {
+  const gpu = await getGpu();
+  const b = new Bench(gpu);
+  const rnd = seededRandom(20261126);
+  const table: Row[] = [
+    ...embeddingRows(b, rnd),
+    ...layernormRows(b, rnd),
+    ...matmulRows(b, rnd),
+    ...rotaryRows(b, rnd),
+    ...attentionRows(b, rnd),
+    ...argmaxRows(b, rnd),
+    ...acceptGreedyRows(b, rnd),
+    ...advanceRows(b),
+    ...fillRows(b),
+  ];
+  const failed: string[] = [];
+  const worst = new Map<string, { rows: number; maxDiff: number; nmse: number; ofTol: number }>();
+  for (const row of table) {
+    const { maxDiff, nmse } = errors(await row.run());
+    b.destroy();
+    const ok = maxDiff <= row.tol && nmse <= row.nmseTol;
+    const line = `${row.kernel.padEnd(20)} ${row.shape.padEnd(56)} max|diff| ${
+      maxDiff.toExponential(2)
+    } tol ${row.tol.toExponential(1)} nmse ${nmse.toExponential(2)} tol ${
+      row.nmseTol.toExponential(0)
+    }${ok ? "" : "  FAIL"}`;
+    console.log(line);
+    if (!ok) failed.push(line);
+    const family = row.kernel.split(" ")[0];
+    const w = worst.get(family) ?? { rows: 0, maxDiff: 0, nmse: 0, ofTol: 0 };
+    w.rows++;
+    w.maxDiff = Math.max(w.maxDiff, maxDiff);
+    w.nmse = Math.max(w.nmse, nmse);
+    w.ofTol = Math.max(w.ofTol, row.tol > 0 ? maxDiff / row.tol : maxDiff > 0 ? Infinity : 0);
+    worst.set(family, w);
+  }
+  console.log(
+    `${table.length} rows; per kernel: max|diff|, largest fraction of a row's tol, max nmse`,
+  );
+  for (const [k, w] of worst) {
+    console.log(
+      `  ${k.padEnd(13)} ${String(w.rows).padStart(3)} rows  max|diff| ${
+        w.maxDiff.toExponential(2)
+      }  ${(100 * w.ofTol).toFixed(1).padStart(5)}% of tol  nmse ${w.nmse.toExponential(2)}`,
+    );
+  }
+  assert.deepEqual(failed, [], `${failed.length} of ${table.length} rows out of tolerance`);
+});
