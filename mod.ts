@@ -12,7 +12,19 @@ import { getGpu } from "./engine/device.ts";
 import { checkModel, loadModel } from "./engine/load.ts";
 import type { NeoxConfig } from "./engine/config.ts";
 import { allLogits, greedyGenerate } from "./engine/generate.ts";
+import {
+  type CachePolicy,
+  checkCachePolicy,
+  DEFAULT_SINKS,
+  FULL_CACHE,
+  MAX_CACHE_ENTRIES,
+  sinkWindowCache,
+} from "./engine/cache_policy.ts";
+import { streamingPerplexity } from "./engine/perplexity.ts";
 import { MAX_K, speculativeGenerate } from "./engine/speculative.ts";
+import type { SamplingOptions } from "./engine/sampling.ts";
+import type { NeoxModel } from "./engine/model.ts";
+import type { KAutoOptions } from "./engine/k_policy.ts";
 import { loadTokenizer, type TextCodec } from "./engine/tokenizer.ts";
 import { checkOutputPath, writeFileAtomic } from "./engine/output.ts";
 import { QUANT_MODES, type QuantMode } from "./engine/quantize.ts";
@@ -29,6 +41,8 @@ export { loadModel, PYTHIA_CONFIGS } from "./engine/load.ts";
 export { NeoxModel, Sequence } from "./engine/model.ts";
 export { allLogits, greedyGenerate } from "./engine/generate.ts";
 export { speculativeGenerate } from "./engine/speculative.ts";
+export type { SamplingOptions } from "./engine/sampling.ts";
+export type { KAutoOptions } from "./engine/k_policy.ts";
 export { loadTokenizer } from "./engine/tokenizer.ts";
 export type { ResultsFile } from "./profiler/results.ts";
 
@@ -148,10 +162,19 @@ const HELP: Record<string, string> = {
   Writes little-endian float32 logits, row-major [len(ids) x vocab_size].`,
   generate:
     `deno run -A mod.ts generate --model DIR (--ids 1,2,3 | --prompt TEXT) --max-new-tokens N
-    [--draft DIR --k K|auto] [--cache full|sink --cache-size C --sinks 4] [--quant int8]
-    [--temperature T --top-p P --seed S] [--stop-at-eos] --json
-  Greedy unless --temperature > 0. With --draft, speculative decoding (output identical to
-  the target's greedy output). --json prints {"tokens","text","rounds","metrics"}.`,
+    [--draft DIR --k K|auto [--k-policy optimal|heuristic]]
+    [--cache full|sink --cache-size C --sinks 4 --compress-at F]
+    [--quant int8] [--temperature T --top-p P --seed S] [--stop-at-eos] --json
+  Greedy unless --temperature > 0 (then softmax(logits/T), within the top-p nucleus when
+  --top-p P < 1, seeded by --seed S, an integer 0..4294967295; random seed by default,
+  reported in metrics). With --draft, speculative decoding: greedy output identical to the
+  target's greedy output under the same cache; sampled output distributed as the target's.
+  --k auto picks K between rounds: "optimal" (default) maximizes Leviathan's expected
+  speedup for the running acceptance estimate; "heuristic" is transformers' schedule
+  (K+2 after a fully accepted round, else K-1). --cache sink: StreamingLLM's
+  sink-plus-window cache of C entries (S sinks, default 4), memory independent of length;
+  --compress-at F evicts only past F*C entries, in one step (see engine/cache_policy.ts).
+  --json prints {"tokens","text","rounds","metrics"}.`,
 };
 
 /** `--quant int8|int8-g128` (absent: the checkpoint's own precision). */
@@ -184,6 +207,53 @@ async function checkDraft(
       `${cmd}: the draft's tokenizer (${draftDir}) differs from the target's (${targetDir})`,
     );
   }
+}
+
+/** Flags of the KV cache policy (generate, perplexity). */
+const CACHE_FLAGS: OptionSpec = {
+  cache: { type: "string" },
+  "cache-size": { type: "string" },
+  sinks: { type: "string" },
+  "compress-at": { type: "string" },
+};
+
+/** The cache policy of `--cache full|sink --cache-size C --sinks S --compress-at F`. */
+function cacheFlags(cmd: string, f: Flags, k = 0): CachePolicy {
+  const cache = str(f, "cache") ?? "full";
+  if (cache !== "full" && cache !== "sink") {
+    throw new UsageError(`${cmd}: --cache must be full or sink, got "${cache}"`);
+  }
+  if (cache === "full") {
+    for (const flag of ["cache-size", "sinks", "compress-at"]) {
+      if (f[flag] !== undefined) throw new UsageError(`${cmd}: --${flag} needs --cache sink`);
+    }
+    return FULL_CACHE;
+  }
+  if (f["cache-size"] === undefined) {
+    throw new UsageError(`${cmd}: --cache sink needs --cache-size C`);
+  }
+  const size = int(cmd, f, "cache-size", 0, 1, MAX_CACHE_ENTRIES);
+  const sinks = int(cmd, f, "sinks", DEFAULT_SINKS, 0, MAX_CACHE_ENTRIES);
+  const at = f["compress-at"] !== undefined ? num(cmd, f, "compress-at", 1, 0.01, 1) : undefined;
+  const policy = sinkWindowCache(size, sinks, at);
+  try {
+    checkCachePolicy(policy, k);
+  } catch (e) {
+    throw new UsageError(`${cmd}: ${(e as Error).message} (--cache-size, --sinks, --k)`);
+  }
+  return policy;
+}
+
+/** Cache fields of a result: {cache, cacheSize, sinks}. */
+function cacheFields(policy: CachePolicy): Record<string, unknown> {
+  if (policy.kind === "full") return { cache: "full", cacheSize: null, sinks: null };
+  const at = policy.compressAt;
+  return {
+    cache: "sink",
+    cacheSize: policy.size,
+    sinks: policy.sinks,
+    ...(at !== undefined ? { compressAt: at } : {}),
+  };
 }
 
 function later(cmd: string, flag: string, issue: string): never {
@@ -222,10 +292,8 @@ async function cmdGenerate(args: string[]): Promise<void> {
     "max-new-tokens": { type: "string" },
     draft: { type: "string" },
     k: { type: "string" },
-    cache: { type: "string" },
-    "cache-size": { type: "string" },
-    sinks: { type: "string" },
-    "compress-at": { type: "string" },
+    "k-policy": { type: "string" },
+    ...CACHE_FLAGS,
     quant: { type: "string" },
     "draft-quant": { type: "string" },
     temperature: { type: "string" },
@@ -241,25 +309,34 @@ async function cmdGenerate(args: string[]): Promise<void> {
   const kFlag = str(f, "k");
   if (kFlag !== undefined && !draftDir) throw new UsageError(`${cmd}: --k needs --draft`);
   let k = 0;
+  let kAuto: KAutoOptions | undefined;
+  const kPolicy = str(f, "k-policy");
+  if (kPolicy !== undefined && kFlag !== "auto") {
+    throw new UsageError(`${cmd}: --k-policy needs --k auto`);
+  }
   if (draftDir) {
-    if (kFlag === "auto") later(cmd, "--k auto", "adaptive K");
-    k = int(cmd, f, "k", 5, 1, MAX_K);
+    if (kFlag === "auto") {
+      if (kPolicy !== undefined && kPolicy !== "optimal" && kPolicy !== "heuristic") {
+        throw new UsageError(`${cmd}: --k-policy must be optimal or heuristic, got "${kPolicy}"`);
+      }
+      kAuto = { policy: kPolicy === "heuristic" ? "heuristic" : "optimal" };
+      k = 5; // the first round's K
+    } else k = int(cmd, f, "k", 5, 1, MAX_K);
   }
-  const cache = str(f, "cache") ?? "full";
-  if (cache !== "full" && cache !== "sink") {
-    throw new UsageError(`${cmd}: --cache must be full or sink, got "${cache}"`);
-  }
-  if (
-    cache === "sink" || f["cache-size"] !== undefined || f.sinks !== undefined ||
-    f["compress-at"] !== undefined
-  ) {
-    later(cmd, "--cache sink", "StreamingLLM cache");
-  }
+  const cache = cacheFlags(cmd, f, kAuto ? MAX_K : k);
   const quant = quantFlag(cmd, f, "quant");
   const draftQuant = quantFlag(cmd, f, "draft-quant");
   const temperature = num(cmd, f, "temperature", 0, 0, 100);
-  if (temperature > 0 || f["top-p"] !== undefined || f.seed !== undefined) {
-    later(cmd, "--temperature", "sampling");
+  let sampling: SamplingOptions | undefined;
+  if (temperature > 0) {
+    const topP = num(cmd, f, "top-p", 1, -Infinity, Infinity);
+    if (!(topP > 0 && topP <= 1)) {
+      throw new UsageError(`${cmd}: --top-p must be in (0, 1], got ${topP}`);
+    }
+    const seed = int(cmd, f, "seed", crypto.getRandomValues(new Uint32Array(1))[0], 0, 0xffffffff);
+    sampling = { temperature, topP, seed };
+  } else if (f["top-p"] !== undefined || f.seed !== undefined) {
+    throw new UsageError(`${cmd}: --top-p and --seed need --temperature T > 0 (0 is greedy)`);
   }
 
   // Every input is checked on the CPU before the GPU is touched.
@@ -268,7 +345,7 @@ async function cmdGenerate(args: string[]): Promise<void> {
   const ids = await promptIds(cmd, f, codec);
   checkIds(cmd, ids, { cfg: targetCfg });
   const limit = targetCfg.maxPositions;
-  if (cache === "full" && ids.length + maxNew > limit) {
+  if (cache.kind === "full" && ids.length + maxNew > limit) {
     throw new UsageError(
       `${cmd}: prompt (${ids.length} tokens) + --max-new-tokens ${maxNew} exceed the model's ${limit} positions with a full cache (use --cache sink)`,
     );
@@ -282,16 +359,20 @@ async function cmdGenerate(args: string[]): Promise<void> {
   if (draftDir) {
     const draft = await loadModel(gpu, draftDir, { quant: draftQuant });
     const timer = gpu.hasTimestamps ? new GpuTimer(gpu, 2048) : undefined;
+    if (kAuto && gpu.hasTimestamps) kAuto.c = await measureCostRatio(target, draft, ids);
     const r = await speculativeGenerate(target, draft, ids, {
       k,
       maxNewTokens: maxNew,
       hook: timer,
+      cache,
+      sampling,
+      kAuto,
     });
-    const base = await greedyGenerate(target, ids, Math.min(maxNew, 9), { hook: timer });
+    const base = await greedyGenerate(target, ids, Math.min(maxNew, 9), { hook: timer, cache });
     void base;
     tokens = r.tokens;
     rounds = r.rounds;
-    const m = speculativeMetrics(r.rounds, k, maxNew);
+    const m = speculativeMetrics(r.rounds, r.kPerRound, maxNew);
     const passMs = timer ? await passTimes(timer) : {};
     metrics = {
       ...timingMetrics({ ttftMs: r.ttftMs, decodeMs: r.decodeMs, newTokens: maxNew }),
@@ -299,19 +380,28 @@ async function cmdGenerate(args: string[]): Promise<void> {
       meanTokensPerRound: m.meanTokensPerRound,
       perPositionAcceptance: m.perPositionAcceptance,
       rounds: r.rounds,
-      k,
+      k: kAuto ? "auto" : k,
+      ...(kAuto ? { kPolicy: kAuto.policy, kPerRound: r.kPerRound, c: kAuto.c ?? null } : {}),
+      ...(sampling ? samplingFields(sampling) : {}),
       ...passMs,
       gpuWaitsPerToken: r.gpuWaits / maxNew,
+      ...cacheFields(cache),
+      compressionEvents: r.compressionEvents,
       kvBytes: r.kvBytes,
+      peakBytes: r.peakBytes,
       weightBytes: target.weightBytes + draft.weightBytes,
     };
   } else {
-    const r = await greedyGenerate(target, ids, maxNew);
+    const r = await greedyGenerate(target, ids, maxNew, { cache, sampling });
     tokens = r.tokens;
     metrics = {
       ...timingMetrics({ ttftMs: r.ttftMs, decodeMs: r.decodeMs, newTokens: maxNew }),
+      ...(sampling ? samplingFields(sampling) : {}),
       gpuWaitsPerToken: r.gpuWaits / maxNew,
+      ...cacheFields(cache),
+      compressionEvents: r.compressionEvents,
       kvBytes: r.kvBytes,
+      peakBytes: r.peakBytes,
       weightBytes: target.weightBytes,
     };
   }
@@ -333,6 +423,32 @@ async function cmdGenerate(args: string[]): Promise<void> {
   } else {
     console.log(codec ? text : tokens.join(","));
   }
+}
+
+/** Sampling fields of a result: {temperature, topP, seed}. */
+function samplingFields(s: SamplingOptions): Record<string, unknown> {
+  return { temperature: s.temperature, topP: s.topP ?? 1, seed: s.seed ?? 0 };
+}
+
+/**
+ * c = T_draft / T_target for `--k auto`, from the GPU time of a few single-token decode
+ * steps of each model (a short greedy run each, timed by timestamp queries).
+ */
+async function measureCostRatio(
+  target: NeoxModel,
+  draft: NeoxModel,
+  ids: number[],
+): Promise<number> {
+  const mean = async (model: NeoxModel) => {
+    const timer = new GpuTimer(model.gpu, 16);
+    await greedyGenerate(model, ids.slice(-16), 6, { hook: timer });
+    await timer.resolve();
+    const ticks = timer.ticks("target").slice(1); // the first step warms up
+    timer.destroy();
+    return ticks.reduce((a, b) => a + b, 0) / Math.max(1, ticks.length);
+  };
+  const [tDraft, tTarget] = [await mean(draft), await mean(target)];
+  return tDraft > 0 && tTarget > 0 ? tDraft / tTarget : draft.params / target.params;
 }
 
 /** Mean GPU time per pass kind, in ms (ticks calibrated as ~1 ns unless measured otherwise). */
@@ -515,6 +631,7 @@ async function cmdCalibrate(args: string[]): Promise<void> {
   const f = parse("calibrate", args, { out: { type: "string", short: "o" } });
   if (f.help) return void console.log(HELP.calibrate);
   const out = required("calibrate", f, "out");
+  await checkOutputPath(out, "--out");
   const { calibrateDevice } = await import("./profiler/calibrate.ts");
   const profile = await calibrateDevice(await getGpu());
   await writeFileAtomic(out, JSON.stringify(profile, null, 1));
@@ -622,13 +739,9 @@ async function cmdBench(rawArgs: string[]): Promise<void> {
   const kValues = intList(cmd, f, "k-values", [1, 2, 3, 4, 5], 1, MAX_K);
   const samples = int(cmd, f, "samples", 2, 1, 100);
   const kernelReps = int(cmd, f, "kernel-reps", 5, 1, 100);
+  const targetCfg = await checkModel(modelDir);
   const codec = await loadTokenizer(modelDir);
-  const draftCodec = await loadTokenizer(draftDir);
-  if (codec && draftCodec && codec.fingerprint !== draftCodec.fingerprint) {
-    throw new UsageError(
-      `${cmd}: the draft's tokenizer (${draftDir}) differs from the target's (${modelDir})`,
-    );
-  }
+  await checkDraft(cmd, draftDir, modelDir, targetCfg, codec);
   let ids: number[];
   let promptName: string | null = null;
   let promptText = str(f, "prompt") ?? null;
@@ -641,9 +754,9 @@ async function cmdBench(rawArgs: string[]): Promise<void> {
   } else {
     ids = await promptIds(cmd, f, codec);
   }
+  checkIds(cmd, ids, { cfg: targetCfg });
   const gpu = await getGpu();
   const target = await loadModel(gpu, modelDir);
-  checkIds(cmd, ids, target);
   const need = ids.length + maxNew + Math.max(...kValues) + 2;
   if (need > 4096) {
     throw new UsageError(
@@ -670,12 +783,72 @@ async function cmdBench(rawArgs: string[]): Promise<void> {
   console.log(f.json ? JSON.stringify(r) : benchTable(r));
 }
 
+HELP.perplexity = `deno run -A mod.ts perplexity --model DIR --text FILE
+    [--cache full|sink --cache-size C --sinks 4 --compress-at F] [--max-tokens N]
+    [--segment-tokens 256] [--quant int8]
+  Token-level NLL of the text (UTF-8, tokenized by the model's tokenizer) streamed
+  through the cache; prints {"tokens","nll","perplexity","cache","cacheSize","sinks",
+  "segments"} (segments: mean NLL of each run of --segment-tokens predicted tokens).`;
+
+async function cmdPerplexity(args: string[]): Promise<void> {
+  const cmd = "perplexity";
+  const f = parse(cmd, args, {
+    model: { type: "string" },
+    text: { type: "string" },
+    ...CACHE_FLAGS,
+    "max-tokens": { type: "string" },
+    "segment-tokens": { type: "string" },
+    quant: { type: "string" },
+  });
+  if (f.help) return void console.log(HELP.perplexity);
+  const modelDir = required(cmd, f, "model");
+  const textPath = required(cmd, f, "text");
+  const cache = cacheFlags(cmd, f);
+  const maxTokens = int(cmd, f, "max-tokens", 0, 2, 10_000_000);
+  const segment = int(cmd, f, "segment-tokens", 256, 1, 10_000_000);
+  const quant = quantFlag(cmd, f, "quant");
+  await checkModel(modelDir);
+  const codec = await loadTokenizer(modelDir);
+  if (!codec) throw new UsageError(`${cmd}: ${modelDir} has no tokenizer.json to encode --text`);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(textPath);
+  } catch (e) {
+    throw new NeoxError(`${textPath}: cannot read --text (${(e as Error).message.split("\n")[0]})`);
+  }
+  let ids = codec.encode(text);
+  if (maxTokens > 0) ids = ids.slice(0, maxTokens);
+  if (ids.length < 2) throw new UsageError(`${cmd}: ${textPath} has fewer than 2 tokens`);
+  if (cache.kind === "full" && ids.length > MAX_CACHE_ENTRIES) {
+    throw new UsageError(
+      `${cmd}: ${ids.length} tokens exceed the full cache limit of ${MAX_CACHE_ENTRIES} (use --cache sink or --max-tokens)`,
+    );
+  }
+  const gpu = await getGpu();
+  const model = await loadModel(gpu, modelDir, { quant });
+  const r = await streamingPerplexity(model, ids, { cache });
+  const segments: number[] = [];
+  for (let s = 0; s < r.tokens; s += segment) {
+    const part = r.nllPerToken.subarray(s, s + segment);
+    segments.push(part.reduce((a, b) => a + b, 0) / part.length);
+  }
+  console.log(JSON.stringify({
+    tokens: r.tokens,
+    nll: r.nll,
+    perplexity: r.perplexity,
+    ...cacheFields(cache),
+    segmentTokens: segment,
+    segments,
+  }));
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   bench: cmdBench,
   calibrate: cmdCalibrate,
   simulate: cmdSimulate,
   logits: cmdLogits,
   generate: cmdGenerate,
+  perplexity: cmdPerplexity,
   profile: cmdProfile,
   report: cmdReport,
 };

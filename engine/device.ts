@@ -27,13 +27,15 @@ export function getGpu(): Promise<Gpu> {
   return cached;
 }
 
+/** The one-line message when no WebGPU adapter is available. */
+export const NO_ADAPTER_MESSAGE =
+  "no WebGPU adapter found: install a GPU driver with Vulkan support, or the software adapter (Debian: apt-get install mesa-vulkan-drivers)";
+
 async function createGpu(): Promise<Gpu> {
   if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
-  const noAdapter =
-    "no WebGPU adapter found: install a GPU driver with Vulkan support, or the software adapter (Debian: apt-get install mesa-vulkan-drivers)";
-  if (!("gpu" in navigator) || !navigator.gpu) throw new NeoxError(noAdapter);
+  if (!("gpu" in navigator) || !navigator.gpu) throw new NeoxError(NO_ADAPTER_MESSAGE);
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
-  if (!adapter) throw new NeoxError(noAdapter);
+  if (!adapter) throw new NeoxError(NO_ADAPTER_MESSAGE);
   const want: GPUFeatureName[] = ["shader-f16", "timestamp-query"];
   const features = want.filter((f) => adapter.features.has(f));
   const l = adapter.limits;
@@ -72,8 +74,33 @@ async function createGpu(): Promise<Gpu> {
 /** Waits for all submitted work; counted in `gpu.waits`. */
 export async function gpuIdle(gpu: Gpu): Promise<void> {
   gpu.waits.count++;
-  await gpu.device.queue.onSubmittedWorkDone();
+  try {
+    await gpu.device.queue.onSubmittedWorkDone();
+  } catch (e) {
+    throw await gpuFailure(gpu, e);
+  }
   if (gpu.lost.reason) throw new NeoxError(`GPU failure: ${gpu.lost.reason}`);
+}
+
+/**
+ * After a GPU call failed: waits briefly for a device loss to be reported (a lost device
+ * fails pending work before its `lost` promise settles) and returns its reason, or null.
+ */
+export async function settleDeviceLoss(gpu: Gpu): Promise<string | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    gpu.device.lost,
+    new Promise((resolve) => timer = setTimeout(resolve, 100)),
+  ]);
+  clearTimeout(timer);
+  await Promise.resolve();
+  return gpu.lost.reason;
+}
+
+/** A GPU call failed: the one-line error, naming the loss reason when the device is gone. */
+async function gpuFailure(gpu: Gpu, e: unknown): Promise<NeoxError> {
+  const why = String((e as Error)?.message ?? e).split("\n")[0];
+  return new NeoxError(`GPU failure: ${(await settleDeviceLoss(gpu)) ?? why}`);
 }
 
 /** Copies `bytes` from `src` at `offset` to the CPU (one counted wait). */
@@ -93,7 +120,12 @@ export async function readBuffer(
   enc.copyBufferToBuffer(src, offset, staging, 0, size);
   device.queue.submit([enc.finish()]);
   gpu.waits.count++;
-  await staging.mapAsync(GPUMapMode.READ);
+  try {
+    await staging.mapAsync(GPUMapMode.READ);
+  } catch (e) {
+    staging.destroy();
+    throw await gpuFailure(gpu, e);
+  }
   const out = staging.getMappedRange().slice(0, bytes);
   staging.unmap();
   staging.destroy();
@@ -108,23 +140,31 @@ export function storageBuffer(
   label: string,
   data?: ArrayBufferView,
 ): GPUBuffer {
+  if (gpu.lost.reason) throw new NeoxError(`GPU failure: ${gpu.lost.reason}`);
   const size = Math.max(4, Math.ceil(Math.max(bytes, data?.byteLength ?? 0) / 4) * 4);
   if (size > gpu.maxBufferBytes) {
     throw new NeoxError(
       `${label} needs ${size} bytes but the adapter allows at most ${gpu.maxBufferBytes} per buffer (try --quant int8)`,
     );
   }
-  const buf = gpu.device.createBuffer({
-    label,
-    size,
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-    mappedAtCreation: data !== undefined,
-  });
-  if (data) {
-    new Uint8Array(buf.getMappedRange()).set(
-      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  try {
+    const buf = gpu.device.createBuffer({
+      label,
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      mappedAtCreation: data !== undefined,
+    });
+    if (data) {
+      new Uint8Array(buf.getMappedRange()).set(
+        new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      );
+      buf.unmap();
+    }
+    return buf;
+  } catch (e) {
+    const why = String((e as Error)?.message ?? e).split("\n")[0];
+    throw new NeoxError(
+      `GPU failure: ${gpu.lost.reason ?? `cannot create ${label} (${size} bytes): ${why}`}`,
     );
-    buf.unmap();
   }
-  return buf;
 }

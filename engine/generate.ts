@@ -3,14 +3,30 @@
  * decode step embeds the token the previous step's argmax wrote into the token buffer,
  * so many steps are encoded per submit and the tokens are read back once at the end.
  */
-import { gpuIdle, readBuffer } from "./device.ts";
+import { gpuIdle, readBuffer, storageBuffer } from "./device.ts";
 import type { NeoxModel, Sequence } from "./model.ts";
 import { encodeDispatches } from "../kernels/kernel.ts";
 import { NeoxError } from "./errors.ts";
 import { beginPass, type PassHook } from "./hooks.ts";
+import {
+  type CachePolicy,
+  checkCachePolicy,
+  compressionEvents,
+  FULL_CACHE,
+  sinkCacheSlots,
+} from "./cache_policy.ts";
+import {
+  checkSampling,
+  isSampling,
+  sampleDispatch,
+  type SamplingOptions,
+  STREAM,
+} from "./sampling.ts";
 
 /** Largest prefill chunk (tokens per pass). */
 export const PREFILL_CHUNK = 256;
+/** Largest prefill chunk with a sink cache: its slots exceed its size by one chunk. */
+export const SINK_PREFILL_CHUNK = 32;
 
 /** Result of a plain greedy generation. */
 export interface GreedyResult {
@@ -23,6 +39,10 @@ export interface GreedyResult {
   /** CPU waits on the GPU during this generation. */
   gpuWaits: number;
   kvBytes: number;
+  /** Weights plus every GPU buffer of the run. */
+  peakBytes: number;
+  /** Appends that evicted cache entries (0 with a full cache). */
+  compressionEvents: number;
 }
 
 /** Options of greedy generation. */
@@ -33,15 +53,34 @@ export interface GreedyOptions {
   sequence?: Sequence;
   /** Observer of passes; with a hook every decode step is its own compute pass. */
   hook?: PassHook;
+  /** Sample instead of argmax when temperature > 0 (`kernels/sample.wgsl`). */
+  sampling?: SamplingOptions;
+  /** KV cache policy of the sequence this allocates (default: full). */
+  cache?: CachePolicy;
 }
 
-/** Allocates a full-cache sequence sized for a prompt and a number of new tokens. */
+/**
+ * Allocates a sequence sized for a prompt and a number of new tokens (`extra`: passes of up
+ * to that many tokens, and as many more positions). A sink cache's slots do not depend on
+ * the number of tokens.
+ */
 export function sequenceFor(
   model: NeoxModel,
   promptLen: number,
   maxNewTokens: number,
   extra = 0,
+  cache: CachePolicy = FULL_CACHE,
 ): Sequence {
+  if (cache.kind === "sink") {
+    checkCachePolicy(cache);
+    const maxT = Math.max(1, extra, Math.min(SINK_PREFILL_CHUNK, promptLen));
+    return model.newSequence({
+      capacity: sinkCacheSlots(cache, maxT),
+      maxTokens: promptLen + maxNewTokens + extra + 1,
+      maxT,
+      cache,
+    });
+  }
   const capacity = promptLen + maxNewTokens + extra;
   if (capacity > 4096) {
     throw new NeoxError(
@@ -83,17 +122,36 @@ export async function greedyGenerate(
   opts: GreedyOptions = {},
 ): Promise<GreedyResult> {
   const { gpu } = model;
-  const seq = opts.sequence ?? sequenceFor(model, ids.length, maxNewTokens);
+  const seq = opts.sequence ?? sequenceFor(model, ids.length, maxNewTokens, 0, opts.cache);
   const waits0 = gpu.waits.count;
+  if (opts.sampling) checkSampling(opts.sampling);
+  const sampling = isSampling(opts.sampling) ? opts.sampling : undefined;
+  // Sampling: the draw runs after the pass has advanced, into the slot argmax would fill.
+  const scratch = sampling ? storageBuffer(gpu, 16, "sample scratch") : undefined;
+  const draw = sampling &&
+    sampleDispatch(seq, sampling, {
+      rows: 1,
+      srcRow: 0,
+      probs: null,
+      dstRow: 0,
+      draw: { stream: STREAM.plain, offset: 0 },
+    }, scratch!);
   seq.writeTokens(ids);
   seq.setState(0, 0);
   const t0 = performance.now();
   let enc = gpu.device.createCommandEncoder();
-  encodePrefill(seq, ids.length, enc, true, opts.hook);
+  encodePrefill(seq, ids.length, enc, !draw, opts.hook);
+  if (draw) {
+    const pass = enc.beginComputePass({ label: "sample" });
+    encodeDispatches(pass, [draw]);
+    pass.end();
+  }
   gpu.device.queue.submit([enc.finish()]);
   await gpuIdle(gpu);
   const t1 = performance.now();
-  const step = seq.plan(1, { logits: "last", argmax: true, advance: true });
+  const step = draw
+    ? [...seq.plan(1, { logits: "last", argmax: false, advance: true }), draw]
+    : seq.plan(1, { logits: "last", argmax: true, advance: true });
   const per = opts.stepsPerSubmit ?? 32;
   for (let done = 1; done < maxNewTokens;) {
     const n = Math.min(per, maxNewTokens - done);
@@ -120,8 +178,15 @@ export async function greedyGenerate(
     decodeMs: t2 - t1,
     gpuWaits: gpu.waits.count - waits0,
     kvBytes: seq.kvBytes,
+    peakBytes: model.weightBytes + seq.bytes + (scratch?.size ?? 0),
+    // The last new token is never appended.
+    compressionEvents: compressionEvents(
+      seq.opts.cache ?? FULL_CACHE,
+      ids.length + maxNewTokens - 1,
+    ),
   };
   if (!opts.sequence) seq.destroy();
+  scratch?.destroy();
   return result;
 }
 

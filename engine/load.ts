@@ -86,24 +86,51 @@ export async function loadModel(
   if (spec.startsWith("synthetic:")) {
     return syntheticModel(gpu, spec.slice("synthetic:".length), opts);
   }
-  const cfg = await loadConfig(spec);
-  const path = `${spec.replace(/\/$/, "")}/model.safetensors`;
-  const file = await openSafetensors(path);
-  checkTensorShapes(cfg, file);
-  checkFits(gpu, cfg, file);
+  const { cfg, file } = await openCheckpoint(spec);
+  checkFits(gpu, cfg, file, opts);
   return await fileModel(gpu, cfg, file, spec, opts);
 }
 
-function checkFits(gpu: Gpu, cfg: NeoxConfig, file: SafetensorsFile): void {
+/** Reads and cross-checks config.json and the model.safetensors header (no weights read). */
+async function openCheckpoint(spec: string): Promise<{ cfg: NeoxConfig; file: SafetensorsFile }> {
+  const cfg = await loadConfig(spec);
+  const path = `${spec.replace(/\/+$/, "")}/model.safetensors`;
+  const file = await openSafetensors(path);
+  checkTensorShapes(cfg, file);
+  return { cfg, file };
+}
+
+/**
+ * Validates a model argument on the CPU alone, before any GPU work: config.json, the
+ * safetensors header and every tensor shape (or the name of a synthetic model).
+ *
+ * @returns the model's config
+ * @throws NeoxError naming the file and the problem
+ */
+export async function checkModel(spec: string): Promise<NeoxConfig> {
+  if (spec.startsWith("synthetic:")) return syntheticConfig(spec.slice("synthetic:".length));
+  return (await openCheckpoint(spec)).cfg;
+}
+
+/**
+ * Refuses a model whose weight rows cannot be bound on this adapter (linear weights are
+ * uploaded in row chunks, so one row is the smallest piece), before anything is allocated.
+ */
+function checkFits(gpu: Gpu, cfg: NeoxConfig, file: SafetensorsFile, opts: LoadOptions): void {
   let total = 0;
   for (const t of file.tensors.values()) total += t.end - t.begin;
-  const row = cfg.hiddenSize * 4;
+  const K = Math.max(cfg.hiddenSize, cfg.intermediateSize);
+  const f16 = file.tensors.get("embed_out.weight")?.dtype === "F16" && gpu.hasF16 &&
+    !opts.forceF32;
+  const rowBytes = (quant: boolean) => quant ? int8RowWords(K) * 4 : K * (f16 ? 2 : 4);
+  const row = rowBytes(opts.quant !== undefined);
   if (row > gpu.maxBindingBytes) {
+    const hint = !opts.quant && rowBytes(true) <= gpu.maxBindingBytes ? " (try --quant int8)" : "";
     throw new NeoxError(
-      `${file.path}: one weight row needs ${row} bytes, the adapter binds at most ${gpu.maxBindingBytes}`,
+      `${file.path}: the weights (${total} bytes) do not fit this adapter: one weight row of ` +
+        `${K} values needs ${row} bytes, the adapter binds at most ${gpu.maxBindingBytes}${hint}`,
     );
   }
-  void total;
 }
 
 function rowsPerChunk(gpu: Gpu, K: number, bytesPerWeight: number): number {

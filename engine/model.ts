@@ -79,7 +79,10 @@ export interface SequenceOptions {
   tokens?: GPUBuffer;
 }
 
-/** State buffer layout, u32 words. */
+/**
+ * State buffer layout, u32 words. STATE_CACHE_LEN counts the entries appended so far (a
+ * token's stream position); a sink cache keeps only the policy's view of them.
+ */
 export const STATE_CACHE_LEN = 0;
 export const STATE_TOKEN_POS = 1;
 /** Cache policy words, read by kernels/sink_window.wgsl (high = 0: full cache). */

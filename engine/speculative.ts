@@ -11,18 +11,50 @@
  */
 import { gpuIdle, readBuffer, storageBuffer } from "./device.ts";
 import { NeoxError } from "./errors.ts";
-import { encodePrefill, PREFILL_CHUNK } from "./generate.ts";
+import { encodePrefill, PREFILL_CHUNK, SINK_PREFILL_CHUNK } from "./generate.ts";
+import {
+  type CachePolicy,
+  checkCachePolicy,
+  compressionEvents,
+  FULL_CACHE,
+  sinkCacheSlots,
+} from "./cache_policy.ts";
 import { beginPass, type PassHook } from "./hooks.ts";
 import type { NeoxModel, Sequence } from "./model.ts";
 import { type Dispatch, encodeDispatches } from "../kernels/kernel.ts";
+import {
+  checkSampling,
+  isSampling,
+  RULE_CODE,
+  sampleDispatch,
+  type SamplingOptions,
+  STREAM,
+} from "./sampling.ts";
+import { type KAutoOptions, nextK, roundsPerDecision } from "./k_policy.ts";
 
 /** Options of a speculative generation. */
 export interface SpeculativeOptions {
-  /** Draft length K (1..16). */
+  /** Draft length K (1..16); with `kAuto`, the K of the first round. */
   k: number;
   maxNewTokens: number;
   /** Observer of passes (GPU timing). */
   hook?: PassHook;
+  /**
+   * Speculative sampling when temperature > 0: the draft samples its proposals and the
+   * Leviathan/Chen rule accepts them, so the output follows the target's distribution
+   * (same temperature and top-p for both models). Greedy otherwise.
+   */
+  sampling?: SamplingOptions;
+  /** Choose K between batches of rounds (`--k auto`); kPerRound reports the choices. */
+  kAuto?: KAutoOptions;
+  /** Read both models' final [cacheLen, tokenPos] into the result's `state` (tests). */
+  readState?: boolean;
+  /**
+   * KV cache policy of both models (default: full). With a sink cache every verified token
+   * sees the window a target-only run under the same policy would have shown it, so greedy
+   * output stays identical to that run's.
+   */
+  cache?: CachePolicy;
 }
 
 /** Result of a speculative generation. */
@@ -32,10 +64,16 @@ export interface SpeculativeResult {
   rounds: number[];
   /** Draft length of each round. */
   kPerRound: number[];
+  /** With `readState`: final [cacheLen, tokenPos] of the target and the draft. */
+  state?: { target: [number, number]; draft: [number, number] };
   ttftMs: number;
   decodeMs: number;
   gpuWaits: number;
   kvBytes: number;
+  /** Weights of both models plus every GPU buffer of the run. */
+  peakBytes: number;
+  /** Appends that evicted entries from the target's cache (0 with a full cache). */
+  compressionEvents: number;
 }
 
 /** Largest draft length. */
@@ -59,6 +97,11 @@ class SpeculativeRun {
   readonly log: GPUBuffer;
   readonly maxRounds: number;
   #accept = new Map<number, Dispatch>();
+  /** Sampling only: settings, p rows [MAX_K+1, V], q rows [MAX_K, V], dispatches. */
+  readonly sampling?: SamplingOptions;
+  readonly #probs: GPUBuffer[] = [];
+  #draws: Dispatch[] = [];
+  #verify = new Map<number, Dispatch[]>();
 
   constructor(
     targetModel: NeoxModel,
@@ -67,29 +110,88 @@ class SpeculativeRun {
     o: SpeculativeOptions,
   ) {
     const gpu = targetModel.gpu;
-    const capacity = promptLen + o.maxNewTokens + o.k + 2;
-    if (capacity > 4096) {
+    const cache = o.cache ?? FULL_CACHE;
+    checkCachePolicy(cache, o.k);
+    const positions = promptLen + o.maxNewTokens + o.k + 2;
+    if (cache.kind === "full" && positions > 4096) {
       throw new NeoxError(
         `prompt (${promptLen} tokens) + ${o.maxNewTokens} new tokens + K exceed the full cache limit of 4096 positions (use --cache sink)`,
       );
     }
-    this.tokens = storageBuffer(gpu, (capacity + 1) * 4, "shared tokens");
-    const maxT = Math.max(Math.min(PREFILL_CHUNK, promptLen), o.k + 1);
+    this.tokens = storageBuffer(gpu, (positions + 1) * 4, "shared tokens");
+    const prefill = cache.kind === "sink" ? SINK_PREFILL_CHUNK : PREFILL_CHUNK;
+    const maxT = Math.max(Math.min(prefill, promptLen), o.k + 1);
+    // A sink cache also keeps room for the K entries a rollback drops.
+    const capacity = cache.kind === "sink" ? sinkCacheSlots(cache, maxT, o.k) : positions;
     this.target = targetModel.newSequence({
       capacity,
-      maxTokens: capacity + 1,
+      maxTokens: positions + 1,
       maxT,
       logitsRows: MAX_K + 1,
       tokens: this.tokens,
+      cache,
     });
     this.draft = draftModel.newSequence({
       capacity,
-      maxTokens: capacity + 1,
+      maxTokens: positions + 1,
       maxT,
       tokens: this.tokens,
+      cache,
     });
     this.maxRounds = o.maxNewTokens + 1;
     this.log = storageBuffer(gpu, (this.maxRounds + 1) * 4, "round log");
+    if (isSampling(o.sampling)) {
+      this.sampling = o.sampling;
+      const V = targetModel.cfg.vocabSize;
+      const p = storageBuffer(gpu, (MAX_K + 1) * V * 4, "target probabilities");
+      const q = storageBuffer(gpu, MAX_K * V * 4, "draft probabilities");
+      const scratch = storageBuffer(gpu, 16, "sample scratch");
+      this.#probs.push(p, q, scratch);
+      // Draft step i keeps q_i and draws proposal i into the slot after its last token.
+      for (let i = 0; i < MAX_K; i++) {
+        this.#draws.push(sampleDispatch(this.draft, o.sampling, {
+          rows: 1,
+          srcRow: 0,
+          probs: q,
+          dstRow: i,
+          draw: { stream: STREAM.draft, offset: 0 },
+        }, scratch));
+      }
+    }
+  }
+
+  /** Sampling: p rows of the verify logits, then the Leviathan/Chen accept of K drafts. */
+  samplingAccept(k: number): Dispatch[] {
+    let d = this.#verify.get(k);
+    if (!d) {
+      const s = this.sampling!;
+      const [p, q, scratch] = this.#probs;
+      const lib = this.target.model.lib;
+      d = [
+        sampleDispatch(
+          this.target,
+          s,
+          { rows: k + 1, srcRow: 0, probs: p, dstRow: 0, draw: null },
+          scratch,
+        ),
+        lib.dispatch("accept", lib.pipeline("accept_sample"), [
+          lib.uniform([
+            this.target.model.cfg.vocabSize,
+            k,
+            s.seed ?? 0,
+            RULE_CODE[s.rule ?? "leviathan"],
+          ]),
+          this.target.state,
+          this.draft.state,
+          p,
+          q,
+          this.tokens,
+          this.log,
+        ], [1]),
+      ];
+      this.#verify.set(k, d);
+    }
+    return d;
   }
 
   acceptDispatch(k: number): Dispatch {
@@ -117,17 +219,26 @@ class SpeculativeRun {
     promptLen: number,
     hook?: PassHook,
   ): void {
+    const argmax = !this.sampling;
+    const draw = (i: number) => (this.sampling ? [this.#draws[i]] : []);
     if (first) {
       if (promptLen > 1) encodePrefill(this.target, promptLen - 1, enc, false);
-      encodePrefill(this.draft, promptLen, enc, true);
+      encodePrefill(this.draft, promptLen, enc, argmax);
+      if (this.sampling) {
+        const pass = enc.beginComputePass({ label: "sample" });
+        encodeDispatches(pass, draw(0));
+        pass.end();
+      }
     } else {
       const pass = beginPass(enc, hook, "draft");
-      encodeDispatches(pass, this.draft.plan(2, { logits: "last", argmax: true, advance: true }));
+      encodeDispatches(pass, this.draft.plan(2, { logits: "last", argmax, advance: true }));
+      encodeDispatches(pass, draw(0));
       pass.end();
     }
     for (let i = 1; i < k; i++) {
       const pass = beginPass(enc, hook, "draft");
-      encodeDispatches(pass, this.draft.plan(1, { logits: "last", argmax: true, advance: true }));
+      encodeDispatches(pass, this.draft.plan(1, { logits: "last", argmax, advance: true }));
+      encodeDispatches(pass, draw(i));
       pass.end();
     }
     const pass = beginPass(enc, hook, "verify");
@@ -135,8 +246,16 @@ class SpeculativeRun {
       pass,
       this.target.plan(k + 1, { logits: "all", argmax: false, advance: false }),
     );
-    encodeDispatches(pass, [this.acceptDispatch(k)]);
+    encodeDispatches(pass, this.sampling ? this.samplingAccept(k) : [this.acceptDispatch(k)]);
     pass.end();
+  }
+
+  /** Bytes of every GPU buffer of the run. */
+  get bytes(): number {
+    return [this.tokens, this.log, ...this.#probs].reduce(
+      (sum, b) => sum + b.size,
+      this.target.bytes + this.draft.bytes,
+    );
   }
 
   destroy(): void {
@@ -144,10 +263,14 @@ class SpeculativeRun {
     this.draft.destroy();
     this.tokens.destroy();
     this.log.destroy();
+    for (const b of this.#probs) b.destroy();
   }
 }
 
-/** Greedy speculative decoding: output token-identical to the target's greedy output. */
+/**
+ * Speculative decoding. Greedy (the default): output token-identical to the target's greedy
+ * output. Sampling (`o.sampling.temperature > 0`): output distributed as the target's.
+ */
 export async function speculativeGenerate(
   target: NeoxModel,
   draft: NeoxModel,
@@ -155,11 +278,19 @@ export async function speculativeGenerate(
   o: SpeculativeOptions,
 ): Promise<SpeculativeResult> {
   checkPair(target, draft);
-  if (!Number.isInteger(o.k) || o.k < 1 || o.k > MAX_K) {
-    throw new NeoxError(`--k must be an integer from 1 to ${MAX_K}, got ${o.k}`);
+  const auto = o.kAuto;
+  const kMax = auto?.kMax ?? MAX_K;
+  if (!Number.isInteger(kMax) || kMax < 1 || kMax > MAX_K) {
+    throw new NeoxError(`largest K must be an integer from 1 to ${MAX_K}, got ${kMax}`);
   }
+  if (!Number.isInteger(o.k) || o.k < 1 || o.k > kMax) {
+    throw new NeoxError(`--k must be an integer from 1 to ${kMax}, got ${o.k}`);
+  }
+  if (o.sampling) checkSampling(o.sampling);
+  const c = auto?.c ?? draft.params / target.params;
   const gpu = target.gpu;
-  const run = new SpeculativeRun(target, draft, ids.length, o);
+  // Buffers are sized for the largest K any round may use.
+  const run = new SpeculativeRun(target, draft, ids.length, { ...o, k: auto ? kMax : o.k });
   const waits0 = gpu.waits.count;
   try {
     run.target.writeTokens(ids);
@@ -168,7 +299,9 @@ export async function speculativeGenerate(
     gpu.device.queue.writeBuffer(run.log, 0, new Uint32Array([0]));
     const t0 = performance.now();
     let enc = gpu.device.createCommandEncoder();
-    run.encodeRound(enc, o.k, true, ids.length, o.hook);
+    let k = o.k;
+    const kPerRound = [k];
+    run.encodeRound(enc, k, true, ids.length, o.hook);
     gpu.device.queue.submit([enc.finish()]);
     await gpuIdle(gpu);
     const t1 = performance.now();
@@ -176,10 +309,15 @@ export async function speculativeGenerate(
     let produced = accepted[1] + 1;
     let roundsDone = 1;
     while (produced < o.maxNewTokens) {
+      if (auto) k = nextK(auto, Array.from(accepted.subarray(1, 1 + roundsDone)), kPerRound, c);
       // Each round yields at most K+1 tokens, so this many rounds cannot pass the goal.
-      const batch = Math.ceil((o.maxNewTokens - produced) / (o.k + 1));
+      let batch = Math.ceil((o.maxNewTokens - produced) / (k + 1));
+      if (auto) batch = Math.min(batch, roundsPerDecision(auto));
       enc = gpu.device.createCommandEncoder();
-      for (let i = 0; i < batch; i++) run.encodeRound(enc, o.k, false, ids.length, o.hook);
+      for (let i = 0; i < batch; i++) {
+        run.encodeRound(enc, k, false, ids.length, o.hook);
+        kPerRound.push(k);
+      }
       gpu.device.queue.submit([enc.finish()]);
       roundsDone += batch;
       accepted = new Uint32Array(await readBuffer(gpu, run.log, 0, (roundsDone + 1) * 4));
@@ -191,14 +329,26 @@ export async function speculativeGenerate(
     );
     const t2 = performance.now();
     const rounds = Array.from(accepted.subarray(1, 1 + roundsDone));
+    const words = async (seq: Sequence): Promise<[number, number]> => {
+      const [len, pos] = new Uint32Array(await readBuffer(gpu, seq.state, 0, 8));
+      return [len, pos];
+    };
+    const state = o.readState
+      ? { target: await words(run.target), draft: await words(run.draft) }
+      : undefined;
+    // The target caches every committed token but the last.
+    const appended = ids.length + rounds.reduce((sum, a) => sum + a + 1, 0) - 1;
     return {
       tokens: Array.from(out),
       rounds,
-      kPerRound: rounds.map(() => o.k),
+      kPerRound,
+      ...(state ? { state } : {}),
       ttftMs: t1 - t0,
       decodeMs: t2 - t1,
       gpuWaits: gpu.waits.count - waits0,
       kvBytes: run.target.kvBytes + run.draft.kvBytes,
+      peakBytes: target.weightBytes + draft.weightBytes + run.bytes,
+      compressionEvents: compressionEvents(o.cache ?? FULL_CACHE, appended),
     };
   } finally {
     run.destroy();

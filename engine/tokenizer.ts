@@ -27,7 +27,7 @@ export async function loadTokenizer(dir: string): Promise<TextCodec | null> {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new NeoxError(`${path}: not valid JSON (${(e as Error).message})`);
+    throw new NeoxError(`${path}: not valid JSON (${(e as Error).message.split("\n")[0]})`);
   }
   try {
     config = JSON.parse(await Deno.readTextFile(`${dir.replace(/\/$/, "")}/tokenizer_config.json`));
@@ -38,7 +38,8 @@ export async function loadTokenizer(dir: string): Promise<TextCodec | null> {
   try {
     tok = new Tokenizer(json as never, config as never);
   } catch (e) {
-    throw new NeoxError(`${path}: cannot build the tokenizer (${(e as Error).message})`);
+    const why = String((e as Error)?.message ?? e).split("\n")[0];
+    throw new NeoxError(`${path}: cannot build the tokenizer (${why})`);
   }
   const vocab = json.model?.vocab ?? {};
   const entries = Object.entries(vocab).sort((a, b) => a[1] - b[1]);

@@ -1,8 +1,11 @@
 // Causal attention of T queries over one layer's KV cache, rotary applied to keys here.
 // q: [T, H, hd] f32 (already rotated); kCache, vCache: [C, H, hd] f32 (keys before rotary);
-// out: [T, H*hd] f32. Query t sits at slot qs = state[0] + t and sees slots [0, qs].
-// Key j is rotated by its slot index j, so positions are cache indices (full cache: the
-// absolute position; sink cache: the StreamingLLM "pos-shift").
+// out: [T, H*hd] f32. Query t (stream position state[0] + t) sees the cache a token-by-token
+// run of the policy would have held when it was appended (sink_window.wgsl): n entries in
+// cache-index order, key i rotated by its cache index i (full cache: the absolute position;
+// sink cache: the StreamingLLM "pos-shift"). Each query gets its own window, so a verify
+// pass of K+1 tokens scores exactly what K+1 single-token steps would have.
+#include "sink_window.wgsl"
 struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -40,14 +43,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let H = p.H;
   let hd = p.hd;
   let half = p.rot / 2u;
-  let n = min(state[0] + t + 1u, min(p.C, MAXKEYS));
+  let pos = state[0] + t;
+  let sinks = state[STATE_SINKS];
+  let n = min(liveEntries(pos, state[STATE_HIGH], state[STATE_LOW]), min(p.C, MAXKEYS));
+  // Stream position of cache index i >= sinks: i + evicted.
+  let evicted = pos + 1u - n;
   let qBase = (t * H + h) * hd;
   for (var i = li; i < hd; i += WG) { qv[i] = q[qBase + i]; }
   workgroupBarrier();
 
   var m = -3.4e38;
   for (var j = li; j < n; j += WG) {
-    let kb = (j * H + h) * hd;
+    let kb = (cacheSlot(select(j + evicted, j, j < sinks), sinks, p.C) * H + h) * hd;
     var dot = 0.0;
     for (var f = 0u; f < half; f++) {
       let c = cosSin[(j * half + f) * 2u];
@@ -71,7 +78,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let total = reduce(li, sum, false);
   for (var d = li; d < hd; d += WG) {
     var acc = 0.0;
-    for (var j = 0u; j < n; j++) { acc += score[j] * vCache[(j * H + h) * hd + d]; }
+    // Walk the slots in cache-index order: sinks, then the ring from the window's start.
+    var slot = 0u;
+    for (var j = 0u; j < n; j++) {
+      if (j == sinks) { slot = cacheSlot(j + evicted, sinks, p.C); }
+      acc += score[j] * vCache[(slot * H + h) * hd + d];
+      slot++;
+      if (slot == p.C) { slot = sinks; }
+    }
     out[qBase + d] = acc / total;
   }
 }

@@ -1,5 +1,7 @@
 // Appends this pass's keys (before rotary) and values to one layer's cache.
-// qkv: [T, H, 3*hd] f32; kCache, vCache: [C, H, hd] f32; token t goes to slot state[0] + t.
+// qkv: [T, H, 3*hd] f32; kCache, vCache: [C, H, hd] f32; token t (stream position
+// state[0] + t) goes to its slot in the sink + ring layout of sink_window.wgsl.
+#include "sink_window.wgsl"
 struct Params { T: u32, H: u32, hd: u32, C: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -15,8 +17,10 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if (i >= p.hd || th >= p.T * p.H) { return; }
   let t = th / p.H;
   let h = th % p.H;
-  let slot = state[0] + t;
-  if (slot >= p.C) { return; }
+  let pos = state[0] + t;
+  // A full cache never wraps: positions past its capacity are dropped.
+  if (state[STATE_HIGH] == 0u && pos >= p.C) { return; }
+  let slot = cacheSlot(pos, state[STATE_SINKS], p.C);
   let src = th * 3u * p.hd;
   let dst = (slot * p.H + h) * p.hd + i;
   kCache[dst] = qkv[src + p.hd + i];

@@ -1,7 +1,9 @@
 // Partial rotary ("rotate_half") on the query slices of the fused QKV output.
 // qkv: [T, H, 3*hd] f32 (q, k, v consecutive per head); q: [T, H, hd] f32 rotated.
-// Query t sits at cache slot state[0] + t (cache length before this pass's append).
+// Query t (stream position state[0] + t) is rotated by its cache index (sink_window.wgsl):
+// its stream position in a full cache, the StreamingLLM "pos-shift" in a sink cache.
 // cosSin: [P, rot/2, 2] f32 table of cos(p * inv_freq_i), sin(p * inv_freq_i).
+#include "sink_window.wgsl"
 struct Params { T: u32, H: u32, hd: u32, rot: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -21,7 +23,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if (i < p.rot) {
     let half = p.rot / 2u;
     let f = i % half;
-    let pos = state[0] + t;
+    let pos = liveEntries(state[0] + t, state[STATE_HIGH], state[STATE_LOW]) - 1u;
     let c = cosSin[(pos * half + f) * 2u];
     let s = cosSin[(pos * half + f) * 2u + 1u];
     if (i < half) {

@@ -129,4 +129,6 @@ export interface ResultsFile {
   };
   kernels: KernelTiming[];
   memory: MemorySeries[];
+  /** Why the sweep stopped early (e.g. the GPU device was lost); absent when it finished. */
+  interrupted?: string;
 }

@@ -4,7 +4,8 @@
  * decoding at each K, times every draft, verify and target pass on the GPU, and checks
  * the measured speedups against the analytic models.
  */
-import { type Gpu, gpuIdle } from "../engine/device.ts";
+import { type Gpu, gpuIdle, settleDeviceLoss } from "../engine/device.ts";
+import { NeoxError } from "../engine/errors.ts";
 import { loadModel } from "../engine/load.ts";
 import type { NeoxModel } from "../engine/model.ts";
 import { greedyGenerate } from "../engine/generate.ts";
@@ -17,6 +18,7 @@ import { stat } from "./stats.ts";
 import { predictConfig, summarizePredictions } from "./analytic.ts";
 import { TraceRecorder } from "./trace.ts";
 import { BUILTIN_PROMPTS } from "./prompts.ts";
+import { profilePasses } from "./kernel_profile.ts";
 import { type ConfigResult, type ModelInfo, RESULTS_SCHEMA, type ResultsFile } from "./results.ts";
 
 /** What to sweep. */
@@ -35,6 +37,8 @@ export interface SweepOptions {
   /** Progress lines go here (stderr). */
   progress?: (line: string) => void;
   trace?: TraceRecorder;
+  /** Profile every kernel of the target decode, draft decode and verify (smallest K) passes. */
+  perKernel?: boolean;
   version: string;
 }
 
@@ -62,11 +66,48 @@ function modelInfo(m: NeoxModel, quant: string): ModelInfo {
 
 const mean = (xs: number[]) => xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
 
-/** Runs the sweep and returns the results file (not yet written). */
+/**
+ * A sweep that failed part-way (e.g. the GPU device was lost): the message says why, and
+ * `results` holds every configuration finished before the failure.
+ */
+export class SweepInterrupted extends NeoxError {
+  /** The results file so far, with `interrupted` set to the reason. */
+  readonly results: ResultsFile;
+  constructor(reason: string, results: ResultsFile) {
+    super(reason);
+    this.name = "SweepInterrupted";
+    this.results = results;
+  }
+}
+
+/**
+ * Runs the sweep and returns the results file (not yet written).
+ *
+ * @throws SweepInterrupted when it fails after at least one configuration finished
+ */
 export async function runSweep(
   gpu: Gpu,
   codec: TextCodec | null,
   o: SweepOptions,
+): Promise<ResultsFile> {
+  const sofar: { results: (() => ResultsFile | null) | null } = { results: null };
+  try {
+    return await sweepAll(gpu, codec, o, sofar);
+  } catch (e) {
+    const partial = sofar.results?.();
+    if (!partial || partial.configs.length === 0) throw e;
+    const lost = await settleDeviceLoss(gpu);
+    const why = e instanceof NeoxError ? e.message : String((e as Error)?.message ?? e);
+    const reason = lost ? `GPU failure: ${lost}` : why.split("\n")[0];
+    throw new SweepInterrupted(reason, { ...partial, interrupted: reason });
+  }
+}
+
+async function sweepAll(
+  gpu: Gpu,
+  codec: TextCodec | null,
+  o: SweepOptions,
+  sofar: { results: (() => ResultsFile | null) | null },
 ): Promise<ResultsFile> {
   const log = o.progress ?? (() => {});
   const prompts: PromptCase[] = [];
@@ -90,7 +131,40 @@ export async function runSweep(
   let nsPerTick = 1;
   let info: { target: ModelInfo; draft: ModelInfo | null } | null = null;
   const timer = gpu.hasTimestamps ? new GpuTimer(gpu, 2048) : null;
+  const kernels: ResultsFile["kernels"] = [];
+  let kernelDraftDone = false;
   const traceT0 = performance.now();
+
+  const finish = (): ResultsFile => ({
+    schema: RESULTS_SCHEMA,
+    tool: { name: "neox-spec", version: o.version },
+    createdAt: new Date().toISOString(),
+    device: {
+      description: gpu.adapterInfo.description || gpu.adapterInfo.device || "unknown",
+      vendor: gpu.adapterInfo.vendor,
+      architecture: gpu.adapterInfo.architecture,
+      isFallbackAdapter: Boolean(
+        (gpu.adapterInfo as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+      ),
+      features: [...gpu.device.features].map(String).sort(),
+    },
+    models: info!,
+    settings: {
+      kValues: o.kValues,
+      maxNewTokens: o.maxNewTokens,
+      cacheSizes: o.cacheLens,
+      promptTypes: kinds,
+      numSamples: o.numSamples,
+      quant: o.quant,
+      temperature: 0,
+    },
+    prompts: prompts.map((p) => ({ name: p.name, kind: p.kind, text: p.text, ids: p.ids })),
+    configs,
+    analytic: summarizePredictions(configs),
+    kernels,
+    memory: [],
+  });
+  sofar.results = () => info ? finish() : null;
 
   for (const quant of o.quant) {
     const target = await loadModel(
@@ -109,6 +183,19 @@ export async function runSweep(
       seq.destroy();
     }
     const ms = (ticks: number[]) => mean(ticks) * nsPerTick / 1e6;
+    if (o.perKernel && timer) {
+      // Once per model: mid-generation cache length of the first prompt and output length.
+      log(`per-kernel profile (${quant})`);
+      const rows = await profilePasses(target, kernelDraftDone ? null : draft, {
+        k: Math.min(...o.kValues),
+        cacheLen: (prompts[0]?.ids.length ?? 1) + Math.floor(o.maxNewTokens[0] / 2),
+        timer,
+        nsPerTick,
+        suffix: quant === "fp16" ? "" : ` ${quant}`,
+      });
+      kernelDraftDone = true;
+      kernels.push(...rows.map((r) => ({ name: r.name, pass: r.pass, shape: r.shape, ms: r.ms })));
+    }
 
     for (const cacheSize of o.cacheLens) {
       for (const maxNew of o.maxNewTokens) {
@@ -285,36 +372,7 @@ export async function runSweep(
   }
   timer?.destroy();
   await gpuIdle(gpu);
-  const info0 = info!;
-  return {
-    schema: RESULTS_SCHEMA,
-    tool: { name: "neox-spec", version: o.version },
-    createdAt: new Date().toISOString(),
-    device: {
-      description: gpu.adapterInfo.description || gpu.adapterInfo.device || "unknown",
-      vendor: gpu.adapterInfo.vendor,
-      architecture: gpu.adapterInfo.architecture,
-      isFallbackAdapter: Boolean(
-        (gpu.adapterInfo as { isFallbackAdapter?: boolean }).isFallbackAdapter,
-      ),
-      features: [...gpu.device.features].map(String).sort(),
-    },
-    models: info0,
-    settings: {
-      kValues: o.kValues,
-      maxNewTokens: o.maxNewTokens,
-      cacheSizes: o.cacheLens,
-      promptTypes: kinds,
-      numSamples: o.numSamples,
-      quant: o.quant,
-      temperature: 0,
-    },
-    prompts: prompts.map((p) => ({ name: p.name, kind: p.kind, text: p.text, ids: p.ids })),
-    configs,
-    analytic: summarizePredictions(configs),
-    kernels: [],
-    memory: [],
-  };
+  return finish();
 }
 
 /** A fixed-width summary table of the sweep for the terminal. */

@@ -8,6 +8,7 @@
 
 import { parseArgs } from "node:util";
 import { NeoxError } from "../engine/errors.ts";
+import { writeFileAtomic } from "../engine/output.ts";
 import { Browser, findChromium } from "./cdp.ts";
 
 /** Loads `htmlPath` in headless Chromium and writes a full-page PNG; returns page errors. */
@@ -48,7 +49,7 @@ export async function screenshotReport(
     await page.goto(new URL(`file://${absolute}`).href);
     await page.waitFor("document.documentElement.dataset.ready === 'true'");
     const png = await page.screenshot();
-    await Deno.writeFile(pngPath, png);
+    await writeFileAtomic(pngPath, png);
   } finally {
     await browser.close();
   }

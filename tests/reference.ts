@@ -15,6 +15,7 @@ import {
   requiredTensors,
 } from "../engine/config.ts";
 import { openSafetensors, readTensorBytes, toFloat32 } from "../engine/safetensors.ts";
+import { type CachePolicy, liveEntries } from "../engine/cache_policy.ts";
 
 /** A model with every required weight widened to float64, keyed by HF tensor name. */
 export interface ReferenceModel {
@@ -257,11 +258,17 @@ export function refAttention(
 }
 
 /**
- * Full causal forward over `ids` at positions 0..T-1.
+ * Full causal forward over `ids` at positions 0..T-1; with a sink cache policy, each query
+ * attends to the entries a token-by-token run of the policy would have cached, key i and
+ * the query rotated by their cache indices (i, and the query's own index).
  *
  * @returns logits, T rows of [vocabSize]
  */
-export function referenceForward(m: ReferenceModel, ids: number[]): Float64Array[] {
+export function referenceForward(
+  m: ReferenceModel,
+  ids: number[],
+  cache: CachePolicy = { kind: "full" },
+): Float64Array[] {
   const { cfg, w } = m;
   const T = ids.length;
   const d = cfg.hiddenSize, H = cfg.numHeads, hd = cfg.headDim;
@@ -305,9 +312,29 @@ export function referenceForward(m: ReferenceModel, ids: number[]): Float64Array
         v.set(qkv.subarray(src + 2 * hd, src + 3 * hd), dst);
       }
     }
-    const qr = refRotary(q, pos, H, hd, cfg.rotaryDims, cfg.rotaryBase); // [T,H,hd]
-    const kr = refRotary(k, pos, H, hd, cfg.rotaryDims, cfg.rotaryBase); // [T,H,hd]
-    const a = refAttention(qr, kr, v, T, T, H, hd); // [T,H,hd] == [T,d]
+    let a: Float64Array; // [T,H,hd] == [T,d]
+    if (cache.kind === "full") {
+      const qr = refRotary(q, pos, H, hd, cfg.rotaryDims, cfg.rotaryBase); // [T,H,hd]
+      const kr = refRotary(k, pos, H, hd, cfg.rotaryDims, cfg.rotaryBase); // [T,H,hd]
+      a = refAttention(qr, kr, v, T, T, H, hd);
+    } else {
+      a = new Float64Array(T * d);
+      for (let t = 0; t < T; t++) {
+        const n = liveEntries(cache, t);
+        // cache index i holds token i (a sink) or the (i - sinks)-th of the recent window
+        const src = Array.from({ length: n }, (_, i) => (i < cache.sinks ? i : i + t + 1 - n));
+        const gather = (x: Float64Array) => {
+          const y = new Float64Array(n * d); // [n,H,hd]
+          src.forEach((j, i) => y.set(x.subarray(j * d, (j + 1) * d), i * d));
+          return y;
+        };
+        const idx = src.map((_, i) => i);
+        const qt = q.subarray(t * d, (t + 1) * d);
+        const qr = refRotary(qt, [n - 1], H, hd, cfg.rotaryDims, cfg.rotaryBase); // [1,H,hd]
+        const kr = refRotary(gather(k), idx, H, hd, cfg.rotaryDims, cfg.rotaryBase); // [n,H,hd]
+        a.set(refAttention(qr, kr, gather(v), 1, n, H, hd), t * d);
+      }
+    }
     return refLinear(a, W(p + "attention.dense.weight"), Wopt(p + "attention.dense.bias"), T, d, d); // [T,d]
   };
 

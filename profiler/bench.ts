@@ -1,0 +1,544 @@
+/**
+ * `mod.ts bench`: what decoding costs on this adapter and why. Measures plain greedy decode
+ * and speculative decoding at each K (tokens/s after the first token, CPU waits on the GPU
+ * per token), the adapter's copy and compute-read bandwidth and arithmetic rate, every
+ * kernel of one target decode step, one draft step and one verify pass of K + 1 tokens set
+ * against those rates (profiler/kernel_profile.ts), and a PyTorch eager CPU peer on the
+ * same checkpoint and prompt (tests/peer_torch.py), whose greedy tokens must equal ours.
+ */
+import type { NeoxModel } from "../engine/model.ts";
+import { greedyGenerate } from "../engine/generate.ts";
+import { speculativeGenerate } from "../engine/speculative.ts";
+import { GpuTimer } from "./gpu_timer.ts";
+import {
+  type AdapterRates,
+  calibrateTicksWithProbe,
+  type KernelFloorRow,
+  measureAdapter,
+  profilePasses,
+  withFloors,
+} from "./kernel_profile.ts";
+
+/** What to measure. */
+export interface BenchOptions {
+  ids: number[];
+  /** The prompt text, when the ids came from one. */
+  promptText: string | null;
+  /** Name of the built-in prompt used, if any. */
+  promptName: string | null;
+  maxNewTokens: number;
+  kValues: number[];
+  /** Timed runs per configuration (after one untimed warm-up). */
+  samples: number;
+  /** Run the PyTorch peer. */
+  peer: boolean;
+  /** Python interpreter of the peer (default /usr/bin/python3). */
+  peerPython?: string;
+  /** Repetitions per kernel in the per-kernel profile. */
+  kernelReps?: number;
+  progress?: (line: string) => void;
+  version: string;
+}
+
+/** One decoding configuration's timings (medians over samples). */
+export interface BenchRun {
+  /** New tokens after the first one / the time after the first one (median). */
+  decodeTokS: number;
+  /** Every sample's decode tokens/s. */
+  decodeTokSSamples: number[];
+  /** New tokens / (time to first token + decode time) (median). */
+  throughputTokS: number;
+  ttftMs: number;
+  /** CPU waits on the GPU per new token. */
+  gpuWaitsPerToken: number;
+}
+
+/** A speculative configuration. */
+export interface SpeculativeRun extends BenchRun {
+  k: number;
+  draftAcceptanceRate: number;
+  /** Emitted tokens / rounds. */
+  meanTokensPerRound: number;
+  rounds: number;
+  /** Tokens emitted by the first round (the prefill's verify); decode counts the rest. */
+  firstRoundTokens: number;
+  /** Output identical to plain greedy decoding (it must be). */
+  tokensMatchPlain: boolean;
+}
+
+/** The PyTorch peer's result (tests/peer_torch.py). */
+export interface PeerResult {
+  name: string;
+  torch: string;
+  threads: number;
+  dtype: string;
+  decodeTokS: number;
+  throughputTokS: number;
+  ttftMs: number;
+  samples: number;
+  tokens: number[];
+  /** The peer's greedy tokens equal ours. */
+  tokensMatch: boolean;
+  /** Index of the first differing token, or null. */
+  firstMismatch: number | null;
+}
+
+/** One bench run, as `bench --json` prints it. */
+export interface BenchResult {
+  schema: "neox-spec/bench@1";
+  tool: { name: "neox-spec"; version: string };
+  createdAt: string;
+  machine: {
+    adapter: string;
+    vendor: string;
+    architecture: string;
+    isFallbackAdapter: boolean;
+    cpus: number;
+    /** 1-minute load average at the start and the end of the bench (null where unknown). */
+    loadAvgStart: number | null;
+    loadAvgEnd: number | null;
+  };
+  models: {
+    target: { path: string; params: number; weightBytes: number; weightType: string };
+    draft: { path: string; params: number; weightBytes: number; weightType: string };
+  };
+  prompt: { name: string | null; text: string | null; ids: number[] };
+  maxNewTokens: number;
+  samples: number;
+  kValues: number[];
+  /** Plain greedy decode tokens/s after the first token. */
+  decodeTokS: number;
+  plain: BenchRun;
+  speculative: SpeculativeRun[];
+  bestK: number;
+  bestSpeculativeTokS: number;
+  /** bestSpeculativeTokS / decodeTokS. */
+  speculativeSpeedup: number;
+  gpuWaitsPerToken: { plain: number; speculative: number };
+  /** Measured rates (null without timestamp queries). */
+  adapter: (AdapterRates & { tickCalibrationR2: number }) | null;
+  /** Per kernel and pass: target decode step, draft step, verify of bestK + 1 tokens. */
+  kernels: KernelFloorRow[];
+  /** Per pass: sum of kernel times and floors, with the cache length profiled at. */
+  kernelPasses: {
+    pass: string;
+    tokens: number;
+    cacheLen: number;
+    /** Sum of the kernels' times, each dispatch in its own compute pass. */
+    ms: number;
+    /** The same pass with all its dispatches in one compute pass (as decoding runs it). */
+    wholePassMs: number | null;
+    floorMs: number;
+    fraction: number;
+  }[];
+  peer: PeerResult | null;
+  /** Why there is no peer, or what to know about it. */
+  peerNote: string | null;
+  /** Our decode tokens/s over the peer's: plain and best speculative. */
+  ratio: { plain: number; bestSpeculative: number } | null;
+  notes: string[];
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function loadAvg(): number | null {
+  try {
+    return Deno.loadavg()[0];
+  } catch {
+    return null;
+  }
+}
+
+function modelFacts(m: NeoxModel) {
+  return {
+    path: m.source,
+    params: m.params,
+    weightBytes: m.weightBytes,
+    weightType: m.weights.embedOut.wt as string,
+  };
+}
+
+/** Runs the bench on a loaded target and draft (same device). */
+export async function runBench(
+  target: NeoxModel,
+  draft: NeoxModel,
+  o: BenchOptions,
+): Promise<BenchResult> {
+  const gpu = target.gpu;
+  const log = o.progress ?? (() => {});
+  const N = o.maxNewTokens;
+  const notes: string[] = [];
+  const loadAvgStart = loadAvg();
+
+  let adapter: BenchResult["adapter"] = null;
+  let timer: GpuTimer | null = null;
+  if (gpu.hasTimestamps) {
+    log("adapter: tick calibration, copy, streaming read and FMA rate");
+    timer = new GpuTimer(gpu, 2048);
+    const cal = await calibrateTicksWithProbe(gpu);
+    adapter = {
+      ...(await measureAdapter(gpu, timer, cal.nsPerTick)),
+      tickCalibrationR2: cal.r2,
+    };
+  } else {
+    notes.push("the adapter has no timestamp-query feature: no adapter rates, no kernel times");
+  }
+
+  // Plain greedy decoding.
+  log(`plain greedy, ${N} new tokens x ${o.samples}`);
+  await greedyGenerate(target, o.ids, Math.min(N, 4));
+  const plainRuns = [];
+  for (let s = 0; s < o.samples; s++) plainRuns.push(await greedyGenerate(target, o.ids, N));
+  const plainTokens = plainRuns[0].tokens;
+  const plainRates = plainRuns.map((r) => (N - 1) / (r.decodeMs / 1e3));
+  const plain: BenchRun = {
+    decodeTokS: median(plainRates),
+    decodeTokSSamples: plainRates,
+    throughputTokS: median(plainRuns.map((r) => N / ((r.ttftMs + r.decodeMs) / 1e3))),
+    ttftMs: median(plainRuns.map((r) => r.ttftMs)),
+    gpuWaitsPerToken: median(plainRuns.map((r) => r.gpuWaits / N)),
+  };
+
+  // Speculative decoding at each K.
+  const speculative: SpeculativeRun[] = [];
+  let allDecoded = false;
+  for (const k of o.kValues) {
+    log(`speculative K=${k}, ${N} new tokens x ${o.samples}`);
+    await speculativeGenerate(target, draft, o.ids, { k, maxNewTokens: Math.min(N, k + 2) });
+    const runs = [];
+    for (let s = 0; s < o.samples; s++) {
+      runs.push(await speculativeGenerate(target, draft, o.ids, { k, maxNewTokens: N }));
+    }
+    const rates = runs.map((r) => {
+      const first = Math.min(N, r.rounds[0] + 1);
+      if (N - first >= 1) return (N - first) / (r.decodeMs / 1e3);
+      allDecoded = true;
+      return N / ((r.ttftMs + r.decodeMs) / 1e3);
+    });
+    const r0 = runs[0];
+    const accepted = r0.rounds.reduce((a, b) => a + b, 0);
+    speculative.push({
+      k,
+      decodeTokS: median(rates),
+      decodeTokSSamples: rates,
+      throughputTokS: median(runs.map((r) => N / ((r.ttftMs + r.decodeMs) / 1e3))),
+      ttftMs: median(runs.map((r) => r.ttftMs)),
+      gpuWaitsPerToken: median(runs.map((r) => r.gpuWaits / N)),
+      draftAcceptanceRate: r0.rounds.length ? accepted / (k * r0.rounds.length) : 0,
+      meanTokensPerRound: r0.rounds.length ? N / r0.rounds.length : 0,
+      rounds: r0.rounds.length,
+      firstRoundTokens: Math.min(N, r0.rounds[0] + 1),
+      tokensMatchPlain: runs.every((r) => r.tokens.every((t, i) => t === plainTokens[i])),
+    });
+  }
+  if (allDecoded) {
+    notes.push(
+      "a speculative run emitted every token in its first round: its decode rate is N / total time",
+    );
+  }
+  const best = speculative.reduce((a, b) => (b.decodeTokS > a.decodeTokS ? b : a));
+
+  // Per-kernel profile: mid-generation cache length, verify at the best K.
+  let kernels: KernelFloorRow[] = [];
+  const kernelPasses: BenchResult["kernelPasses"] = [];
+  if (timer && adapter) {
+    const cacheLen = o.ids.length + Math.floor(N / 2);
+    log(`per-kernel profile at cache length ${cacheLen} (verify K+1 = ${best.k + 1})`);
+    const wholePassMs: Record<string, number> = {};
+    const rows = await profilePasses(target, draft, {
+      k: best.k,
+      cacheLen,
+      timer,
+      nsPerTick: adapter.nsPerTick,
+      reps: o.kernelReps ?? 5,
+      wholePassMs,
+    });
+    kernels = withFloors(rows, adapter);
+    for (const pass of ["target", "draft", "verify"]) {
+      const rs = kernels.filter((r) => r.pass === pass);
+      const ms = rs.reduce((s, r) => s + r.ms, 0);
+      const floorMs = rs.reduce((s, r) => s + (r.floorMs ?? 0), 0);
+      kernelPasses.push({
+        pass,
+        tokens: pass === "verify" ? best.k + 1 : 1,
+        cacheLen,
+        ms,
+        wholePassMs: wholePassMs[pass] ?? null,
+        floorMs,
+        fraction: ms > 0 ? floorMs / ms : 0,
+      });
+    }
+    timer.destroy();
+  }
+
+  // The PyTorch peer, after ours (they would compete for the same cores).
+  let peer: PeerResult | null = null;
+  let peerNote: string | null = null;
+  if (!o.peer) {
+    peerNote = "peer skipped (--no-peer)";
+  } else if (target.source.startsWith("synthetic:")) {
+    peerNote = "no PyTorch peer for synthetic models (it reads model.safetensors)";
+  } else {
+    log("PyTorch peer (CPU, float32, 1 thread)");
+    const p = await runPeer(
+      o.peerPython ?? "/usr/bin/python3",
+      target.source,
+      o.ids,
+      N,
+      o.samples,
+    );
+    if ("note" in p) {
+      peerNote = p.note;
+    } else {
+      const mismatch = p.tokens.findIndex((t, i) => t !== plainTokens[i]);
+      const firstMismatch = mismatch >= 0
+        ? mismatch
+        : p.tokens.length !== plainTokens.length
+        ? Math.min(p.tokens.length, plainTokens.length)
+        : null;
+      peer = { ...p, tokensMatch: firstMismatch === null, firstMismatch };
+      if (firstMismatch !== null) {
+        peerNote = `the peer's greedy tokens differ from ours from new token ${firstMismatch}`;
+      }
+    }
+  }
+  const ratio = peer && peer.decodeTokS > 0
+    ? {
+      plain: plain.decodeTokS / peer.decodeTokS,
+      bestSpeculative: best.decodeTokS / peer.decodeTokS,
+    }
+    : null;
+  if (speculative.some((s) => !s.tokensMatchPlain)) {
+    notes.push("speculative output differs from plain greedy output (a bug)");
+  }
+  return {
+    schema: "neox-spec/bench@1",
+    tool: { name: "neox-spec", version: o.version },
+    createdAt: new Date().toISOString(),
+    machine: {
+      adapter: gpu.adapterInfo.description || gpu.adapterInfo.device || "unknown",
+      vendor: gpu.adapterInfo.vendor,
+      architecture: gpu.adapterInfo.architecture,
+      isFallbackAdapter: Boolean(
+        (gpu.adapterInfo as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+      ),
+      cpus: navigator.hardwareConcurrency,
+      loadAvgStart,
+      loadAvgEnd: loadAvg(),
+    },
+    models: { target: modelFacts(target), draft: modelFacts(draft) },
+    prompt: { name: o.promptName, text: o.promptText, ids: o.ids },
+    maxNewTokens: N,
+    samples: o.samples,
+    kValues: o.kValues,
+    decodeTokS: plain.decodeTokS,
+    plain,
+    speculative,
+    bestK: best.k,
+    bestSpeculativeTokS: best.decodeTokS,
+    speculativeSpeedup: best.decodeTokS / plain.decodeTokS,
+    gpuWaitsPerToken: { plain: plain.gpuWaitsPerToken, speculative: best.gpuWaitsPerToken },
+    adapter,
+    kernels,
+    kernelPasses,
+    peer,
+    peerNote,
+    ratio,
+    notes,
+  };
+}
+
+/** Path of the peer script. */
+export function peerScript(): string {
+  return decodeURIComponent(new URL("../tests/peer_torch.py", import.meta.url).pathname);
+}
+
+/**
+ * Runs tests/peer_torch.py; returns its result, or a note saying why there is none (no
+ * interpreter, no torch, a failure): the bench goes on without a peer.
+ */
+export async function runPeer(
+  python: string,
+  modelDir: string,
+  ids: number[],
+  maxNewTokens: number,
+  samples: number,
+): Promise<Omit<PeerResult, "tokensMatch" | "firstMismatch"> | { note: string }> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(python, {
+      args: [
+        peerScript(),
+        "--model",
+        modelDir,
+        "--ids",
+        ids.join(","),
+        "--max-new-tokens",
+        String(maxNewTokens),
+        "--samples",
+        String(samples),
+      ],
+      env: { OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (e) {
+    return { note: `no PyTorch peer: cannot run ${python} (${(e as Error).message})` };
+  }
+  const stdout = new TextDecoder().decode(out.stdout).trim();
+  const stderr = new TextDecoder().decode(out.stderr).trim();
+  let json: Record<string, unknown> | null = null;
+  try {
+    json = JSON.parse(stdout.split("\n").pop() ?? "");
+  } catch {
+    json = null;
+  }
+  if (out.code === 3) {
+    return {
+      note: `no PyTorch peer: torch is not installed for ${python} (${
+        json?.error ?? "import failed"
+      }; Debian: apt-get install python3-torch)`,
+    };
+  }
+  if (!out.success || !json || typeof json.decodeTokS !== "number") {
+    const why = (stderr.split("\n").pop() || stdout.slice(0, 200) || `exit ${out.code}`).trim();
+    return { note: `no PyTorch peer: ${peerScript()} failed: ${why}` };
+  }
+  return {
+    name: "PyTorch eager (CPU)",
+    torch: String(json.torch),
+    threads: Number(json.threads),
+    dtype: String(json.dtype),
+    decodeTokS: json.decodeTokS,
+    throughputTokS: Number(json.throughputTokS),
+    ttftMs: Number(json.ttftMs),
+    samples: Number(json.samples),
+    tokens: (json.tokens as number[]) ?? [],
+  };
+}
+
+const f = (x: number | null | undefined, d = 2) =>
+  x === null || x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(d);
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const lines = rows.map((r) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ")
+  );
+  lines.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
+  return lines;
+}
+
+/** The human summary of a bench run. */
+export function benchTable(r: BenchResult): string {
+  const out: string[] = [];
+  const la = (x: number | null) => (x === null ? "?" : x.toFixed(2));
+  out.push(
+    `bench: ${r.models.target.path} (draft ${r.models.draft.path}), prompt ${r.prompt.ids.length} tokens, ${r.maxNewTokens} new tokens, ${r.samples} samples`,
+    `adapter: ${r.machine.adapter} (${r.machine.cpus} CPUs, load ${la(r.machine.loadAvgStart)} -> ${
+      la(r.machine.loadAvgEnd)
+    })`,
+    "",
+  );
+  const rows = [[
+    "decoder",
+    "decode tok/s",
+    "tok/s incl. TTFT",
+    "TTFT ms",
+    "waits/token",
+    "vs peer",
+  ]];
+  const vs = (x: number) => (r.peer ? `${f(x / r.peer.decodeTokS)}x` : "-");
+  rows.push([
+    "ours: plain greedy",
+    f(r.plain.decodeTokS),
+    f(r.plain.throughputTokS),
+    f(r.plain.ttftMs, 1),
+    f(r.plain.gpuWaitsPerToken, 3),
+    vs(r.plain.decodeTokS),
+  ]);
+  for (const s of r.speculative) {
+    rows.push([
+      `ours: speculative K=${s.k}${s.k === r.bestK ? " (best)" : ""}`,
+      f(s.decodeTokS),
+      f(s.throughputTokS),
+      f(s.ttftMs, 1),
+      f(s.gpuWaitsPerToken, 3),
+      vs(s.decodeTokS),
+    ]);
+  }
+  if (r.peer) {
+    rows.push([
+      `PyTorch ${r.peer.torch} eager CPU ${r.peer.dtype} ${r.peer.threads} thread`,
+      f(r.peer.decodeTokS),
+      f(r.peer.throughputTokS),
+      f(r.peer.ttftMs, 1),
+      "-",
+      "1.00x",
+    ]);
+  }
+  out.push(...table(rows));
+  if (r.ratio) {
+    out.push(
+      "",
+      `ours / PyTorch decode tok/s: plain ${f(r.ratio.plain)}x, best speculative (K=${r.bestK}) ${
+        f(r.ratio.bestSpeculative)
+      }x; peer tokens ${r.peer?.tokensMatch ? "match" : "DIFFER"}`,
+    );
+  }
+  if (r.peerNote) out.push(`peer: ${r.peerNote}`);
+  if (r.adapter) {
+    const a = r.adapter;
+    out.push(
+      "",
+      `adapter rates: copy ${f(a.copyGBs)} GB/s (read+write), compute read ${
+        f(a.computeReadGBs)
+      } GB/s (${a.readLaunch}), f32 FMA ${f(a.computeGflops, 1)} GFLOP/s`,
+    );
+  }
+  if (r.kernels.length) {
+    out.push("");
+    const kr = [[
+      "kernel",
+      "wgsl",
+      "pass",
+      "shape",
+      "n",
+      "ms",
+      "GB/s",
+      "GFLOP/s",
+      "floor ms",
+      "fraction",
+    ]];
+    for (const k of r.kernels) {
+      kr.push([
+        k.name,
+        k.kernel,
+        k.pass,
+        k.shape,
+        String(k.count),
+        f(k.ms, 3),
+        f(k.gbs, 3),
+        f(k.gflops, 3),
+        f(k.floorMs, 3),
+        f(k.fraction, 3),
+      ]);
+    }
+    out.push(...table(kr));
+    for (const p of r.kernelPasses) {
+      out.push(
+        `${p.pass} (${p.tokens} token${p.tokens > 1 ? "s" : ""}, cache ${p.cacheLen}): kernels ${
+          f(p.ms, 2)
+        } ms (one pass: ${f(p.wholePassMs, 2)} ms), floor ${f(p.floorMs, 3)} ms (${
+          f(100 * p.fraction, 1)
+        }% of the kernels' time)`,
+      );
+    }
+  }
+  for (const n of r.notes) out.push(`note: ${n}`);
+  return out.join("\n");
+}
