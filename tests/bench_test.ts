@@ -1,0 +1,229 @@
+/**
+ * `mod.ts bench` in a short mode (8 new tokens, one K, one sample) as a subprocess: the
+ * JSON's shape and sanity (positive finite rates, fractions in (0, 1.5], kernels listed,
+ * the PyTorch peer's tokens equal ours or a note says why there is no peer), not its
+ * speed. And profileKernels / withFloors rows on the embedded draft model.
+ */
+
+import assert from "node:assert/strict";
+import { getGpu } from "../engine/device.ts";
+import { loadModel } from "../engine/load.ts";
+import { GpuTimer } from "../profiler/gpu_timer.ts";
+import {
+  type AdapterRates,
+  type KernelProfileRow,
+  profileKernels,
+  withFloors,
+} from "../profiler/kernel_profile.ts";
+import type { BenchResult } from "../profiler/bench.ts";
+import { modelsDir, repoDir } from "./goldens.ts";
+
+const positive = (x: unknown, what: string) =>
+  assert(typeof x === "number" && Number.isFinite(x) && x > 0, `${what} = ${x}`);
+
+const fraction = (x: unknown, what: string) =>
+  assert(typeof x === "number" && x > 0 && x <= 1.5, `${what} = ${x} is outside (0, 1.5]`);
+
+Deno.test("bench --json: short mode, shape and sanity", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${repoDir}mod.ts`,
+      "bench",
+      "--model",
+      `${modelsDir}pydoc-neox-20m`,
+      "--draft",
+      `${modelsDir}pydoc-neox-2.5m`,
+      "--max-new-tokens",
+      "8",
+      "--k-values",
+      "2",
+      "--samples",
+      "1",
+      "--kernel-reps",
+      "2",
+      "--json",
+    ],
+    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, `bench failed:\n${stderr}`);
+  const r = JSON.parse(new TextDecoder().decode(out.stdout)) as BenchResult;
+
+  assert.equal(r.schema, "neox-spec/bench@1");
+  assert.equal(r.maxNewTokens, 8);
+  assert.deepEqual(r.kValues, [2]);
+  assert.equal(r.prompt.name, "medium-json", "the built-in default prompt");
+  assert(r.prompt.ids.length > 0);
+  positive(r.decodeTokS, "decodeTokS");
+  positive(r.bestSpeculativeTokS, "bestSpeculativeTokS");
+  assert.equal(r.bestK, 2);
+  positive(r.gpuWaitsPerToken.plain, "gpuWaitsPerToken.plain");
+  positive(r.gpuWaitsPerToken.speculative, "gpuWaitsPerToken.speculative");
+  assert(r.gpuWaitsPerToken.plain <= 1, "plain decoding must not wait once per token");
+  assert.equal(r.speculative.length, 1);
+  assert.equal(r.speculative[0].tokensMatchPlain, true, "speculative output = greedy output");
+  const acc = r.speculative[0].draftAcceptanceRate;
+  assert(acc >= 0 && acc <= 1, `acceptance ${acc}`);
+
+  assert(r.adapter, "adapter rates (lavapipe has timestamp queries)");
+  positive(r.adapter.copyGBs, "copyGBs");
+  positive(r.adapter.computeReadGBs, "computeReadGBs");
+  positive(r.adapter.computeGflops, "computeGflops");
+  positive(r.adapter.nsPerTick, "nsPerTick");
+
+  const names = new Set(r.kernels.map((k) => k.name));
+  for (const n of ["query_key_value", "attention", "dense_h_to_4h", "embed_out"]) {
+    assert(names.has(n), `kernel ${n} listed`);
+  }
+  assert.deepEqual([...new Set(r.kernels.map((k) => k.pass))].sort(), [
+    "draft",
+    "target",
+    "verify",
+  ]);
+  for (const k of r.kernels) {
+    const at = `${k.pass}/${k.name}`;
+    positive(k.ms, `${at} ms`);
+    assert(k.shape.length > 0, `${at} shape`);
+    if (k.bytes === null) continue; // a kernel this bench does not know the cost of
+    positive(k.bytes, `${at} bytes`);
+    positive(k.gbs, `${at} GB/s`);
+    positive(k.floorMs, `${at} floor`);
+    fraction(k.fraction, `${at} fraction`);
+  }
+  for (const name of ["query_key_value", "attention", "embed_out"]) {
+    for (const k of r.kernels.filter((x) => x.name === name)) {
+      assert(k.fraction !== null, `${k.pass}/${name} has a floor`);
+      positive(k.flops, `${k.pass}/${name} flops`);
+    }
+  }
+  assert.equal(r.kernelPasses.length, 3);
+  for (const p of r.kernelPasses) fraction(p.fraction, `${p.pass} pass fraction`);
+
+  if (r.peer) {
+    positive(r.peer.decodeTokS, "peer decodeTokS");
+    assert.equal(r.peer.threads, 1);
+    assert.equal(r.peer.dtype, "float32");
+    assert.equal(r.peer.tokens.length, 8);
+    assert.equal(r.peer.tokensMatch, true, `peer tokens differ: ${r.peerNote}`);
+    assert(r.ratio);
+    positive(r.ratio.plain, "ratio.plain");
+    positive(r.ratio.bestSpeculative, "ratio.bestSpeculative");
+  } else {
+    assert(r.peerNote && r.peerNote.length > 0, "no peer: a note says why");
+    assert.equal(r.ratio, null);
+  }
+});
+
+Deno.test("bench: bad flags are usage errors", async () => {
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${repoDir}mod.ts`, "bench", ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: out.code, err: new TextDecoder().decode(out.stderr) };
+  };
+  const noDraft = await run("--model", `${modelsDir}pydoc-neox-20m`);
+  assert.equal(noDraft.code, 2);
+  assert.match(noDraft.err, /--draft is required/);
+  const badK = await run(
+    "--model",
+    `${modelsDir}pydoc-neox-20m`,
+    "--draft",
+    `${modelsDir}pydoc-neox-2.5m`,
+    "--k-values",
+    "0",
+  );
+  assert.equal(badK.code, 2);
+  assert.match(badK.err, /--k-values/);
+});
+
+Deno.test("profileKernels: one row per kernel, costs from the model's shapes", async () => {
+  const gpu = await getGpu();
+  if (!gpu.hasTimestamps) {
+    console.log("skipped: the adapter has no timestamp queries");
+    return;
+  }
+  const model = await loadModel(gpu, `${modelsDir}pydoc-neox-2.5m`);
+  const cfg = model.cfg;
+  const seq = model.newSequence({ capacity: 32, maxTokens: 33, maxT: 4, logitsRows: 4 });
+  const timer = new GpuTimer(gpu, 256);
+  try {
+    const decode = await profileKernels(seq, 1, timer, 1, { cacheLen: 10, reps: 2 });
+    const byName = new Map(decode.map((r) => [r.name, r]));
+    assert.equal(byName.size, decode.length, "one row per kernel name");
+    for (const r of decode) {
+      assert.equal(r.pass, "target");
+      positive(r.ms, `${r.name} ms`);
+    }
+    const plan = seq.plan(1, { logits: "last", argmax: true, advance: true });
+    assert.equal(decode.reduce((s, r) => s + r.count, 0), plan.length, "every dispatch timed");
+    const d = cfg.hiddenSize;
+    const qkv = byName.get("query_key_value")!;
+    assert.equal(qkv.count, cfg.numLayers);
+    assert.match(qkv.kernel, /^matmul/, "the WGSL kernel behind the label");
+    const wBytes = model.weights.layers[0].queryKeyValue.chunks[0].buf.size;
+    assert.equal(qkv.bytes, cfg.numLayers * (wBytes + 3 * d * 4 + d * 4 + 3 * d * 4));
+    assert.equal(qkv.flops, cfg.numLayers * (2 * 3 * d * d + 3 * d));
+    const att = byName.get("attention")!;
+    assert.equal(att.count, cfg.numLayers);
+    assert.match(att.shape, /^1q x 11k/);
+    const out = byName.get("embed_out")!;
+    assert.equal(out.count, 1);
+    assert.equal(out.flops, 2 * cfg.vocabSize * d);
+    for (const n of ["embed_in", "final_layer_norm", "argmax", "advance"]) {
+      assert(byName.has(n), `${n} in the decode step`);
+    }
+
+    const verify = await profileKernels(seq, 3, timer, 1, { cacheLen: 10, reps: 1 });
+    assert(verify.every((r) => r.pass === "verify"));
+    const vOut = verify.find((r) => r.name === "embed_out")!;
+    assert.equal(vOut.flops, 3 * 2 * cfg.vocabSize * d, "verify scores every position");
+    assert(!verify.some((r) => r.name === "argmax" || r.name === "advance"));
+    await assert.rejects(profileKernels(seq, 4, timer, 1, { cacheLen: 30 }), /capacity/);
+  } finally {
+    timer.destroy();
+    seq.destroy();
+  }
+});
+
+Deno.test("withFloors: floor, bound and fraction arithmetic", () => {
+  const rates: AdapterRates = {
+    copyGBs: 10,
+    copyBytes: 1,
+    computeReadGBs: 2,
+    readBytes: 1,
+    readLaunch: "",
+    computeGflops: 4,
+    nsPerTick: 1,
+  };
+  const rows: KernelProfileRow[] = [
+    { name: "a", kernel: "a", pass: "target", shape: "", count: 1, ms: 2, bytes: 2e6, flops: 1e6 },
+    { name: "b", kernel: "b", pass: "target", shape: "", count: 1, ms: 1, bytes: 1e3, flops: 8e6 },
+    {
+      name: "c",
+      kernel: "c",
+      pass: "target",
+      shape: "",
+      count: 1,
+      ms: 1,
+      bytes: null,
+      flops: null,
+    },
+  ];
+  const [a, b, c] = withFloors(rows, rates);
+  assert.equal(a.floorMs, 1); // 2e6 B / 2 GB/s = 1 ms > 1e6 / 4 GFLOP/s = 0.25 ms
+  assert.equal(a.boundBy, "bytes");
+  assert.equal(a.fraction, 0.5);
+  assert.equal(a.gbs, 1);
+  assert.equal(a.gflops, 0.5);
+  assert.equal(b.floorMs, 2); // 8e6 FLOP / 4 GFLOP/s = 2 ms
+  assert.equal(b.boundBy, "flops");
+  assert.equal(b.fraction, 2);
+  assert.equal(c.floorMs, null);
+  assert.equal(c.fraction, null);
+});
