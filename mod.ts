@@ -31,7 +31,13 @@ import { QUANT_MODES, type QuantMode } from "./engine/quantize.ts";
 import { quantQuality } from "./profiler/quality.ts";
 import { speculativeMetrics, timingMetrics } from "./profiler/metrics.ts";
 import { GpuTimer } from "./profiler/gpu_timer.ts";
-import { runSweep, summaryTable, SweepInterrupted } from "./profiler/sweep.ts";
+import {
+  replayCounts,
+  runSweep,
+  summaryTable,
+  SweepInterrupted,
+  type SweepOptions,
+} from "./profiler/sweep.ts";
 import { type DeviceProfile, simulate } from "./profiler/simulator.ts";
 import { TraceRecorder, writeTrace } from "./profiler/trace.ts";
 
@@ -254,10 +260,6 @@ function cacheFields(policy: CachePolicy): Record<string, unknown> {
     sinks: policy.sinks,
     ...(at !== undefined ? { compressAt: at } : {}),
   };
-}
-
-function later(cmd: string, flag: string, issue: string): never {
-  throw new UsageError(`${cmd}: ${flag} is not available yet (${issue})`);
 }
 
 async function cmdLogits(args: string[]): Promise<void> {
@@ -499,13 +501,15 @@ function intList(
 }
 
 HELP.profile = `deno task profile [--target-model DIR] [--draft-model DIR] [--k-values 3 5 7 9]
-    [--max-new-tokens 64] [--max-cache-lens full] [--prompt-types medium long] [--prompt TEXT]
-    [--num-samples 2] [--quant fp16] [--output-json F] [--output-html F] [--trace F]
-    [--per-kernel]
+    [--max-new-tokens 64] [--max-cache-lens full 128] [--prompt-types medium long] [--prompt TEXT]
+    [--num-samples 2] [--quant fp16 int8] [--output-json F] [--output-html F] [--trace F]
+    [--per-kernel] [--alpha A | --accept-trace FILE]
   Runs the speculative-decoding sweep (baseline + each K per cache, length, prompt type),
   GPU-timed, checked against the analytic models; prints a summary table. --per-kernel
   also times every kernel of a target decode step, a draft step and a verify pass at the
-  smallest K (results.kernels).
+  smallest K (results.kernels). --alpha / --accept-trace replay acceptance: real draft and
+  verify kernels run (e.g. on synthetic:pythia-2.8b / synthetic:pythia-70m) while accept
+  counts come from a per-token acceptance or a trace (generate --json's "rounds").
   Models default to the embedded pair; synthetic:pythia-2.8b etc. also work.`;
 
 async function cmdProfile(rawArgs: string[]): Promise<void> {
@@ -524,6 +528,8 @@ async function cmdProfile(rawArgs: string[]): Promise<void> {
     "output-json": { type: "string" },
     "output-html": { type: "string" },
     trace: { type: "string" },
+    alpha: { type: "string" },
+    "accept-trace": { type: "string" },
     "per-kernel": { type: "boolean" },
   });
   if (f.help) return void console.log(HELP.profile);
@@ -532,10 +538,17 @@ async function cmdProfile(rawArgs: string[]): Promise<void> {
   const draftModel = str(f, "draft-model") ?? `${here}models/pydoc-neox-2.5m`;
   const kValues = intList(cmd, f, "k-values", [3, 5, 7, 9], 1, MAX_K);
   const maxNewTokens = intList(cmd, f, "max-new-tokens", [64], 1, 4000);
-  const cacheFlag = str(f, "max-cache-lens") ?? "full";
+  const cacheFlag = str(f, "max-cache-lens") ?? "full,128";
   const cacheLens = cacheFlag.split(",").map((c) => {
     if (c === "full") return null;
-    later(cmd, "--max-cache-lens with a size", "StreamingLLM cache");
+    const n = Number(c);
+    const least = DEFAULT_SINKS + Math.max(...kValues) + 2;
+    if (!/^\d+$/.test(c) || n < least || n > 4096) {
+      throw new UsageError(
+        `${cmd}: --max-cache-lens: "${c}" must be "full" or a cache size from ${least} (sinks + K + 2) to 4096`,
+      );
+    }
+    return n;
   });
   const promptTypes = (str(f, "prompt-types") ?? "medium,long").split(",");
   for (const t of promptTypes) {
@@ -543,13 +556,14 @@ async function cmdProfile(rawArgs: string[]): Promise<void> {
       throw new UsageError(`${cmd}: --prompt-types: "${t}" is not medium or long`);
     }
   }
-  const quant = (str(f, "quant") ?? "fp16").split(",");
+  const quant = (str(f, "quant") ?? "fp16,int8").split(",");
   for (const q of quant) {
     if (q !== "fp16" && q !== "int8") {
       throw new UsageError(`${cmd}: --quant: "${q}" is not fp16 or int8`);
     }
   }
   const numSamples = int(cmd, f, "num-samples", 2, 1, 1000);
+  const replay = await replayFlags(cmd, f);
   const prompt = str(f, "prompt");
   if (prompt === "") throw new UsageError(`${cmd}: --prompt is empty`);
   const targetCfg = await checkModel(targetModel);
@@ -580,6 +594,7 @@ async function cmdProfile(rawArgs: string[]): Promise<void> {
     numSamples,
     quant: quant as ("fp16" | "int8")[],
     progress: bar,
+    replay,
     trace,
     perKernel: Boolean(f["per-kernel"]),
     version: VERSION,
@@ -607,6 +622,37 @@ async function keepPartialResults(cmd: string, e: unknown, jsonPath?: string): P
   if (!jsonPath) throw new NeoxError(`${cmd}: ${e.message} (${done} lost: no --output-json)`);
   await writeFileAtomic(jsonPath, JSON.stringify(e.results, null, 1));
   throw new NeoxError(`${cmd}: ${e.message}; saved the ${done} to ${jsonPath}`);
+}
+
+/** `--alpha a` or `--accept-trace FILE` (a JSON array of accept counts, or {"rounds": [...]}). */
+async function replayFlags(cmd: string, f: Flags): Promise<SweepOptions["replay"]> {
+  const tracePath = str(f, "accept-trace");
+  if (f.alpha !== undefined && tracePath !== undefined) {
+    throw new UsageError(`${cmd}: give --alpha or --accept-trace, not both`);
+  }
+  if (f.alpha !== undefined) {
+    const alpha = num(cmd, f, "alpha", 0.8, 0, 1);
+    return { alpha, counts: (k) => replayCounts(alpha, k) };
+  }
+  if (tracePath === undefined) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(await Deno.readTextFile(tracePath));
+  } catch (e) {
+    throw new NeoxError(
+      `${tracePath}: cannot read an accept trace (${(e as Error).message.split("\n")[0]})`,
+    );
+  }
+  const rounds = Array.isArray(json) ? json : (json as { rounds?: unknown })?.rounds;
+  if (
+    !Array.isArray(rounds) || rounds.length === 0 ||
+    rounds.some((x) => !Number.isInteger(x) || x < 0)
+  ) {
+    throw new NeoxError(
+      `${tracePath}: an accept trace is a non-empty array of accept counts (or {"rounds": [...]})`,
+    );
+  }
+  return { trace: tracePath, counts: () => rounds as number[] };
 }
 
 HELP.report = `deno run -A mod.ts report results.json -o report.html

@@ -330,6 +330,13 @@ export class NeoxModel {
         out.push(
           this.lib.dispatch(label, pl, buffers, [Math.ceil(c.rows / 64), T]),
         );
+      } else if (m.wt === "f16" && m.K % 8 === 0) {
+        // f16 weights as packed u32: eight per load, no shader-f16 needed.
+        const tok4 = T === 1 ? 1 : T <= 4 ? 4 : 8;
+        const pl = this.lib.pipeline("matmul_f16x8", "f32", { TOK: tok4, RPT: 4 });
+        out.push(
+          this.lib.dispatch(label, pl, buffers, [Math.ceil(c.rows / 16), Math.ceil(T / tok4)]),
+        );
       } else if (!int8 && m.K % 4 === 0) {
         // 4-wide loads, 4 rows per invocation: weights are read once for up to 8 tokens.
         const tok4 = T === 1 ? 1 : T <= 4 ? 4 : 8;

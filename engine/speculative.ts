@@ -55,6 +55,11 @@ export interface SpeculativeOptions {
    * output stays identical to that run's.
    */
   cache?: CachePolicy;
+  /**
+   * Acceptance replay (greedy only): round r accepts min(K, replay[r % length]) drafts
+   * whatever the models say, so a synthetic pair runs at a recorded or chosen acceptance.
+   */
+  replay?: number[];
 }
 
 /** Result of a speculative generation. */
@@ -97,6 +102,9 @@ class SpeculativeRun {
   readonly log: GPUBuffer;
   readonly maxRounds: number;
   #accept = new Map<number, Dispatch>();
+  /** [n, a_0, ...] accept counts to replay, or null; a 16-byte stand-in when unused. */
+  readonly #replay: GPUBuffer | null = null;
+  readonly #noReplay: GPUBuffer;
   /** Sampling only: settings, p rows [MAX_K+1, V], q rows [MAX_K, V], dispatches. */
   readonly sampling?: SamplingOptions;
   readonly #probs: GPUBuffer[] = [];
@@ -140,6 +148,23 @@ class SpeculativeRun {
     });
     this.maxRounds = o.maxNewTokens + 1;
     this.log = storageBuffer(gpu, (this.maxRounds + 1) * 4, "round log");
+    this.#noReplay = storageBuffer(gpu, 16, "no replay");
+    if (o.replay && isSampling(o.sampling)) {
+      throw new NeoxError("acceptance replay works with greedy decoding only (temperature 0)");
+    }
+    if (o.replay) {
+      if (o.replay.length === 0 || o.replay.some((x) => !Number.isInteger(x) || x < 0)) {
+        throw new NeoxError(
+          "acceptance replay needs a non-empty list of accept counts (integers >= 0)",
+        );
+      }
+      this.#replay = storageBuffer(
+        gpu,
+        0,
+        "replay",
+        new Uint32Array([o.replay.length, ...o.replay]),
+      );
+    }
     if (isSampling(o.sampling)) {
       this.sampling = o.sampling;
       const V = targetModel.cfg.vocabSize;
@@ -198,13 +223,15 @@ class SpeculativeRun {
     let d = this.#accept.get(k);
     if (!d) {
       const lib = this.target.model.lib;
-      d = lib.dispatch("accept", lib.pipeline("accept_greedy"), [
+      const replay = this.#replay !== null;
+      d = lib.dispatch("accept", lib.pipeline("accept_greedy", "f32", { REPLAY: replay ? 1 : 0 }), [
         lib.uniform([this.target.model.cfg.vocabSize, k, 0, 0]),
         this.target.state,
         this.draft.state,
         this.target.logits,
         this.tokens,
         this.log,
+        this.#replay ?? this.#noReplay,
       ], [1]);
       this.#accept.set(k, d);
     }
@@ -264,6 +291,8 @@ class SpeculativeRun {
     this.tokens.destroy();
     this.log.destroy();
     for (const b of this.#probs) b.destroy();
+    this.#replay?.destroy();
+    this.#noReplay.destroy();
   }
 }
 

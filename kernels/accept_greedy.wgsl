@@ -12,6 +12,10 @@ struct Params { V: u32, K: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(3) var<storage, read> logits: array<f32>;
 @group(0) @binding(4) var<storage, read_write> tokens: array<u32>;
 @group(0) @binding(5) var<storage, read_write> log: array<u32>;
+// Acceptance replay (REPLAY = 1u): accept counts come from replay = [n, a_0, ..., a_n-1]
+// (cycled, capped at K) instead of the comparison, so real draft and verify kernels run at a
+// chosen acceptance on models whose outputs never agree (synthetic weights).
+@group(0) @binding(6) var<storage, read> replay: array<u32>;
 
 const WG = 256u;
 var<workgroup> bestV: array<f32, WG>;
@@ -47,7 +51,11 @@ fn main(@builtin(local_invocation_index) li: u32) {
   if (li != 0u) { return; }
   let base = targetState[1];
   var a = 0u;
-  while (a < p.K && tokens[base + 1u + a] == picks[a]) { a++; }
+  if (REPLAY == 1u) {
+    a = min(p.K, replay[1u + log[0] % max(replay[0], 1u)]);
+  } else {
+    while (a < p.K && tokens[base + 1u + a] == picks[a]) { a++; }
+  }
   tokens[base + 1u + a] = picks[a];
   // The verify pass appended K+1 entries without advancing: keep the a+1 that are committed.
   targetState[0] = targetState[0] + a + 1u;

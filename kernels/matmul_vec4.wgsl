@@ -22,6 +22,8 @@ const ACC = RPT * TOK;
 
 var<workgroup> part: array<f32, 64 * ACC>;
 
+#include "matmul_store.wgsl"
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let lane = li % KL;
@@ -45,20 +47,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   }
   for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
   workgroupBarrier();
-  // ROWS * TOK outputs may exceed the 64 invocations: stride over them.
-  for (var o = li; o < ROWS * TOK; o += 64u) {
-    let row = o / TOK;
-    let t = o % TOK;
-    let n = wg.x * ROWS + row;
-    let g = row / RPT;
-    let r = row % RPT;
-    if (n < p.N && t < nT) {
-      var s = 0.0;
-      for (var l = 0u; l < KL; l++) { s += part[(g * KL + l) * ACC + r * TOK + t]; }
-      if ((p.flags & BIAS) != 0u) { s += bias[n]; }
-      s = activate(s, p.flags);
-      let y0 = (t0 + t) * p.yStride + p.yOffset + n;
-      if ((p.flags & ACCUMULATE) != 0u) { y[y0] += s; } else { y[y0] = s; }
-    }
-  }
+  storeOutputs(li, wg.x, t0, nT);
 }

@@ -116,6 +116,11 @@ export interface ResultsFile {
     numSamples: number;
     quant: string[];
     temperature: number;
+    /**
+     * Acceptance replay: accept decisions came from a per-token acceptance (alpha) or a
+     * recorded trace, not from comparing the models' outputs (synthetic pairs).
+     */
+    replay?: { alpha?: number; trace?: string };
   };
   prompts: { name: string; kind: string; text: string; ids: number[] }[];
   configs: ConfigResult[];

@@ -9,6 +9,7 @@ import { NeoxError } from "../engine/errors.ts";
 import { loadModel } from "../engine/load.ts";
 import type { NeoxModel } from "../engine/model.ts";
 import { greedyGenerate } from "../engine/generate.ts";
+import { FULL_CACHE, liveEntries, sinkWindowCache } from "../engine/cache_policy.ts";
 import { speculativeGenerate } from "../engine/speculative.ts";
 import type { TextCodec } from "../engine/tokenizer.ts";
 import { encodeDispatches } from "../kernels/kernel.ts";
@@ -20,6 +21,9 @@ import { TraceRecorder } from "./trace.ts";
 import { BUILTIN_PROMPTS } from "./prompts.ts";
 import { profilePasses } from "./kernel_profile.ts";
 import { type ConfigResult, type ModelInfo, RESULTS_SCHEMA, type ResultsFile } from "./results.ts";
+
+/** New tokens of the warm-up run before each configuration's samples. */
+export const WARMUP_TOKENS = 8;
 
 /** What to sweep. */
 export interface SweepOptions {
@@ -39,6 +43,8 @@ export interface SweepOptions {
   trace?: TraceRecorder;
   /** Profile every kernel of the target decode, draft decode and verify (smallest K) passes. */
   perKernel?: boolean;
+  /** Acceptance replay: accept counts per round for a given K (see replayCounts). */
+  replay?: { alpha?: number; trace?: string; counts: (k: number) => number[] };
   version: string;
 }
 
@@ -157,12 +163,13 @@ async function sweepAll(
       numSamples: o.numSamples,
       quant: o.quant,
       temperature: 0,
+      ...(o.replay ? { replay: { alpha: o.replay.alpha, trace: o.replay.trace } } : {}),
     },
     prompts: prompts.map((p) => ({ name: p.name, kind: p.kind, text: p.text, ids: p.ids })),
     configs,
     analytic: summarizePredictions(configs),
     kernels,
-    memory: [],
+    memory: memorySeries(o, info!.target, prompts),
   });
   sofar.results = () => info ? finish() : null;
 
@@ -170,7 +177,7 @@ async function sweepAll(
     const target = await loadModel(
       gpu,
       o.targetModel,
-      quant === "int8" ? { quant: "int8" } as never : {},
+      quant === "int8" ? { quant: "int8" } : {},
     );
     const draft = await loadModel(gpu, o.draftModel);
     info ??= { target: modelInfo(target, quant), draft: modelInfo(draft, "fp16") };
@@ -203,11 +210,13 @@ async function sweepAll(
           const cases = prompts.filter((p) => p.kind === kind);
           const cache = cacheSize === null ? "full" as const : "sink" as const;
           const idBase = `n${maxNew}-${cache}${cacheSize ?? ""}-${quant}-${kind}`;
+          const policy = cacheSize === null ? FULL_CACHE : sinkWindowCache(cacheSize);
 
           // One sample = every prompt of this kind once; throughput over all of them.
           const measure = async (
             run: (
               p: PromptCase,
+              n: number,
             ) => Promise<
               {
                 ttftMs: number;
@@ -215,12 +224,14 @@ async function sweepAll(
                 gpuWaits: number;
                 rounds?: number[];
                 kvBytes: number;
+                peakBytes: number;
+                compressionEvents: number;
               }
             >,
             label: string,
           ) => {
             const tput: number[] = [], ttft: number[] = [], tpot: number[] = [];
-            let waits = 0, tokens = 0, kvBytes = 0;
+            let waits = 0, tokens = 0, kvBytes = 0, peakBytes = 0, events = 0, runs = 0;
             const rounds: number[] = [];
             const passTicks = {
               draft: [] as number[],
@@ -232,7 +243,8 @@ async function sweepAll(
               for (const p of cases) {
                 timer?.reset();
                 const wall0 = performance.now();
-                const r = await run(p);
+                // Sample 0 is a short warm-up (pipelines compile, caches fill): not recorded.
+                const r = await run(p, s === 0 ? Math.min(maxNew, WARMUP_TOKENS) : maxNew);
                 const wall1 = performance.now();
                 if (s === 0) continue; // warm-up
                 time += r.ttftMs + r.decodeMs;
@@ -243,6 +255,9 @@ async function sweepAll(
                 waits += r.gpuWaits;
                 tokens += maxNew;
                 kvBytes = Math.max(kvBytes, r.kvBytes);
+                peakBytes = Math.max(peakBytes, r.peakBytes);
+                events += r.compressionEvents;
+                runs++;
                 if (r.rounds) rounds.push(...r.rounds);
                 if (timer) {
                   await timer.resolve();
@@ -276,6 +291,8 @@ async function sweepAll(
               tpotMs: stat(tpot),
               gpuWaitsPerToken: tokens ? waits / tokens : 0,
               kvBytes,
+              peakBytes,
+              compressionEvents: runs ? events / runs : 0,
               rounds,
               tDraftMs: passTicks.draft.length ? ms(passTicks.draft) : null,
               tVerifyMs: passTicks.verify.length ? ms(passTicks.verify) : null,
@@ -285,7 +302,7 @@ async function sweepAll(
 
           log(`[${++done}/${total}] baseline ${idBase}`);
           const base = await measure(
-            (p) => greedyGenerate(target, p.ids, maxNew, { hook: timer ?? undefined }),
+            (p, n) => greedyGenerate(target, p.ids, n, { hook: timer ?? undefined, cache: policy }),
             "baseline",
           );
           const baseline: ConfigResult = {
@@ -307,9 +324,9 @@ async function sweepAll(
             tTargetMs: base.tTargetMs,
             tVerifyMs: null,
             c: null,
-            compressionEvents: 0,
+            compressionEvents: base.compressionEvents,
             kvBytes: base.kvBytes,
-            peakBytes: target.weightBytes + base.kvBytes,
+            peakBytes: base.peakBytes,
             weightBytes: target.weightBytes,
             gpuWaitsPerToken: base.gpuWaitsPerToken,
             measuredSpeedup: 1,
@@ -321,11 +338,13 @@ async function sweepAll(
           for (const k of o.kValues) {
             log(`[${++done}/${total}] speculative K=${k} ${idBase}`);
             const r = await measure(
-              (p) =>
+              (p, n) =>
                 speculativeGenerate(target, draft, p.ids, {
                   k,
-                  maxNewTokens: maxNew,
+                  maxNewTokens: n,
+                  replay: o.replay?.counts(k),
                   hook: timer ?? undefined,
+                  cache: policy,
                 }),
               `K=${k}`,
             );
@@ -350,9 +369,9 @@ async function sweepAll(
               tTargetMs,
               tVerifyMs: r.tVerifyMs,
               c: r.tDraftMs !== null && tTargetMs ? r.tDraftMs / tTargetMs : null,
-              compressionEvents: 0,
+              compressionEvents: r.compressionEvents,
               kvBytes: r.kvBytes,
-              peakBytes: target.weightBytes + draft.weightBytes + r.kvBytes,
+              peakBytes: r.peakBytes,
               weightBytes: target.weightBytes + draft.weightBytes,
               gpuWaitsPerToken: r.gpuWaitsPerToken,
               measuredSpeedup: r.throughputTokS.mean / base.throughputTokS.mean,
@@ -417,4 +436,52 @@ export function summaryTable(r: ResultsFile): string {
   );
   lines.push("", `mean |prediction error|: ${errs || "-"}; best: ${r.analytic.best}`);
   return lines.join("\n");
+}
+
+/**
+ * Live KV-cache bytes of the target as generation proceeds, per cache of the sweep: the
+ * entries the policy keeps after each token (prompt of the longest kind first) times the
+ * bytes of one entry in all layers. A full cache grows linearly, a sink cache stays flat.
+ */
+function memorySeries(
+  o: SweepOptions,
+  target: ModelInfo,
+  prompts: { ids: number[] }[],
+): ResultsFile["memory"] {
+  const entryBytes = 2 * target.layers * target.hidden * 4;
+  const promptLen = Math.max(1, ...prompts.map((p) => p.ids.length));
+  const n = Math.max(...o.maxNewTokens);
+  const step = Math.max(1, Math.floor(n / 32));
+  return o.cacheLens.map((size) => {
+    const policy = size === null ? FULL_CACHE : sinkWindowCache(size);
+    const points = [];
+    for (let g = 0; g <= n; g += step) {
+      points.push({
+        generatedTokens: g,
+        kvBytes: liveEntries(policy, promptLen + g - 1) * entryBytes,
+      });
+    }
+    return { cache: size === null ? "full" as const : "sink" as const, cacheSize: size, points };
+  });
+}
+
+/**
+ * Accept counts of `rounds` rounds at per-token acceptance `alpha` (each draft token accepted
+ * with probability alpha until the first rejection, at most K), from a seeded generator.
+ */
+export function replayCounts(alpha: number, k: number, rounds = 4096, seed = 1): number[] {
+  let x = seed >>> 0 || 1;
+  const uniform = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+  const out: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    let a = 0;
+    while (a < k && uniform() < alpha) a++;
+    out.push(a);
+  }
+  return out;
 }

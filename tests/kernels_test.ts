@@ -262,7 +262,7 @@ const MATMUL_CASES: MatmulCase[] = [
 /** One matmul kernel configuration, bound and dispatched as model.ts linear does. */
 interface MatmulKernel {
   name: string;
-  pipeline: "matmul" | "matmul_naive" | "matmul_vec4";
+  pipeline: "matmul" | "matmul_naive" | "matmul_vec4" | "matmul_f16x8";
   consts: Record<string, number>;
   /** Output rows per workgroup (dispatch x = ceil(N / rows)). */
   rows: number;
@@ -280,6 +280,13 @@ const tiled = (tok: number): MatmulKernel => ({
 const vec4 = (tok: number, rpt: number): MatmulKernel => ({
   name: `matmul_vec4 TOK=${tok} RPT=${rpt}`,
   pipeline: "matmul_vec4",
+  consts: { TOK: tok, RPT: rpt },
+  rows: 4 * rpt,
+  tok,
+});
+const f16x8 = (tok: number, rpt: number): MatmulKernel => ({
+  name: `matmul_f16x8 TOK=${tok} RPT=${rpt}`,
+  pipeline: "matmul_f16x8",
   consts: { TOK: tok, RPT: rpt },
   rows: 4 * rpt,
   tok,
@@ -325,14 +332,23 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
       for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, k, wt, k4(c)));
     }
   }
+  // matmul_f16x8 reads f16 weights eight at a time: K % 8 == 0.
+  const k8 = (c: MatmulCase) => ({ ...c, K: Math.ceil(c.K / 8) * 8 });
+  for (const k of [f16x8(1, 4), f16x8(4, 4), f16x8(8, 4), f16x8(8, 2)]) {
+    for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, k, "f16", k8(c)));
+  }
   // Every K x N x T of the brief with the kernel and TOK the engine picks (model.ts linear):
-  // matmul_vec4 (RPT 4) when K % 4 == 0, else the tiled matmul.
+  // matmul_f16x8 for f16 weights when K % 8 == 0, matmul_vec4 (RPT 4) when K % 4 == 0, else
+  // the tiled matmul.
   for (const wt of wts) {
     for (const K of [1, 3, 63, 64, 65, 384]) {
       for (const N of [1, 7, 100, 513]) {
         for (const T of [1, 2, 5, 9, 17]) {
-          const k = K % 4 === 0
-            ? vec4(T === 1 ? 1 : T <= 4 ? 4 : 8, 4)
+          const tok4 = T === 1 ? 1 : T <= 4 ? 4 : 8;
+          const k = wt === "f16" && K % 8 === 0
+            ? f16x8(tok4, 4)
+            : K % 4 === 0
+            ? vec4(tok4, 4)
             : tiled(T === 1 ? 1 : T <= 8 ? 4 : 8);
           rows.push({
             ...matmulRow(b, rnd, k, wt, { K, N, T, bias: true }),
@@ -611,19 +627,22 @@ function argmaxRows(b: Bench, rnd: SeededRandom): Row[] {
  * entry. Compared word for word with a CPU port of the rule in the kernel's header.
  */
 function acceptGreedyRows(b: Bench, rnd: SeededRandom): Row[] {
-  // [V, K, accepted drafts a (K: all, then the bonus token)]
-  const cases: [number, number, number][] = [
-    [77, 1, 0],
-    [77, 1, 1],
-    [1000, 3, 2],
-    [1000, 5, 0],
-    [8192, 7, 7],
-    [8192, 9, 4],
-    [513, 16, 16],
+  // [V, K, drafts that agree with the target, replayed accept count or -1 (compare)]
+  const cases: [number, number, number, number][] = [
+    [77, 1, 0, -1],
+    [77, 1, 1, -1],
+    [1000, 3, 2, -1],
+    [1000, 5, 0, -1],
+    [8192, 7, 7, -1],
+    [8192, 9, 4, -1],
+    [513, 16, 16, -1],
+    [1000, 5, 0, 3],
+    [1000, 5, 5, 1],
+    [77, 3, 1, 9],
   ];
-  return cases.map(([V, K, a]) => ({
-    kernel: "accept_greedy",
-    shape: `V=${V} K=${K} accepted=${a}`,
+  return cases.map(([V, K, agree, replayed]) => ({
+    kernel: replayed < 0 ? "accept_greedy" : "accept_greedy replay",
+    shape: `V=${V} K=${K} agree=${agree}${replayed < 0 ? "" : ` replay=${replayed}`}`,
     tol: 0,
     nmseTol: 0,
     run: async () => {
@@ -641,7 +660,12 @@ function acceptGreedyRows(b: Bench, rnd: SeededRandom): Row[] {
       }
       const base = 6;
       const tokens = new Uint32Array(base + K + 4).fill(0xfffffff0);
-      for (let i = 0; i < K; i++) tokens[base + 1 + i] = i < a ? picks[i] : (picks[i] + 1) % V;
+      for (let i = 0; i < K; i++) {
+        tokens[base + 1 + i] = i < agree ? picks[i] : (picks[i] + 1) % V;
+      }
+      // Replay: round log[0] = 2 reads replay[1 + 2 % 3], capped at K.
+      const a = replayed < 0 ? agree : Math.min(K, replayed);
+      const replay = new Uint32Array([3, 0, 0, Math.max(replayed, 0)]);
       const tState = new Uint32Array(16).fill(7);
       tState.set([base, base]);
       const dState = new Uint32Array(16).fill(9);
@@ -649,13 +673,15 @@ function acceptGreedyRows(b: Bench, rnd: SeededRandom): Row[] {
       const log = new Uint32Array(8);
       log.set([2, 3, 1]);
       const bufs = [b.buffer(tState), b.buffer(dState), b.buffer(tokens), b.buffer(log)];
-      b.run([b.lib.dispatch("accept", b.lib.pipeline("accept_greedy"), [
+      const pipeline = b.lib.pipeline("accept_greedy", "f32", { REPLAY: replayed < 0 ? 0 : 1 });
+      b.run([b.lib.dispatch("accept", pipeline, [
         b.lib.uniform([V, K, 0, 0]),
         bufs[0],
         bufs[1],
         b.buffer(logits),
         bufs[2],
         bufs[3],
+        b.buffer(replay),
       ], [1])]);
       const want = [tState, dState, tokens, log].map((x) => x.slice());
       want[2][base + 1 + a] = picks[a];

@@ -1,0 +1,57 @@
+// Linear layer over f16 weights packed as vec4<u32> (K % 8 == 0): one load brings eight
+// weights, unpacked with unpack2x16float, so it needs no shader-f16 feature and halves the
+// load instructions of matmul_vec4 (the software adapter is bound by them).
+// y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
+// x: [T, K] f32 (vec4 view); W: [N, K] f16 (vec4<u32> view: 8 weights per element); bias: [N] f32; y: [T, yStride] f32.
+struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
+const ACCUMULATE = 1u;
+const BIAS = 8u;
+
+const KL = 16u;
+const RG = 4u;
+const ROWS = RG * RPT;
+const ACC = RPT * TOK;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> W: array<vec4u>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+#include "activation.wgsl"
+
+var<workgroup> part: array<f32, 64 * ACC>;
+
+#include "matmul_store.wgsl"
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let lane = li % KL;
+  let rg = li / KL;
+  let n0 = wg.x * ROWS + rg * RPT;
+  let t0 = wg.y * TOK;
+  let K4 = p.K / 4u;
+  let K8 = p.K / 8u;
+  let x0 = p.xOffset / 4u;
+  var acc: array<f32, ACC>;
+  var xv: array<vec4f, TOK>;
+  var xw: array<vec4f, TOK>;
+  let nT = min(TOK, p.T - t0);
+  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
+  for (var k = lane; k < K8; k += KL) {
+    for (var t = 0u; t < TOK; t++) {
+      let xi = x0 + (t0 + t) * K4 + 2u * k;
+      xv[t] = select(vec4f(0.0), x[xi], t < nT);
+      xw[t] = select(vec4f(0.0), x[xi + 1u], t < nT);
+    }
+    for (var r = 0u; r < nR; r++) {
+      let w = W[(n0 + r) * K8 + k];
+      let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
+      let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
+      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(wa, xv[t]) + dot(wb, xw[t]); }
+    }
+  }
+  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  workgroupBarrier();
+  storeOutputs(li, wg.x, t0, nT);
+}
