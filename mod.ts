@@ -501,7 +501,7 @@ function intList(
 }
 
 HELP.profile = `deno task profile [--target-model DIR] [--draft-model DIR] [--k-values 3 5 7 9]
-    [--max-new-tokens 64] [--max-cache-lens full 128] [--prompt-types medium long] [--prompt TEXT]
+    [--max-new-tokens 48] [--max-cache-lens full 128] [--prompt-types medium long] [--prompt TEXT]
     [--num-samples 2] [--quant fp16 int8] [--output-json F] [--output-html F] [--trace F]
     [--per-kernel] [--alpha A | --accept-trace FILE]
   Runs the speculative-decoding sweep (baseline + each K per cache, length, prompt type),
@@ -537,7 +537,7 @@ async function cmdProfile(rawArgs: string[]): Promise<void> {
   const targetModel = str(f, "target-model") ?? `${here}models/pydoc-neox-20m`;
   const draftModel = str(f, "draft-model") ?? `${here}models/pydoc-neox-2.5m`;
   const kValues = intList(cmd, f, "k-values", [3, 5, 7, 9], 1, MAX_K);
-  const maxNewTokens = intList(cmd, f, "max-new-tokens", [64], 1, 4000);
+  const maxNewTokens = intList(cmd, f, "max-new-tokens", [48], 1, 4000);
   const cacheFlag = str(f, "max-cache-lens") ?? "full,128";
   const cacheLens = cacheFlag.split(",").map((c) => {
     if (c === "full") return null;

@@ -49,10 +49,13 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
         Math.ceil(t / tok),
       ]);
     }
-    const pl = lib.pipeline("matmul", wt, { TOK: tok });
-    return lib.dispatch("matmul", pl, [params, x, w, zero, y], [
-      Math.ceil(N / 8),
-      Math.ceil(t / tok),
+    // The kernels the engine picks for these weights (K % 8 == 0): see NeoxModel.linear.
+    const tok4 = t === 1 ? 1 : t <= 4 ? 4 : 8;
+    const name = wt === "f16" ? "matmul_f16x8" : "matmul_vec4";
+    const pl = lib.pipeline(name, wt === "f16" ? "f32" : wt, { TOK: tok4, RPT: 4 });
+    return lib.dispatch(name, pl, [params, x, w, zero, y], [
+      Math.ceil(N / 16),
+      Math.ceil(t / tok4),
     ]);
   };
   const nsPerTick = (await calibrateNsPerTick(gpu, (pass, r) => {

@@ -136,4 +136,14 @@ export interface ResultsFile {
   memory: MemorySeries[];
   /** Why the sweep stopped early (e.g. the GPU device was lost); absent when it finished. */
   interrupted?: string;
+  /**
+   * The simulator checked against this sweep: a device profile calibrated in the same run
+   * predicts each speculative configuration's throughput from the model shapes and its
+   * measured per-token acceptance.
+   */
+  simulator?: {
+    device: Record<string, unknown>;
+    rows: { id: string; predictedTokS: number; measuredTokS: number; errorPct: number }[];
+    meanAbsPctError: number;
+  };
 }

@@ -9,6 +9,9 @@ import { NeoxError } from "../engine/errors.ts";
 import { loadModel } from "../engine/load.ts";
 import type { NeoxModel } from "../engine/model.ts";
 import { greedyGenerate } from "../engine/generate.ts";
+import { loadConfig } from "../engine/config.ts";
+import { calibrateDevice } from "./calibrate.ts";
+import { simulate } from "./simulator.ts";
 import { FULL_CACHE, liveEntries, sinkWindowCache } from "../engine/cache_policy.ts";
 import { speculativeGenerate } from "../engine/speculative.ts";
 import type { TextCodec } from "../engine/tokenizer.ts";
@@ -391,7 +394,70 @@ async function sweepAll(
   }
   timer?.destroy();
   await gpuIdle(gpu);
-  return finish();
+  const results = finish();
+  log("simulator check: calibrating a device profile");
+  results.simulator = await simulatorCheck(gpu, results, o);
+  return results;
+}
+
+/**
+ * Calibrates a device profile and predicts every speculative configuration's throughput with
+ * the simulator (model shapes + the configuration's measured alphaPerToken), as a check of
+ * the simulator against measurement on this machine.
+ */
+async function simulatorCheck(
+  gpu: Gpu,
+  r: ResultsFile,
+  o: SweepOptions,
+): Promise<NonNullable<ResultsFile["simulator"]>> {
+  const profile = await calibrateDevice(gpu);
+  const shape = (m: ModelInfo, bytes: number) => ({
+    name: m.path,
+    hidden: m.hidden,
+    layers: m.layers,
+    heads: m.heads,
+    ff: 4 * m.hidden,
+    vocab: m.vocab,
+    bytesPerWeight: bytes,
+  });
+  const target = await loadConfigOrNull(o.targetModel);
+  const draft = await loadConfigOrNull(o.draftModel);
+  const rows = [];
+  for (const c of r.configs) {
+    if (c.mode !== "speculative" || c.k === null || c.alphaPerToken === null) continue;
+    const t = shape(r.models.target, c.quant === "int8" ? 1 : 2);
+    if (target) t.ff = target.intermediateSize;
+    const d = shape(r.models.draft!, 2);
+    if (draft) d.ff = draft.intermediateSize;
+    const promptTokens = mean(
+      r.prompts.filter((p) => p.kind === c.promptType).map((p) => p.ids.length),
+    );
+    const [sim] = simulate(profile, {
+      target: t,
+      draft: d,
+      alpha: c.alphaPerToken,
+      kValues: [c.k],
+      newTokens: c.maxNewTokens,
+      promptTokens,
+      waitsPerToken: c.gpuWaitsPerToken,
+    });
+    const measured = c.throughputTokS.mean;
+    rows.push({
+      id: c.id,
+      predictedTokS: sim.speculativeTokS,
+      measuredTokS: measured,
+      errorPct: (100 * (sim.speculativeTokS - measured)) / measured,
+    });
+  }
+  return {
+    device: profile as unknown as Record<string, unknown>,
+    rows,
+    meanAbsPctError: rows.length ? mean(rows.map((x) => Math.abs(x.errorPct))) : NaN,
+  };
+}
+
+async function loadConfigOrNull(spec: string) {
+  return spec.startsWith("synthetic:") ? null : await loadConfig(spec);
 }
 
 /** A fixed-width summary table of the sweep for the terminal. */
@@ -435,6 +501,13 @@ export function summaryTable(r: ResultsFile): string {
     ", ",
   );
   lines.push("", `mean |prediction error|: ${errs || "-"}; best: ${r.analytic.best}`);
+  if (r.simulator && r.simulator.rows.length) {
+    lines.push(
+      `simulator (device profile calibrated in this run): mean |throughput error| ${
+        r.simulator.meanAbsPctError.toFixed(1)
+      }% over ${r.simulator.rows.length} speculative configurations`,
+    );
+  }
   return lines.join("\n");
 }
 
@@ -470,13 +543,15 @@ function memorySeries(
  * with probability alpha until the first rejection, at most K), from a seeded generator.
  */
 export function replayCounts(alpha: number, k: number, rounds = 4096, seed = 1): number[] {
-  let x = seed >>> 0 || 1;
+  // xorshift32 from a scrambled seed; the first draws of a small seed are tiny, skip them.
+  let x = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0) || 1;
   const uniform = () => {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
     return (x >>> 0) / 4294967296;
   };
+  for (let i = 0; i < 16; i++) uniform();
   const out: number[] = [];
   for (let r = 0; r < rounds; r++) {
     let a = 0;

@@ -39,6 +39,7 @@ const TIMED = new Set([
   "predictions",
   "analytic",
   "kernels",
+  "simulator",
 ]);
 
 /** A copy of a parsed JSON value without the {@link TIMED} fields, at any depth. */
@@ -85,6 +86,10 @@ Deno.test("profile: same results JSON twice apart from timings", async () => {
         "medium",
         "--num-samples",
         "1",
+        "--max-cache-lens",
+        "full",
+        "--quant",
+        "fp16",
         "--prompt",
         "def parse(argv):",
         "--output-json",
