@@ -18,34 +18,15 @@ struct Params { V: u32, K: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(6) var<storage, read> replay: array<u32>;
 
 const WG = 256u;
-var<workgroup> bestV: array<f32, WG>;
-var<workgroup> bestI: array<u32, WG>;
 var<workgroup> picks: array<u32, 17>;
+
+#include "argmax_row.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
   for (var row = 0u; row <= p.K; row++) {
-    var bv = bitcast<f32>(0xff800000u); // -inf: all -inf logits still pick index 0
-    var bi = 0xffffffffu;
-    for (var v = li; v < p.V; v += WG) {
-      let x = logits[row * p.V + v];
-      if (x > bv || bi == 0xffffffffu) { bv = x; bi = v; }
-    }
-    bestV[li] = bv;
-    bestI[li] = bi;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-      if (li < s) {
-        let ov = bestV[li + s];
-        let oi = bestI[li + s];
-        if (ov > bestV[li] || (ov == bestV[li] && oi < bestI[li])) {
-          bestV[li] = ov;
-          bestI[li] = oi;
-        }
-      }
-      workgroupBarrier();
-    }
-    if (li == 0u) { picks[row] = bestI[0]; }
+    let best = rowArgmax(li, row * p.V, p.V);
+    if (li == 0u) { picks[row] = best; }
     workgroupBarrier();
   }
   if (li != 0u) { return; }

@@ -23,6 +23,10 @@ const ACC = RPT * TOK;
 
 var<workgroup> part: array<f32, 64 * ACC>;
 
+fn rowScale(n: u32) -> f32 { return 1.0; }
+
+#include "matmul_store.wgsl"
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let lane = li % KL;
@@ -44,19 +48,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   }
   for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
   workgroupBarrier();
-  if (li < ROWS * TOK) {
-    let row = li / TOK;
-    let t = li % TOK;
-    let n = wg.x * ROWS + row;
-    let g = row / RPT;
-    let r = row % RPT;
-    if (n < p.N && t < nT) {
-      var s = 0.0;
-      for (var l = 0u; l < KL; l++) { s += part[(g * KL + l) * ACC + r * TOK + t]; }
-      if ((p.flags & BIAS) != 0u) { s += bias[n]; }
-      s = activate(s, p.flags);
-      let o = (t0 + t) * p.yStride + p.yOffset + n;
-      if ((p.flags & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
-    }
-  }
+  storeOutputs(li, wg.x, t0, nT);
 }

@@ -3,7 +3,7 @@
 // x: [T, K] f32; W: [N, ceil(K/4)] u32 (row n's int8 values from word n*ceil(K/4), lowest
 // byte first, see engine/quantize.ts); scales: [N, G] f32 with G = 1 when GROUP is 0 (one
 // scale per row, applied once to the row's sum) else ceil(K / GROUP); bias: [N] f32;
-// y: [T, yStride] f32. TOK tokens per workgroup as in matmul.wgsl; KL lanes split the
+// y: [T, yStride] f32. TOK tokens and RPT rows per invocation set per pipeline; KL lanes split the
 // packed words of a row, so one u32 load feeds four multiply-adds per token.
 struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
 const ACCUMULATE = 1u;
@@ -11,7 +11,6 @@ const BIAS = 8u;
 
 const KL = 16u;
 const RG = 4u;
-const RPT = 2u;
 const ROWS = RG * RPT;
 const ACC = RPT * TOK;
 // GROUP as a divisor that is never zero (GROUP 0 never divides by it)
@@ -27,6 +26,11 @@ const GW = max(GROUP, 1u);
 #include "activation.wgsl"
 
 var<workgroup> part: array<f32, 64 * ACC>;
+
+// Per-row scales (GROUP 0) apply once to the row's sum; group scales are applied per word.
+fn rowScale(n: u32) -> f32 { return select(1.0, scales[n], GROUP == 0u); }
+
+#include "matmul_store.wgsl"
 
 // x[t, k..k+4) of this pass, zero past K (the last word of a row may be partly padding)
 fn xword(t: u32, k: u32) -> vec4f {
@@ -62,20 +66,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   }
   for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
   workgroupBarrier();
-  if (li < ROWS * TOK) {
-    let row = li / TOK;
-    let t = li % TOK;
-    let n = wg.x * ROWS + row;
-    let g = row / RPT;
-    let r = row % RPT;
-    if (n < p.N && t < nT) {
-      var s = 0.0;
-      for (var l = 0u; l < KL; l++) { s += part[(g * KL + l) * ACC + r * TOK + t]; }
-      if (GROUP == 0u) { s *= scales[n]; }
-      if ((p.flags & BIAS) != 0u) { s += bias[n]; }
-      s = activate(s, p.flags);
-      let o = (t0 + t) * p.yStride + p.yOffset + n;
-      if ((p.flags & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
-    }
-  }
+  storeOutputs(li, wg.x, t0, nT);
 }

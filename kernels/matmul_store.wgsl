@@ -1,6 +1,7 @@
 // Shared end of the tiled linear kernels: sums the KL lane partials of each (row, token)
 // in `part` and writes bias, activation and (optionally) the residual add.
-// Needs at module scope: p, bias, y, part, KL, RPT, TOK, ROWS, ACC, ACCUMULATE, BIAS.
+// Needs at module scope: p, bias, y, part, KL, RPT, TOK, ROWS, ACC, ACCUMULATE, BIAS and
+// fn rowScale(n) -> f32 (1.0, or an int8 row's scale applied once to its sum).
 fn storeOutputs(li: u32, wgx: u32, t0: u32, nT: u32) {
   // ROWS * TOK outputs may exceed the 64 invocations: stride over them.
   for (var o = li; o < ROWS * TOK; o += 64u) {
@@ -12,6 +13,7 @@ fn storeOutputs(li: u32, wgx: u32, t0: u32, nT: u32) {
     if (n < p.N && t < nT) {
       var s = 0.0;
       for (var l = 0u; l < KL; l++) { s += part[(g * KL + l) * ACC + r * TOK + t]; }
+      s *= rowScale(n);
       if ((p.flags & BIAS) != 0u) { s += bias[n]; }
       s = activate(s, p.flags);
       let y0 = (t0 + t) * p.yStride + p.yOffset + n;

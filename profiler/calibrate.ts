@@ -43,9 +43,9 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
     const params = lib.uniform([t, K, N, 0, N, 0, 0, 0]);
     if (wt === "int8") {
       const scales = storageBuffer(gpu, N * 4, "scales", new Float32Array(N).fill(0.01));
-      const pl = lib.pipeline("matmul_int8", "f32", { TOK: tok, GROUP: 0 });
+      const pl = lib.pipeline("matmul_int8", "f32", { TOK: tok, GROUP: 0, RPT: 4 });
       return lib.dispatch("matmul_int8", pl, [params, x, w, zero, y, scales], [
-        Math.ceil(N / 8),
+        Math.ceil(N / 16),
         Math.ceil(t / tok),
       ]);
     }
