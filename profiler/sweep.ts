@@ -523,7 +523,10 @@ function memorySeries(
 ): ResultsFile["memory"] {
   const entryBytes = 2 * target.layers * target.hidden * 4;
   const promptLen = Math.max(1, ...prompts.map((p) => p.ids.length));
-  const n = Math.max(...o.maxNewTokens);
+  // Derived from the policy, so it can run past the sweep's lengths: long enough to show a
+  // sink cache levelling off while a full cache keeps growing.
+  const largest = Math.max(0, ...o.cacheLens.map((c) => c ?? 0));
+  const n = Math.max(...o.maxNewTokens, 2 * largest);
   const step = Math.max(1, Math.floor(n / 32));
   return o.cacheLens.map((size) => {
     const policy = size === null ? FULL_CACHE : sinkWindowCache(size);
