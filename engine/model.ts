@@ -344,6 +344,13 @@ export class NeoxModel {
         out.push(
           this.lib.dispatch(label, pl, buffers, [Math.ceil(c.rows / 16), Math.ceil(T / tok4)]),
         );
+      } else if (int8 && m.K % 16 === 0 && (m.group ?? 0) % 16 === 0) {
+        // Sixteen int8 weights per load, activations as vec4.
+        const tok4 = T === 1 ? 1 : T <= 4 ? 4 : 8;
+        const pl = this.lib.pipeline("matmul_int8x16", "f32", { TOK: tok4, RPT: 4, ...group });
+        out.push(
+          this.lib.dispatch(label, pl, buffers, [Math.ceil(c.rows / 16), Math.ceil(T / tok4)]),
+        );
       } else if (int8) {
         // 4 rows per invocation, as matmul_vec4: one packed word feeds 4 rows x TOK tokens.
         const tok4 = T === 1 ? 1 : T <= 4 ? 4 : 8;

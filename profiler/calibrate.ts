@@ -39,12 +39,12 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
   const bytesPer: Record<WeightType, number> = { f32: 4, f16: 2, int8: 1 };
   const matmul = (wt: WeightType, t: number): Dispatch => {
     const w = storageBuffer(gpu, N * K * bytesPer[wt], `w ${wt}`, fillBytes(N * K * bytesPer[wt]));
-    const tok = t === 1 ? 1 : t <= 8 ? 4 : 8;
+    const tok = t === 1 ? 1 : t <= 4 ? 4 : 8;
     const params = lib.uniform([t, K, N, 0, N, 0, 0, 0]);
     if (wt === "int8") {
       const scales = storageBuffer(gpu, N * 4, "scales", new Float32Array(N).fill(0.01));
-      const pl = lib.pipeline("matmul_int8", "f32", { TOK: tok, GROUP: 0, RPT: 4 });
-      return lib.dispatch("matmul_int8", pl, [params, x, w, zero, y, scales], [
+      const pl = lib.pipeline("matmul_int8x16", "f32", { TOK: tok, GROUP: 0, RPT: 4 });
+      return lib.dispatch("matmul_int8x16", pl, [params, x, w, zero, y, scales], [
         Math.ceil(N / 16),
         Math.ceil(t / tok),
       ]);

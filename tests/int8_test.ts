@@ -155,7 +155,9 @@ interface Case {
   splits?: number[];
 }
 
-const SHAPES: [number, number][] = [[7, 3], [100, 65], [7, 130], [100, 130]];
+// K % 16 == 0 (256, 384) takes matmul_int8x16 (16 weights per load); the others the general
+// matmul_int8.
+const SHAPES: [number, number][] = [[7, 3], [100, 65], [7, 130], [100, 130], [7, 256], [100, 384]];
 // T = 1 runs the TOK=1 GEMV, T = 5 the TOK=4 GEMM (a partial tile), T = 11 the TOK=8 GEMM
 const TOKENS = [1, 5, 11];
 

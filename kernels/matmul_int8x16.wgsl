@@ -1,0 +1,68 @@
+// Linear layer on int8 weights read sixteen per load (K % 16 == 0, GROUP 0 or a multiple of
+// 16): the packed words of a row viewed as vec4<u32>, unpacked with unpack4xI8 and
+// dequantized in registers; activations read as vec4. Same layout and results as
+// matmul_int8.wgsl (the general kernel for any K), which stays as its check.
+// y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * q[n, k] * scale[n, k / group] + bias[n])
+// x: [T, K] f32 (vec4 view); W: [N, K/16] vec4<u32>; scales: [N, G] f32 (G = 1 when GROUP
+// is 0, applied once to the row's sum); bias: [N] f32; y: [T, yStride] f32.
+struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
+const ACCUMULATE = 1u;
+const BIAS = 8u;
+
+const KL = 16u;
+const RG = 4u;
+const ROWS = RG * RPT;
+const ACC = RPT * TOK;
+const GW = max(GROUP, 1u);
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> W: array<vec4u>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> scales: array<f32>;
+
+#include "activation.wgsl"
+
+var<workgroup> part: array<f32, 64 * ACC>;
+
+fn rowScale(n: u32) -> f32 { return select(1.0, scales[n], GROUP == 0u); }
+
+#include "matmul_store.wgsl"
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let lane = li % KL;
+  let rg = li / KL;
+  let n0 = wg.x * ROWS + rg * RPT;
+  let t0 = wg.y * TOK;
+  let K4 = p.K / 4u;
+  let K16 = p.K / 16u;
+  let x0 = p.xOffset / 4u;
+  let G = select(p.K / GW, 1u, GROUP == 0u);
+  var acc: array<f32, ACC>;
+  var xs: array<array<vec4f, 4>, TOK>;
+  let nT = min(TOK, p.T - t0);
+  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
+  for (var k = lane; k < K16; k += KL) {
+    for (var t = 0u; t < TOK; t++) {
+      let xi = x0 + (t0 + t) * K4 + 4u * k;
+      for (var c = 0u; c < 4u; c++) { xs[t][c] = select(vec4f(0.0), x[xi + c], t < nT); }
+    }
+    for (var r = 0u; r < nR; r++) {
+      let w = W[(n0 + r) * K16 + k];
+      let w0 = vec4f(unpack4xI8(w.x));
+      let w1 = vec4f(unpack4xI8(w.y));
+      let w2 = vec4f(unpack4xI8(w.z));
+      let w3 = vec4f(unpack4xI8(w.w));
+      let s = select(1.0, scales[(n0 + r) * G + (16u * k) / GW], GROUP != 0u);
+      for (var t = 0u; t < TOK; t++) {
+        let d = dot(w0, xs[t][0]) + dot(w1, xs[t][1]) + dot(w2, xs[t][2]) + dot(w3, xs[t][3]);
+        acc[r * TOK + t] += d * s;
+      }
+    }
+  }
+  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  workgroupBarrier();
+  storeOutputs(li, wg.x, t0, nT);
+}
