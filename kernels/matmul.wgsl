@@ -3,15 +3,8 @@
 // A workgroup owns ROWS output rows and TOK tokens (TOK is set per pipeline: 1 for the
 // decode GEMV, more for prefill and verify, so each weight is loaded once for TOK tokens).
 // KL lanes split K so neighbouring invocations read neighbouring weights.
-struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
-const ACCUMULATE = 1u;
-const BIAS = 8u;
 
-const KL = 16u;
-const RG = 4u;
 const RPT = 2u;
-const ROWS = RG * RPT;
-const ACC = RPT * TOK;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -21,11 +14,9 @@ const ACC = RPT * TOK;
 
 #include "activation.wgsl"
 
-var<workgroup> part: array<f32, 64 * ACC>;
-
 fn rowScale(n: u32) -> f32 { return 1.0; }
 
-#include "matmul_store.wgsl"
+#include "matmul_tile.wgsl"
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {

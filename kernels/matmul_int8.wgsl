@@ -5,14 +5,7 @@
 // scale per row, applied once to the row's sum) else ceil(K / GROUP); bias: [N] f32;
 // y: [T, yStride] f32. TOK tokens and RPT rows per invocation set per pipeline; KL lanes split the
 // packed words of a row, so one u32 load feeds four multiply-adds per token.
-struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
-const ACCUMULATE = 1u;
-const BIAS = 8u;
 
-const KL = 16u;
-const RG = 4u;
-const ROWS = RG * RPT;
-const ACC = RPT * TOK;
 // GROUP as a divisor that is never zero (GROUP 0 never divides by it)
 const GW = max(GROUP, 1u);
 
@@ -25,12 +18,10 @@ const GW = max(GROUP, 1u);
 
 #include "activation.wgsl"
 
-var<workgroup> part: array<f32, 64 * ACC>;
-
 // Per-row scales (GROUP 0) apply once to the row's sum; group scales are applied per word.
 fn rowScale(n: u32) -> f32 { return select(1.0, scales[n], GROUP == 0u); }
 
-#include "matmul_store.wgsl"
+#include "matmul_tile.wgsl"
 
 // x[t, k..k+4) of this pass, zero past K (the last word of a row may be partly padding)
 fn xword(t: u32, k: u32) -> vec4f {

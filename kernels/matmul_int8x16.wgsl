@@ -5,14 +5,7 @@
 // y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * q[n, k] * scale[n, k / group] + bias[n])
 // x: [T, K] f32 (vec4 view); W: [N, K/16] vec4<u32>; scales: [N, G] f32 (G = 1 when GROUP
 // is 0, applied once to the row's sum); bias: [N] f32; y: [T, yStride] f32.
-struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
-const ACCUMULATE = 1u;
-const BIAS = 8u;
 
-const KL = 16u;
-const RG = 4u;
-const ROWS = RG * RPT;
-const ACC = RPT * TOK;
 const GW = max(GROUP, 1u);
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -24,11 +17,9 @@ const GW = max(GROUP, 1u);
 
 #include "activation.wgsl"
 
-var<workgroup> part: array<f32, 64 * ACC>;
-
 fn rowScale(n: u32) -> f32 { return select(1.0, scales[n], GROUP == 0u); }
 
-#include "matmul_store.wgsl"
+#include "matmul_tile.wgsl"
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {

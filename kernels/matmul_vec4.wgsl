@@ -3,14 +3,6 @@
 // software adapter is bound by load instructions, a GPU by bytes; both gain).
 // y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
 // x: [T, K] f32 (vec4 view); W: [N, K] WT (vec4 view); bias: [N] f32; y: [T, yStride] f32.
-struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
-const ACCUMULATE = 1u;
-const BIAS = 8u;
-
-const KL = 16u;
-const RG = 4u;
-const ROWS = RG * RPT;
-const ACC = RPT * TOK;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
@@ -20,11 +12,9 @@ const ACC = RPT * TOK;
 
 #include "activation.wgsl"
 
-var<workgroup> part: array<f32, 64 * ACC>;
-
 fn rowScale(n: u32) -> f32 { return 1.0; }
 
-#include "matmul_store.wgsl"
+#include "matmul_tile.wgsl"
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {

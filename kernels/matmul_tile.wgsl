@@ -1,4 +1,20 @@
-// Shared end of the tiled linear kernels: sums the KL lane partials of each (row, token)
+// Shared by the tiled linear kernels (matmul, matmul_vec4, matmul_f16x8, matmul_int8,
+// matmul_int8x16): their parameters, the tile shape and the store epilogue.
+// A workgroup of 64 owns ROWS = RG * RPT output rows and TOK tokens; KL lanes split K so
+// neighbouring invocations read neighbouring weights; each keeps RPT x TOK partial sums.
+// TOK and RPT (and GROUP for int8) are set per pipeline.
+struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
+const ACCUMULATE = 1u;
+const BIAS = 8u;
+
+const KL = 16u;
+const RG = 4u;
+const ROWS = RG * RPT;
+const ACC = RPT * TOK;
+
+var<workgroup> part: array<f32, 64 * ACC>;
+
+// The end of a tiled linear kernel: sums the KL lane partials of each (row, token)
 // in `part` and writes bias, activation and (optionally) the residual add.
 // Needs at module scope: p, bias, y, part, KL, RPT, TOK, ROWS, ACC, ACCUMULATE, BIAS and
 // fn rowScale(n) -> f32 (1.0, or an int8 row's scale applied once to its sum).
