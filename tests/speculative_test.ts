@@ -1,0 +1,56 @@
+/**
+ * Greedy speculative decoding against the goldens: every run of speculative.json (rounds
+ * and tokens exactly, the first round drafting from the prompt), and for the remaining
+ * K in 1..9 the output equals the target's golden greedy continuation on every prompt.
+ */
+import assert from "node:assert/strict";
+import { getGpu } from "../engine/device.ts";
+import { loadModel } from "../engine/load.ts";
+import { speculativeGenerate } from "../engine/speculative.ts";
+import { modelsDir, readGolden } from "./goldens.ts";
+
+interface SpecRun {
+  prompt: string;
+  K: number;
+  n_new: number;
+  tokens: number[];
+  accepted_per_round: number[];
+}
+interface TargetGolden {
+  prompts: { name: string; ids: number[] }[];
+  entries: { prompt: string; greedy_128: number[] }[];
+}
+
+const gpu = await getGpu();
+const target = await loadModel(gpu, `${modelsDir}pydoc-neox-20m`);
+const draft = await loadModel(gpu, `${modelsDir}pydoc-neox-2.5m`);
+const golden = await readGolden<TargetGolden>("target.json");
+const spec = await readGolden<{ runs: SpecRun[] }>("speculative.json");
+const idsOf = (name: string) => golden.prompts.find((p) => p.name === name)!.ids;
+const greedyOf = (name: string) => golden.entries.find((e) => e.prompt === name)!.greedy_128;
+
+Deno.test("speculative.json: every golden run's rounds and tokens reproduced", async () => {
+  for (const run of spec.runs) {
+    const r = await speculativeGenerate(target, draft, idsOf(run.prompt), {
+      k: run.K,
+      maxNewTokens: run.n_new,
+    });
+    const what = `${run.prompt} K=${run.K}`;
+    assert.deepEqual(r.rounds, run.accepted_per_round, `${what}: accepted per round`);
+    assert.deepEqual(r.tokens, run.tokens, `${what}: tokens`);
+    assert.deepEqual(r.tokens, greedyOf(run.prompt).slice(0, run.n_new), `${what}: = greedy`);
+  }
+});
+
+Deno.test("greedy speculative output equals target greedy for K = 1..9 on every prompt", async () => {
+  const covered = new Set(spec.runs.map((r) => `${r.prompt}/${r.K}`));
+  const n = 48;
+  for (const p of golden.prompts) {
+    for (let k = 1; k <= 9; k++) {
+      if (covered.has(`${p.name}/${k}`)) continue;
+      const r = await speculativeGenerate(target, draft, p.ids, { k, maxNewTokens: n });
+      assert.deepEqual(r.tokens, greedyOf(p.name).slice(0, n), `${p.name} K=${k}`);
+      assert.ok(r.rounds.every((a) => a >= 0 && a <= k), `${p.name} K=${k}: rounds`);
+    }
+  }
+});
