@@ -286,6 +286,29 @@ export class NeoxModel {
   }
 
   /** A new sequence (KV cache and scratch) for this model. */
+  /** Frees every weight buffer on the GPU (the model is unusable afterwards). */
+  destroy(): void {
+    const w = this.weights;
+    const lin = (m: Linear) => {
+      for (const c of m.chunks) {
+        c.buf.destroy();
+        c.scales?.destroy();
+      }
+      m.bias?.destroy();
+    };
+    lin(w.embedIn);
+    lin(w.embedOut);
+    w.finalLayerNorm.weight.destroy();
+    w.finalLayerNorm.bias.destroy();
+    for (const l of w.layers) {
+      for (const n of [l.inputLayernorm, l.postAttentionLayernorm]) {
+        n.weight.destroy();
+        n.bias.destroy();
+      }
+      [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH].forEach(lin);
+    }
+  }
+
   newSequence(opts: SequenceOptions): Sequence {
     return new Sequence(this, opts);
   }
