@@ -19,6 +19,7 @@ struct Params { V: u32, K: u32, seed: u32, rule: u32 }
 @group(0) @binding(6) var<storage, read_write> log: array<u32>;
 
 #include "rng.wgsl"
+#include "inverse_cdf.wgsl"
 
 const WG = 256u;
 var<workgroup> part: array<f32, WG>;
@@ -78,19 +79,7 @@ fn main(@builtin(local_invocation_index) li: u32) {
   if (li == 0u) {
     var mass = 0.0;
     for (var j = 0u; j < WG; j++) { mass += part[j]; }
-    let goal = rngUniform(p.seed, pos, 3u) * mass;
-    var acc = 0.0;
-    var pick = WG;
-    var last = 0u;
-    for (var j = 0u; j < WG; j++) {
-      if (part[j] > 0.0) {
-        last = j;
-        if (pick == WG && acc + part[j] > goal) { pick = j; pickRest = goal - acc; }
-        acc += part[j];
-      }
-    }
-    if (pick == WG) { pick = last; pickRest = 3.4e38; }
-    pickThread = pick;
+    findChunk(rngUniform(p.seed, pos, 3u) * mass);
   }
   workgroupBarrier();
   if (li == pickThread) {

@@ -19,6 +19,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> tokens: array<u32>;
 
 #include "rng.wgsl"
+#include "inverse_cdf.wgsl"
 
 const WG = 256u;
 var<workgroup> red: array<f32, WG>;
@@ -103,20 +104,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   workgroupBarrier();
   let pos = state[1] + p.offset;
   if (li == 0u) {
-    let goal = rngUniform(p.seed, pos, p.stream) * mass;
-    var acc = 0.0;
-    var pick = WG;
-    var last = 0u;
-    for (var j = 0u; j < WG; j++) {
-      if (part[j] > 0.0) {
-        last = j;
-        if (pick == WG && acc + part[j] > goal) { pick = j; pickRest = goal - acc; }
-        acc += part[j];
-      }
-    }
-    // Rounding can leave goal past the sum: take the last token with any mass.
-    if (pick == WG) { pick = last; pickRest = 3.4e38; }
-    pickThread = pick;
+    findChunk(rngUniform(p.seed, pos, p.stream) * mass);
   }
   workgroupBarrier();
   if (li != pickThread) { return; }
