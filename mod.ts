@@ -370,8 +370,8 @@ async function cmdGenerate(args: string[]): Promise<void> {
       sampling,
       kAuto,
     });
-    const base = await greedyGenerate(target, ids, Math.min(maxNew, 9), { hook: timer, cache });
-    void base;
+    // A few plain target steps, only so the timer has target passes for tTargetMs and c.
+    if (timer) await greedyGenerate(target, ids, Math.min(maxNew, 9), { hook: timer, cache });
     tokens = r.tokens;
     rounds = r.rounds;
     const m = speculativeMetrics(r.rounds, r.kPerRound, maxNew);

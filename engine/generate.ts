@@ -28,10 +28,8 @@ export const PREFILL_CHUNK = 256;
 /** Largest prefill chunk with a sink cache: its slots exceed its size by one chunk. */
 export const SINK_PREFILL_CHUNK = 32;
 
-/** Result of a plain greedy generation. */
-export interface GreedyResult {
-  /** New token ids (length maxNewTokens). */
-  tokens: number[];
+/** What every generation loop reports besides its tokens. */
+export interface GenerationStats {
   /** Wall time from the first submit until the first new token was computed. */
   ttftMs: number;
   /** Wall time of the decode steps after the first token. */
@@ -39,10 +37,16 @@ export interface GreedyResult {
   /** CPU waits on the GPU during this generation. */
   gpuWaits: number;
   kvBytes: number;
-  /** Weights plus every GPU buffer of the run. */
+  /** Weights (of both models when speculative) plus every GPU buffer of the run. */
   peakBytes: number;
-  /** Appends that evicted cache entries (0 with a full cache). */
+  /** Appends that evicted entries from the (target's) cache (0 with a full cache). */
   compressionEvents: number;
+}
+
+/** Result of a plain greedy generation. */
+export interface GreedyResult extends GenerationStats {
+  /** New token ids (length maxNewTokens). */
+  tokens: number[];
 }
 
 /** Options of greedy generation. */

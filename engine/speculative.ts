@@ -11,7 +11,12 @@
  */
 import { gpuIdle, readBuffer, storageBuffer } from "./device.ts";
 import { NeoxError } from "./errors.ts";
-import { encodePrefill, PREFILL_CHUNK, SINK_PREFILL_CHUNK } from "./generate.ts";
+import {
+  encodePrefill,
+  type GenerationStats,
+  PREFILL_CHUNK,
+  SINK_PREFILL_CHUNK,
+} from "./generate.ts";
 import {
   type CachePolicy,
   checkCachePolicy,
@@ -63,7 +68,7 @@ export interface SpeculativeOptions {
 }
 
 /** Result of a speculative generation. */
-export interface SpeculativeResult {
+export interface SpeculativeResult extends GenerationStats {
   tokens: number[];
   /** Accepted draft tokens per round, for the rounds needed to reach maxNewTokens. */
   rounds: number[];
@@ -71,14 +76,6 @@ export interface SpeculativeResult {
   kPerRound: number[];
   /** With `readState`: final [cacheLen, tokenPos] of the target and the draft. */
   state?: { target: [number, number]; draft: [number, number] };
-  ttftMs: number;
-  decodeMs: number;
-  gpuWaits: number;
-  kvBytes: number;
-  /** Weights of both models plus every GPU buffer of the run. */
-  peakBytes: number;
-  /** Appends that evicted entries from the target's cache (0 with a full cache). */
-  compressionEvents: number;
 }
 
 /** Largest draft length. */

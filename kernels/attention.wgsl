@@ -20,21 +20,7 @@ const WG = 64u;
 const MAXKEYS = 4096u;
 var<workgroup> score: array<f32, MAXKEYS>;
 var<workgroup> qv: array<f32, 256>;
-var<workgroup> red: array<f32, WG>;
-
-fn reduce(li: u32, v: f32, isMax: bool) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (li < s) {
-      red[li] = select(red[li] + red[li + s], max(red[li], red[li + s]), isMax);
-    }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
+#include "workgroup_reduce.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -68,14 +54,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     score[j] = sc;
     m = max(m, sc);
   }
-  let mx = reduce(li, m, true);
+  let mx = wgMax(li, m);
   var sum = 0.0;
   for (var j = li; j < n; j += WG) {
     let e = exp(score[j] - mx);
     score[j] = e;
     sum += e;
   }
-  let total = reduce(li, sum, false);
+  let total = wgSum(li, sum);
   for (var d = li; d < hd; d += WG) {
     var acc = 0.0;
     // Walk the slots in cache-index order: sinks, then the ring from the window's start.

@@ -9,29 +9,17 @@ struct Params { T: u32, d: u32, eps: f32, _pad: u32 }
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 const WG = 64u;
-var<workgroup> red: array<f32, WG>;
-
-fn reduceSum(li: u32, v: f32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (li < s) { red[li] += red[li + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
+#include "workgroup_reduce.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let row = wg.x * p.d;
   var s = 0.0;
   for (var i = li; i < p.d; i += WG) { s += x[row + i]; }
-  let mean = reduceSum(li, s) / f32(p.d);
+  let mean = wgSum(li, s) / f32(p.d);
   var v = 0.0;
   for (var i = li; i < p.d; i += WG) { let c = x[row + i] - mean; v += c * c; }
-  let rstd = 1.0 / sqrt(reduceSum(li, v) / f32(p.d) + p.eps);
+  let rstd = 1.0 / sqrt(wgSum(li, v) / f32(p.d) + p.eps);
   for (var i = li; i < p.d; i += WG) {
     y[row + i] = (x[row + i] - mean) * rstd * w[i] + b[i];
   }
