@@ -21,6 +21,7 @@ const WG = 256u;
 var<workgroup> picks: array<u32, 17>;
 
 #include "argmax_row.wgsl"
+#include "accept_commit.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
@@ -38,14 +39,5 @@ fn main(@builtin(local_invocation_index) li: u32) {
     while (a < p.K && tokens[base + 1u + a] == picks[a]) { a++; }
   }
   tokens[base + 1u + a] = picks[a];
-  // The verify pass appended K+1 entries without advancing: keep the a+1 that are committed.
-  targetState[0] = targetState[0] + a + 1u;
-  targetState[1] = base + a + 1u;
-  // The draft has cached tokens up to base+K-1; keep those up to base+a-1. Its next first
-  // step reads 2 tokens: the last accepted one (recomputed if it was cached) and the new one.
-  draftState[0] = draftState[0] - (p.K - a);
-  draftState[1] = base + a;
-  let r = log[0];
-  log[1u + r] = a;
-  log[0] = r + 1u;
+  commitRound(base, a);
 }

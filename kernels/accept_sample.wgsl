@@ -5,8 +5,8 @@
 // For i = 0..K-1: accept x_i with probability min(1, p_i(x_i) / q_i(x_i)) (draw
 // rngUniform(seed, base+1+i, 2)); at the first rejection resample from
 // norm(max(0, p_i - q_i)) and stop; when all K are accepted sample the bonus from p_K
-// (draw rngUniform(seed, base+1+a, 3)). Then the same cache rollback and round log as
-// accept_greedy.wgsl. rule (tests only): 0 this rule; 1 always accept the drafts;
+// (draw rngUniform(seed, base+1+a, 3)). Then the cache rollback and round log of
+// accept_commit.wgsl. rule (tests only): 0 this rule; 1 always accept the drafts;
 // 2 resample from p_i instead of the residual.
 struct Params { V: u32, K: u32, seed: u32, rule: u32 }
 
@@ -20,6 +20,7 @@ struct Params { V: u32, K: u32, seed: u32, rule: u32 }
 
 #include "rng.wgsl"
 #include "inverse_cdf.wgsl"
+#include "accept_commit.wgsl"
 
 const WG = 256u;
 var<workgroup> part: array<f32, WG>;
@@ -97,15 +98,5 @@ fn main(@builtin(local_invocation_index) li: u32) {
     tokens[pos] = tok;
   }
   if (li != 0u) { return; }
-  // Rollback, exactly as accept_greedy.wgsl.
-  // The verify pass appended K+1 entries without advancing: keep the a+1 that are committed.
-  targetState[0] = targetState[0] + a + 1u;
-  targetState[1] = base + a + 1u;
-  // The draft has cached tokens up to base+K-1; keep those up to base+a-1. Its next first
-  // step reads 2 tokens: the last accepted one (recomputed if it was cached) and the new one.
-  draftState[0] = draftState[0] - (p.K - a);
-  draftState[1] = base + a;
-  let r = log[0];
-  log[1u + r] = a;
-  log[0] = r + 1u;
+  commitRound(base, a);
 }
