@@ -1,12 +1,13 @@
 /**
- * Locations of the shared goldens and the repository's models, resolved from this file so
- * tests run from any working directory, plus the decoder for the goldens' base64 logits.
+ * Locations of the goldens (tests/goldens/, see its README) and the repository's models,
+ * resolved from this file so tests run from any working directory, plus the decoder for the
+ * goldens' base64 logits.
  */
 
-/** URL of the shared goldens folder (`../shared/goldens/` beside the repository root). */
-export const goldensUrl: URL = new URL("../../shared/goldens/", import.meta.url);
+/** URL of the goldens folder, `tests/goldens/` in the repository. */
+export const goldensUrl: URL = new URL("./goldens/", import.meta.url);
 
-/** Filesystem path of the shared goldens folder, with a trailing slash. */
+/** Filesystem path of the goldens folder, with a trailing slash. */
 export const goldensDir: string = decodeURIComponent(goldensUrl.pathname);
 
 /** Filesystem path of the repository root, with a trailing slash. */

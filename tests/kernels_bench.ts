@@ -3,9 +3,9 @@
  * shapes, and of one plain decode step of the embedded target model.
  *
  * Each name carries its floor: the bytes the pass must read divided by 1.1 GB/s, the
- * compute-shader streaming read rate measured on lavapipe (/work/shared/GPU.md). On a
- * real GPU the floor is far lower; there the ~11 ms of Deno's submit-and-wait (also in
- * GPU.md) dominates every single-pass iteration below.
+ * compute-shader streaming read rate measured on lavapipe on a 2-core machine (`mod.ts bench`
+ * measures yours). On a real GPU the floor is far lower; there the ~11 ms of Deno's
+ * submit-and-wait (it sleeps 10 ms per poll) dominates every single-pass iteration below.
  *
  *   deno bench -A tests/kernels_bench.ts
  */

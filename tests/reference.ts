@@ -5,7 +5,7 @@
  * whole model against the transformers goldens.
  *
  * Layouts: every matrix is row-major; a buffer commented `[T,d]` holds T rows of d.
- * Semantics follow HF transformers GPTNeoX exactly (see /work/shared/DESIGN.md).
+ * Semantics follow HF transformers GPTNeoX exactly (rules restated in engine/model.ts and engine/config.ts).
  */
 
 import {
