@@ -4,7 +4,7 @@
  * per token), the adapter's copy and compute-read bandwidth and arithmetic rate, every
  * kernel of one target decode step, one draft step and one verify pass of K + 1 tokens set
  * against those rates (profiler/kernel_profile.ts), and a PyTorch eager CPU peer on the
- * same checkpoint and prompt (tests/peer_torch.py), whose greedy tokens must equal ours.
+ * same checkpoint and prompt (profiler/peer_torch.py), whose greedy tokens must equal ours.
  */
 import type { NeoxModel } from "../engine/model.ts";
 import { greedyGenerate } from "../engine/generate.ts";
@@ -66,7 +66,7 @@ export interface SpeculativeRun extends BenchRun {
   tokensMatchPlain: boolean;
 }
 
-/** The PyTorch peer's result (tests/peer_torch.py). */
+/** The PyTorch peer's result (profiler/peer_torch.py). */
 export interface PeerResult {
   name: string;
   torch: string;
@@ -354,11 +354,11 @@ export async function runBench(
 
 /** Path of the peer script. */
 export function peerScript(): string {
-  return decodeURIComponent(new URL("../tests/peer_torch.py", import.meta.url).pathname);
+  return decodeURIComponent(new URL("./peer_torch.py", import.meta.url).pathname);
 }
 
 /**
- * Runs tests/peer_torch.py; returns its result, or a note saying why there is none (no
+ * Runs profiler/peer_torch.py; returns its result, or a note saying why there is none (no
  * interpreter, no torch, a failure): the bench goes on without a peer.
  */
 export async function runPeer(

@@ -49,6 +49,8 @@ export interface SweepOptions {
   /** Acceptance replay: accept counts per round for a given K (see replayCounts). */
   replay?: { alpha?: number; trace?: string; counts: (k: number) => number[] };
   version: string;
+  /** Aborted (e.g. on Ctrl-C): the sweep stops before its next sample, keeping what finished. */
+  signal?: AbortSignal;
 }
 
 interface PromptCase {
@@ -242,6 +244,7 @@ async function sweepAll(
               target: [] as number[],
             };
             for (let s = 0; s <= o.numSamples; s++) {
+              if (o.signal?.aborted) throw new NeoxError("interrupted (Ctrl-C)");
               let time = 0, first = 0, decode = 0;
               for (const p of cases) {
                 timer?.reset();

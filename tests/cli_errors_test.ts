@@ -442,9 +442,15 @@ async function check(c: Case): Promise<string[]> {
     if (stack) problems.push("stack trace without --debug");
   }
   for (const path of c.outs ?? []) {
-    for (const p of [path, `${path}.tmp`]) {
-      if (await Deno.stat(p).then(() => true, () => false)) problems.push(`${p} exists`);
-    }
+    if (await Deno.stat(path).then(() => true, () => false)) problems.push(`${path} exists`);
+    // No temporary file of an atomic write (`.<name>.<id>.tmp`) is left beside it either.
+    const dir = path.slice(0, path.lastIndexOf("/")) || ".";
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        if (e.name.startsWith(`.${name}.`)) problems.push(`${dir}/${e.name} left behind`);
+      }
+    } catch { /* the folder itself is missing: nothing was left */ }
   }
   return problems.length ? [`${c.name}: ${problems.join("; ")}\n  stderr: ${stderr}`] : [];
 }

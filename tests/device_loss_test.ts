@@ -55,7 +55,64 @@ Deno.test("device lost mid-sweep: clean stop, finished configurations kept", asy
     assert.deepEqual(saved.configs.map((c) => c.id), ["base-n8-full-fp16-custom"]);
     assert.equal(saved.interrupted, "GPU failure: device was lost");
     await assert.rejects(Deno.stat(html), Deno.errors.NotFound);
-    await assert.rejects(Deno.stat(`${json}.tmp`), Deno.errors.NotFound);
+    const left = [];
+    for await (const e of Deno.readDir(tmp)) if (e.name.endsWith(".tmp")) left.push(e.name);
+    assert.deepEqual(left, [], "temporary files left behind");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("Ctrl-C mid-sweep: finished configurations saved, marked interrupted", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "neox-interrupt-" });
+  try {
+    const json = `${tmp}/results.json`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "mod.ts",
+        "profile",
+        "--target-model",
+        "models/pydoc-neox-2.5m",
+        "--k-values",
+        "2",
+        "3",
+        "4",
+        "--max-new-tokens",
+        "8",
+        "--prompt",
+        "def parse(argv):",
+        "--num-samples",
+        "1",
+        "--output-json",
+        json,
+      ],
+      cwd: root,
+      env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1" },
+      stdout: "null",
+      stderr: "piped",
+      signal: AbortSignal.timeout(90_000),
+    }).spawn();
+    // Interrupt as soon as the second configuration starts (the first one has finished).
+    let stderr = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      stderr += decoder.decode(chunk, { stream: true });
+      if (stderr.includes("[2/")) {
+        child.kill("SIGINT");
+        break;
+      }
+    }
+    const status = await child.status;
+    assert.equal(status.code, 1, stderr);
+    const saved: ResultsFile = JSON.parse(await Deno.readTextFile(json));
+    assert.ok(saved.configs.length >= 1, "at least the finished baseline is saved");
+    assert.ok(saved.configs.length < 4, "the sweep stopped early");
+    assert.match(saved.interrupted ?? "", /interrupted/);
+    const left = [];
+    for await (const e of Deno.readDir(tmp)) if (e.name.endsWith(".tmp")) left.push(e.name);
+    assert.deepEqual(left, [], "temporary files left behind");
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

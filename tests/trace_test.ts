@@ -62,7 +62,9 @@ Deno.test("writeTrace writes valid JSON atomically", async () => {
     await writeTrace(path, sample());
     const json = JSON.parse(await Deno.readTextFile(path));
     assert.equal(json.traceEvents.filter((e: Event) => e.ph === "X").length, 5);
-    await assert.rejects(Deno.stat(`${path}.tmp`));
+    const names = [];
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    assert.deepEqual(names, ["trace.json"], "only the trace, no temporary file");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,0 +1,185 @@
+/** `profile` (`deno task profile`): the GPU-timed speculative-decoding sweep. */
+import { NeoxError, UsageError } from "../engine/errors.ts";
+import { getGpu } from "../engine/device.ts";
+import { checkModel } from "../engine/load.ts";
+import { DEFAULT_SINKS } from "../engine/cache_policy.ts";
+import { MAX_K } from "../engine/speculative.ts";
+import { loadTokenizer } from "../engine/tokenizer.ts";
+import { checkOutputPath, writeFileAtomic } from "../engine/output.ts";
+import { VERSION } from "../engine/version.ts";
+import {
+  replayCounts,
+  runSweep,
+  summaryTable,
+  SweepInterrupted,
+  type SweepOptions,
+} from "../profiler/sweep.ts";
+import { TraceRecorder, writeTrace } from "../profiler/trace.ts";
+import { checkDraft, type Flags, int, intList, joinLists, num, parse, str } from "./flags.ts";
+
+/** `--help` text. */
+export const HELP = `deno task profile [--target-model DIR] [--draft-model DIR] [--k-values 3 5 7 9]
+    [--max-new-tokens 48] [--max-cache-lens full 128] [--prompt-types medium long] [--prompt TEXT]
+    [--num-samples 2] [--quant fp16 int8] [--output-json F] [--output-html F] [--trace F]
+    [--per-kernel] [--alpha A | --accept-trace FILE]
+  Runs the speculative-decoding sweep (baseline + each K per cache, length, prompt type),
+  GPU-timed, checked against the analytic models; prints a summary table. --per-kernel
+  also times every kernel of a target decode step, a draft step and a verify pass at the
+  smallest K (results.kernels). --alpha / --accept-trace replay acceptance: real draft and
+  verify kernels run (e.g. on synthetic:pythia-2.8b / synthetic:pythia-70m) while accept
+  counts come from a per-token acceptance or a trace (generate --json's "rounds").
+  Models default to the embedded pair; synthetic:pythia-2.8b etc. also work.`;
+
+/** Runs `profile`. */
+export async function run(rawArgs: string[]): Promise<void> {
+  const cmd = "profile";
+  const lists = ["--k-values", "--max-new-tokens", "--max-cache-lens", "--prompt-types", "--quant"];
+  const f = parse(cmd, joinLists(rawArgs, lists), {
+    "target-model": { type: "string" },
+    "draft-model": { type: "string" },
+    "k-values": { type: "string" },
+    "max-new-tokens": { type: "string" },
+    "max-cache-lens": { type: "string" },
+    "prompt-types": { type: "string" },
+    prompt: { type: "string" },
+    "num-samples": { type: "string" },
+    quant: { type: "string" },
+    "output-json": { type: "string" },
+    "output-html": { type: "string" },
+    trace: { type: "string" },
+    alpha: { type: "string" },
+    "accept-trace": { type: "string" },
+    "per-kernel": { type: "boolean" },
+  });
+  if (f.help) return void console.log(HELP);
+  const here = decodeURIComponent(new URL("../", import.meta.url).pathname);
+  const targetModel = str(f, "target-model") ?? `${here}models/pydoc-neox-20m`;
+  const draftModel = str(f, "draft-model") ?? `${here}models/pydoc-neox-2.5m`;
+  const kValues = intList(cmd, f, "k-values", [3, 5, 7, 9], 1, MAX_K);
+  const maxNewTokens = intList(cmd, f, "max-new-tokens", [48], 1, 4000);
+  const cacheFlag = str(f, "max-cache-lens") ?? "full,128";
+  const cacheLens = cacheFlag.split(",").map((c) => {
+    if (c === "full") return null;
+    const n = Number(c);
+    const least = DEFAULT_SINKS + Math.max(...kValues) + 2;
+    if (!/^\d+$/.test(c) || n < least || n > 4096) {
+      throw new UsageError(
+        `${cmd}: --max-cache-lens: "${c}" must be "full" or a cache size from ${least} (sinks + K + 2) to 4096`,
+      );
+    }
+    return n;
+  });
+  const promptTypes = (str(f, "prompt-types") ?? "medium,long").split(",");
+  for (const t of promptTypes) {
+    if (t !== "medium" && t !== "long") {
+      throw new UsageError(`${cmd}: --prompt-types: "${t}" is not medium or long`);
+    }
+  }
+  const quant = (str(f, "quant") ?? "fp16,int8").split(",");
+  for (const q of quant) {
+    if (q !== "fp16" && q !== "int8") {
+      throw new UsageError(`${cmd}: --quant: "${q}" is not fp16 or int8`);
+    }
+  }
+  const numSamples = int(cmd, f, "num-samples", 2, 1, 1000);
+  const replay = await replayFlags(cmd, f);
+  const prompt = str(f, "prompt");
+  if (prompt === "") throw new UsageError(`${cmd}: --prompt is empty`);
+  const targetCfg = await checkModel(targetModel);
+  const codec = await loadTokenizer(targetModel);
+  await checkDraft(cmd, draftModel, targetModel, targetCfg, codec);
+  for (const flag of ["output-json", "output-html", "trace"]) {
+    const p = str(f, flag);
+    if (p !== undefined) await checkOutputPath(p, `--${flag}`);
+  }
+  if (prompt !== undefined && !codec) {
+    throw new UsageError(`${cmd}: --prompt needs a tokenizer.json in the target folder`);
+  }
+  const gpu = await getGpu();
+  const trace = str(f, "trace") !== undefined ? new TraceRecorder() : undefined;
+  const t0 = performance.now();
+  const bar = (line: string) => {
+    const s = ((performance.now() - t0) / 1000).toFixed(0);
+    console.error(`${line}  (${s} s)`);
+  };
+  // Ctrl-C stops the sweep before its next sample; the finished configurations are saved.
+  const abort = new AbortController();
+  const onInterrupt = () => {
+    if (abort.signal.aborted) Deno.exit(130);
+    console.error("interrupted: finishing the current sample, then saving (Ctrl-C again quits)");
+    abort.abort();
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  const results = await runSweep(gpu, codec, {
+    targetModel,
+    draftModel,
+    kValues,
+    maxNewTokens,
+    cacheLens,
+    promptTypes,
+    prompt,
+    numSamples,
+    quant: quant as ("fp16" | "int8")[],
+    progress: bar,
+    replay,
+    trace,
+    perKernel: Boolean(f["per-kernel"]),
+    version: VERSION,
+    signal: abort.signal,
+  }).catch((e) => keepPartialResults(cmd, e, str(f, "output-json")))
+    .finally(() => Deno.removeSignalListener("SIGINT", onInterrupt));
+  console.log(summaryTable(results));
+  const jsonPath = str(f, "output-json");
+  if (jsonPath) await writeFileAtomic(jsonPath, JSON.stringify(results, null, 1));
+  const htmlPath = str(f, "output-html");
+  if (htmlPath) {
+    const { renderReport } = await import("../report/mod.ts");
+    await writeFileAtomic(htmlPath, await renderReport(results));
+  }
+  const tracePath = str(f, "trace");
+  if (trace && tracePath) await writeTrace(tracePath, trace);
+  for (const [what, p] of [["results", jsonPath], ["report", htmlPath], ["trace", tracePath]]) {
+    if (p) console.error(`wrote ${what}: ${p}`);
+  }
+}
+
+/** After a sweep failed part-way: writes the configurations it finished, then fails. */
+async function keepPartialResults(cmd: string, e: unknown, jsonPath?: string): Promise<never> {
+  if (!(e instanceof SweepInterrupted)) throw e;
+  const n = e.results.configs.length;
+  const done = `${n} finished configuration${n === 1 ? "" : "s"}`;
+  if (!jsonPath) throw new NeoxError(`${cmd}: ${e.message} (${done} lost: no --output-json)`);
+  await writeFileAtomic(jsonPath, JSON.stringify(e.results, null, 1));
+  throw new NeoxError(`${cmd}: ${e.message}; saved the ${done} to ${jsonPath}`);
+}
+
+/** `--alpha a` or `--accept-trace FILE` (a JSON array of accept counts, or {"rounds": [...]}). */
+async function replayFlags(cmd: string, f: Flags): Promise<SweepOptions["replay"]> {
+  const tracePath = str(f, "accept-trace");
+  if (f.alpha !== undefined && tracePath !== undefined) {
+    throw new UsageError(`${cmd}: give --alpha or --accept-trace, not both`);
+  }
+  if (f.alpha !== undefined) {
+    const alpha = num(cmd, f, "alpha", 0.8, 0, 1);
+    return { alpha, counts: (k) => replayCounts(alpha, k) };
+  }
+  if (tracePath === undefined) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(await Deno.readTextFile(tracePath));
+  } catch (e) {
+    throw new NeoxError(
+      `${tracePath}: cannot read an accept trace (${(e as Error).message.split("\n")[0]})`,
+    );
+  }
+  const rounds = Array.isArray(json) ? json : (json as { rounds?: unknown })?.rounds;
+  if (
+    !Array.isArray(rounds) || rounds.length === 0 ||
+    rounds.some((x) => !Number.isInteger(x) || x < 0)
+  ) {
+    throw new NeoxError(
+      `${tracePath}: an accept trace is a non-empty array of accept counts (or {"rounds": [...]})`,
+    );
+  }
+  return { trace: tracePath, counts: () => rounds as number[] };
+}
