@@ -415,6 +415,22 @@ function cases(tmp: string): Case[] {
       phrase: "no WebGPU adapter found",
       outs: [out("no-adapter")],
     },
+    // Every command that needs a GPU says the same one line (with the fix) before any work.
+    ...([
+      ["generate", "--model", draftDir, "--ids", "1,2,3", "--max-new-tokens", "4", "--json"],
+      ["generate", "--model", targetDir, "--draft", draftDir, "--ids", "1,2", "--k", "2"],
+      ["perplexity", "--model", draftDir, "--text", `${root}README.md`, "--max-tokens", "8"],
+      ["bench", "--model", targetDir, "--draft", draftDir, "--max-new-tokens", "4", "--no-peer"],
+      ["profile", "--k-values", "2", "--max-new-tokens", "4", "--output-json", out("p-json")],
+      ["calibrate", "-o", out("cal-json")],
+    ] as string[][]).map((args): Case => ({
+      name: `no WebGPU adapter: ${args[0]} ${args.includes("--draft") ? "--draft" : ""}`,
+      args,
+      code: 1,
+      phrase: "no WebGPU adapter found: install a GPU driver with Vulkan support, or the " +
+        "software adapter (Debian: apt-get install mesa-vulkan-drivers)",
+      outs: args.filter((a) => a.startsWith(tmp)),
+    })),
   ];
 }
 
