@@ -13,20 +13,7 @@ import { NeoxError } from "../engine/errors.ts";
 import type { ResultsFile } from "../profiler/results.ts";
 import { validateResults } from "./validate.ts";
 import { REPORT_CSS } from "./style.ts";
-
-/** The chart sections of the page, in order: `data-chart` name, heading, and whether it spans the grid. */
-export const CHART_SECTIONS: readonly { id: string; title: string; wide: boolean }[] = [
-  { id: "throughput", title: "Throughput vs draft length K", wide: false },
-  { id: "prediction", title: "Measured vs predicted speedup", wide: false },
-  { id: "latency", title: "Latency vs draft length K", wide: true },
-  { id: "acceptance", title: "Draft acceptance and tokens per round", wide: true },
-  { id: "positions", title: "Per-position acceptance", wide: false },
-  { id: "analytic", title: "Analytic model error", wide: false },
-  { id: "cache", title: "Cache size: throughput and compression", wide: true },
-  { id: "memory", title: "KV-cache memory during generation", wide: false },
-  { id: "kernels", title: "Per-kernel GPU time", wide: false },
-  { id: "quant", title: "INT8 vs FP16 target", wide: true },
-];
+import { SECTIONS, sectionSkeleton } from "./sections.ts";
 
 const CLIENT_ENTRY = new URL("./client.ts", import.meta.url);
 
@@ -124,10 +111,7 @@ export async function renderReport(results: ResultsFile): Promise<string> {
     "base-uri 'none'",
     "form-action 'none'",
   ].join("; ");
-  const sections = CHART_SECTIONS.map(({ id, title, wide }) =>
-    `<section class="card chart-section${wide ? " wide" : ""}" data-chart="${id}" id="chart-${id}">
-<h2>${title}</h2><p class="caption"></p><div class="chart-body"></div></section>`
-  ).join("\n");
+  const sections = SECTIONS.map(sectionSkeleton).join("\n");
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -150,11 +134,6 @@ ${REPORT_CSS}
 <noscript><p class="no-data">This report draws its charts with JavaScript; enable it to see them.</p></noscript>
 <main class="grid">
 ${sections}
-<section class="card wide" id="configs" data-table="configs">
-<h2>All configurations</h2><p class="caption">Click a column heading to sort.</p>
-<div class="table-wrap"></div></section>
-<section class="card wide" id="prompts-section">
-<h2>Prompts</h2><div id="prompts"></div></section>
 </main>
 <footer class="page-footer"><span id="footer-text"></span></footer>
 <div id="tooltip" role="tooltip" hidden></div>
