@@ -10,7 +10,7 @@
  */
 
 import { NeoxError } from "../engine/errors.ts";
-import type { ResultsFile } from "../profiler/results.ts";
+import { type ModelInfo, modelName, type ResultsFile } from "../profiler/results.ts";
 import { validateResults } from "./validate.ts";
 import { REPORT_CSS } from "./style.ts";
 import { SECTIONS, sectionSkeleton } from "./sections.ts";
@@ -98,7 +98,29 @@ async function sha256Base64(text: string): Promise<string> {
   return btoa(binary);
 }
 
-/** Renders a results file as one self-contained HTML page (no external URL anywhere). */
+/**
+ * The results as a report shares them: each model named by its folder (and a replayed
+ * trace by its file name), not by the path on the machine that ran the sweep.
+ */
+export function shareableResults(results: ResultsFile): ResultsFile {
+  const named = (m: ModelInfo): ModelInfo => ({ ...m, path: modelName(m.path) });
+  const replay = results.settings.replay;
+  return {
+    ...results,
+    models: {
+      target: named(results.models.target),
+      draft: results.models.draft === null ? null : named(results.models.draft),
+    },
+    settings: replay?.trace === undefined
+      ? results.settings
+      : { ...results.settings, replay: { ...replay, trace: modelName(replay.trace) } },
+  };
+}
+
+/**
+ * Renders a results file as one self-contained HTML page (no external URL anywhere). The
+ * page embeds {@link shareableResults}: no local path of the sender's appears in it.
+ */
 export async function renderReport(results: ResultsFile): Promise<string> {
   const script = await bundleClient();
   const scriptHash = await sha256Base64(script);
@@ -137,7 +159,7 @@ ${sections}
 </main>
 <footer class="page-footer"><span id="footer-text"></span></footer>
 <div id="tooltip" role="tooltip" hidden></div>
-<script type="application/json" id="results-data">${embedJson(results)}</script>
+<script type="application/json" id="results-data">${embedJson(shareableResults(results))}</script>
 <script>${script}</script>
 </body>
 </html>
