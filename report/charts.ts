@@ -118,7 +118,7 @@ export interface LegendItem {
 }
 
 /** A panel: title, toggling legend, and a drawing redrawn (with rescaled axes) on each toggle. */
-export function chartPanel(
+function chartPanel(
   host: HTMLElement,
   title: string,
   legend: LegendItem[],
@@ -165,6 +165,32 @@ export function chartPanel(
   host.append(panel);
   // Drawn once the whole page is laid out, so that the chart can take its final width.
   pendingDraws.push(() => draw(target, hidden));
+}
+
+/** What a panel holds beside its chart: a heading, the legend, a note after the legend. */
+interface PanelOptions {
+  title?: string;
+  /** Default: one entry per series (xyPanel: line, or dashed for a dashed series; barPanel: box). */
+  legend?: LegendItem[];
+  hint?: string;
+}
+
+/** A panel of one {@link xyChart}. */
+export function xyPanel(host: HTMLElement, o: XYOptions & PanelOptions): void {
+  const legend = o.legend ??
+    o.series.map((s): LegendItem => ({
+      key: s.key,
+      label: s.label,
+      color: s.color,
+      shape: s.dashed ? "dashed" : "line",
+    }));
+  chartPanel(host, o.title ?? "", legend, (t, hidden) => xyChart(t, o, hidden), o.hint);
+}
+
+/** A panel of one {@link barChart}. */
+export function barPanel(host: HTMLElement, o: BarOptions & PanelOptions): void {
+  const legend = o.legend ?? legendOf(o.series, "box");
+  chartPanel(host, o.title ?? "", legend, (t, hidden) => barChart(t, o, hidden), o.hint);
 }
 
 /** Chart drawings waiting for the page layout (see chartPanel); client.ts runs them. */

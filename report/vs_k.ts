@@ -5,14 +5,7 @@
  * baseline as a dashed reference line.
  */
 
-import {
-  chartPanel,
-  type HLine,
-  noData,
-  xyChart,
-  type XYOptions,
-  type XYSeries,
-} from "./charts.ts";
+import { type HLine, noData, type XYOptions, xyPanel, type XYSeries } from "./charts.ts";
 import { type Cfg, configTip, lengthGroups, type ReportView, type Slice } from "./view.ts";
 
 /** What one {@link vsKPanel} plots. */
@@ -63,24 +56,14 @@ export function vsKPanel(host: HTMLElement, view: ReportView, o: VsKOptions): vo
     noData(host, `No ${o.title.toLowerCase()} measurements for the speculative runs.`);
     return;
   }
-  chartPanel(
-    host,
-    o.title,
-    all.map((s) => ({
-      key: s.key,
-      label: s.label,
-      color: s.color,
-      shape: s.dashed ? "dashed" : "line",
-    })),
-    (t, hidden) =>
-      xyChart(t, {
-        xLabel: "draft length K (tokens)",
-        yLabel: o.yLabel,
-        series: all,
-        hlines,
-        xTicks: view.kTicks,
-        ...o.chart,
-      }, hidden),
-    hlines.length > 0 ? "dashed: baseline" : undefined,
-  );
+  xyPanel(host, {
+    title: o.title,
+    xLabel: "draft length K (tokens)",
+    yLabel: o.yLabel,
+    series: all,
+    hlines,
+    xTicks: view.kTicks,
+    ...o.chart,
+    hint: hlines.length > 0 ? "dashed: baseline" : undefined,
+  });
 }

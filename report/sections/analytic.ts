@@ -1,16 +1,7 @@
 /// <reference lib="dom" />
 /** Section "analytic": mean absolute error of each analytic speedup model. */
 
-import {
-  barChart,
-  type BarSeries,
-  chartPanel,
-  color,
-  el,
-  legendOf,
-  MODEL_COLORS,
-  noData,
-} from "../charts.ts";
+import { barPanel, type BarSeries, color, el, MODEL_COLORS, noData } from "../charts.ts";
 import { f2 } from "../format.ts";
 import { type ReportView, type SectionHost } from "../view.ts";
 
@@ -32,20 +23,14 @@ export function drawAnalytic({ body, caption }: SectionHost, v: ReportView): voi
       ...(s.model === v.data.analytic.best ? ["best model"] : []),
     ]),
   }));
-  chartPanel(
-    body,
-    "",
-    legendOf(series, "box"),
-    (t, hidden) =>
-      barChart(t, {
-        categories: cats,
-        series,
-        stacked: true,
-        xLabel: "analytic model",
-        yLabel: "mean |error| (% of measured)",
-        height: 250,
-      }, hidden),
-  );
+  barPanel(body, {
+    categories: cats,
+    series,
+    stacked: true,
+    xLabel: "analytic model",
+    yLabel: "mean |error| (% of measured)",
+    height: 250,
+  });
   const table = el("table", "mini-table");
   const head = table.createTHead().insertRow();
   for (const h of ["model", "mean |error|", ""]) head.append(el("th", undefined, h));

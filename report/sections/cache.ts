@@ -3,14 +3,12 @@
 
 import { format } from "d3-format";
 import {
-  barChart,
+  barPanel,
   type BarSeries,
-  chartPanel,
   color,
-  type LegendItem,
   noData,
   panels,
-  xyChart,
+  xyPanel,
   type XYSeries,
 } from "../charts.ts";
 import { fInt, fmtBytes, statLine } from "../format.ts";
@@ -74,21 +72,14 @@ export function drawCache({ body, caption }: SectionHost, v: ReportView): void {
       ]),
     })),
   }));
-  const legend = (shape: LegendItem["shape"]) =>
-    groupKeys.map((key, i): LegendItem => ({
-      key,
-      label: key,
-      color: colorOf(key, i),
-      shape: key === "baseline" && shape === "line" ? "dashed" : shape,
-    }));
-  chartPanel(box, "Throughput vs cache size", legend("line"), (t, hidden) =>
-    xyChart(t, {
-      xLabel: "KV cache (capacity C, tokens)",
-      yLabel: "throughput (tokens/s)",
-      series,
-      xTicks: cats.map((_, i) => i),
-      xTickFormat: (i) => cats[i] ?? "",
-    }, hidden));
+  xyPanel(box, {
+    title: "Throughput vs cache size",
+    xLabel: "KV cache (capacity C, tokens)",
+    yLabel: "throughput (tokens/s)",
+    series,
+    xTicks: cats.map((_, i) => i),
+    xTickFormat: (i) => cats[i] ?? "",
+  });
 
   const bars: BarSeries[] = groupKeys.map((key, i) => {
     const byCat = cats.map((cat) => members(key).find((c) => catOf(c) === cat));
@@ -107,13 +98,13 @@ export function drawCache({ body, caption }: SectionHost, v: ReportView): void {
       ),
     };
   });
-  chartPanel(box, "Compression events per run", legend("box"), (t, hidden) =>
-    barChart(t, {
-      categories: cats,
-      series: bars,
-      stacked: false,
-      xLabel: "KV cache (capacity C, tokens)",
-      yLabel: "compression events (count)",
-      yFormat: format("~s"),
-    }, hidden));
+  barPanel(box, {
+    title: "Compression events per run",
+    categories: cats,
+    series: bars,
+    stacked: false,
+    xLabel: "KV cache (capacity C, tokens)",
+    yLabel: "compression events (count)",
+    yFormat: format("~s"),
+  });
 }

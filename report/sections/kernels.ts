@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /** Section "kernels": GPU time of each pass split by kernel (stacked bars). */
 
-import { barChart, type BarSeries, chartPanel, color, legendOf, noData } from "../charts.ts";
+import { barPanel, type BarSeries, color, noData } from "../charts.ts";
 import { f3, fPct } from "../format.ts";
 import { type ReportView, type SectionHost, uniq } from "../view.ts";
 
@@ -40,18 +40,12 @@ export function drawKernels({ body, caption }: SectionHost, v: ReportView): void
       }),
     };
   });
-  chartPanel(
-    body,
-    "",
-    legendOf(series, "box"),
-    (t, hidden) =>
-      barChart(t, {
-        categories: passes,
-        series,
-        stacked: true,
-        xLabel: "pass",
-        yLabel: "GPU time (ms)",
-        height: 340,
-      }, hidden),
-  );
+  barPanel(body, {
+    categories: passes,
+    series,
+    stacked: true,
+    xLabel: "pass",
+    yLabel: "GPU time (ms)",
+    height: 340,
+  });
 }

@@ -3,7 +3,7 @@
 
 import { noData, panels } from "../charts.ts";
 import { statLine } from "../format.ts";
-import { NO_SPEC, type ReportView, type SectionHost, sliceLabel } from "../view.ts";
+import { type Cfg, NO_SPEC, type ReportView, type SectionHost, sliceLabel } from "../view.ts";
 import { vsKPanel } from "../vs_k.ts";
 
 export function drawLatency({ body, caption }: SectionHost, v: ReportView): void {
@@ -12,20 +12,18 @@ export function drawLatency({ body, caption }: SectionHost, v: ReportView): void
   caption.textContent = `Time per output token (TPOT) and time to first token (TTFT), ` +
     `${sliceLabel(slice)}; error bars ±1 std, dashed lines are the baselines.`;
   const box = panels(body);
-  vsKPanel(box, v, {
-    title: "TPOT",
-    slice,
-    metric: (c) => ({ y: c.tpotMs.mean, err: c.tpotMs.std }),
-    yLabel: "TPOT (ms/token)",
-    tip: (c) => [statLine("TPOT", c.tpotMs, "ms")],
-    baseline: (b) => b.tpotMs.mean,
-  });
-  vsKPanel(box, v, {
-    title: "TTFT",
-    slice,
-    metric: (c) => ({ y: c.ttftMs.mean, err: c.ttftMs.std }),
-    yLabel: "TTFT (ms)",
-    tip: (c) => [statLine("TTFT", c.ttftMs, "ms")],
-    baseline: (b) => b.ttftMs.mean,
-  });
+  const latencies = [
+    { name: "TPOT", stat: (c: Cfg) => c.tpotMs, yLabel: "TPOT (ms/token)" },
+    { name: "TTFT", stat: (c: Cfg) => c.ttftMs, yLabel: "TTFT (ms)" },
+  ];
+  for (const { name, stat, yLabel } of latencies) {
+    vsKPanel(box, v, {
+      title: name,
+      slice,
+      metric: (c) => ({ y: stat(c).mean, err: stat(c).std }),
+      yLabel,
+      tip: (c) => [statLine(name, stat(c), "ms")],
+      baseline: (b) => stat(b).mean,
+    });
+  }
 }

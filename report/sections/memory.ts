@@ -2,7 +2,7 @@
 /** Section "memory": KV-cache bytes as tokens are generated, one line per cache setting. */
 
 import type { MemorySeries } from "../../profiler/results.ts";
-import { chartPanel, color, legendOf, noData, xyChart, type XYSeries } from "../charts.ts";
+import { color, noData, xyPanel, type XYSeries } from "../charts.ts";
 import { fInt, fmtBytes, mib } from "../format.ts";
 import { type ReportView, type SectionHost } from "../view.ts";
 
@@ -31,16 +31,5 @@ export function drawMemory({ body, caption }: SectionHost, v: ReportView): void 
       ],
     })),
   }));
-  chartPanel(
-    body,
-    "",
-    legendOf(series, "line"),
-    (t, hidden) =>
-      xyChart(t, {
-        xLabel: "generated tokens",
-        yLabel: "KV cache (MiB)",
-        series,
-        yFromZero: true,
-      }, hidden),
-  );
+  xyPanel(body, { xLabel: "generated tokens", yLabel: "KV cache (MiB)", series, yFromZero: true });
 }

@@ -2,7 +2,7 @@
 /** Section "positions": P(draft token i accepted | position i reached), one line per K. */
 
 import { format } from "d3-format";
-import { chartPanel, color, legendOf, noData, xyChart, type XYSeries } from "../charts.ts";
+import { color, noData, xyPanel, type XYSeries } from "../charts.ts";
 import { fmtPct } from "../format.ts";
 import {
   inSlice,
@@ -39,17 +39,11 @@ export function drawPositions({ body, caption }: SectionHost, v: ReportView): vo
   }));
   const maxLen = maxBy(chosen, (c) => c.perPositionAcceptance?.length ?? 0) ?? 1;
   const ticks = Array.from({ length: maxLen }, (_, i) => i + 1);
-  chartPanel(
-    body,
-    "",
-    legendOf(series, "line"),
-    (t, hidden) =>
-      xyChart(t, {
-        xLabel: "draft position i",
-        yLabel: "P(accept | reached)",
-        series,
-        xTicks: ticks,
-        yFormat: format(".0%"),
-      }, hidden),
-  );
+  xyPanel(body, {
+    xLabel: "draft position i",
+    yLabel: "P(accept | reached)",
+    series,
+    xTicks: ticks,
+    yFormat: format(".0%"),
+  });
 }

@@ -2,7 +2,7 @@
 /** Section "prediction": measured speedup against each analytic model's prediction. */
 
 import { format } from "d3-format";
-import { chartPanel, legendOf, MODEL_COLORS, noData, xyChart, type XYSeries } from "../charts.ts";
+import { legendOf, MODEL_COLORS, noData, xyPanel, type XYSeries } from "../charts.ts";
 import { f1, fmtX } from "../format.ts";
 import { type ReportView, type SectionHost } from "../view.ts";
 
@@ -37,18 +37,13 @@ export function drawPrediction({ body, caption }: SectionHost, v: ReportView): v
       };
     }),
   }));
-  chartPanel(
-    body,
-    "",
-    legendOf(series, "dot"),
-    (t, hidden) =>
-      xyChart(t, {
-        xLabel: "measured speedup (×)",
-        yLabel: "predicted speedup (×)",
-        series,
-        diagonal: true,
-        yFormat: format(".2f"),
-      }, hidden),
-    "dashed: y = x (perfect prediction)",
-  );
+  xyPanel(body, {
+    xLabel: "measured speedup (×)",
+    yLabel: "predicted speedup (×)",
+    series,
+    diagonal: true,
+    yFormat: format(".2f"),
+    legend: legendOf(series, "dot"),
+    hint: "dashed: y = x (perfect prediction)",
+  });
 }

@@ -3,15 +3,13 @@
 
 import { format } from "d3-format";
 import {
-  barChart,
+  barPanel,
   type BarSeries,
-  chartPanel,
   type HLine,
-  type LegendItem,
   noData,
   panels,
   QUANT_COLORS,
-  xyChart,
+  xyPanel,
   type XYSeries,
 } from "../charts.ts";
 import { cacheLabel, fmtBytes, fmtPct, mib, statLine } from "../format.ts";
@@ -68,17 +66,15 @@ export function drawQuant({ body, caption }: SectionHost, v: ReportView): void {
       ),
     };
   });
-  const quantLegend = (shape: LegendItem["shape"]) =>
-    quants.map((q): LegendItem => ({ key: q, label: q, color: QUANT_COLORS[q], shape }));
-  chartPanel(box, "GPU memory", quantLegend("box"), (t, hidden) =>
-    barChart(t, {
-      categories: memCats,
-      series: memSeries,
-      stacked: false,
-      xLabel: "memory kind",
-      yLabel: "memory (MiB)",
-      yFormat: format(",.0f"),
-    }, hidden));
+  barPanel(box, {
+    title: "GPU memory",
+    categories: memCats,
+    series: memSeries,
+    stacked: false,
+    xLabel: "memory kind",
+    yLabel: "memory (MiB)",
+    yFormat: format(",.0f"),
+  });
 
   const specSeries = (metric: (c: Cfg) => number | null, tip: (c: Cfg) => string[]): XYSeries[] =>
     quants.map((q) => ({
@@ -108,20 +104,15 @@ export function drawQuant({ body, caption }: SectionHost, v: ReportView): void {
       : [];
   });
   if (tput.some((s) => s.points.length > 0)) {
-    chartPanel(
-      box,
-      "Throughput",
-      quantLegend("line"),
-      (t, hidden) =>
-        xyChart(t, {
-          xLabel: "draft length K (tokens)",
-          yLabel: "throughput (tokens/s)",
-          series: tput,
-          hlines,
-          xTicks: v.kTicks,
-        }, hidden),
-      hlines.length > 0 ? "dashed: baseline" : undefined,
-    );
+    xyPanel(box, {
+      title: "Throughput",
+      xLabel: "draft length K (tokens)",
+      yLabel: "throughput (tokens/s)",
+      series: tput,
+      hlines,
+      xTicks: v.kTicks,
+      hint: hlines.length > 0 ? "dashed: baseline" : undefined,
+    });
   } else if (hlines.length > 0) {
     // Baseline-only sweep: plain-decoding throughput of each weight format.
     const bars: BarSeries[] = quants.map((q) => {
@@ -134,28 +125,28 @@ export function drawQuant({ body, caption }: SectionHost, v: ReportView): void {
         tips: [b ? configTip(b, [statLine("throughput", b.throughputTokS, "tok/s")]) : []],
       };
     });
-    chartPanel(box, "Throughput", quantLegend("box"), (t, hidden) =>
-      barChart(t, {
-        categories: ["plain decoding"],
-        series: bars,
-        stacked: false,
-        xLabel: "decoding",
-        yLabel: "throughput (tokens/s)",
-      }, hidden));
+    barPanel(box, {
+      title: "Throughput",
+      categories: ["plain decoding"],
+      series: bars,
+      stacked: false,
+      xLabel: "decoding",
+      yLabel: "throughput (tokens/s)",
+    });
   }
   const acc = specSeries(
     (c) => c.draftAcceptanceRate,
     (c) => [`acceptance: ${fmtPct(c.draftAcceptanceRate)}`],
   );
   if (acc.some((s) => s.points.length > 0)) {
-    chartPanel(box, "Draft acceptance", quantLegend("line"), (t, hidden) =>
-      xyChart(t, {
-        xLabel: "draft length K (tokens)",
-        yLabel: "acceptance rate (fraction)",
-        series: acc,
-        xTicks: v.kTicks,
-        yDomain: [0, 1],
-        yFormat: format(".0%"),
-      }, hidden));
+    xyPanel(box, {
+      title: "Draft acceptance",
+      xLabel: "draft length K (tokens)",
+      yLabel: "acceptance rate (fraction)",
+      series: acc,
+      xTicks: v.kTicks,
+      yDomain: [0, 1],
+      yFormat: format(".0%"),
+    });
   }
 }
