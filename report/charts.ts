@@ -110,6 +110,7 @@ function withTip(selection: any, tip: (d: any) => string[]): void {
 // ---------------------------------------------------------------------------------------------
 // Charts
 
+/** One legend button: toggles the series with `key`. */
 export interface LegendItem {
   key: string;
   label: string;
@@ -196,6 +197,7 @@ export function barPanel(host: HTMLElement, o: BarOptions & PanelOptions): void 
 /** Chart drawings waiting for the page layout (see chartPanel); client.ts runs them. */
 export const pendingDraws: (() => void)[] = [];
 
+/** A point of an xyChart series; `tip` is its tooltip, one line per entry. */
 export interface XYPoint {
   x: number;
   y: number;
@@ -203,6 +205,7 @@ export interface XYPoint {
   tip: string[];
 }
 
+/** A series of an xyChart, toggled by its legend entry `key`. */
 export interface XYSeries {
   key: string;
   label: string;
@@ -214,6 +217,7 @@ export interface XYSeries {
   dashed?: boolean;
 }
 
+/** A horizontal reference line (e.g. a baseline), dashed. */
 export interface HLine {
   /** Series key it belongs to (hidden with it). */
   key: string;
@@ -222,6 +226,7 @@ export interface HLine {
   tip: string[];
 }
 
+/** What an xyChart draws, and how its axes read. */
 export interface XYOptions {
   xLabel: string;
   yLabel: string;
@@ -420,6 +425,7 @@ export function xyChart(target: HTMLElement, o: XYOptions, hidden: Set<string>):
   }
 }
 
+/** A series of a barChart: one value (or none) and one tooltip per category. */
 export interface BarSeries {
   key: string;
   label: string;
@@ -428,6 +434,7 @@ export interface BarSeries {
   tips: string[][];
 }
 
+/** What a barChart draws, and how its axes read. */
 export interface BarOptions {
   categories: string[];
   series: BarSeries[];

@@ -5,6 +5,7 @@
 
 import { format } from "d3-format";
 
+/** Fixed-point formats with thousands separators; fInt for counts, fPct for fractions. */
 export const f1 = format(",.1f");
 export const f2 = format(",.2f");
 export const f3 = format(".3f");
@@ -17,6 +18,7 @@ type Maybe = number | null | undefined;
 /** A number format that writes `—` for a missing value. */
 const orDash = (f: (v: number) => string) => (v: Maybe): string => (v == null ? "—" : f(v));
 
+/** The formats above, writing `—` for null or undefined. */
 export const fmt1 = orDash(f1);
 export const fmt2 = orDash(f2);
 export const fmt3 = orDash(f3);

@@ -1,7 +1,8 @@
 /**
  * Results JSON -> one self-contained HTML file.
  *
- * The page is a static skeleton (no data in it), the results embedded as JSON in a
+ * The page is a static skeleton (no data in it; one `<section>` per entry of SECTIONS in
+ * report/sections.ts), the results embedded as JSON in a
  * `<script type="application/json">` block with `<`, `>`, `&` escaped, inline CSS, and an
  * inline script: report/client.ts and the d3-* packages it imports, bundled by esbuild when
  * the report is rendered. The client draws every chart and inserts every string from the

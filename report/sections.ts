@@ -1,11 +1,16 @@
 /**
  * The report's sections, in page order: the one list that render.ts writes the page
- * skeleton from and that report/client.ts draws (client.ts maps every id here to exactly
- * one drawer in report/sections/, checked by the type checker). Plain data, no DOM or d3,
- * so that render.ts can import it in Deno.
+ * skeleton from and that report/client.ts draws. Plain data, no DOM or d3, so that
+ * render.ts can import it in Deno; client.ts maps every id here to exactly one drawer
+ * (`DRAWERS`, checked by the type checker: a missing or unknown id does not compile).
  *
- * Adding a section: write report/sections/<name>.ts exporting a {@link SectionDraw}
- * (see report/client.ts), add its line here and its drawer to `DRAWERS` in client.ts.
+ * Adding a section:
+ * 1. write report/sections/<name>.ts exporting
+ *    `draw<Name>({ body, caption }: SectionHost, v: ReportView): void` (a `SectionDraw`,
+ *    report/view.ts) that fills `body` with xyPanel/barPanel/el (report/charts.ts) or a
+ *    no-data sentence, and sets `caption`;
+ * 2. add its line to {@link SECTIONS} below (where it stands is where the page shows it);
+ * 3. add `<id>: draw<Name>` to `DRAWERS` in report/client.ts (the type check asks for it).
  */
 
 /**

@@ -11,11 +11,14 @@ import type { ConfigResult, ResultsFile } from "../profiler/results.ts";
 import { cacheLabel } from "./format.ts";
 import { color } from "./charts.ts";
 
+/** One configuration of the results. */
 export type Cfg = ConfigResult;
 
+/** The distinct values, in first-seen order. */
 export const uniq = <T>(xs: T[]) => [...new Set(xs)];
 /** d3-array's max with a typed accessor (the d3 packages ship no types). */
 export const maxBy = <T>(xs: T[], f: (x: T) => number): number | undefined => max(xs, f);
+/** Ascending numeric order for Array.sort. */
 export const byNum = (a: number, b: number) => a - b;
 
 /** The cache and weight setting a chart holds fixed. */
@@ -25,8 +28,10 @@ export interface Slice {
   quant: string;
 }
 const sliceKey = (c: Slice) => `${c.cache}|${c.cacheSize}|${c.quant}`;
+/** Whether a configuration has the slice's cache and weights. */
 export const inSlice = (c: Cfg, s: Slice) =>
   c.cache === s.cache && c.cacheSize === s.cacheSize && c.quant === s.quant;
+/** e.g. `full cache, fp16`. */
 export const sliceLabel = (s: Slice) => `${cacheLabel(s)}, ${s.quant}`;
 
 /** The configurations most charts show: full cache + fp16 when present, else the most common. */
