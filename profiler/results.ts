@@ -19,7 +19,10 @@ export interface Stat {
 
 /** A model as the sweep ran it. */
 export interface ModelInfo {
-  /** Folder path or `synthetic:pythia-70m` style name. */
+  /**
+   * Folder path or `synthetic:pythia-70m` style name. A report shows only the folder's
+   * name (see {@link modelName}), never the path on the machine that ran the sweep.
+   */
   path: string;
   params: number;
   layers: number;
@@ -30,6 +33,14 @@ export interface ModelInfo {
   weightBytes: number;
   /** "fp16", "fp32" or "int8". */
   dtype: string;
+}
+
+/**
+ * The name a shared report gives a model or file: the last component of its path (either
+ * separator; trailing separators ignored), or a `synthetic:` name as it is.
+ */
+export function modelName(path: string): string {
+  return path.split(/[\\/]+/).filter((part) => part !== "").at(-1) ?? path;
 }
 
 /** One analytic prediction of the speedup and its error against the measured one. */

@@ -4,5 +4,6 @@
  * report.html` calls {@link writeReport}.
  */
 
-export { bundleClient, CHART_SECTIONS, embedJson, renderReport, writeReport } from "./render.ts";
+export { bundleClient, embedJson, renderReport, shareableResults, writeReport } from "./render.ts";
+export { CHART_SECTIONS, type SectionInfo, SECTIONS } from "./sections.ts";
 export { validateResults } from "./validate.ts";

@@ -1,7 +1,8 @@
 /**
  * Results JSON -> one self-contained HTML file.
  *
- * The page is a static skeleton (no data in it), the results embedded as JSON in a
+ * The page is a static skeleton (no data in it; one `<section>` per entry of SECTIONS in
+ * report/sections.ts), the results embedded as JSON in a
  * `<script type="application/json">` block with `<`, `>`, `&` escaped, inline CSS, and an
  * inline script: report/client.ts and the d3-* packages it imports, bundled by esbuild when
  * the report is rendered. The client draws every chart and inserts every string from the
@@ -10,23 +11,10 @@
  */
 
 import { NeoxError } from "../engine/errors.ts";
-import type { ResultsFile } from "../profiler/results.ts";
+import { type ModelInfo, modelName, type ResultsFile } from "../profiler/results.ts";
 import { validateResults } from "./validate.ts";
 import { REPORT_CSS } from "./style.ts";
-
-/** The chart sections of the page, in order: `data-chart` name, heading, and whether it spans the grid. */
-export const CHART_SECTIONS: readonly { id: string; title: string; wide: boolean }[] = [
-  { id: "throughput", title: "Throughput vs draft length K", wide: false },
-  { id: "prediction", title: "Measured vs predicted speedup", wide: false },
-  { id: "latency", title: "Latency vs draft length K", wide: true },
-  { id: "acceptance", title: "Draft acceptance and tokens per round", wide: true },
-  { id: "positions", title: "Per-position acceptance", wide: false },
-  { id: "analytic", title: "Analytic model error", wide: false },
-  { id: "cache", title: "Cache size: throughput and compression", wide: true },
-  { id: "memory", title: "KV-cache memory during generation", wide: false },
-  { id: "kernels", title: "Per-kernel GPU time", wide: false },
-  { id: "quant", title: "INT8 vs FP16 target", wide: true },
-];
+import { SECTIONS, sectionSkeleton } from "./sections.ts";
 
 const CLIENT_ENTRY = new URL("./client.ts", import.meta.url);
 
@@ -111,7 +99,29 @@ async function sha256Base64(text: string): Promise<string> {
   return btoa(binary);
 }
 
-/** Renders a results file as one self-contained HTML page (no external URL anywhere). */
+/**
+ * The results as a report shares them: each model named by its folder (and a replayed
+ * trace by its file name), not by the path on the machine that ran the sweep.
+ */
+export function shareableResults(results: ResultsFile): ResultsFile {
+  const named = (m: ModelInfo): ModelInfo => ({ ...m, path: modelName(m.path) });
+  const replay = results.settings.replay;
+  return {
+    ...results,
+    models: {
+      target: named(results.models.target),
+      draft: results.models.draft === null ? null : named(results.models.draft),
+    },
+    settings: replay?.trace === undefined
+      ? results.settings
+      : { ...results.settings, replay: { ...replay, trace: modelName(replay.trace) } },
+  };
+}
+
+/**
+ * Renders a results file as one self-contained HTML page (no external URL anywhere). The
+ * page embeds {@link shareableResults}: no local path of the sender's appears in it.
+ */
 export async function renderReport(results: ResultsFile): Promise<string> {
   const script = await bundleClient();
   const scriptHash = await sha256Base64(script);
@@ -124,10 +134,7 @@ export async function renderReport(results: ResultsFile): Promise<string> {
     "base-uri 'none'",
     "form-action 'none'",
   ].join("; ");
-  const sections = CHART_SECTIONS.map(({ id, title, wide }) =>
-    `<section class="card chart-section${wide ? " wide" : ""}" data-chart="${id}" id="chart-${id}">
-<h2>${title}</h2><p class="caption"></p><div class="chart-body"></div></section>`
-  ).join("\n");
+  const sections = SECTIONS.map(sectionSkeleton).join("\n");
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -150,15 +157,10 @@ ${REPORT_CSS}
 <noscript><p class="no-data">This report draws its charts with JavaScript; enable it to see them.</p></noscript>
 <main class="grid">
 ${sections}
-<section class="card wide" id="configs" data-table="configs">
-<h2>All configurations</h2><p class="caption">Click a column heading to sort.</p>
-<div class="table-wrap"></div></section>
-<section class="card wide" id="prompts-section">
-<h2>Prompts</h2><div id="prompts"></div></section>
 </main>
 <footer class="page-footer"><span id="footer-text"></span></footer>
 <div id="tooltip" role="tooltip" hidden></div>
-<script type="application/json" id="results-data">${embedJson(results)}</script>
+<script type="application/json" id="results-data">${embedJson(shareableResults(results))}</script>
 <script>${script}</script>
 </body>
 </html>

@@ -42,6 +42,7 @@ h3 { font-size: 13px; margin: 0 0 4px; font-weight: 600; color: var(--muted); }
   padding: 14px 16px 12px; min-width: 0; }
 .card.wide { grid-column: 1 / -1; }
 .caption { margin: 0 0 8px; color: var(--muted); font-size: 12px; line-height: 1.4; }
+section:not(.chart-section) > .caption:empty { display: none; }
 .panels { display: grid; grid-template-columns: repeat(auto-fit, minmax(340px, 1fr)); gap: 14px 22px; }
 .panel { min-width: 0; }
 .no-data { color: var(--muted); font-style: italic; margin: 18px 0; }

@@ -11,6 +11,7 @@ import {
   CHART_SECTIONS,
   embedJson,
   renderReport,
+  shareableResults,
   validateResults,
   writeReport,
 } from "../report/mod.ts";
@@ -106,12 +107,40 @@ Deno.test({
     assert.ok(!html.includes("\u2028"), "line separators escaped");
     const raw = extractDataJson(html);
     assert.ok(!/[<>&]/.test(raw), "no < > & left in the data JSON");
-    assert.deepEqual(JSON.parse(raw), results);
+    // Exactly the results, but for model paths cut to folder names (see the next test).
+    assert.deepEqual(JSON.parse(raw), shareableResults(results));
     assert.equal(html.match(/<\/script>/gi)?.length, 2, "data cannot close its element");
     assert.equal(
       embedJson({ a: "</script>&<!--" }),
       '{"a":"\\u003c/script\\u003e\\u0026\\u003c!--"}',
     );
+  },
+});
+
+Deno.test({
+  name: "report: names models by folder, never by the sender's absolute path",
+  async fn() {
+    const results = fixture();
+    results.models.target.path = "/home/qsender/qckpts/pythia-2.8b-deduped/";
+    results.models.draft!.path = "C:\\Users\\qpeer\\models\\pythia-70m-deduped";
+    results.settings.replay = { trace: "/home/qsender/qtraces/accept.jsonl" };
+    const html = await renderReport(results);
+    for (const part of ["/home/", "qsender", "qckpts", "C:", "Users", "qpeer", "qtraces"]) {
+      assert.ok(!html.includes(part), `"${part}" of a local path is in the report`);
+    }
+    const shared = JSON.parse(extractDataJson(html)) as ResultsFile;
+    assert.equal(shared.models.target.path, "pythia-2.8b-deduped");
+    assert.equal(shared.models.draft?.path, "pythia-70m-deduped");
+    assert.equal(shared.settings.replay?.trace, "accept.jsonl");
+    // Parameters and everything else are kept; the caller's results are not modified.
+    assert.equal(shared.models.target.params, results.models.target.params);
+    assert.deepEqual(shared.configs, results.configs);
+    assert.equal(results.models.target.path, "/home/qsender/qckpts/pythia-2.8b-deduped/");
+    // Synthetic models and relative folders keep their names.
+    const synthetic = fixture();
+    synthetic.models.target.path = "synthetic:pythia-2.8b";
+    assert.equal(shareableResults(synthetic).models.target.path, "synthetic:pythia-2.8b");
+    assert.equal(shareableResults(fixture()).models.draft?.path, "pythia-70m-deduped");
   },
 });
 
@@ -210,7 +239,7 @@ Deno.test({
       await writeReport(good, html);
       const page = await Deno.readTextFile(html);
       assert.ok(page.startsWith("<!doctype html>") && page.trimEnd().endsWith("</html>"));
-      assert.deepEqual(JSON.parse(extractDataJson(page)), fixture());
+      assert.deepEqual(JSON.parse(extractDataJson(page)), shareableResults(fixture()));
       assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
         "report.html",
         "results.json",
