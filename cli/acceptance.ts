@@ -149,8 +149,10 @@ export async function run(args: string[]): Promise<void> {
   await writeFileAtomic(out, JSON.stringify(temperature > 0 ? { ...acc, seed } : acc, null, 1));
   for (const [kind, a] of Object.entries(acc.byKind)) {
     const tau = Object.entries(a.perK).map(([k, v]) => `K=${k} ${v.tokensPerRound.toFixed(3)}`);
+    // Sampling: alpha is mean beta, but the i.i.d. figures are of argmax agreement.
+    const iid = temperature > 0 ? "argmax agreement: " : "";
     console.log(
-      `${kind}: alpha ${a.alpha.toFixed(4)} over ${a.positions} positions; run length ${
+      `${kind}: alpha ${a.alpha.toFixed(4)} over ${a.positions} positions; ${iid}run length ${
         a.iid.meanRunLength.toFixed(3)
       } (i.i.d. ${a.iid.expectedRunLength.toFixed(3)}), lag-1 r ${
         a.iid.lag1Autocorrelation.toFixed(3)
