@@ -22,6 +22,8 @@ export type { KAutoOptions } from "./engine/k_policy.ts";
 export { loadTokenizer } from "./engine/tokenizer.ts";
 export { streamingPerplexity } from "./engine/perplexity.ts";
 export { runSweep } from "./profiler/sweep.ts";
+export { measureAcceptance } from "./profiler/acceptance.ts";
+export type { AcceptanceFile } from "./profiler/acceptance.ts";
 export type { ResultsFile } from "./profiler/results.ts";
 import { main } from "./cli/main.ts";
 export { main };

@@ -231,7 +231,8 @@ export function joinLists(args: string[], lists: string[]): string[] {
     out.push(args[i]);
     if (lists.includes(args[i])) {
       const vals: string[] = [];
-      while (i + 1 < args.length && !args[i + 1].startsWith("--")) vals.push(args[++i]);
+      // A short flag (`-o`) ends the list too; negative numbers do not.
+      while (i + 1 < args.length && !/^-[A-Za-z-]/.test(args[i + 1])) vals.push(args[++i]);
       out.push(vals.join(","));
     }
   }

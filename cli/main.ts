@@ -5,6 +5,7 @@
  */
 import { EXIT_FAILURE, NeoxError, UsageError } from "../engine/errors.ts";
 import { VERSION } from "../engine/version.ts";
+import * as acceptance from "./acceptance.ts";
 import * as bench from "./bench.ts";
 import * as calibrate from "./calibrate.ts";
 import * as generate from "./generate.ts";
@@ -21,6 +22,7 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  acceptance,
   bench,
   calibrate,
   simulate,
