@@ -8,7 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { EXIT_FAILURE, NeoxError, UsageError } from "./engine/errors.ts";
-import { getGpu } from "./engine/device.ts";
+import { getGpu } from "./engine/device_deno.ts";
 import { checkModel, loadModel } from "./engine/load.ts";
 import type { NeoxConfig } from "./engine/config.ts";
 import { allLogits, greedyGenerate } from "./engine/generate.ts";
@@ -42,7 +42,7 @@ import { type DeviceProfile, simulate } from "./profiler/simulator.ts";
 import { TraceRecorder, writeTrace } from "./profiler/trace.ts";
 
 export { NeoxError } from "./engine/errors.ts";
-export { getGpu } from "./engine/device.ts";
+export { getGpu } from "./engine/device_deno.ts";
 export { loadModel, PYTHIA_CONFIGS } from "./engine/load.ts";
 export { NeoxModel, Sequence } from "./engine/model.ts";
 export { allLogits, greedyGenerate } from "./engine/generate.ts";
