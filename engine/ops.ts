@@ -442,8 +442,8 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
   const v = o.variant ?? attentionChoice(lib.device.limits.maxComputeWorkgroupStorageSize);
   const kernel = v.variant === "full" ? "attention" : "attention_tiled";
   const pl = v.variant === "full"
-    ? lib.pipeline(kernel)
-    : lib.pipeline(kernel, "f32", { TILE: v.tile });
+    ? lib.pipeline(kernel, "f32", { MAXKEYS: MAX_CACHE_ENTRIES })
+    : lib.pipeline(kernel, "f32", { MAXKEYS: MAX_CACHE_ENTRIES, TILE: v.tile });
   // Query t sees cacheLen + t + 1 keys; each key costs a rotated dot and a weighted sum.
   const perKey = H * (4 * hd + 3 * rot + 4);
   const perKeyBytes = 2 * H * hd * F32 + rot * F32;

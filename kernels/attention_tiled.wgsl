@@ -2,7 +2,8 @@
 // memory cannot hold MAXKEYS scores (maxComputeWorkgroupStorageSize of 16 KiB): the keys go
 // by in tiles of TILE scores with an online softmax (running max and sum; the partial
 // output is rescaled when the max grows, as FlashAttention does). TILE is set per pipeline
-// from the device limit (engine/ops.ts attention). Each invocation keeps DPT output dims.
+// from the device limit, MAXKEYS from MAX_CACHE_ENTRIES (engine/ops.ts attention). Each
+// invocation keeps DPT output dims.
 // q: [T, H, hd] f32 (rotated, hd <= 256); kCache, vCache: [C, H, hd] f32 (keys before
 // rotary); cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32.
 #include "sink_window.wgsl"
@@ -17,7 +18,6 @@ struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32,
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 const WG = 64u;
-const MAXKEYS = 4096u;
 const DPT = 4u;
 var<workgroup> score: array<f32, TILE>;
 var<workgroup> qv: array<f32, 256>;

@@ -258,6 +258,8 @@ fn rowArgmax(li: u32, base: u32, V: u32) -> u32 {
 // cache-index order, key i rotated by its cache index i (full cache: the absolute position;
 // sink cache: the StreamingLLM "pos-shift"). Each query gets its own window, so a verify
 // pass of K+1 tokens scores exactly what K+1 single-token steps would have.
+// MAXKEYS (scores held in workgroup memory) is set per pipeline: engine/cache_policy.ts
+// MAX_CACHE_ENTRIES.
 #include "sink_window.wgsl"
 struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32, _p1: u32 }
 
@@ -270,7 +272,6 @@ struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32,
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 const WG = 64u;
-const MAXKEYS = 4096u;
 var<workgroup> score: array<f32, MAXKEYS>;
 var<workgroup> qv: array<f32, 256>;
 #include "workgroup_reduce.wgsl"
@@ -333,7 +334,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
 // memory cannot hold MAXKEYS scores (maxComputeWorkgroupStorageSize of 16 KiB): the keys go
 // by in tiles of TILE scores with an online softmax (running max and sum; the partial
 // output is rescaled when the max grows, as FlashAttention does). TILE is set per pipeline
-// from the device limit (engine/ops.ts attention). Each invocation keeps DPT output dims.
+// from the device limit, MAXKEYS from MAX_CACHE_ENTRIES (engine/ops.ts attention). Each
+// invocation keeps DPT output dims.
 // q: [T, H, hd] f32 (rotated, hd <= 256); kCache, vCache: [C, H, hd] f32 (keys before
 // rotary); cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32.
 #include "sink_window.wgsl"
@@ -348,7 +350,6 @@ struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32,
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 const WG = 64u;
-const MAXKEYS = 4096u;
 const DPT = 4u;
 var<workgroup> score: array<f32, TILE>;
 var<workgroup> qv: array<f32, 256>;
