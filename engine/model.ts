@@ -18,16 +18,23 @@ import {
   layerNorm,
   type Linear,
   linear,
+  type LinearOptions,
   type MatmulVariant,
   rotary,
 } from "./ops.ts";
 
 export type { Linear } from "./ops.ts";
 
+/** A LayerNorm's weight and bias: [d] f32 each. */
+export interface LayerNormWeights {
+  weight: GPUBuffer;
+  bias: GPUBuffer;
+}
+
 /** One transformer block, fields named after `gpt_neox.layers.{i}.*`. */
 export interface Layer {
-  inputLayernorm: { weight: GPUBuffer; bias: GPUBuffer };
-  postAttentionLayernorm: { weight: GPUBuffer; bias: GPUBuffer };
+  inputLayernorm: LayerNormWeights;
+  postAttentionLayernorm: LayerNormWeights;
   /** attention.query_key_value: [3d, d] */
   queryKeyValue: Linear;
   /** attention.dense: [d, d] */
@@ -44,7 +51,7 @@ export interface Weights {
   embedIn: Linear;
   layers: Layer[];
   /** gpt_neox.final_layer_norm */
-  finalLayerNorm: { weight: GPUBuffer; bias: GPUBuffer };
+  finalLayerNorm: LayerNormWeights;
   /** embed_out: [V, d] */
   embedOut: Linear;
 }
@@ -305,90 +312,58 @@ export class NeoxModel {
     return new Sequence(this, opts);
   }
 
-  /** Builds the dispatch list of one forward pass of T tokens over `seq`. */
+  /**
+   * Builds the dispatch list of one forward pass of T tokens over `seq`; reads as the math
+   * (llama2.c's forward): x = embed(tokens); per layer x += attn(ln1(x)) + mlp(ln2(x))
+   * (parallel residual) or h = x + attn(ln1(x)); x = h + mlp(ln2(h)); logits = ln_f(x) W^T.
+   */
   buildPass(seq: Sequence, T: number, o: PassOptions): Dispatch[] {
     const { cfg, lib, weights: w } = this;
-    const [d, H, hd, rot] = [cfg.hiddenSize, cfg.numHeads, cfg.headDim, cfg.rotaryDims];
-    const C = seq.opts.capacity;
+    const d = cfg.hiddenSize;
+    const heads = { T, H: cfg.numHeads, hd: cfg.headDim, rot: cfg.rotaryDims };
     const { state, tokens, x, h1, h2, qkv, q, ff, logits, cosSin } = seq;
     const variant: MatmulVariant | undefined = this.naive ? "naive" : undefined;
-    const norm = (
+    const norm = (label: string, layer: number, n: LayerNormWeights, x: GPUBuffer, y: GPUBuffer) =>
+      layerNorm(lib, { label, layer, x, y, norm: n, T, d, eps: cfg.layerNormEps });
+    const mm = (
       label: string,
       layer: number,
-      n: Layer["inputLayernorm"],
+      m: Linear,
       x: GPUBuffer,
       y: GPUBuffer,
-    ) => layerNorm(lib, { label, layer, x, y, norm: n, T, d, eps: cfg.layerNormEps });
-    const act = cfg.activation;
+      more: Partial<LinearOptions> = {},
+    ) => linear(lib, m, { label, layer, x, y, T, variant, ...more });
     const out: Dispatch[] = [];
     out.push(...embedding(lib, w.embedIn, { label: "embed_in", state, tokens, x, T }));
     for (let l = 0; l < cfg.numLayers; l++) {
       const L = w.layers[l];
-      const at = { layer: l, T, variant };
+      const cache = { state, kCache: seq.kCache[l], vCache: seq.vCache[l], C: seq.opts.capacity };
       out.push(norm("input_layernorm", l, L.inputLayernorm, x, h1));
       if (cfg.parallelResidual) {
         out.push(norm("post_attention_layernorm", l, L.postAttentionLayernorm, x, h2));
       }
-      out.push(...linear(lib, L.queryKeyValue, { label: "query_key_value", ...at, x: h1, y: qkv }));
-      out.push(rotary(lib, { label: "rotary", layer: l, state, qkv, cosSin, q, T, H, hd, rot }));
-      const kv = { kCache: seq.kCache[l], vCache: seq.vCache[l] };
-      out.push(kvAppend(lib, { label: "kv_append", layer: l, state, qkv, ...kv, T, H, hd, C }));
+      // attention: qkv = ln1(x) Wqkv^T; q = rope(q); cache += (k, v); x += softmax(q k^T) v Wo^T
+      out.push(...mm("query_key_value", l, L.queryKeyValue, h1, qkv));
+      out.push(rotary(lib, { label: "rotary", layer: l, ...heads, state, qkv, cosSin, q }));
+      out.push(kvAppend(lib, { label: "kv_append", layer: l, ...heads, ...cache, qkv }));
       out.push(
-        attention(lib, {
-          label: "attention",
-          layer: l,
-          state,
-          q,
-          ...kv,
-          cosSin,
-          out: h1,
-          T,
-          H,
-          hd,
-          rot,
-          C,
-        }),
+        attention(lib, { label: "attention", layer: l, ...heads, ...cache, q, cosSin, out: h1 }),
       );
-      out.push(...linear(lib, L.dense, { label: "dense", ...at, x: h1, y: x, accumulate: true }));
+      out.push(...mm("dense", l, L.dense, h1, x, { accumulate: true }));
       if (!cfg.parallelResidual) {
         out.push(norm("post_attention_layernorm", l, L.postAttentionLayernorm, x, h2));
       }
-      out.push(...linear(lib, L.denseHTo4h, { label: "dense_h_to_4h", ...at, x: h2, y: ff, act }));
-      out.push(
-        ...linear(lib, L.dense4hToH, {
-          label: "dense_4h_to_h",
-          ...at,
-          x: ff,
-          y: x,
-          accumulate: true,
-        }),
-      );
+      // mlp: x += gelu(ln2 W1^T) W2^T
+      out.push(...mm("dense_h_to_4h", l, L.denseHTo4h, h2, ff, { act: cfg.activation }));
+      out.push(...mm("dense_4h_to_h", l, L.dense4hToH, ff, x, { accumulate: true }));
     }
     if (o.logits !== "none") {
-      out.push(norm("final_layer_norm", -1, w.finalLayerNorm, x, h1));
       const rows = o.logits === "all" ? T : 1;
-      out.push(
-        ...linear(lib, w.embedOut, {
-          label: "embed_out",
-          x: h1,
-          y: logits,
-          T: rows,
-          xRow: T - rows,
-          variant,
-        }),
-      );
+      out.push(norm("final_layer_norm", -1, w.finalLayerNorm, x, h1));
+      out.push(...mm("embed_out", -1, w.embedOut, h1, logits, { T: rows, xRow: T - rows }));
       if (o.argmax) {
-        out.push(
-          argmax(lib, {
-            label: "argmax",
-            state,
-            logits,
-            tokens,
-            V: cfg.vocabSize,
-            row: rows - 1,
-            T,
-          }),
-        );
+        const V = cfg.vocabSize;
+        out.push(argmax(lib, { label: "argmax", state, logits, tokens, V, row: rows - 1, T }));
       }
     }
     if (o.advance) out.push(advance(lib, { label: "advance", state, T }));
