@@ -461,7 +461,8 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
     ],
     [H, T],
     meta("attention", kernel, o, {
-      shape: `${T}q, ${H}x${hd} rot ${rot}`,
+      // Keys depend on the cache length: the profiler prefixes "Tq x Nk, ".
+      shape: `${H}x${hd} rot ${rot}`,
       bytes: T * perKeyBytes + 2 * T * H * hd * F32,
       flops: ((T * (T + 1)) / 2) * perKey,
       perCachedEntry: { bytes: perKeyBytes, flops: T * perKey },

@@ -156,7 +156,9 @@ export async function profileKernels(
         name: d.label,
         kernel: d.meta.kernel,
         pass,
-        shape: d.meta.op === "attention" ? `${d.meta.shape}, ${cacheLen + T} keys` : d.meta.shape,
+        shape: d.meta.op === "attention"
+          ? `${T}q x ${cacheLen + T}k, ${d.meta.shape}`
+          : d.meta.shape,
         count: 1,
         ms,
         bytes: c.bytes,
