@@ -10,7 +10,8 @@
 
 export { NeoxError, UsageError } from "./engine/errors.ts";
 export { VERSION } from "./engine/version.ts";
-export { getGpu, type Gpu } from "./engine/device.ts";
+export { getGpu } from "./engine/device_deno.ts";
+export type { Gpu } from "./engine/device.ts";
 export { checkModel, loadModel, PYTHIA_CONFIGS } from "./engine/load.ts";
 export { NeoxModel, Sequence } from "./engine/model.ts";
 export { allLogits, greedyGenerate } from "./engine/generate.ts";

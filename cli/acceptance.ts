@@ -1,6 +1,6 @@
 /** `acceptance`: draft acceptance measured without speculation (profiler/acceptance.ts). */
 import { NeoxError, UsageError } from "../engine/errors.ts";
-import { getGpu } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
 import { checkModel, loadModel } from "../engine/load.ts";
 import { MAX_K } from "../engine/speculative.ts";
 import { loadTokenizer } from "../engine/tokenizer.ts";

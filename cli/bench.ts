@@ -1,6 +1,7 @@
 /** `bench`: plain and speculative decode against the adapter and a PyTorch peer. */
+import { MAX_CACHE_ENTRIES } from "../engine/cache_policy.ts";
 import { UsageError } from "../engine/errors.ts";
-import { getGpu } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
 import { checkModel, loadModel } from "../engine/load.ts";
 import { MAX_K } from "../engine/speculative.ts";
 import { loadTokenizer } from "../engine/tokenizer.ts";
@@ -70,9 +71,9 @@ export async function run(rawArgs: string[]): Promise<void> {
   const gpu = await getGpu();
   const target = await loadModel(gpu, modelDir);
   const need = ids.length + maxNew + Math.max(...kValues) + 2;
-  if (need > 4096) {
+  if (need > MAX_CACHE_ENTRIES) {
     throw new UsageError(
-      `${cmd}: prompt (${ids.length} tokens) + --max-new-tokens ${maxNew} + K exceed the 4096-position cache`,
+      `${cmd}: prompt (${ids.length} tokens) + --max-new-tokens ${maxNew} + K exceed the ${MAX_CACHE_ENTRIES}-position cache`,
     );
   }
   const draft = await loadModel(gpu, draftDir);

@@ -1,5 +1,5 @@
 /** `calibrate`: measures a device profile. */
-import { getGpu } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
 import { checkOutputPath, writeFileAtomic } from "../engine/output.ts";
 import { parse, required } from "./flags.ts";
 

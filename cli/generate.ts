@@ -1,6 +1,6 @@
 /** `generate`: plain or speculative generation of one prompt, with metrics. */
 import { UsageError } from "../engine/errors.ts";
-import { getGpu } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
 import { checkModel, loadModel } from "../engine/load.ts";
 import { greedyGenerate } from "../engine/generate.ts";
 import { MAX_K, speculativeGenerate } from "../engine/speculative.ts";

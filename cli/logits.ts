@@ -1,6 +1,7 @@
 /** `logits`: writes the float32 logits of every position of --ids. */
+import { MAX_CACHE_ENTRIES } from "../engine/cache_policy.ts";
 import { UsageError } from "../engine/errors.ts";
-import { getGpu } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
 import { checkModel, loadModel } from "../engine/load.ts";
 import { allLogits } from "../engine/generate.ts";
 import { checkOutputPath, writeFileAtomic } from "../engine/output.ts";
@@ -25,8 +26,10 @@ export async function run(args: string[]): Promise<void> {
   const quant = quantFlag("logits", f, "quant");
   await checkOutputPath(out, "--out");
   checkIds("logits", ids, { cfg: await checkModel(modelDir) });
-  if (ids.length > 4096) {
-    throw new UsageError(`logits: ${ids.length} ids exceed the 4096-position cache limit`);
+  if (ids.length > MAX_CACHE_ENTRIES) {
+    throw new UsageError(
+      `logits: ${ids.length} ids exceed the ${MAX_CACHE_ENTRIES}-position cache limit`,
+    );
   }
   const gpu = await getGpu();
   const model = await loadModel(gpu, modelDir, { quant });

@@ -1,6 +1,6 @@
 /** `perplexity`: streamed token-level NLL of a text file. */
 import { NeoxError, UsageError } from "../engine/errors.ts";
-import { getGpu } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
 import { checkModel, loadModel } from "../engine/load.ts";
 import { MAX_CACHE_ENTRIES } from "../engine/cache_policy.ts";
 import { streamingPerplexity } from "../engine/perplexity.ts";

@@ -1,8 +1,8 @@
 /** `profile` (`deno task profile`): the GPU-timed speculative-decoding sweep. */
 import { NeoxError, UsageError } from "../engine/errors.ts";
-import { getGpu } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
 import { checkModel } from "../engine/load.ts";
-import { DEFAULT_SINKS } from "../engine/cache_policy.ts";
+import { DEFAULT_SINKS, MAX_CACHE_ENTRIES } from "../engine/cache_policy.ts";
 import { MAX_K } from "../engine/speculative.ts";
 import { loadTokenizer } from "../engine/tokenizer.ts";
 import { checkOutputPath, writeFileAtomic } from "../engine/output.ts";
@@ -62,9 +62,9 @@ export async function run(rawArgs: string[]): Promise<void> {
     if (c === "full") return null;
     const n = Number(c);
     const least = DEFAULT_SINKS + Math.max(...kValues) + 2;
-    if (!/^\d+$/.test(c) || n < least || n > 4096) {
+    if (!/^\d+$/.test(c) || n < least || n > MAX_CACHE_ENTRIES) {
       throw new UsageError(
-        `${cmd}: --max-cache-lens: "${c}" must be "full" or a cache size from ${least} (sinks + K + 2) to 4096`,
+        `${cmd}: --max-cache-lens: "${c}" must be "full" or a cache size from ${least} (sinks + K + 2) to ${MAX_CACHE_ENTRIES}`,
       );
     }
     return n;

@@ -15,7 +15,10 @@ import { NeoxError } from "./errors.ts";
 /** Attention sinks StreamingLLM keeps by default. */
 export const DEFAULT_SINKS = 4;
 
-/** Most cache entries one attention query can see (the kernel's workgroup score array). */
+/**
+ * Most cache entries one attention query can see: the attention kernels' MAXKEYS (its
+ * workgroup score array), set from here by engine/ops.ts.
+ */
 export const MAX_CACHE_ENTRIES = 4096;
 
 /** StreamingLLM's sink-plus-window cache. */

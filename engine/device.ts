@@ -19,11 +19,20 @@ export interface Gpu {
   lost: { reason: string | null };
 }
 
+/** How to acquire the device (entry points fill it from flags or the environment). */
+export interface GpuOptions {
+  /** Keep f16 weights as f32 even when the adapter offers shader-f16. */
+  noF16?: boolean;
+}
+
 let cached: Promise<Gpu> | null = null;
 
-/** Returns the process-wide GPU device, creating it on first use. */
-export function getGpu(): Promise<Gpu> {
-  if (!cached) cached = createGpu();
+/**
+ * Returns the process-wide GPU device, creating it on first use (later calls get the same
+ * device whatever their options). Deno entry points use engine/device_deno.ts instead.
+ */
+export function getGpu(o: GpuOptions = {}): Promise<Gpu> {
+  if (!cached) cached = createGpu(o);
   return cached;
 }
 
@@ -31,8 +40,7 @@ export function getGpu(): Promise<Gpu> {
 export const NO_ADAPTER_MESSAGE =
   "no WebGPU adapter found: install a GPU driver with Vulkan support, or the software adapter (Debian: apt-get install mesa-vulkan-drivers)";
 
-async function createGpu(): Promise<Gpu> {
-  if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+async function createGpu(o: GpuOptions): Promise<Gpu> {
   if (!("gpu" in navigator) || !navigator.gpu) throw new NeoxError(NO_ADAPTER_MESSAGE);
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new NeoxError(NO_ADAPTER_MESSAGE);
@@ -62,7 +70,7 @@ async function createGpu(): Promise<Gpu> {
   return {
     device,
     adapterInfo: adapter.info,
-    hasF16: features.includes("shader-f16") && !Deno.env.get("NEOX_NO_F16"),
+    hasF16: features.includes("shader-f16") && !o.noF16,
     hasTimestamps: features.includes("timestamp-query"),
     maxBindingBytes: Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize),
     maxBufferBytes: l.maxBufferSize,

@@ -13,6 +13,7 @@ import {
   checkCachePolicy,
   compressionEvents,
   FULL_CACHE,
+  MAX_CACHE_ENTRIES,
   sinkCacheSlots,
 } from "./cache_policy.ts";
 import {
@@ -86,9 +87,9 @@ export function sequenceFor(
     });
   }
   const capacity = promptLen + maxNewTokens + extra;
-  if (capacity > 4096) {
+  if (capacity > MAX_CACHE_ENTRIES) {
     throw new NeoxError(
-      `prompt (${promptLen} tokens) + ${maxNewTokens} new tokens exceed the full cache limit of 4096 positions (use --cache sink)`,
+      `prompt (${promptLen} tokens) + ${maxNewTokens} new tokens exceed the full cache limit of ${MAX_CACHE_ENTRIES} positions (use --cache sink)`,
     );
   }
   return model.newSequence({

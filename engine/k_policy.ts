@@ -12,7 +12,7 @@
  *   accepted every draft token, K - 1 (at least 1) otherwise; it reacts to every round,
  *   so each round is its own batch (one GPU wait per round).
  */
-import { leviathanTokensPerRound, optimalK } from "../profiler/analytic.ts";
+import { leviathanTokensPerRound, optimalK } from "./speculative_math.ts";
 
 /** How `--k auto` picks K. */
 export interface KAutoOptions {

@@ -13,7 +13,11 @@ import {
   toFloat32,
 } from "./safetensors.ts";
 import { type Layer, type Linear, NeoxModel, type Weights } from "./model.ts";
-import { KernelLibrary, type WeightType } from "../kernels/kernel.ts";
+import { encodeDispatches, KernelLibrary, type WeightType } from "../kernels/kernel.ts";
+import { fill as fillOp } from "./ops.ts";
+import { syntheticConfig } from "./pythia.ts";
+
+export { PYTHIA_CONFIGS, syntheticConfig } from "./pythia.ts";
 import {
   int8Groups,
   type Int8Matrix,
@@ -23,43 +27,6 @@ import {
   quantizeInt8,
   type QuantMode,
 } from "./quantize.ts";
-
-/** Real Pythia shapes (vocab padded to 50304, rotary 0.25, parallel residual). */
-export const PYTHIA_CONFIGS: Record<string, { d: number; L: number; H: number; ff: number }> = {
-  "pythia-70m": { d: 512, L: 6, H: 8, ff: 2048 },
-  "pythia-160m": { d: 768, L: 12, H: 12, ff: 3072 },
-  "pythia-410m": { d: 1024, L: 24, H: 16, ff: 4096 },
-  "pythia-1b": { d: 2048, L: 16, H: 8, ff: 8192 },
-  "pythia-1.4b": { d: 2048, L: 24, H: 16, ff: 8192 },
-  "pythia-2.8b": { d: 2560, L: 32, H: 32, ff: 10240 },
-};
-
-/** Config of a synthetic Pythia model. */
-export function syntheticConfig(name: string): NeoxConfig {
-  const s = PYTHIA_CONFIGS[name];
-  if (!s) {
-    throw new NeoxError(
-      `unknown synthetic model "${name}" (choose one of ${Object.keys(PYTHIA_CONFIGS).join(", ")})`,
-    );
-  }
-  return {
-    hiddenSize: s.d,
-    numLayers: s.L,
-    numHeads: s.H,
-    headDim: s.d / s.H,
-    intermediateSize: s.ff,
-    vocabSize: 50304,
-    rotaryDims: Math.floor((s.d / s.H) * 0.25),
-    rotaryBase: 10000,
-    maxPositions: 2048,
-    layerNormEps: 1e-5,
-    parallelResidual: true,
-    activation: "gelu",
-    attentionBias: true,
-    eosTokenId: 0,
-    bosTokenId: 0,
-  };
-}
 
 /** Options for loading. */
 export interface LoadOptions {
@@ -243,7 +210,7 @@ async function fileModel(
 /** Seeded random weights of a Pythia shape, generated on the GPU (no host copy). */
 export function syntheticModel(gpu: Gpu, name: string, opts: LoadOptions = {}): NeoxModel {
   const cfg = syntheticConfig(name);
-  const lib = new KernelLibrary(gpu);
+  const lib = new KernelLibrary(gpu.device);
   const wt: WeightType = opts.quant ? "int8" : gpu.hasF16 && !opts.forceF32 ? "f16" : "f32";
   const group = opts.quant ? quantGroup(opts.quant) : 0;
   let seed = (opts.seed ?? 1234) >>> 0;
@@ -257,21 +224,9 @@ export function syntheticModel(gpu: Gpu, name: string, opts: LoadOptions = {}): 
     label: string,
   ): GPUBuffer => {
     const perWord = type === "int8" ? 4 : type === "f16" ? 2 : 1;
-    const buf = storageBuffer(gpu, (count * 4) / perWord, label);
-    const pl = lib.pipeline("fill", "f32", {
-      PACKED: type === "int8" ? 2 : type === "f16" ? 1 : 0,
-    });
-    const words = Math.ceil(count / perWord);
-    const groups = Math.ceil(words / 256);
-    const x = Math.min(groups, 65535);
-    const d = lib.dispatch(label, pl, [lib.uniform([count, seed++, scale, offset], [2, 3]), buf], [
-      x,
-      Math.ceil(groups / x),
-    ]);
-    pass.setPipeline(d.pipeline);
-    pass.setBindGroup(0, d.bindGroup);
-    pass.dispatchWorkgroups(...d.workgroups);
-    return buf;
+    const out = storageBuffer(gpu, (count * 4) / perWord, label);
+    encodeDispatches(pass, [fillOp(lib, { label, out, count, type, seed: seed++, scale, offset })]);
+    return out;
   };
   const d = cfg.hiddenSize;
   const std = 0.02 * Math.sqrt(3);

@@ -7,31 +7,34 @@
 import { NeoxError } from "./errors.ts";
 import { type Gpu, storageBuffer } from "./device.ts";
 import type { NeoxConfig } from "./config.ts";
-import { type Dispatch, KernelLibrary, type WeightType } from "../kernels/kernel.ts";
+import { type Dispatch, KernelLibrary } from "../kernels/kernel.ts";
 import { cacheMarks, type CachePolicy, MAX_CACHE_ENTRIES } from "./cache_policy.ts";
+import {
+  advance,
+  argmax,
+  attention,
+  embedding,
+  kvAppend,
+  layerNorm,
+  type Linear,
+  linear,
+  type LinearOptions,
+  type MatmulVariant,
+  rotary,
+} from "./ops.ts";
 
-/** A weight matrix [N, K], split by rows into chunks that each fit one binding. */
-export interface Linear {
-  /** Output features. */
-  N: number;
-  /** Input features. */
-  K: number;
-  wt: WeightType;
-  /** Int8 only: input features per scale, 0 for one scale per output row. */
-  group?: number;
-  /**
-   * buf: [rows, K] (f16/f32) or [rows, ceil(K/4)] u32 (int8, see engine/quantize.ts);
-   * scales (int8 only): [rows, 1 or ceil(K/group)] f32.
-   */
-  chunks: { buf: GPUBuffer; rowStart: number; rows: number; scales?: GPUBuffer }[];
-  /** [N] f32, or null for no bias. */
-  bias: GPUBuffer | null;
+export type { Linear } from "./ops.ts";
+
+/** A LayerNorm's weight and bias: [d] f32 each. */
+export interface LayerNormWeights {
+  weight: GPUBuffer;
+  bias: GPUBuffer;
 }
 
 /** One transformer block, fields named after `gpt_neox.layers.{i}.*`. */
 export interface Layer {
-  inputLayernorm: { weight: GPUBuffer; bias: GPUBuffer };
-  postAttentionLayernorm: { weight: GPUBuffer; bias: GPUBuffer };
+  inputLayernorm: LayerNormWeights;
+  postAttentionLayernorm: LayerNormWeights;
   /** attention.query_key_value: [3d, d] */
   queryKeyValue: Linear;
   /** attention.dense: [d, d] */
@@ -48,7 +51,7 @@ export interface Weights {
   embedIn: Linear;
   layers: Layer[];
   /** gpt_neox.final_layer_norm */
-  finalLayerNorm: { weight: GPUBuffer; bias: GPUBuffer };
+  finalLayerNorm: LayerNormWeights;
   /** embed_out: [V, d] */
   embedOut: Linear;
 }
@@ -80,17 +83,15 @@ export interface SequenceOptions {
 }
 
 /**
- * State buffer layout, u32 words. STATE_CACHE_LEN counts the entries appended so far (a
- * token's stream position); a sink cache keeps only the policy's view of them.
+ * State buffer layout, u32 words: [0] cacheLen counts the entries appended so far (a token's
+ * stream position; a sink cache keeps only the policy's view of them), [1] tokenPos; the
+ * cache policy words below are read by kernels/sink_window.wgsl (high = 0: full cache).
+ * Spare words are used by generation loops.
  */
-export const STATE_CACHE_LEN = 0;
-export const STATE_TOKEN_POS = 1;
-/** Cache policy words, read by kernels/sink_window.wgsl (high = 0: full cache). */
-export const STATE_SINKS = 13;
-export const STATE_HIGH = 14;
-export const STATE_LOW = 15;
-/** Words in the state buffer (spare words are used by generation loops). */
-export const STATE_WORDS = 16;
+const STATE_SINKS = 13;
+const STATE_HIGH = 14;
+const STATE_LOW = 15;
+const STATE_WORDS = 16;
 
 /**
  * One generation's GPU state: per-layer KV caches [capacity, H, hd] (keys before rotary),
@@ -246,15 +247,13 @@ export class NeoxModel {
   readonly params: number;
   /** Use the naive kernels (the oracles) instead of the tiled ones. */
   naive = false;
-  readonly #zero: GPUBuffer;
 
   constructor(gpu: Gpu, cfg: NeoxConfig, weights: Weights, source: string, lib?: KernelLibrary) {
     this.gpu = gpu;
     this.cfg = cfg;
     this.weights = weights;
     this.source = source;
-    this.lib = lib ?? new KernelLibrary(gpu);
-    this.#zero = storageBuffer(gpu, 16, "zero");
+    this.lib = lib ?? new KernelLibrary(gpu.device);
     let bytes = 0;
     let params = 0;
     const visit = (b: GPUBuffer | null) => {
@@ -285,7 +284,6 @@ export class NeoxModel {
     this.params = params;
   }
 
-  /** A new sequence (KV cache and scratch) for this model. */
   /** Frees every weight buffer on the GPU (the model is unusable afterwards). */
   destroy(): void {
     const w = this.weights;
@@ -309,195 +307,66 @@ export class NeoxModel {
     }
   }
 
+  /** A new sequence (KV cache and scratch) for this model. */
   newSequence(opts: SequenceOptions): Sequence {
     return new Sequence(this, opts);
   }
 
-  /** Appends the dispatches of `y (+)= act(x W^T + b)` for T rows of x starting at xRow. */
-  linear(
-    out: Dispatch[],
-    label: string,
-    m: Linear,
-    x: GPUBuffer,
-    y: GPUBuffer,
-    T: number,
-    o: { xRow?: number; accumulate?: boolean; act?: "gelu" | "gelu_tanh" },
-  ): void {
-    const flags = (o.accumulate ? 1 : 0) | (o.act === "gelu" ? 2 : 0) |
-      (o.act === "gelu_tanh" ? 4 : 0) | (m.bias ? 8 : 0);
-    const tok = T === 1 ? 1 : T <= 8 ? 4 : 8;
-    for (const c of m.chunks) {
-      const bias = m.bias ?? this.#zero;
-      const params = this.lib.uniform([
-        T,
-        m.K,
-        c.rows,
-        (o.xRow ?? 0) * m.K,
-        m.N,
-        c.rowStart,
-        flags,
-        0,
-      ]);
-      // A chunk's bias slice starts at rowStart: bind the bias buffer whole and shift via yOffset
-      // only when there is one chunk; multi-chunk matrices (embed_out) carry no bias.
-      if (m.chunks.length > 1 && m.bias) {
-        throw new Error("split matrices with bias are not supported");
-      }
-      // int8 weights: same kernels' layout, scales at binding 5, GROUP per pipeline
-      const int8 = m.wt === "int8";
-      const name = int8 ? "matmul_int8" : "matmul";
-      const group: Record<string, number> = int8 ? { GROUP: m.group ?? 0 } : {};
-      const buffers = [params, x, c.buf, bias, y, ...(int8 ? [c.scales!] : [])];
-      if (this.naive) {
-        const pl = this.lib.pipeline(`${name}_naive`, m.wt, group);
-        out.push(
-          this.lib.dispatch(label, pl, buffers, [Math.ceil(c.rows / 64), T]),
-        );
-      } else if (m.wt === "f16" && m.K % 8 === 0) {
-        // f16 weights as packed u32: eight per load, no shader-f16 needed.
-        const tok4 = T === 1 ? 1 : T <= 4 ? 4 : 8;
-        const pl = this.lib.pipeline("matmul_f16x8", "f32", { TOK: tok4, RPT: 4 });
-        out.push(
-          this.lib.dispatch(label, pl, buffers, [Math.ceil(c.rows / 16), Math.ceil(T / tok4)]),
-        );
-      } else if (!int8 && m.K % 4 === 0) {
-        // 4-wide loads, 4 rows per invocation: weights are read once for up to 8 tokens.
-        const tok4 = T === 1 ? 1 : T <= 4 ? 4 : 8;
-        const pl = this.lib.pipeline("matmul_vec4", m.wt, { TOK: tok4, RPT: 4 });
-        out.push(
-          this.lib.dispatch(label, pl, buffers, [Math.ceil(c.rows / 16), Math.ceil(T / tok4)]),
-        );
-      } else if (int8 && m.K % 16 === 0 && (m.group ?? 0) % 16 === 0) {
-        // Sixteen int8 weights per load, activations as vec4.
-        const tok4 = T === 1 ? 1 : T <= 4 ? 4 : 8;
-        const pl = this.lib.pipeline("matmul_int8x16", "f32", { TOK: tok4, RPT: 4, ...group });
-        out.push(
-          this.lib.dispatch(label, pl, buffers, [Math.ceil(c.rows / 16), Math.ceil(T / tok4)]),
-        );
-      } else if (int8) {
-        // 4 rows per invocation, as matmul_vec4: one packed word feeds 4 rows x TOK tokens.
-        const tok4 = T === 1 ? 1 : T <= 4 ? 4 : 8;
-        const pl = this.lib.pipeline(name, m.wt, { TOK: tok4, RPT: 4, ...group });
-        out.push(
-          this.lib.dispatch(label, pl, buffers, [Math.ceil(c.rows / 16), Math.ceil(T / tok4)]),
-        );
-      } else {
-        const pl = this.lib.pipeline(name, m.wt, { TOK: tok, ...group });
-        out.push(
-          this.lib.dispatch(label, pl, buffers, [
-            Math.ceil(c.rows / 8),
-            Math.ceil(T / tok),
-          ]),
-        );
-      }
-    }
-  }
-
-  /** Builds the dispatch list of one forward pass of T tokens over `seq`. */
+  /**
+   * Builds the dispatch list of one forward pass of T tokens over `seq`; reads as the math
+   * (llama2.c's forward): x = embed(tokens); per layer x += attn(ln1(x)) + mlp(ln2(x))
+   * (parallel residual) or h = x + attn(ln1(x)); x = h + mlp(ln2(h)); logits = ln_f(x) W^T.
+   */
   buildPass(seq: Sequence, T: number, o: PassOptions): Dispatch[] {
     const { cfg, lib, weights: w } = this;
     const d = cfg.hiddenSize;
-    const H = cfg.numHeads;
-    const hd = cfg.headDim;
-    const out: Dispatch[] = [];
-    const wg64 = (n: number) => Math.ceil(n / 64);
-
-    const embedInt8 = w.embedIn.wt === "int8";
-    const embedPipeline = embedInt8
-      ? lib.pipeline("embedding_int8", "int8", { GROUP: w.embedIn.group ?? 0 })
-      : lib.pipeline("embedding", w.embedIn.wt);
-    for (const c of w.embedIn.chunks) {
-      out.push(lib.dispatch(
-        "embed_in",
-        embedPipeline,
-        [
-          lib.uniform([T, d, c.rowStart, c.rows]),
-          seq.state,
-          seq.tokens,
-          c.buf,
-          seq.x,
-          ...(embedInt8 ? [c.scales!] : []),
-        ],
-        [wg64(d), T],
-      ));
-    }
-    const lnParams = lib.uniform([T, d, cfg.layerNormEps, 0], [2]);
-    const layerNorm = (
+    const heads = { T, H: cfg.numHeads, hd: cfg.headDim, rot: cfg.rotaryDims };
+    const { state, tokens, x, h1, h2, qkv, q, ff, logits, cosSin } = seq;
+    const variant: MatmulVariant | undefined = this.naive ? "naive" : undefined;
+    const norm = (label: string, layer: number, n: LayerNormWeights, x: GPUBuffer, y: GPUBuffer) =>
+      layerNorm(lib, { label, layer, x, y, norm: n, T, d, eps: cfg.layerNormEps });
+    const mm = (
       label: string,
-      n: { weight: GPUBuffer; bias: GPUBuffer },
+      layer: number,
+      m: Linear,
       x: GPUBuffer,
       y: GPUBuffer,
-    ) =>
-      out.push(
-        lib.dispatch(label, lib.pipeline("layernorm"), [lnParams, x, n.weight, n.bias, y], [T]),
-      );
-    const act = cfg.activation;
+      more: Partial<LinearOptions> = {},
+    ) => linear(lib, m, { label, layer, x, y, T, variant, ...more });
+    const out: Dispatch[] = [];
+    out.push(...embedding(lib, w.embedIn, { label: "embed_in", state, tokens, x, T }));
     for (let l = 0; l < cfg.numLayers; l++) {
       const L = w.layers[l];
-      layerNorm("input_layernorm", L.inputLayernorm, seq.x, seq.h1);
+      const cache = { state, kCache: seq.kCache[l], vCache: seq.vCache[l], C: seq.opts.capacity };
+      out.push(norm("input_layernorm", l, L.inputLayernorm, x, h1));
       if (cfg.parallelResidual) {
-        layerNorm("post_attention_layernorm", L.postAttentionLayernorm, seq.x, seq.h2);
+        out.push(norm("post_attention_layernorm", l, L.postAttentionLayernorm, x, h2));
       }
-      this.linear(out, "query_key_value", L.queryKeyValue, seq.h1, seq.qkv, T, {});
-      out.push(lib.dispatch(
-        "rotary",
-        lib.pipeline("rotary"),
-        [lib.uniform([T, H, hd, cfg.rotaryDims]), seq.state, seq.qkv, seq.cosSin, seq.q],
-        [wg64(hd), T * H],
-      ));
-      out.push(lib.dispatch(
-        "kv_append",
-        lib.pipeline("kv_append"),
-        [
-          lib.uniform([T, H, hd, seq.opts.capacity]),
-          seq.state,
-          seq.qkv,
-          seq.kCache[l],
-          seq.vCache[l],
-        ],
-        [wg64(hd), T * H],
-      ));
-      out.push(lib.dispatch(
-        "attention",
-        lib.pipeline("attention"),
-        [
-          lib.uniform([T, H, hd, cfg.rotaryDims, seq.opts.capacity, 1 / Math.sqrt(hd), 0, 0], [5]),
-          seq.state,
-          seq.q,
-          seq.kCache[l],
-          seq.vCache[l],
-          seq.cosSin,
-          seq.h1,
-        ],
-        [H, T],
-      ));
-      this.linear(out, "dense", L.dense, seq.h1, seq.x, T, { accumulate: true });
+      // attention: qkv = ln1(x) Wqkv^T; q = rope(q); cache += (k, v); x += softmax(q k^T) v Wo^T
+      out.push(...mm("query_key_value", l, L.queryKeyValue, h1, qkv));
+      out.push(rotary(lib, { label: "rotary", layer: l, ...heads, state, qkv, cosSin, q }));
+      out.push(kvAppend(lib, { label: "kv_append", layer: l, ...heads, ...cache, qkv }));
+      out.push(
+        attention(lib, { label: "attention", layer: l, ...heads, ...cache, q, cosSin, out: h1 }),
+      );
+      out.push(...mm("dense", l, L.dense, h1, x, { accumulate: true }));
       if (!cfg.parallelResidual) {
-        layerNorm("post_attention_layernorm", L.postAttentionLayernorm, seq.x, seq.h2);
+        out.push(norm("post_attention_layernorm", l, L.postAttentionLayernorm, x, h2));
       }
-      this.linear(out, "dense_h_to_4h", L.denseHTo4h, seq.h2, seq.ff, T, { act });
-      this.linear(out, "dense_4h_to_h", L.dense4hToH, seq.ff, seq.x, T, { accumulate: true });
+      // mlp: x += gelu(ln2 W1^T) W2^T
+      out.push(...mm("dense_h_to_4h", l, L.denseHTo4h, h2, ff, { act: cfg.activation }));
+      out.push(...mm("dense_4h_to_h", l, L.dense4hToH, ff, x, { accumulate: true }));
     }
     if (o.logits !== "none") {
-      layerNorm("final_layer_norm", w.finalLayerNorm, seq.x, seq.h1);
       const rows = o.logits === "all" ? T : 1;
-      this.linear(out, "embed_out", w.embedOut, seq.h1, seq.logits, rows, { xRow: T - rows });
+      out.push(norm("final_layer_norm", -1, w.finalLayerNorm, x, h1));
+      out.push(...mm("embed_out", -1, w.embedOut, h1, logits, { T: rows, xRow: T - rows }));
       if (o.argmax) {
-        out.push(lib.dispatch(
-          "argmax",
-          lib.pipeline("argmax"),
-          [lib.uniform([cfg.vocabSize, rows - 1, T, 0]), seq.state, seq.logits, seq.tokens],
-          [1],
-        ));
+        const V = cfg.vocabSize;
+        out.push(argmax(lib, { label: "argmax", state, logits, tokens, V, row: rows - 1, T }));
       }
     }
-    if (o.advance) {
-      out.push(
-        lib.dispatch("advance", lib.pipeline("advance"), [lib.uniform([T, 0, 0, 0]), seq.state], [
-          1,
-        ]),
-      );
-    }
+    if (o.advance) out.push(advance(lib, { label: "advance", state, T }));
     return out;
   }
 }

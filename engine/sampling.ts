@@ -7,6 +7,7 @@
 import { NeoxError } from "./errors.ts";
 import type { Sequence } from "./model.ts";
 import type { Dispatch } from "../kernels/kernel.ts";
+import { sample } from "./ops.ts";
 
 /** Sampling settings; temperature 0 means greedy (argmax). */
 export interface SamplingOptions {
@@ -76,30 +77,20 @@ export function sampleDispatch(
   t: SampleTarget,
   scratch: GPUBuffer,
 ): Dispatch {
-  const lib = seq.model.lib;
-  const V = seq.model.cfg.vocabSize;
-  if (t.draw && t.rows !== 1) throw new Error("sampleDispatch: a draw needs exactly one row");
-  const flags = (t.draw ? 1 : 0) | (t.probs ? 2 : 0);
-  return lib.dispatch("sample", lib.pipeline("sample"), [
-    lib.uniform([
-      V,
-      t.srcRow,
-      t.dstRow,
-      t.draw?.offset ?? 0,
-      s.seed ?? 0,
-      t.draw?.stream ?? 0,
-      flags,
-      0,
-      1 / s.temperature,
-      s.topP ?? 1,
-      0,
-      0,
-    ], [8, 9]),
-    seq.state,
-    seq.logits,
-    t.probs ?? scratch,
-    seq.tokens,
-  ], [t.rows]);
+  return sample(seq.model.lib, {
+    state: seq.state,
+    logits: seq.logits,
+    probs: t.probs ?? scratch,
+    tokens: seq.tokens,
+    V: seq.model.cfg.vocabSize,
+    rows: t.rows,
+    srcRow: t.srcRow,
+    dstRow: t.dstRow,
+    temperature: s.temperature,
+    topP: s.topP,
+    seed: s.seed,
+    draw: t.draw,
+  });
 }
 
 /**

@@ -22,9 +22,11 @@ import {
   checkCachePolicy,
   compressionEvents,
   FULL_CACHE,
+  MAX_CACHE_ENTRIES,
   sinkCacheSlots,
 } from "./cache_policy.ts";
 import { beginPass, type PassHook } from "./hooks.ts";
+import { acceptGreedy, acceptSample } from "./ops.ts";
 import type { NeoxModel, Sequence } from "./model.ts";
 import { type Dispatch, encodeDispatches } from "../kernels/kernel.ts";
 import {
@@ -101,7 +103,6 @@ class SpeculativeRun {
   #accept = new Map<number, Dispatch>();
   /** [n, a_0, ...] accept counts to replay, or null; a 16-byte stand-in when unused. */
   readonly #replay: GPUBuffer | null = null;
-  readonly #noReplay: GPUBuffer;
   /** Sampling only: settings, p rows [MAX_K+1, V], q rows [MAX_K, V], dispatches. */
   readonly sampling?: SamplingOptions;
   readonly #probs: GPUBuffer[] = [];
@@ -118,9 +119,9 @@ class SpeculativeRun {
     const cache = o.cache ?? FULL_CACHE;
     checkCachePolicy(cache, o.k);
     const positions = promptLen + o.maxNewTokens + o.k + 2;
-    if (cache.kind === "full" && positions > 4096) {
+    if (cache.kind === "full" && positions > MAX_CACHE_ENTRIES) {
       throw new NeoxError(
-        `prompt (${promptLen} tokens) + ${o.maxNewTokens} new tokens + K exceed the full cache limit of 4096 positions (use --cache sink)`,
+        `prompt (${promptLen} tokens) + ${o.maxNewTokens} new tokens + K exceed the full cache limit of ${MAX_CACHE_ENTRIES} positions (use --cache sink)`,
       );
     }
     this.tokens = storageBuffer(gpu, (positions + 1) * 4, "shared tokens");
@@ -145,7 +146,6 @@ class SpeculativeRun {
     });
     this.maxRounds = o.maxNewTokens + 1;
     this.log = storageBuffer(gpu, (this.maxRounds + 1) * 4, "round log");
-    this.#noReplay = storageBuffer(gpu, 16, "no replay");
     if (o.replay && isSampling(o.sampling)) {
       throw new NeoxError("acceptance replay works with greedy decoding only (temperature 0)");
     }
@@ -196,20 +196,18 @@ class SpeculativeRun {
           { rows: k + 1, srcRow: 0, probs: p, dstRow: 0, draw: null },
           scratch,
         ),
-        lib.dispatch("accept", lib.pipeline("accept_sample"), [
-          lib.uniform([
-            this.target.model.cfg.vocabSize,
-            k,
-            s.seed ?? 0,
-            RULE_CODE[s.rule ?? "leviathan"],
-          ]),
-          this.target.state,
-          this.draft.state,
+        acceptSample(lib, {
+          targetState: this.target.state,
+          draftState: this.draft.state,
           p,
           q,
-          this.tokens,
-          this.log,
-        ], [1]),
+          tokens: this.tokens,
+          log: this.log,
+          V: this.target.model.cfg.vocabSize,
+          K: k,
+          seed: s.seed ?? 0,
+          rule: RULE_CODE[s.rule ?? "leviathan"],
+        }),
       ];
       this.#verify.set(k, d);
     }
@@ -220,16 +218,16 @@ class SpeculativeRun {
     let d = this.#accept.get(k);
     if (!d) {
       const lib = this.target.model.lib;
-      const replay = this.#replay !== null;
-      d = lib.dispatch("accept", lib.pipeline("accept_greedy", "f32", { REPLAY: replay ? 1 : 0 }), [
-        lib.uniform([this.target.model.cfg.vocabSize, k, 0, 0]),
-        this.target.state,
-        this.draft.state,
-        this.target.logits,
-        this.tokens,
-        this.log,
-        this.#replay ?? this.#noReplay,
-      ], [1]);
+      d = acceptGreedy(lib, {
+        targetState: this.target.state,
+        draftState: this.draft.state,
+        logits: this.target.logits,
+        tokens: this.tokens,
+        log: this.log,
+        replay: this.#replay,
+        V: this.target.model.cfg.vocabSize,
+        K: k,
+      });
       this.#accept.set(k, d);
     }
     return d;
@@ -289,7 +287,6 @@ class SpeculativeRun {
     this.log.destroy();
     for (const b of this.#probs) b.destroy();
     this.#replay?.destroy();
-    this.#noReplay.destroy();
   }
 }
 

@@ -5,6 +5,8 @@
 // cache-index order, key i rotated by its cache index i (full cache: the absolute position;
 // sink cache: the StreamingLLM "pos-shift"). Each query gets its own window, so a verify
 // pass of K+1 tokens scores exactly what K+1 single-token steps would have.
+// MAXKEYS (scores held in workgroup memory) is set per pipeline: engine/cache_policy.ts
+// MAX_CACHE_ENTRIES.
 #include "sink_window.wgsl"
 struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32, _p1: u32 }
 
@@ -17,7 +19,6 @@ struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32,
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 const WG = 64u;
-const MAXKEYS = 4096u;
 var<workgroup> score: array<f32, MAXKEYS>;
 var<workgroup> qv: array<f32, 256>;
 #include "workgroup_reduce.wgsl"

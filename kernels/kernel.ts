@@ -1,9 +1,16 @@
 /**
- * Builds compute pipelines from the WGSL files beside this module. A kernel's source is
- * plain WGSL; this module only prepends the per-pipeline header (`enable f16;`,
- * `alias WT = ...;`, `const NAME = ...;`) and resolves `#include "file.wgsl"` lines.
+ * Builds compute pipelines from the WGSL sources of this folder. A kernel's source is plain
+ * WGSL; this module only prepends the per-pipeline header (`enable f16;`, `alias WT = ...;`,
+ * `const NAME = ...;`) and resolves `#include "file.wgsl"` lines.
+ *
+ * Sources come from kernels/wgsl.ts, generated from the .wgsl files by kernels/build_wgsl.ts
+ * (`deno task wgsl`; tests/wgsl_sources_test.ts fails when it is stale): string constants, so
+ * this module reads no files, runs in a browser and a bundler carries the kernels along.
+ * Every .wgsl file with a `main` entry point is one operation, reached through one function
+ * of engine/ops.ts; the include-only files (accept_commit, activation, argmax_row,
+ * inverse_cdf, matmul_tile, rng, sink_window, workgroup_reduce) are pieces shared by them.
  */
-import type { Gpu } from "../engine/device.ts";
+import { WGSL } from "./wgsl.ts";
 
 /**
  * Storage type of a weight tensor on the GPU. "int8": four int8 per u32 with f32 scales
@@ -11,34 +18,48 @@ import type { Gpu } from "../engine/device.ts";
  */
 export type WeightType = "f16" | "f32" | "int8";
 
+/**
+ * What a dispatch computes, for the profiler: the operation and kernel variant, the layer
+ * (-1 outside layers), a readable shape, and the bytes it must read and write at minimum and
+ * its FLOPs (multiply-adds x2). Attention grows with the cache: `perCachedEntry` adds that
+ * many bytes and FLOPs per entry already cached before the pass.
+ */
+export interface DispatchMeta {
+  op: string;
+  /** The WGSL source it runs, e.g. "matmul_vec4". */
+  kernel: string;
+  layer: number;
+  shape: string;
+  bytes: number;
+  flops: number;
+  perCachedEntry?: { bytes: number; flops: number };
+}
+
 /** One bound dispatch, recorded once and replayed every step. */
 export interface Dispatch {
   label: string;
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   workgroups: [number, number, number];
+  meta: DispatchMeta;
 }
 
-const sourceCache = new Map<string, string>();
-
-function readSource(name: string): string {
-  let src = sourceCache.get(name);
-  if (src === undefined) {
-    src = Deno.readTextFileSync(new URL(`./${name}.wgsl`, import.meta.url));
-    src = src.replace(/^#include "([a-z_0-9]+)\.wgsl"$/gm, (_m, inc: string) => readSource(inc));
-    sourceCache.set(name, src);
-  }
-  return src;
+/** The source of `name.wgsl` with its `#include` lines resolved. */
+export function wgslSource(name: string): string {
+  const src = WGSL[name];
+  if (src === undefined) throw new Error(`no kernel ${name}.wgsl (run \`deno task wgsl\`)`);
+  return src.replace(/^#include "([a-z_0-9]+)\.wgsl"$/gm, (_m, inc: string) => wgslSource(inc));
 }
 
 /** Pipelines and uniform buffers for one device, built once and reused. */
 export class KernelLibrary {
-  readonly gpu: Gpu;
+  readonly device: GPUDevice;
   #pipelines = new Map<string, GPUComputePipeline>();
   #uniforms = new Map<string, GPUBuffer>();
+  #zero: GPUBuffer | null = null;
 
-  constructor(gpu: Gpu) {
-    this.gpu = gpu;
+  constructor(device: GPUDevice) {
+    this.device = device;
   }
 
   /** The pipeline of `name.wgsl` with weight type `wt` and extra constants. */
@@ -52,11 +73,11 @@ export class KernelLibrary {
     if (!pl) {
       let header = wt === "f16" ? "enable f16;\nalias WT = f16;\n" : "alias WT = f32;\n";
       for (const [k, v] of Object.entries(consts)) header += `const ${k} = ${v}u;\n`;
-      const module = this.gpu.device.createShaderModule({
+      const module = this.device.createShaderModule({
         label: name,
-        code: header + readSource(name),
+        code: header + wgslSource(name),
       });
-      pl = this.gpu.device.createComputePipeline({
+      pl = this.device.createComputePipeline({
         label: key,
         layout: "auto",
         compute: { module, entryPoint: "main" },
@@ -79,14 +100,24 @@ export class KernelLibrary {
     const key = Array.from(u).join(",");
     let buf = this.#uniforms.get(key);
     if (!buf) {
-      buf = this.gpu.device.createBuffer({
+      buf = this.device.createBuffer({
         size: n * 4,
         usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
       });
-      this.gpu.device.queue.writeBuffer(buf, 0, data);
+      this.device.queue.writeBuffer(buf, 0, data);
       this.#uniforms.set(key, buf);
     }
     return buf;
+  }
+
+  /** A 16-byte zero storage buffer, bound where a kernel's optional input is absent. */
+  zero(): GPUBuffer {
+    this.#zero ??= this.device.createBuffer({
+      label: "zero",
+      size: 16,
+      usage: GPUBufferUsage.STORAGE,
+    });
+    return this.#zero;
   }
 
   /** Binds `buffers` to bindings 0..n-1 of group 0 and records the dispatch. */
@@ -95,8 +126,9 @@ export class KernelLibrary {
     pipeline: GPUComputePipeline,
     buffers: GPUBuffer[],
     workgroups: [number, number?, number?],
+    meta: DispatchMeta,
   ): Dispatch {
-    const bindGroup = this.gpu.device.createBindGroup({
+    const bindGroup = this.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
       entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
     });
@@ -105,6 +137,7 @@ export class KernelLibrary {
       pipeline,
       bindGroup,
       workgroups: [workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1],
+      meta,
     };
   }
 }

@@ -10,6 +10,7 @@ import {
   KernelLibrary,
   type WeightType,
 } from "../kernels/kernel.ts";
+import { advance, type Linear, linear } from "../engine/ops.ts";
 import { calibrateNsPerTick, GpuTimer } from "./gpu_timer.ts";
 import type { DeviceProfile, ModelShape } from "./simulator.ts";
 import { PYTHIA_SHAPES, weightParamsPerPass } from "./simulator.ts";
@@ -33,7 +34,7 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
   const N = o.N ?? 2048;
   const T = o.T ?? 8;
   const reps = o.reps ?? 4;
-  const lib = new KernelLibrary(gpu);
+  const lib = new KernelLibrary(gpu.device);
   const x = storageBuffer(gpu, T * K * 4, "x", new Float32Array(T * K).fill(0.01));
   const y = storageBuffer(gpu, T * N * 4, "y");
   const zero = storageBuffer(gpu, N * 4, "bias");
@@ -42,24 +43,19 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
   const bytesPer: Record<WeightType, number> = { f32: 4, f16: 2, int8: 1 };
   const matmul = (wt: WeightType, t: number): Dispatch => {
     const w = storageBuffer(gpu, N * K * bytesPer[wt], `w ${wt}`, fillBytes(N * K * bytesPer[wt]));
-    const tok = t === 1 ? 1 : t <= 4 ? 4 : 8;
-    const params = lib.uniform([t, K, N, 0, N, 0, 0, 0]);
-    if (wt === "int8") {
-      const scales = storageBuffer(gpu, N * 4, "scales", new Float32Array(N).fill(0.01));
-      const pl = lib.pipeline("matmul_int8x16", "f32", { TOK: tok, GROUP: 0, RPT: 4 });
-      return lib.dispatch("matmul_int8x16", pl, [params, x, w, zero, y, scales], [
-        Math.ceil(N / 16),
-        Math.ceil(t / tok),
-      ]);
-    }
-    // The kernels the engine picks for these weights (K % 8 == 0): see NeoxModel.linear.
-    const tok4 = t === 1 ? 1 : t <= 4 ? 4 : 8;
-    const name = wt === "f16" ? "matmul_f16x8" : "matmul_vec4";
-    const pl = lib.pipeline(name, wt === "f16" ? "f32" : wt, { TOK: tok4, RPT: 4 });
-    return lib.dispatch(name, pl, [params, x, w, zero, y], [
-      Math.ceil(N / 16),
-      Math.ceil(t / tok4),
-    ]);
+    const scales = wt === "int8"
+      ? storageBuffer(gpu, N * 4, "scales", new Float32Array(N).fill(0.01))
+      : undefined;
+    // The kernel the engine picks for these weights (engine/ops.ts matmulChoice).
+    const m: Linear = {
+      N,
+      K,
+      wt,
+      group: 0,
+      chunks: [{ buf: w, scales, rowStart: 0, rows: N }],
+      bias: null,
+    };
+    return linear(lib, m, { x, y, T: t })[0];
   };
   const nsPerTick = (await calibrateNsPerTick(gpu, (pass, r) => {
     const d = matmul("f32", 1);
@@ -82,12 +78,7 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
   // the small kernels, attention and the model's matrix shapes are in them (a single large
   // matmul ran about twice as efficiently as the passes it was meant to predict).
   const state = storageBuffer(gpu, 64, "state");
-  const tiny = lib.dispatch(
-    "advance",
-    lib.pipeline("advance"),
-    [lib.uniform([0, 0, 0, 0]), state],
-    [1],
-  );
+  const tiny = advance(lib, { state, T: 0 });
   const dispatchMs = await timeMs(tiny, 200);
   const shape = PYTHIA_SHAPES[o.model ?? "pythia-70m"];
   const gemvGBs: Record<string, number> = {};

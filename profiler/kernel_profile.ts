@@ -1,16 +1,17 @@
 /**
  * Per-kernel GPU time of one forward pass: every dispatch of `Sequence.plan(T, ...)` runs in
  * its own compute pass with timestamp writes, so each kernel's time is measured alone (the
- * per-pass cost of a real GPU shows in small kernels). Rows are summed per kernel name
- * (its dispatch label: "query_key_value", "attention", "embed_out", ...) and carry the bytes
- * and FLOPs the kernel must move and compute, so that `withFloors` can set each kernel
+ * per-pass cost of a real GPU shows in small kernels). Rows are summed per dispatch label
+ * ("query_key_value", "attention", "embed_out", ...) and carry the bytes and FLOPs the kernel
+ * must move and compute, read from each dispatch's metadata (engine/ops.ts), so that `withFloors` can set each kernel
  * against the adapter's measured streaming-read bandwidth and arithmetic rate
  * (`measureAdapter`, kernels/stream_read.wgsl).
  */
 import { type Gpu, gpuIdle, storageBuffer } from "../engine/device.ts";
 import { NeoxError } from "../engine/errors.ts";
 import type { PassName } from "../engine/hooks.ts";
-import type { Linear, NeoxModel, PassOptions, Sequence } from "../engine/model.ts";
+import type { NeoxModel, PassOptions, Sequence } from "../engine/model.ts";
+import { streamRead } from "../engine/ops.ts";
 import { type Dispatch, encodeDispatches, KernelLibrary } from "../kernels/kernel.ts";
 import { calibrateNsPerTick, type GpuTimer } from "./gpu_timer.ts";
 
@@ -143,17 +144,21 @@ export async function profileKernels(
   const rows = new Map<string, KernelProfileRow>();
   plan.forEach((d, i) => {
     const ms = median(times[i]);
+    const c = dispatchCost(d, cacheLen);
     const row = rows.get(d.label);
     if (row) {
       row.ms += ms;
       row.count++;
+      row.bytes = (row.bytes ?? 0) + c.bytes;
+      row.flops = (row.flops ?? 0) + c.flops;
     } else {
-      const c = kernelCost(seq.model, d, T, cacheLen, passOptions);
       rows.set(d.label, {
         name: d.label,
-        kernel: (d.pipeline.label || d.label).split("|")[0],
+        kernel: d.meta.kernel,
         pass,
-        shape: c.shape,
+        shape: d.meta.op === "attention"
+          ? `${T}q x ${cacheLen + T}k, ${d.meta.shape}`
+          : d.meta.shape,
         count: 1,
         ms,
         bytes: c.bytes,
@@ -161,13 +166,6 @@ export async function profileKernels(
       });
     }
   });
-  // kernelCost is one layer's worth for layer kernels (a split matrix, several chunk
-  // dispatches of one label, is costed whole): scale to the pass.
-  for (const row of rows.values()) {
-    const n = LAYER_KERNELS.has(row.name) ? seq.model.cfg.numLayers : 1;
-    if (row.bytes !== null) row.bytes *= n;
-    if (row.flops !== null) row.flops *= n;
-  }
   return [...rows.values()];
 }
 
@@ -208,102 +206,17 @@ export async function timePass(
   return median(times);
 }
 
-/** Kernels that run once per transformer layer. */
-const LAYER_KERNELS = new Set([
-  "input_layernorm",
-  "post_attention_layernorm",
-  "query_key_value",
-  "rotary",
-  "kv_append",
-  "attention",
-  "dense",
-  "dense_h_to_4h",
-  "dense_4h_to_h",
-]);
-
-/** Linear layers by dispatch label, and whether they accumulate into their output. */
-const LINEARS: Record<string, { pick: (m: NeoxModel) => Linear; accumulate: boolean }> = {
-  query_key_value: { pick: (m) => m.weights.layers[0].queryKeyValue, accumulate: false },
-  dense: { pick: (m) => m.weights.layers[0].dense, accumulate: true },
-  dense_h_to_4h: { pick: (m) => m.weights.layers[0].denseHTo4h, accumulate: false },
-  dense_4h_to_h: { pick: (m) => m.weights.layers[0].dense4hToH, accumulate: true },
-  embed_out: { pick: (m) => m.weights.embedOut, accumulate: false },
-};
-
-/** Bytes of a matrix's weights on the GPU (int8 scales included). */
-function matrixBytes(m: Linear): number {
-  return m.chunks.reduce((s, c) => s + c.buf.size + (c.scales?.size ?? 0), 0);
-}
-
 /**
- * Bytes and FLOPs of one dispatch (one layer's worth for layer kernels; a whole split
- * matrix for a linear layer), counting each weight and activation byte once: the minimum
- * traffic of the operation, not what the kernel happens to re-read.
+ * Bytes and FLOPs of one dispatch from its metadata (engine/ops.ts): the minimum traffic of
+ * the operation, not what the kernel happens to re-read; attention's grow with the entries
+ * cached before the pass.
  */
-export function kernelCost(
-  model: NeoxModel,
-  d: Dispatch,
-  T: number,
-  cacheLen: number,
-  o: PassOptions,
-): { shape: string; bytes: number | null; flops: number | null } {
-  const cfg = model.cfg;
-  const dm = cfg.hiddenSize;
-  const H = cfg.numHeads;
-  const hd = cfg.headDim;
-  const rot = cfg.rotaryDims;
-  const F = 4; // f32 activations
-  const lin = LINEARS[d.label];
-  if (lin) {
-    const m = lin.pick(model);
-    const rows = d.label === "embed_out" && o.logits !== "all" ? 1 : T;
-    const bytes = matrixBytes(m) + (m.bias ? m.N * F : 0) + rows * m.K * F +
-      rows * m.N * F * (lin.accumulate ? 2 : 1);
-    return {
-      shape: `${rows}x${m.K} * ${m.N}x${m.K}^T ${m.wt}`,
-      bytes,
-      flops: 2 * rows * m.N * m.K + (m.bias ? rows * m.N : 0),
-    };
-  }
-  switch (d.label) {
-    case "embed_in": {
-      const m = model.weights.embedIn;
-      const perRow = matrixBytes(m) / m.N;
-      return {
-        shape: `${T} rows of ${m.N}x${m.K} ${m.wt}`,
-        bytes: T * (perRow + dm * F + 4),
-        flops: 0,
-      };
-    }
-    case "input_layernorm":
-    case "post_attention_layernorm":
-    case "final_layer_norm":
-      return { shape: `${T}x${dm}`, bytes: 2 * T * dm * F + 2 * dm * F, flops: 8 * T * dm };
-    case "rotary":
-      return {
-        shape: `${T}x${H}x${hd} rot ${rot}`,
-        bytes: 2 * T * H * hd * F + T * rot * F,
-        flops: 3 * T * H * rot,
-      };
-    case "kv_append":
-      return { shape: `${T}x${H}x${hd}`, bytes: 4 * T * H * hd * F, flops: 0 };
-    case "attention": {
-      const keys = cacheLen + T;
-      // Keys seen, summed over the T queries (query t sees cacheLen + t + 1 keys).
-      const seen = T * cacheLen + (T * (T + 1)) / 2;
-      return {
-        shape: `${T}q x ${keys}k, ${H}x${hd} rot ${rot}`,
-        bytes: 2 * keys * H * hd * F + keys * rot * F + 2 * T * H * hd * F,
-        flops: seen * H * (4 * hd + 3 * rot + 4),
-      };
-    }
-    case "argmax":
-      return { shape: `1x${cfg.vocabSize}`, bytes: cfg.vocabSize * F + 4, flops: cfg.vocabSize };
-    case "advance":
-      return { shape: "state", bytes: 16, flops: 2 };
-    default:
-      return { shape: `${d.workgroups.join("x")} workgroups`, bytes: null, flops: null };
-  }
+export function dispatchCost(d: Dispatch, cacheLen: number): { bytes: number; flops: number } {
+  const m = d.meta;
+  return {
+    bytes: m.bytes + cacheLen * (m.perCachedEntry?.bytes ?? 0),
+    flops: m.flops + cacheLen * (m.perCachedEntry?.flops ?? 0),
+  };
 }
 
 /** Adds achieved rates, the floor and the fraction of the adapter's measured rate. */
@@ -411,17 +324,12 @@ function streamDispatch(
   bytes: number,
   workgroups: number,
   fma: number,
-  layout: number,
+  layout: 0 | 1,
   scratch: GPUBuffer[],
 ): Dispatch {
   const out = storageBuffer(gpu, workgroups * 64 * 16, "stream_read out");
   scratch.push(out);
-  return lib.dispatch(
-    "stream_read",
-    lib.pipeline("stream_read", "f32", { FMA: fma, LAYOUT: layout }),
-    [lib.uniform([bytes / 16, 0, 0, 0]), src, out],
-    [workgroups],
-  );
+  return streamRead(lib, { src, out, bytes, workgroups, fma, layout });
 }
 
 /**
@@ -431,7 +339,7 @@ function streamDispatch(
 export async function calibrateTicksWithProbe(
   gpu: Gpu,
 ): Promise<{ nsPerTick: number; r2: number }> {
-  const lib = new KernelLibrary(gpu);
+  const lib = new KernelLibrary(gpu.device);
   const bytes = 16 << 20;
   const src = storageBuffer(gpu, bytes, "probe src");
   const scratch: GPUBuffer[] = [src];
@@ -468,7 +376,7 @@ export async function measureAdapter(
 ): Promise<AdapterRates> {
   const bytes = Math.min(o.bytes ?? 64 << 20, Math.floor(gpu.maxBindingBytes / 16) * 16);
   const reps = o.reps ?? 3;
-  const lib = new KernelLibrary(gpu);
+  const lib = new KernelLibrary(gpu.device);
   const src = storageBuffer(gpu, bytes, "probe src");
   const dst = storageBuffer(gpu, bytes, "probe dst");
   const scratch: GPUBuffer[] = [src, dst];
@@ -499,7 +407,7 @@ export async function measureAdapter(
     const shapes = [256, 1024, 4096].filter((w) => w * 64 * 16 <= bytes);
     const readDs: Dispatch[] = [];
     const launches: string[] = [];
-    for (const layout of [0, 1]) {
+    for (const layout of [0, 1] as const) {
       for (const w of shapes) {
         readDs.push(streamDispatch(lib, gpu, src, bytes, w, 0, layout, scratch));
         launches.push(`${w} workgroups of 64, ${layout ? "contiguous" : "grid-strided"}`);

@@ -13,6 +13,7 @@
  * read (under 0.1% of the bytes) are left out.
  */
 
+import { PYTHIA_CONFIGS } from "../engine/pythia.ts";
 import { leviathanTokensPerRound } from "./analytic.ts";
 
 /** Measured (or assumed) speeds of one device. */
@@ -49,19 +50,18 @@ export interface ModelShape {
   bytesPerWeight: number;
 }
 
-function pythia(name: string, hidden: number, layers: number, heads: number): ModelShape {
-  return { name, hidden, layers, heads, ff: 4 * hidden, vocab: 50304, bytesPerWeight: 2 };
-}
-
-/** The real Pythia shapes (fp16, vocabulary padded to 50304), keyed "pythia-70m" etc. */
-export const PYTHIA_SHAPES: Record<string, ModelShape> = {
-  "pythia-70m": pythia("pythia-70m", 512, 6, 8),
-  "pythia-160m": pythia("pythia-160m", 768, 12, 12),
-  "pythia-410m": pythia("pythia-410m", 1024, 24, 16),
-  "pythia-1b": pythia("pythia-1b", 2048, 16, 8),
-  "pythia-1.4b": pythia("pythia-1.4b", 2048, 24, 16),
-  "pythia-2.8b": pythia("pythia-2.8b", 2560, 32, 32),
-};
+/** The real Pythia shapes (fp16) of engine/pythia.ts, keyed "pythia-70m" etc. */
+export const PYTHIA_SHAPES: Record<string, ModelShape> = Object.fromEntries(
+  Object.entries(PYTHIA_CONFIGS).map(([name, s]) => [name, {
+    name,
+    hidden: s.d,
+    layers: s.L,
+    heads: s.H,
+    ff: s.ff,
+    vocab: s.vocab,
+    bytesPerWeight: 2,
+  }]),
+);
 
 /** Kernel dispatches of one forward pass: 10 per layer plus 5. */
 export function dispatchesPerPass(shape: ModelShape): number {

@@ -5,7 +5,7 @@
  * against a CPU computation from the goldens' logits, and the `acceptance` command.
  */
 import assert from "node:assert/strict";
-import { getGpu } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
 import { loadModel } from "../engine/load.ts";
 import { allLogits, greedyGenerate } from "../engine/generate.ts";
 import { FULL_CACHE, sinkWindowCache } from "../engine/cache_policy.ts";

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { getGpu } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
 import { loadModel } from "../engine/load.ts";
 import type { NeoxModel } from "../engine/model.ts";
 import { allLogits, greedyGenerate } from "../engine/generate.ts";

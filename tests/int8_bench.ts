@@ -4,24 +4,15 @@
  * (T = 6, TOK 4), with random weights. One group per kernel and shape, f16 the baseline,
  * so `deno bench` prints the int8/f16 ratio. Run: deno bench -A tests/int8_bench.ts
  */
-import { getGpu, type Gpu, storageBuffer } from "../engine/device.ts";
-import { syntheticConfig } from "../engine/load.ts";
-import { type Linear, NeoxModel } from "../engine/model.ts";
+import { getGpu } from "../engine/device_deno.ts";
+import { type Gpu, storageBuffer } from "../engine/device.ts";
+import { type Linear, linear } from "../engine/ops.ts";
 import { int8RowWords } from "../engine/quantize.ts";
-import { type Dispatch, encodeDispatches } from "../kernels/kernel.ts";
+import { encodeDispatches, KernelLibrary } from "../kernels/kernel.ts";
 
 const gpu = await getGpu();
-const cfg = syntheticConfig("pythia-2.8b");
 
-/** A model with no layers, used for its `linear` dispatch logic only. */
-const unused = storageBuffer(gpu, 4, "unused");
-const none: Linear = { N: 0, K: 0, wt: "f32", chunks: [], bias: null };
-const model = new NeoxModel(gpu, cfg, {
-  embedIn: none,
-  embedOut: none,
-  layers: [],
-  finalLayerNorm: { weight: unused, bias: unused },
-}, "int8-bench");
+const lib = new KernelLibrary(gpu.device);
 
 /** Random u32 words (xorshift32): any byte pattern is a valid int8 quadruple. */
 function randomWords(n: number, seed: number, mask = 0xffffffff): Uint32Array {
@@ -82,8 +73,7 @@ for (const { name, N, K } of SHAPES) {
   const y = storageBuffer(gpu, 6 * N * 4, "y");
   for (const { T, what } of TOKENS) {
     for (const [kind, lin] of Object.entries(weights)) {
-      const out: Dispatch[] = [];
-      model.linear(out, name, lin, x, y, T, {});
+      const out = linear(lib, lin, { label: name, x, y, T });
       Deno.bench({
         name: `${kind} ${what} ${name}`,
         group: `${what} ${name}`,

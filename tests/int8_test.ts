@@ -4,10 +4,12 @@
  * the int8 embedding gather, and the quantized pydoc-neox-20m against the fp16 goldens.
  */
 import assert from "node:assert/strict";
-import { getGpu, type Gpu, readBuffer, storageBuffer } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
+import { type Gpu, readBuffer, storageBuffer } from "../engine/device.ts";
 import { NeoxError } from "../engine/errors.ts";
-import { loadModel, syntheticConfig, syntheticModel } from "../engine/load.ts";
-import { type Linear, NeoxModel } from "../engine/model.ts";
+import { loadModel, syntheticModel } from "../engine/load.ts";
+import type { NeoxModel } from "../engine/model.ts";
+import { embedding, type Linear, linear } from "../engine/ops.ts";
 import {
   dequantizeInt8,
   int8Groups,
@@ -16,7 +18,7 @@ import {
   quantizeInt8,
 } from "../engine/quantize.ts";
 import { allLogits } from "../engine/generate.ts";
-import { type Dispatch, encodeDispatches } from "../kernels/kernel.ts";
+import { encodeDispatches, KernelLibrary } from "../kernels/kernel.ts";
 import { compareLogits, quantQuality } from "../profiler/quality.ts";
 import { decodeF32Base64, modelsDir, readGolden } from "./goldens.ts";
 
@@ -105,21 +107,6 @@ Deno.test("compareLogits: identical rows agree, a swapped argmax does not", () =
 
 // ---- the int8 kernels on the GPU ----
 
-/** A NeoxModel with no layers: only its `linear` dispatch logic is used. */
-function harness(gpu: Gpu, naive: boolean): NeoxModel {
-  const cfg = syntheticConfig("pythia-70m");
-  const b = storageBuffer(gpu, 4, "unused");
-  const none: Linear = { N: 0, K: 0, wt: "f32", chunks: [], bias: null };
-  const m = new NeoxModel(gpu, cfg, {
-    embedIn: none,
-    embedOut: none,
-    layers: [],
-    finalLayerNorm: { weight: b, bias: b },
-  }, "int8-test");
-  m.naive = naive;
-  return m;
-}
-
 /** Uploads `q` as an int8 Linear split into chunks starting at `splits` (plus row 0). */
 function int8Linear(
   gpu: Gpu,
@@ -179,7 +166,12 @@ function cases(group: number): Case[] {
  * Runs one case and returns its worst error in units of the f32 rounding scale
  * sum_k |x w| + |bias| + |y0| (1 = as large as that whole scale).
  */
-async function runCase(gpu: Gpu, model: NeoxModel, c: Case, seed: number): Promise<number> {
+async function runCase(
+  gpu: Gpu,
+  o: { lib: KernelLibrary; naive: boolean },
+  c: Case,
+  seed: number,
+): Promise<number> {
   const { N, K, T, group } = c;
   const rnd = random(seed);
   const w = testWeights(N, K, seed);
@@ -191,8 +183,14 @@ async function runCase(gpu: Gpu, model: NeoxModel, c: Case, seed: number): Promi
   const lin = int8Linear(gpu, q, { N, K, group, bias, splits: c.splits });
   const xb = storageBuffer(gpu, 0, "x", x);
   const yb = storageBuffer(gpu, 0, "y", y0);
-  const out: Dispatch[] = [];
-  model.linear(out, "int8", lin, xb, yb, T, { xRow: c.xRow, accumulate: c.accumulate });
+  const out = linear(o.lib, lin, {
+    x: xb,
+    y: yb,
+    T,
+    xRow: c.xRow,
+    accumulate: c.accumulate,
+    variant: o.naive ? "naive" : undefined,
+  });
   const enc = gpu.device.createCommandEncoder();
   const pass = enc.beginComputePass();
   encodeDispatches(pass, out);
@@ -231,10 +229,10 @@ for (const naive of [false, true]) {
       gpuTest,
       async () => {
         const gpu = await getGpu();
-        const model = harness(gpu, naive);
+        const lib = new KernelLibrary(gpu.device);
         let seed = 100;
         for (const c of cases(group)) {
-          const err = await runCase(gpu, model, c, seed++);
+          const err = await runCase(gpu, { lib, naive }, c, seed++);
           assert.ok(err <= 1e-5, `${JSON.stringify(c)}: relative error ${err}`);
         }
       },
@@ -244,7 +242,7 @@ for (const naive of [false, true]) {
 
 Deno.test("embedding_int8 gathers dequantized rows of its chunk only", gpuTest, async () => {
   const gpu = await getGpu();
-  const { lib } = harness(gpu, false);
+  const lib = new KernelLibrary(gpu.device);
   for (const [d, group] of [[65, 0], [130, 128]]) {
     const V = 12;
     const q = quantizeInt8(testWeights(V, d, d), V, d, group);
@@ -260,15 +258,18 @@ Deno.test("embedding_int8 gathers dequantized rows of its chunk only", gpuTest, 
     const x = storageBuffer(gpu, ids.length * d * 4, "x");
     const buf = storageBuffer(gpu, 0, "table", q.packed.subarray(rowStart * words));
     const scales = storageBuffer(gpu, 0, "scales", q.scales.subarray(rowStart * G));
-    const dispatch = lib.dispatch(
-      "embed_in",
-      lib.pipeline("embedding_int8", "int8", { GROUP: group }),
-      [lib.uniform([ids.length, d, rowStart, rows]), state, tokens, buf, x, scales],
-      [Math.ceil(d / 64), ids.length],
-    );
+    const embedIn: Linear = {
+      N: rowStart + rows,
+      K: d,
+      wt: "int8",
+      group,
+      chunks: [{ buf, scales, rowStart, rows }],
+      bias: null,
+    };
+    const dispatches = embedding(lib, embedIn, { state, tokens, x, T: ids.length });
     const enc = gpu.device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    encodeDispatches(pass, [dispatch]);
+    encodeDispatches(pass, dispatches);
     pass.end();
     gpu.device.queue.submit([enc.finish()]);
     const got = new Float32Array(await readBuffer(gpu, x));

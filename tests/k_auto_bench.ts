@@ -9,7 +9,7 @@
  * schedule, tokens per round and time.
  * Run: deno bench -A tests/k_auto_bench.ts
  */
-import { getGpu } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
 import { loadModel } from "../engine/load.ts";
 import { greedyGenerate } from "../engine/generate.ts";
 import { speculativeGenerate, type SpeculativeOptions } from "../engine/speculative.ts";

@@ -10,10 +10,12 @@
  *   deno bench -A tests/kernels_bench.ts
  */
 
-import { getGpu, gpuIdle, storageBuffer } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
+import { gpuIdle, storageBuffer } from "../engine/device.ts";
 import { loadModel } from "../engine/load.ts";
 import { encodePrefill, sequenceFor } from "../engine/generate.ts";
 import { type Dispatch, encodeDispatches, KernelLibrary } from "../kernels/kernel.ts";
+import { fill, type Linear, linear, matmulTuning } from "../engine/ops.ts";
 import { modelsDir } from "./goldens.ts";
 import { seededRandom } from "./seeded_random.ts";
 
@@ -21,7 +23,7 @@ import { seededRandom } from "./seeded_random.ts";
 const FLOOR_BYTES_PER_S = 1.1e9;
 
 const gpu = await getGpu();
-const lib = new KernelLibrary(gpu);
+const lib = new KernelLibrary(gpu.device);
 
 function floorText(bytes: number): string {
   const ms = (bytes / FLOOR_BYTES_PER_S) * 1e3;
@@ -35,14 +37,7 @@ type FloatWeight = "f16" | "f32";
 function syntheticWeights(N: number, K: number, wt: FloatWeight, seed: number): GPUBuffer {
   const count = N * K;
   const buf = storageBuffer(gpu, count * (wt === "f16" ? 2 : 4), `W ${N}x${K} ${wt}`);
-  const words = wt === "f16" ? Math.ceil(count / 2) : count;
-  const groups = Math.ceil(words / 256);
-  const x = Math.min(groups, 65535);
-  const d = lib.dispatch("fill", lib.pipeline("fill", "f32", { PACKED: wt === "f16" ? 1 : 0 }), [
-    lib.uniform([count, seed, 0.0346, 0], [2, 3]),
-    buf,
-  ], [x, Math.ceil(groups / x)]);
-  submit([d]);
+  submit([fill(lib, { out: buf, count, type: wt, seed, scale: 0.0346, offset: 0 })]);
   return buf;
 }
 
@@ -68,40 +63,23 @@ for (const { K, N, what } of SHAPES) {
   for (const T of [1, 6]) {
     const x = storageBuffer(gpu, T * K * 4, "x", rnd.normals(T * K));
     const y = storageBuffer(gpu, T * N * 4, "y");
-    const params = lib.uniform([T, K, N, 0, N, 0, 8, 0]);
-    // TOK as model.ts linear picks it for the tiled and the vec4 (K % 4 == 0) kernels
-    const tok = T === 1 ? 1 : T <= 8 ? 4 : 8;
-    const tok4 = T === 1 ? 1 : T <= 4 ? 4 : 8;
     for (const wt of ["f16", "f32"] as FloatWeight[]) {
-      const bufs = [params, x, weights[wt], bias, y];
+      const m: Linear = { N, K, wt, chunks: [{ buf: weights[wt], rowStart: 0, rows: N }], bias };
       const group = `${what} ${K}->${N} T=${T} ${wt} (${
         floorText(N * K * (wt === "f16" ? 2 : 4))
       })`;
-      const kernels: [string, Dispatch][] = [
-        [
-          "matmul_naive",
-          lib.dispatch("naive", lib.pipeline("matmul_naive", wt), bufs, [Math.ceil(N / 64), T]),
-        ],
-        [
-          `matmul TOK=${tok}`,
-          lib.dispatch("tiled", lib.pipeline("matmul", wt, { TOK: tok }), bufs, [
-            Math.ceil(N / 8),
-            Math.ceil(T / tok),
-          ]),
-        ],
-        [
-          `matmul_vec4 TOK=${tok4} RPT=4`,
-          lib.dispatch("vec4", lib.pipeline("matmul_vec4", wt, { TOK: tok4, RPT: 4 }), bufs, [
-            Math.ceil(N / 16),
-            Math.ceil(T / tok4),
-          ]),
-        ],
-      ];
+      // The naive oracle beside the tiled kernels, each with the op's TOK for T.
+      const kernels: [string, Dispatch][] = (["naive", "tiled", "vec4"] as const).map((v) => {
+        const c = matmulTuning(v, T);
+        const [d] = linear(lib, m, { label: v, x, y, T, variant: c });
+        const tune = (c.tok ? ` TOK=${c.tok}` : "") + (c.rpt ? ` RPT=${c.rpt}` : "");
+        return [`${d.meta.kernel}${tune}`, d];
+      });
       for (const [name, d] of kernels) {
         Deno.bench({
           name: `${name} ${wt} ${K}->${N} T=${T}`,
           group,
-          baseline: name === "matmul_naive",
+          baseline: name.startsWith("matmul_naive"),
           // one pass per iteration (plus the submit-and-wait); the slowest take ~1 s each
           n: T === 1 ? 4 : 2,
           warmup: 1,

@@ -5,16 +5,35 @@
  * NMSE = sum (got - want)^2 / sum want^2, and prints one line:
  * kernel, shape, max|diff|, tolerance, NMSE.
  *
- * Kernels are bound exactly as engine/model.ts buildPass binds them. Output buffers
- * start as NaN, so an element a kernel forgets to write (or writes out of range) fails.
+ * Kernels are built through engine/ops.ts, the functions engine/model.ts buildPass calls, and
+ * each variant of an op is forced through the op's `variant` option. Output buffers start as
+ * NaN, so an element a kernel forgets to write (or writes out of range) fails.
  */
 
 import assert from "node:assert/strict";
-import { getGpu, type Gpu, readBuffer, storageBuffer } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
+import { type Gpu, readBuffer, storageBuffer } from "../engine/device.ts";
 import { rotaryTable } from "../engine/model.ts";
 import type { NeoxConfig } from "../engine/config.ts";
 import { f16BitsToF32, f32ToF16Bits } from "../engine/safetensors.ts";
 import { type Dispatch, encodeDispatches, KernelLibrary } from "../kernels/kernel.ts";
+import {
+  acceptGreedy,
+  advance,
+  argmax,
+  attention,
+  attentionChoice,
+  type AttentionVariant,
+  embedding,
+  fill,
+  kvAppend,
+  layerNorm,
+  type Linear,
+  linear,
+  type MatmulChoice,
+  matmulChoice,
+  rotary,
+} from "../engine/ops.ts";
 import {
   refAttention,
   refGelu,
@@ -107,7 +126,7 @@ class Bench {
   #made: GPUBuffer[] = [];
   constructor(gpu: Gpu) {
     this.gpu = gpu;
-    this.lib = new KernelLibrary(gpu);
+    this.lib = new KernelLibrary(gpu.device);
   }
   buffer(data: ArrayBufferView, label = "test"): GPUBuffer {
     const b = storageBuffer(this.gpu, data.byteLength, label, data);
@@ -172,21 +191,15 @@ function embeddingRows(b: Bench, rnd: SeededRandom): Row[] {
           const x = b.nan(T * d);
           const state = b.state(5, tokenPos);
           const tok = b.buffer(tokens);
-          const ds: Dispatch[] = [];
+          const embedIn: Linear = { N: V, K: d, wt, chunks: [], bias: null };
           for (let r = 0; r < V; r += per) {
             const rowsHere = Math.min(per, V - r);
             const slice = wt === "f16"
               ? f16.bits.slice(r * d, (r + rowsHere) * d)
               : raw.slice(r * d, (r + rowsHere) * d);
-            ds.push(b.lib.dispatch("embed_in", b.lib.pipeline("embedding", wt), [
-              b.lib.uniform([T, d, r, rowsHere]),
-              state,
-              tok,
-              b.buffer(slice),
-              x,
-            ], [Math.ceil(d / 64), T]));
+            embedIn.chunks.push({ buf: b.buffer(slice), rowStart: r, rows: rowsHere });
           }
-          b.run(ds);
+          b.run(embedding(b.lib, embedIn, { state, tokens: tok, x, T }));
           const want = new Float32Array(T * d);
           ids.forEach((id, t) => want.set(table.subarray(id * d, (id + 1) * d), t * d));
           return { got: await b.f32(x, T * d), want };
@@ -211,13 +224,14 @@ function layernormRows(b: Bench, rnd: SeededRandom): Row[] {
       const bias = rnd.normals(d, 0.5);
       const eps = 1e-5;
       const y = b.nan(T * d);
-      b.run([b.lib.dispatch("layernorm", b.lib.pipeline("layernorm"), [
-        b.lib.uniform([T, d, eps, 0], [2]),
-        b.buffer(x),
-        b.buffer(w),
-        b.buffer(bias),
+      b.run([layerNorm(b.lib, {
+        x: b.buffer(x),
         y,
-      ], [T])]);
+        norm: { weight: b.buffer(w), bias: b.buffer(bias) },
+        T,
+        d,
+        eps,
+      })]);
       const want = refLayerNorm(
         Float64Array.from(x),
         Float64Array.from(w),
@@ -259,49 +273,32 @@ const MATMUL_CASES: MatmulCase[] = [
   { K: 2560, N: 20, T: 6, bias: true },
 ];
 
-/** One matmul kernel configuration, bound and dispatched as model.ts linear does. */
-interface MatmulKernel {
-  name: string;
-  pipeline: "matmul" | "matmul_naive" | "matmul_vec4" | "matmul_f16x8";
-  consts: Record<string, number>;
-  /** Output rows per workgroup (dispatch x = ceil(N / rows)). */
-  rows: number;
-  /** Tokens per workgroup (dispatch y = ceil(T / tok)). */
-  tok: number;
-}
-
-const tiled = (tok: number): MatmulKernel => ({
-  name: `matmul TOK=${tok}`,
-  pipeline: "matmul",
-  consts: { TOK: tok },
-  rows: 8,
-  tok,
-});
-const vec4 = (tok: number, rpt: number): MatmulKernel => ({
-  name: `matmul_vec4 TOK=${tok} RPT=${rpt}`,
-  pipeline: "matmul_vec4",
-  consts: { TOK: tok, RPT: rpt },
-  rows: 4 * rpt,
-  tok,
-});
-const f16x8 = (tok: number, rpt: number): MatmulKernel => ({
-  name: `matmul_f16x8 TOK=${tok} RPT=${rpt}`,
-  pipeline: "matmul_f16x8",
-  consts: { TOK: tok, RPT: rpt },
-  rows: 4 * rpt,
-  tok,
-});
-const NAIVE: MatmulKernel = {
-  name: "matmul_naive",
-  pipeline: "matmul_naive",
-  consts: {},
-  rows: 64,
-  tok: 1,
+/** WGSL source of each float matmul variant, for row names. */
+const MATMUL_SOURCE: Record<string, string> = {
+  naive: "matmul_naive",
+  tiled: "matmul",
+  vec4: "matmul_vec4",
+  f16x8: "matmul_f16x8",
 };
 
-function matmulRow(b: Bench, rnd: SeededRandom, k: MatmulKernel, wt: FloatWeight, c: MatmulCase) {
-  const flags = (c.accumulate ? 1 : 0) | (c.act === "gelu" ? 2 : 0) |
-    (c.act === "gelu_tanh" ? 4 : 0) | (c.bias ? 8 : 0);
+function matmulName(k: MatmulChoice): string {
+  const name = MATMUL_SOURCE[k.variant];
+  if (k.variant === "naive") return name;
+  return `${name} TOK=${k.tok}${k.rpt === undefined ? "" : ` RPT=${k.rpt}`}`;
+}
+
+const tiled = (tok: number): MatmulChoice => ({ variant: "tiled", tok });
+const vec4 = (tok: number, rpt: number): MatmulChoice => ({ variant: "vec4", tok, rpt });
+const f16x8 = (tok: number, rpt: number): MatmulChoice => ({ variant: "f16x8", tok, rpt });
+const NAIVE: MatmulChoice = { variant: "naive" };
+
+function matmulRow(
+  b: Bench,
+  rnd: SeededRandom,
+  k: MatmulChoice | undefined,
+  wt: FloatWeight,
+  c: MatmulCase,
+) {
   const names = [
     c.bias && "bias",
     c.accumulate && "accumulate",
@@ -310,12 +307,12 @@ function matmulRow(b: Bench, rnd: SeededRandom, k: MatmulKernel, wt: FloatWeight
     c.yPad && `yPad=${c.yPad}`,
   ].filter(Boolean).join(",");
   return {
-    kernel: `${k.name} ${wt}`,
+    kernel: `${matmulName(k ?? matmulChoice({ wt, K: c.K }, c.T))} ${wt}`,
     shape: `K=${c.K} N=${c.N} T=${c.T}${names ? ` ${names}` : ""}`,
     // float32 sums of K products of N(0,1) values: |error| grows ~ sqrt(K) ulps of ~sqrt(K)
     tol: 2e-6 * Math.max(4, c.K) ** 0.75,
     nmseTol: NMSE_F32,
-    run: () => runMatmul(b, rnd, c, { kernel: k, wt, flags }),
+    run: () => runMatmul(b, rnd, c, { variant: k, wt }),
   };
 }
 
@@ -337,21 +334,15 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
   for (const k of [f16x8(1, 4), f16x8(4, 4), f16x8(8, 4), f16x8(8, 2)]) {
     for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, k, "f16", k8(c)));
   }
-  // Every K x N x T of the brief with the kernel and TOK the engine picks (model.ts linear):
-  // matmul_f16x8 for f16 weights when K % 8 == 0, matmul_vec4 (RPT 4) when K % 4 == 0, else
-  // the tiled matmul.
+  // Every K x N x T of the brief with the kernel and TOK the engine picks (ops.ts
+  // matmulChoice): matmul_f16x8 for f16 weights when K % 8 == 0, matmul_vec4 (RPT 4) when
+  // K % 4 == 0, else the tiled matmul.
   for (const wt of wts) {
     for (const K of [1, 3, 63, 64, 65, 384]) {
       for (const N of [1, 7, 100, 513]) {
         for (const T of [1, 2, 5, 9, 17]) {
-          const tok4 = T === 1 ? 1 : T <= 4 ? 4 : 8;
-          const k = wt === "f16" && K % 8 === 0
-            ? f16x8(tok4, 4)
-            : K % 4 === 0
-            ? vec4(tok4, 4)
-            : tiled(T === 1 ? 1 : T <= 8 ? 4 : 8);
           rows.push({
-            ...matmulRow(b, rnd, k, wt, { K, N, T, bias: true }),
+            ...matmulRow(b, rnd, undefined, wt, { K, N, T, bias: true }),
             shape: `K=${K} N=${N} T=${T} bias (sweep)`,
           });
         }
@@ -365,7 +356,7 @@ async function runMatmul(
   b: Bench,
   rnd: SeededRandom,
   c: MatmulCase,
-  o: { kernel: MatmulKernel; wt: FloatWeight; flags: number },
+  o: { variant: MatmulChoice | undefined; wt: FloatWeight },
 ): Promise<Outcome> {
   const { K, N, T } = c;
   const xRow = c.xRow ?? 0;
@@ -381,20 +372,23 @@ async function runMatmul(
     for (let j = 0; j < stride; j++) if (j < padL || j >= padL + N) y0[t * stride + j] = NaN;
   }
   const y = b.buffer(y0.slice());
-  const params = b.lib.uniform([T, K, N, xRow * K, stride, padL, o.flags, 0]);
-  const bufs = [
-    params,
-    b.buffer(x),
-    b.buffer(o.wt === "f16" ? f16.bits : w),
-    b.buffer(c.bias ? bias : new Float32Array(4)),
+  // N output columns of a wider [T, stride] output: one chunk of a stride-row matrix.
+  const m: Linear = {
+    N: stride,
+    K,
+    wt: o.wt,
+    chunks: [{ buf: b.buffer(o.wt === "f16" ? f16.bits : w), rowStart: padL, rows: N }],
+    bias: c.bias ? b.buffer(bias) : null,
+  };
+  b.run(linear(b.lib, m, {
+    x: b.buffer(x),
     y,
-  ];
-  const k = o.kernel;
-  const d = b.lib.dispatch(k.pipeline, b.lib.pipeline(k.pipeline, o.wt, k.consts), bufs, [
-    Math.ceil(N / k.rows),
-    Math.ceil(T / k.tok),
-  ]);
-  b.run([d]);
+    T,
+    xRow,
+    accumulate: c.accumulate,
+    act: c.act,
+    variant: o.variant,
+  }));
   const lin = refLinear(
     Float64Array.from(x.subarray(xRow * K)),
     Float64Array.from(wRef),
@@ -436,13 +430,16 @@ function rotaryRows(b: Bench, rnd: SeededRandom): Row[] {
       const P = cacheLen + T;
       const q = b.nan(T * H * hd);
       // tokenPos differs from cacheLen: rotary must take positions from the cache length.
-      b.run([b.lib.dispatch("rotary", b.lib.pipeline("rotary"), [
-        b.lib.uniform([T, H, hd, rot]),
-        b.state(cacheLen, cacheLen + 7),
-        b.buffer(qkv),
-        b.buffer(rotaryTable(ropeConfig(rot, base, hd), P)),
+      b.run([rotary(b.lib, {
+        T,
+        H,
+        hd,
+        rot,
+        state: b.state(cacheLen, cacheLen + 7),
+        qkv: b.buffer(qkv),
+        cosSin: b.buffer(rotaryTable(ropeConfig(rot, base, hd), P)),
         q,
-      ], [Math.ceil(hd / 64), T * H])]);
+      })]);
       const q64 = new Float64Array(T * H * hd);
       for (let th = 0; th < T * H; th++) {
         q64.set(qkv.subarray(th * 3 * hd, th * 3 * hd + hd), th * hd);
@@ -471,9 +468,15 @@ function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
     [9, 2, 5, 16, 0],
   ];
   const rows: Row[] = [];
+  // The fallback for 16 KiB of workgroup memory (its tiles as attentionChoice sizes them),
+  // and tiles of 64 keys so that the online softmax crosses several tiles.
+  const limited = attentionChoice(16 << 10);
+  assert.equal(limited.variant, "tiled", "16 KiB of workgroup memory cannot hold 4096 scores");
+  assert.equal(attentionChoice(32 << 10).variant, "full");
+  const tiles: AttentionVariant[] = [limited, { variant: "tiled", tile: 64 }];
   for (const [S, T, H, hd, rot] of shapes) {
     let pending: Promise<{ cache: Outcome; out: Outcome }> | null = null;
-    const once = () => pending ??= runAttention(b, rnd, { S, T, H, hd, rot });
+    const once = () => pending ??= runAttention(b, rnd, { S, T, H, hd, rot }, { variant: "full" });
     const shape = `cacheLen=${S - T} T=${T} H=${H} hd=${hd} rot=${rot}`;
     rows.push({
       kernel: "kv_append",
@@ -489,6 +492,15 @@ function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
       nmseTol: NMSE_F32,
       run: async () => (await once()).out,
     });
+    for (const v of tiles) {
+      rows.push({
+        kernel: `attention_tiled TILE=${v.variant === "tiled" ? v.tile : 0}`,
+        shape,
+        tol: 1e-5,
+        nmseTol: NMSE_F32,
+        run: async () => (await runAttention(b, rnd, { S, T, H, hd, rot }, v)).out,
+      });
+    }
   }
   return rows;
 }
@@ -497,6 +509,7 @@ async function runAttention(
   b: Bench,
   rnd: SeededRandom,
   s: { S: number; T: number; H: number; hd: number; rot: number },
+  variant: AttentionVariant,
 ): Promise<{ cache: Outcome; out: Outcome }> {
   const { S, T, H, hd, rot } = s;
   const prior = S - T;
@@ -533,22 +546,21 @@ async function runAttention(
   const out = b.nan(T * entry);
   const lib = b.lib;
   b.run([
-    lib.dispatch("kv_append", lib.pipeline("kv_append"), [
-      lib.uniform([T, H, hd, C]),
+    kvAppend(lib, { state, qkv: b.buffer(qkv), kCache, vCache, T, H, hd, C }),
+    attention(lib, {
       state,
-      b.buffer(qkv),
+      q: b.buffer(new Float32Array(qRot)),
       kCache,
       vCache,
-    ], [Math.ceil(hd / 64), T * H]),
-    lib.dispatch("attention", lib.pipeline("attention"), [
-      lib.uniform([T, H, hd, rot, C, 1 / Math.sqrt(hd), 0, 0], [5]),
-      state,
-      b.buffer(new Float32Array(qRot)),
-      kCache,
-      vCache,
-      b.buffer(rotaryTable(ropeConfig(rot, base, hd), C)),
+      cosSin: b.buffer(rotaryTable(ropeConfig(rot, base, hd), C)),
       out,
-    ], [H, T]),
+      T,
+      H,
+      hd,
+      rot,
+      C,
+      variant,
+    }),
   ]);
   const kWant = new Float32Array(C * entry).fill(NaN);
   const vWant = new Float32Array(C * entry).fill(NaN);
@@ -608,12 +620,14 @@ function argmaxRows(b: Bench, rnd: SeededRandom): Row[] {
       for (let i = 1; i < V; i++) if (logits[r0 + i] > logits[r0 + want]) want = i;
       const tokens = new Uint32Array(tokenPos + T + 2).fill(0xfffffff0);
       const tok = b.buffer(tokens);
-      b.run([b.lib.dispatch("argmax", b.lib.pipeline("argmax"), [
-        b.lib.uniform([V, row, T, 0]),
-        b.state(9, tokenPos),
-        b.buffer(logits),
-        tok,
-      ], [1])]);
+      b.run([argmax(b.lib, {
+        state: b.state(9, tokenPos),
+        logits: b.buffer(logits),
+        tokens: tok,
+        V,
+        row,
+        T,
+      })]);
       const expect = tokens.slice();
       expect[tokenPos + T] = want;
       return { got: await b.u32(tok, tokens.length), want: expect };
@@ -673,16 +687,16 @@ function acceptGreedyRows(b: Bench, rnd: SeededRandom): Row[] {
       const log = new Uint32Array(8);
       log.set([2, 3, 1]);
       const bufs = [b.buffer(tState), b.buffer(dState), b.buffer(tokens), b.buffer(log)];
-      const pipeline = b.lib.pipeline("accept_greedy", "f32", { REPLAY: replayed < 0 ? 0 : 1 });
-      b.run([b.lib.dispatch("accept", pipeline, [
-        b.lib.uniform([V, K, 0, 0]),
-        bufs[0],
-        bufs[1],
-        b.buffer(logits),
-        bufs[2],
-        bufs[3],
-        b.buffer(replay),
-      ], [1])]);
+      b.run([acceptGreedy(b.lib, {
+        targetState: bufs[0],
+        draftState: bufs[1],
+        logits: b.buffer(logits),
+        tokens: bufs[2],
+        log: bufs[3],
+        replay: replayed < 0 ? null : b.buffer(replay),
+        V,
+        K,
+      })]);
       const want = [tState, dState, tokens, log].map((x) => x.slice());
       want[2][base + 1 + a] = picks[a];
       want[0][0] += a + 1;
@@ -713,10 +727,7 @@ function advanceRows(b: Bench): Row[] {
       init[0] = 3;
       init[1] = 7;
       const state = b.buffer(init);
-      b.run([b.lib.dispatch("advance", b.lib.pipeline("advance"), [
-        b.lib.uniform([5, 0, 0, 0]),
-        state,
-      ], [1])]);
+      b.run([advance(b.lib, { state, T: 5 })]);
       const want = init.slice();
       want[0] = 8;
       want[1] = 12;
@@ -740,7 +751,7 @@ function fillValue(seed: number, scale: number, offset: number, i: number): numb
 }
 
 function fillRows(b: Bench): Row[] {
-  // [count, packed f16, seed, scale, offset, workgroups in x (0: as syntheticModel)]
+  // [count, packed f16, seed, scale, offset, workgroups in x (0: as the op picks)]
   const cases: [number, boolean, number, number, number, number][] = [
     [1, false, 1, 1, 0, 0],
     [7, true, 2, 0.5, 1, 0],
@@ -758,14 +769,10 @@ function fillRows(b: Bench): Row[] {
     nmseTol: packed ? 1e-6 : NMSE_F32,
     run: async () => {
       const words = packed ? Math.ceil(count / 2) : count;
-      const groups = Math.ceil(words / 256);
-      const x = xGroups || Math.min(groups, 65535);
+      const type = packed ? "f16" : "f32";
       const gen = () => {
         const out = b.buffer(new Uint32Array(words).fill(0x7fc00000));
-        b.run([b.lib.dispatch("fill", b.lib.pipeline("fill", "f32", { PACKED: packed ? 1 : 0 }), [
-          b.lib.uniform([count, seed, scale, offset], [2, 3]),
-          out,
-        ], [x, Math.ceil(groups / x)])]);
+        b.run([fill(b.lib, { out, count, type, seed, scale, offset, xGroups })]);
         return out;
       };
       const [first, again] = [gen(), gen()];

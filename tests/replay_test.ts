@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { replayCounts } from "../profiler/sweep.ts";
 import { leviathanTokensPerRound } from "../profiler/analytic.ts";
 import { speculativeMetrics } from "../profiler/metrics.ts";
-import { getGpu } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
 import { loadModel } from "../engine/load.ts";
 import { speculativeGenerate } from "../engine/speculative.ts";
 import { modelsDir } from "./goldens.ts";

@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { getGpu, readBuffer, storageBuffer } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
+import { readBuffer, storageBuffer } from "../engine/device.ts";
 import { loadModel } from "../engine/load.ts";
 import type { NeoxModel } from "../engine/model.ts";
 import { allLogits, greedyGenerate } from "../engine/generate.ts";
@@ -15,6 +16,7 @@ import { speculativeGenerate, type SpeculativeResult } from "../engine/speculati
 import { type SamplingOptions, samplingProbs } from "../engine/sampling.ts";
 import { type RandomNeoxSpec, writeRandomNeox } from "./checkpoint_writer.ts";
 import { encodeDispatches, KernelLibrary } from "../kernels/kernel.ts";
+import { sample } from "../engine/ops.ts";
 import { seededRandom } from "./seeded_random.ts";
 
 const gpuTest = { sanitizeResources: false, sanitizeOps: false };
@@ -164,7 +166,7 @@ function fits(c: ChiSquare): boolean {
 
 Deno.test("sample.wgsl probabilities match the float64 reference", gpuTest, async () => {
   const gpu = await getGpu();
-  const lib = new KernelLibrary(gpu);
+  const lib = new KernelLibrary(gpu.device);
   const rnd = seededRandom(77);
   let worst = 0;
   for (const V of [8, 1001, 50304]) {
@@ -176,14 +178,20 @@ Deno.test("sample.wgsl probabilities match the float64 reference", gpuTest, asyn
     const probs = storageBuffer(gpu, rows * V * 4, "probs");
     const tokens = storageBuffer(gpu, 16, "tokens");
     for (const [temperature, topP] of [[1, 1], [0.5, 0.9], [1.7, 0.3]]) {
-      const params = [V, 0, 0, 0, 1, 0, 2, 0, 1 / temperature, topP, 0, 0];
-      const d = lib.dispatch("sample", lib.pipeline("sample"), [
-        lib.uniform(params, [8, 9]),
+      const d = sample(lib, {
         state,
-        src,
+        logits: src,
         probs,
         tokens,
-      ], [rows]);
+        V,
+        rows,
+        srcRow: 0,
+        dstRow: 0,
+        temperature,
+        topP,
+        seed: 1,
+        draw: null,
+      });
       const enc = gpu.device.createCommandEncoder();
       const pass = enc.beginComputePass();
       encodeDispatches(pass, [d]);

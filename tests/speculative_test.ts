@@ -4,7 +4,7 @@
  * K in 1..9 the output equals the target's golden greedy continuation on every prompt.
  */
 import assert from "node:assert/strict";
-import { getGpu } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
 import { loadModel } from "../engine/load.ts";
 import { speculativeGenerate } from "../engine/speculative.ts";
 import { modelsDir, readGolden } from "./goldens.ts";

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { getGpu } from "../engine/device.ts";
+import { getGpu } from "../engine/device_deno.ts";
 import { loadModel } from "../engine/load.ts";
 import { allLogits, greedyGenerate } from "../engine/generate.ts";
 import { openSafetensors, readTensorBytes, toFloat32 } from "../engine/safetensors.ts";
