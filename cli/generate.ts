@@ -4,6 +4,7 @@ import { getGpu } from "../engine/device_deno.ts";
 import { checkModel, loadModel } from "../engine/load.ts";
 import { greedyGenerate } from "../engine/generate.ts";
 import { MAX_K, speculativeGenerate } from "../engine/speculative.ts";
+import { staticTree, treeGenerate, treeMetrics } from "../engine/tree_speculative.ts";
 import type { SamplingOptions } from "../engine/sampling.ts";
 import type { KAutoOptions } from "../engine/k_policy.ts";
 import { loadTokenizer } from "../engine/tokenizer.ts";
@@ -29,7 +30,7 @@ import {
 /** `--help` text. */
 export const HELP =
   `deno run -A mod.ts generate --model DIR (--ids 1,2,3 | --prompt TEXT) --max-new-tokens N
-    [--draft DIR --k K|auto [--k-policy optimal|heuristic]]
+    [--draft DIR --k K|auto [--k-policy optimal|heuristic]] [--draft DIR --tree W1,W2,..]
     [--cache full|sink --cache-size C --sinks 4 --compress-at F]
     [--quant int8] [--temperature T --top-p P --seed S] [--stop-at-eos] --json
   Greedy unless --temperature > 0 (then softmax(logits/T), within the top-p nucleus when
@@ -41,6 +42,9 @@ export const HELP =
   (K+2 after a fully accepted round, else K-1). --cache sink: StreamingLLM's
   sink-plus-window cache of C entries (S sinks, default 4), memory independent of length;
   --compress-at F evicts only past F*C entries, in one step (see engine/cache_policy.ts).
+  --tree W1,W2,..: token-tree speculation (greedy only): each node at depth i gets the
+  draft's top-Wi tokens as children (4,2,1 = 4 + 8 + 8 nodes, at most 63); the target
+  verifies the whole tree in one pass and the longest agreeing path is accepted.
   --json prints {"tokens","text","rounds","metrics"}.`;
 
 /** Runs `generate`. */
@@ -54,6 +58,8 @@ export async function run(args: string[]): Promise<void> {
     draft: { type: "string" },
     k: { type: "string" },
     "k-policy": { type: "string" },
+    tree: { type: "string" },
+    "tree-budget": { type: "string" },
     ...CACHE_FLAGS,
     quant: { type: "string" },
     "draft-quant": { type: "string" },
@@ -84,6 +90,32 @@ export async function run(args: string[]): Promise<void> {
       k = 5; // the first round's K
     } else k = int(cmd, f, "k", 5, 1, MAX_K);
   }
+  const treeFlag = str(f, "tree");
+  if (treeFlag !== undefined && !draftDir) throw new UsageError(`${cmd}: --tree needs --draft`);
+  if (treeFlag !== undefined && kFlag !== undefined) {
+    throw new UsageError(`${cmd}: --tree and --k exclude each other (a tree's depth is its K)`);
+  }
+  if (f["tree-budget"] !== undefined && treeFlag !== "auto") {
+    throw new UsageError(`${cmd}: --tree-budget needs --tree auto`);
+  }
+  if (treeFlag === "auto") {
+    throw new UsageError(
+      `${cmd}: --tree auto (dynamic trees) is not implemented yet; give static widths, e.g. --tree 4,2,1`,
+    );
+  }
+  const widths = treeFlag?.split(",").map(Number);
+  if (widths && widths.some((w) => !Number.isInteger(w) || w < 1 || w > 16)) {
+    throw new UsageError(
+      `${cmd}: --tree must be widths 1..16 separated by commas, got "${treeFlag}"`,
+    );
+  }
+  let tree;
+  try {
+    tree = widths ? staticTree(widths) : undefined;
+  } catch (e) {
+    throw new UsageError(`${cmd}: ${(e as Error).message}`);
+  }
+  if (tree) k = tree.widths.length;
   const cache = cacheFlags(cmd, f, kAuto ? MAX_K : k);
   const quant = quantFlag(cmd, f, "quant");
   const draftQuant = quantFlag(cmd, f, "draft-quant");
@@ -98,6 +130,12 @@ export async function run(args: string[]): Promise<void> {
     sampling = { temperature, topP, seed };
   } else if (f["top-p"] !== undefined || f.seed !== undefined) {
     throw new UsageError(`${cmd}: --top-p and --seed need --temperature T > 0 (0 is greedy)`);
+  }
+  if (tree && temperature > 0) {
+    // SpecInfer's multi-draft rule is not implemented: greedy trees only, never inexact sampling.
+    throw new UsageError(
+      `${cmd}: --tree verifies greedily only: --temperature must be 0 (sampling with trees is not supported)`,
+    );
   }
 
   // Every input is checked on the CPU before the GPU is touched.
@@ -117,7 +155,37 @@ export async function run(args: string[]): Promise<void> {
   let tokens: number[];
   let metrics: Record<string, unknown>;
   let rounds: number[] | undefined;
-  if (draftDir) {
+  if (draftDir && tree) {
+    const draft = await loadModel(gpu, draftDir, { quant: draftQuant });
+    const timer = gpu.hasTimestamps ? new GpuTimer(gpu, 2048) : undefined;
+    const r = await treeGenerate(target, draft, ids, {
+      tree,
+      maxNewTokens: maxNew,
+      hook: timer,
+      cache,
+    });
+    tokens = r.tokens;
+    rounds = r.rounds;
+    const m = treeMetrics(tree, r.rounds, r.paths);
+    const passMs = timer ? await passTimes(timer) : {};
+    metrics = {
+      ...timingMetrics({ ttftMs: r.ttftMs, decodeMs: r.decodeMs, newTokens: maxNew }),
+      meanTokensPerRound: m.meanTokensPerRound,
+      rounds: r.rounds,
+      tree: tree.widths.join(","),
+      nodesPerVerify: m.nodesPerVerify,
+      acceptedDepthHistogram: m.acceptedDepthHistogram,
+      perDepthAcceptance: m.perDepthAcceptance,
+      acceptedRankByDepth: m.acceptedRankByDepth,
+      ...passMs,
+      gpuWaitsPerToken: r.gpuWaits / maxNew,
+      ...cacheFields(cache),
+      compressionEvents: r.compressionEvents,
+      kvBytes: r.kvBytes,
+      peakBytes: r.peakBytes,
+      weightBytes: target.weightBytes + draft.weightBytes,
+    };
+  } else if (draftDir) {
     const draft = await loadModel(gpu, draftDir, { quant: draftQuant });
     const timer = gpu.hasTimestamps ? new GpuTimer(gpu, 2048) : undefined;
     const r = await speculativeGenerate(target, draft, ids, {

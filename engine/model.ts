@@ -21,6 +21,8 @@ import {
   type LinearOptions,
   type MatmulVariant,
   rotary,
+  treeAttention,
+  treeRotary,
 } from "./ops.ts";
 
 export type { Linear } from "./ops.ts";
@@ -64,6 +66,11 @@ export interface PassOptions {
   argmax: boolean;
   /** Commit the pass: cacheLen += T, tokenPos += T. */
   advance: boolean;
+  /**
+   * A tree pass (token-tree speculation): queries attend by the ancestor mask of this
+   * [nodes, 4] u32 buffer (kernels/tree.wgsl) and are rotated by their depth.
+   */
+  tree?: GPUBuffer;
 }
 
 /** Capacity of a sequence's buffers. */
@@ -84,7 +91,8 @@ export interface SequenceOptions {
 
 /**
  * State buffer layout, u32 words: [0] cacheLen counts the entries appended so far (a token's
- * stream position; a sink cache keeps only the policy's view of them), [1] tokenPos; the
+ * stream position; a sink cache keeps only the policy's view of them), [1] tokenPos, [2] the
+ * first node of a tree pass (kernels/tree.wgsl; 0 outside token-tree speculation); the
  * cache policy words below are read by kernels/sink_window.wgsl (high = 0: full cache).
  * Spare words are used by generation loops.
  */
@@ -196,7 +204,7 @@ export class Sequence {
 
   /** The dispatches of one pass of T tokens, built once per (T, options). */
   plan(T: number, o: PassOptions): Dispatch[] {
-    const key = `${T}|${o.logits}|${o.argmax}|${o.advance}`;
+    const key = `${T}|${o.logits}|${o.argmax}|${o.advance}|${o.tree?.label ?? ""}`;
     let p = this.#plans.get(key);
     if (!p) {
       if (T > this.opts.maxT) throw new Error(`pass of ${T} tokens exceeds maxT ${this.opts.maxT}`);
@@ -344,11 +352,16 @@ export class NeoxModel {
       }
       // attention: qkv = ln1(x) Wqkv^T; q = rope(q); cache += (k, v); x += softmax(q k^T) v Wo^T
       out.push(...mm("query_key_value", l, L.queryKeyValue, h1, qkv));
-      out.push(rotary(lib, { label: "rotary", layer: l, ...heads, state, qkv, cosSin, q }));
-      out.push(kvAppend(lib, { label: "kv_append", layer: l, ...heads, ...cache, qkv }));
+      const place = { layer: l, ...heads, state };
+      const tree = o.tree;
       out.push(
-        attention(lib, { label: "attention", layer: l, ...heads, ...cache, q, cosSin, out: h1 }),
+        tree
+          ? treeRotary(lib, { label: "rotary", ...place, qkv, cosSin, q, tree })
+          : rotary(lib, { label: "rotary", ...place, qkv, cosSin, q }),
       );
+      out.push(kvAppend(lib, { label: "kv_append", layer: l, ...heads, ...cache, qkv }));
+      const att = { label: "attention", ...place, ...cache, q, cosSin, out: h1 };
+      out.push(tree ? treeAttention(lib, { ...att, tree }) : attention(lib, att));
       out.push(...mm("dense", l, L.dense, h1, x, { accumulate: true }));
       if (!cfg.parallelResidual) {
         out.push(norm("post_attention_layernorm", l, L.postAttentionLayernorm, x, h2));

@@ -1194,6 +1194,330 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: ve
   out[g.x] = a0 + a1 + a2 + a3;
 }
 `,
+  tree: `// Token-tree layout, shared by the tree kernels (included, not a pipeline of its own).
+// tree: [nodes, 4] u32 per node u (node 0 is the root, the last committed token; nodes in
+// breadth-first order, so a node's index is at least its depth): [depth, parent, ancestor
+// mask bits 0-31, bits 32-63] (the mask holds the node itself). A tree pass runs nodes
+// [first, first + T); state words (engine/model.ts) then hold cacheLen = P + first and
+// tokenPos = base + first, with first in STATE_TREE_FIRST, so the plain embedding and
+// kv_append kernels put node u at stream slot P + u and read its token at tokens[base + u].
+const STATE_TREE_FIRST = 2u;
+const MAX_NODES = 64u;
+`,
+  tree_accept: `// Greedy verification of a token tree, on the GPU. logits: [N, V] target rows of the tree's
+// N nodes (node 0 = the root, the last committed token tokens[base]; node u's token at
+// tokens[base + u]). From the root, step to the child whose token is the target's argmax at
+// the current node while one exists; the a nodes stepped through are accepted and the argmax
+// at the last one is the correction (or bonus) token. Writes the path's tokens to
+// tokens[base+1 .. base+a] and the new token after them, the path [a, P, n_1 .. n_a] for
+// tree_compact, the round's path to paths[r * MAX_DEPTH ..] and a to the round log, then
+// commits: the target keeps P + a + 1 entries; the draft keeps P + a (it re-reads the last
+// accepted token with the new one, as in the chain). tree: [N, 4] u32 (tree.wgsl).
+#include "tree.wgsl"
+struct Params { V: u32, N: u32, _p0: u32, _p1: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> targetState: array<u32>;
+@group(0) @binding(2) var<storage, read_write> draftState: array<u32>;
+@group(0) @binding(3) var<storage, read> logits: array<f32>;
+@group(0) @binding(4) var<storage, read_write> tokens: array<u32>;
+@group(0) @binding(5) var<storage, read_write> log: array<u32>;
+@group(0) @binding(6) var<storage, read> tree: array<u32>;
+@group(0) @binding(7) var<storage, read_write> path: array<u32>;
+@group(0) @binding(8) var<storage, read_write> paths: array<u32>;
+
+const WG = 256u;
+const MAX_DEPTH = 16u;
+var<workgroup> picks: array<u32, MAX_NODES>;
+
+#include "argmax_row.wgsl"
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) li: u32) {
+  for (var row = 0u; row < p.N; row++) {
+    let best = rowArgmax(li, row * p.V, p.V);
+    if (li == 0u) { picks[row] = best; }
+    workgroupBarrier();
+  }
+  if (li != 0u) { return; }
+  let base = targetState[1];
+  let P = targetState[0];
+  var cur = 0u;
+  var a = 0u;
+  var step = true;
+  while (step) {
+    step = false;
+    for (var u = cur + 1u; u < p.N; u++) {
+      if (tree[u * 4u + 1u] == cur && tokens[base + u] == picks[cur]) {
+        a++;
+        path[1u + a] = u;
+        cur = u;
+        step = true;
+        break;
+      }
+    }
+  }
+  // Path nodes only grow (breadth-first order), so no token is overwritten before it is read.
+  for (var i = 1u; i <= a; i++) { tokens[base + i] = tokens[base + path[1u + i]]; }
+  tokens[base + a + 1u] = picks[cur];
+  path[0] = a;
+  path[1] = P;
+  let r = log[0];
+  for (var i = 0u; i < MAX_DEPTH; i++) {
+    paths[r * MAX_DEPTH + i] = select(0u, path[2u + i], i < a);
+  }
+  log[1u + r] = a;
+  log[0] = r + 1u;
+  targetState[0] = P + a + 1u;
+  targetState[1] = base + a + 1u;
+  targetState[STATE_TREE_FIRST] = 0u;
+  draftState[0] = P + a;
+  draftState[1] = base + a;
+  draftState[STATE_TREE_FIRST] = 0u;
+}
+`,
+  tree_attention: `// Tree attention (attention.wgsl with an ancestor mask): node u at depth k sees exactly what
+// the chain's query at stream position P + k would see, with its ancestors (root .. u, the
+// mask's bits in ascending order = ascending depth) in place of the chain's drafts. Keys
+// j < n - 1 - k are committed entries (the sink + window of sink_window.wgsl), the last
+// k + 1 are the ancestors, stored at stream slots P + ancestor. Every key is rotated by its
+// cache index j, so scores equal a chain pass along the node's path.
+// q: [T, H, hd] f32 (rotated by tree_rotary); kCache, vCache: [C, H, hd] f32 (keys before
+// rotary); cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32; tree: [nodes, 4] u32 (tree.wgsl).
+#include "sink_window.wgsl"
+#include "tree.wgsl"
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32, _p1: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read> q: array<f32>;
+@group(0) @binding(3) var<storage, read> kCache: array<f32>;
+@group(0) @binding(4) var<storage, read> vCache: array<f32>;
+@group(0) @binding(5) var<storage, read> cosSin: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<storage, read> tree: array<u32>;
+
+const WG = 64u;
+var<workgroup> score: array<f32, MAXKEYS>;
+var<workgroup> qv: array<f32, 256>;
+var<workgroup> ancSlot: array<u32, MAX_NODES>;
+#include "workgroup_reduce.wgsl"
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let h = wg.x;
+  let t = wg.y;
+  let H = p.H;
+  let hd = p.hd;
+  let half = p.rot / 2u;
+  let first = state[STATE_TREE_FIRST];
+  let P = state[0] - first;
+  let u = first + t;
+  let depth = tree[u * 4u];
+  let pos = P + depth;
+  let sinks = state[STATE_SINKS];
+  let n = min(liveEntries(pos, state[STATE_HIGH], state[STATE_LOW]), min(p.C, MAXKEYS));
+  let evicted = pos + 1u - n;
+  // Keys [0, nc) are committed, [nc, n) the ancestors root .. u.
+  let nc = n - 1u - depth;
+  if (li == 0u) {
+    var k = 0u;
+    for (var b = 0u; b < MAX_NODES; b++) {
+      if (((tree[u * 4u + 2u + b / 32u] >> (b % 32u)) & 1u) == 1u) {
+        ancSlot[k] = cacheSlot(P + b, sinks, p.C);
+        k++;
+      }
+    }
+  }
+  let qBase = (t * H + h) * hd;
+  for (var i = li; i < hd; i += WG) { qv[i] = q[qBase + i]; }
+  workgroupBarrier();
+
+  var m = -3.4e38;
+  for (var j = li; j < n; j += WG) {
+    let slot = keySlot(j, nc, evicted, sinks);
+    let kb = (slot * H + h) * hd;
+    var dot = 0.0;
+    for (var f = 0u; f < half; f++) {
+      let c = cosSin[(j * half + f) * 2u];
+      let s = cosSin[(j * half + f) * 2u + 1u];
+      let k1 = kCache[kb + f];
+      let k2 = kCache[kb + f + half];
+      dot += qv[f] * (k1 * c - k2 * s) + qv[f + half] * (k2 * c + k1 * s);
+    }
+    for (var i = p.rot; i < hd; i++) { dot += qv[i] * kCache[kb + i]; }
+    let sc = dot * p.scale;
+    score[j] = sc;
+    m = max(m, sc);
+  }
+  let mx = wgMax(li, m);
+  var sum = 0.0;
+  for (var j = li; j < n; j += WG) {
+    let e = exp(score[j] - mx);
+    score[j] = e;
+    sum += e;
+  }
+  let total = wgSum(li, sum);
+  for (var d = li; d < hd; d += WG) {
+    var acc = 0.0;
+    for (var j = 0u; j < n; j++) {
+      acc += score[j] * vCache[(keySlot(j, nc, evicted, sinks) * H + h) * hd + d];
+    }
+    out[qBase + d] = acc / total;
+  }
+}
+
+// Storage slot of key j: a committed entry's slot, or an ancestor's.
+fn keySlot(j: u32, nc: u32, evicted: u32, sinks: u32) -> u32 {
+  if (j >= nc) { return ancSlot[j - nc]; }
+  return cacheSlot(select(j + evicted, j, j < sinks), sinks, p.C);
+}
+`,
+  tree_compact: `// Moves the accepted path's K/V entries into place in one layer's cache: node n_i (stream
+// slot P + n_i after the tree pass) goes to P + i, for i = 1 .. a. n_i >= i and the n_i
+// grow, so copying in order of i never overwrites a later source. path: [a, P, n_1 .. n_a]
+// (tree_accept.wgsl); kCache, vCache: [C, H, hd] f32; one invocation per (head, dim) column.
+#include "sink_window.wgsl"
+struct Params { HD: u32, C: u32, _p0: u32, _p1: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read> path: array<u32>;
+@group(0) @binding(3) var<storage, read_write> kCache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> vCache: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let e = g.x;
+  if (e >= p.HD) { return; }
+  let a = path[0];
+  let P = path[1];
+  let sinks = state[STATE_SINKS];
+  for (var i = 1u; i <= a; i++) {
+    let src = cacheSlot(P + path[1u + i], sinks, p.C) * p.HD + e;
+    let dst = cacheSlot(P + i, sinks, p.C) * p.HD + e;
+    kCache[dst] = kCache[src];
+    vCache[dst] = vCache[src];
+  }
+}
+`,
+  tree_expand: `// Static token tree, draft side: node r of this depth (logits row r) gets the W tokens the
+// draft ranks highest as its children, in rank order, at tokens[base + childStart + r*W + j]
+// (base = the root's token index, state[1] - state[STATE_TREE_FIRST]). Ties go to the lower id.
+// logits: [rows, V] f32. One workgroup per row.
+#include "tree.wgsl"
+struct Params { V: u32, W: u32, childStart: u32, _p0: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read> logits: array<f32>;
+@group(0) @binding(3) var<storage, read_write> tokens: array<u32>;
+
+const WG = 256u;
+var<workgroup> bestV: array<f32, WG>;
+var<workgroup> bestI: array<u32, WG>;
+var<workgroup> chosen: array<u32, 16>;
+
+fn taken(v: u32, j: u32) -> bool {
+  for (var i = 0u; i < j; i++) {
+    if (chosen[i] == v) { return true; }
+  }
+  return false;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let r = wg.x;
+  let row = r * p.V;
+  for (var j = 0u; j < p.W; j++) {
+    var bv = bitcast<f32>(0xff800000u);
+    var bi = 0xffffffffu;
+    for (var v = li; v < p.V; v += WG) {
+      let x = logits[row + v];
+      if ((x > bv || bi == 0xffffffffu) && !taken(v, j)) { bv = x; bi = v; }
+    }
+    bestV[li] = bv;
+    bestI[li] = bi;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+      if (li < s) {
+        let ov = bestV[li + s];
+        let oi = bestI[li + s];
+        if (oi != 0xffffffffu &&
+            (bestI[li] == 0xffffffffu || ov > bestV[li] || (ov == bestV[li] && oi < bestI[li]))) {
+          bestV[li] = ov;
+          bestI[li] = oi;
+        }
+      }
+      workgroupBarrier();
+    }
+    if (li == 0u) { chosen[j] = bestI[0]; }
+    workgroupBarrier();
+  }
+  if (li < p.W) {
+    let base = state[1] - state[STATE_TREE_FIRST];
+    tokens[base + p.childStart + r * p.W + li] = chosen[li];
+  }
+}
+`,
+  tree_rotary: `// Rotary of a tree pass's queries (rotary.wgsl with a tree): node u at depth k is the
+// (k+1)-th token after the committed prefix of P entries, so its query is rotated by the
+// cache index that stream position P + k has (sink_window.wgsl), not by its node index.
+// qkv: [T, H, 3*hd] f32; q: [T, H, hd] f32 rotated; cosSin: [P, rot/2, 2] f32;
+// tree: [nodes, 4] u32 (tree.wgsl).
+#include "sink_window.wgsl"
+#include "tree.wgsl"
+struct Params { T: u32, H: u32, hd: u32, rot: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read> qkv: array<f32>;
+@group(0) @binding(3) var<storage, read> cosSin: array<f32>;
+@group(0) @binding(4) var<storage, read_write> q: array<f32>;
+@group(0) @binding(5) var<storage, read> tree: array<u32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.x;
+  let th = g.y;
+  if (i >= p.hd || th >= p.T * p.H) { return; }
+  let t = th / p.H;
+  let src = th * 3u * p.hd;
+  var v = qkv[src + i];
+  if (i < p.rot) {
+    let first = state[STATE_TREE_FIRST];
+    let P = state[0] - first;
+    let half = p.rot / 2u;
+    let f = i % half;
+    let pos = liveEntries(P + tree[(first + t) * 4u], state[STATE_HIGH], state[STATE_LOW]) - 1u;
+    let c = cosSin[(pos * half + f) * 2u];
+    let s = cosSin[(pos * half + f) * 2u + 1u];
+    if (i < half) {
+      v = v * c - qkv[src + i + half] * s;
+    } else {
+      v = v * c + qkv[src + i - half] * s;
+    }
+  }
+  q[th * p.hd + i] = v;
+}
+`,
+  tree_step: `// Moves a sequence to the next tree pass, over nodes [first, ...): cacheLen = P + first,
+// tokenPos = base + first (tree.wgsl), so the plain embedding and kv_append serve tree passes.
+// state: [cacheLen, tokenPos, first, ...].
+#include "tree.wgsl"
+struct Params { first: u32, _p0: u32, _p1: u32, _p2: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> state: array<u32>;
+
+@compute @workgroup_size(1)
+fn main() {
+  let prev = state[STATE_TREE_FIRST];
+  state[0] = state[0] - prev + p.first;
+  state[1] = state[1] - prev + p.first;
+  state[STATE_TREE_FIRST] = p.first;
+}
+`,
   workgroup_reduce: `// Tree reductions across a workgroup of WG invocations (WG a power of two); every
 // invocation gets the result. Needs at module scope the constant WG; declares \`red\`.
 var<workgroup> red: array<f32, WG>;

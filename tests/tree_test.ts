@@ -1,0 +1,230 @@
+/**
+ * Token-tree speculation: the tree-mask attention kernel (tree_rotary + kv_append +
+ * tree_attention) against the float64 reference on a tree of random shape; lossless greedy
+ * output for several static shapes and prompts with the full and the sink cache; 1,1,1
+ * reproducing the chain K=3 round by round; the rollback invariant on cache lengths; and
+ * the CLI's refusal of sampling with --tree.
+ */
+import assert from "node:assert/strict";
+import { getGpu } from "../engine/device_deno.ts";
+import { readBuffer, storageBuffer } from "../engine/device.ts";
+import { loadModel } from "../engine/load.ts";
+import { rotaryTable } from "../engine/model.ts";
+import type { NeoxConfig } from "../engine/config.ts";
+import { kvAppend, treeAttention, treeRotary } from "../engine/ops.ts";
+import { encodeDispatches } from "../kernels/kernel.ts";
+import { greedyGenerate } from "../engine/generate.ts";
+import { speculativeGenerate } from "../engine/speculative.ts";
+import { sinkWindowCache } from "../engine/cache_policy.ts";
+import {
+  staticTree,
+  type TokenTree,
+  treeGenerate,
+  treeMetrics,
+  treeWords,
+} from "../engine/tree_speculative.ts";
+import { refAttention, refRotary } from "./reference.ts";
+import { seededRandom } from "./seeded_random.ts";
+import { modelsDir, readGolden } from "./goldens.ts";
+
+const gpu = await getGpu();
+
+/** A tree of N nodes where each node's parent is a random earlier node. */
+function randomTree(N: number, seed: number): TokenTree {
+  const rnd = seededRandom(seed);
+  const parent = [0];
+  const depth = [0];
+  for (let u = 1; u < N; u++) {
+    const p = rnd.int(u);
+    parent.push(p);
+    depth.push(depth[p] + 1);
+  }
+  return { widths: [], parent, depth, levels: [] };
+}
+
+Deno.test("tree attention = float64 reference on random trees (committed prefix + ancestors)", async () => {
+  const lib = (await loadModel(gpu, `${modelsDir}pydoc-neox-2.5m`)).lib;
+  // [P committed entries, nodes, H, hd, rot, first node of the pass]
+  const shapes: [number, number, number, number, number, number][] = [
+    [0, 5, 1, 8, 8, 0],
+    [7, 21, 2, 64, 16, 0],
+    [33, 64, 3, 32, 32, 0],
+    [12, 40, 2, 64, 16, 9], // a draft-side pass over nodes [9, 40)
+  ];
+  for (const [P, N, H, hd, rot, first] of shapes) {
+    const rnd = seededRandom(P * 131 + N);
+    const tree = randomTree(N, P + N);
+    const T = N - first;
+    const entry = H * hd;
+    const C = P + N + 3;
+    const base = 10000;
+    const k = rnd.normals((P + N) * entry); // keys before rotary: committed, then node u at P+u
+    const v = rnd.normals((P + N) * entry);
+    const qRaw = rnd.normals(T * entry);
+    const qkv = new Float32Array(T * 3 * entry);
+    for (let t = 0; t < T; t++) {
+      for (let h = 0; h < H; h++) {
+        const e = (P + first + t) * entry + h * hd, dst = (t * H + h) * 3 * hd;
+        qkv.set(qRaw.subarray((t * H + h) * hd, (t * H + h + 1) * hd), dst);
+        qkv.set(k.subarray(e, e + hd), dst + hd);
+        qkv.set(v.subarray(e, e + hd), dst + 2 * hd);
+      }
+    }
+    // Nodes before `first` are cached already (a draft pass at a later depth).
+    const kInit = new Float32Array(C * entry).fill(NaN);
+    const vInit = new Float32Array(C * entry).fill(NaN);
+    kInit.set(k.subarray(0, (P + first) * entry));
+    vInit.set(v.subarray(0, (P + first) * entry));
+    const words = new Uint32Array(16);
+    words.set([P + first, 100 + first, first]);
+    const buf = (data: Float32Array | Uint32Array) => storageBuffer(gpu, 0, "test", data);
+    const state = buf(words);
+    const kCache = buf(kInit), vCache = buf(vInit);
+    const q = buf(new Float32Array(T * entry).fill(NaN));
+    const out = buf(new Float32Array(T * entry).fill(NaN));
+    const cfg = { rotaryDims: rot, rotaryBase: base, headDim: hd } as NeoxConfig;
+    const cosSin = buf(rotaryTable(cfg, C));
+    const treeBuf = buf(treeWords(tree));
+    const heads = { T, H, hd, rot, state };
+    const enc = gpu.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    encodeDispatches(pass, [
+      treeRotary(lib, { ...heads, qkv: buf(qkv), cosSin, q, tree: treeBuf }),
+      kvAppend(lib, { state, qkv: buf(qkv), kCache, vCache, T, H, hd, C }),
+      treeAttention(lib, { ...heads, q, kCache, vCache, cosSin, out, C, tree: treeBuf }),
+    ]);
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+    const got = new Float32Array(await readBuffer(gpu, out, 0, T * entry * 4));
+    let maxDiff = 0;
+    for (let t = 0; t < T; t++) {
+      const u = first + t;
+      const anc: number[] = [];
+      for (let a = u;; a = tree.parent[a]) {
+        anc.unshift(a);
+        if (a === 0) break;
+      }
+      const rows = [...Array.from({ length: P }, (_, j) => j), ...anc.map((a) => P + a)];
+      const S = rows.length;
+      const kRows = new Float64Array(S * entry), vRows = new Float64Array(S * entry);
+      rows.forEach((r, j) => {
+        kRows.set(k.subarray(r * entry, (r + 1) * entry), j * entry);
+        vRows.set(v.subarray(r * entry, (r + 1) * entry), j * entry);
+      });
+      const kRot = refRotary(kRows, rows.map((_, j) => j), H, hd, rot, base);
+      const qt = refRotary(
+        Float64Array.from(qRaw.subarray(t * entry, (t + 1) * entry)),
+        [P + tree.depth[u]],
+        H,
+        hd,
+        rot,
+        base,
+      );
+      const want = refAttention(qt, kRot, vRows, 1, S, H, hd);
+      for (let i = 0; i < entry; i++) {
+        maxDiff = Math.max(maxDiff, Math.abs(got[t * entry + i] - want[i]));
+      }
+    }
+    console.log(
+      `tree_attention P=${P} N=${N} first=${first} H=${H} hd=${hd}: max|diff| ${maxDiff}`,
+    );
+    assert.ok(maxDiff < 1e-5, `P=${P} N=${N}: max|diff| ${maxDiff}`);
+  }
+});
+
+interface TargetGolden {
+  prompts: { name: string; ids: number[] }[];
+  entries: { prompt: string; greedy_128: number[] }[];
+}
+const target = await loadModel(gpu, `${modelsDir}pydoc-neox-20m`);
+const draft = await loadModel(gpu, `${modelsDir}pydoc-neox-2.5m`);
+const golden = await readGolden<TargetGolden>("target.json");
+const n = 40;
+
+Deno.test("greedy tree output = target greedy, every shape, full and sink cache; lengths roll back", async () => {
+  const shapes = [[2, 2, 1], [4, 2, 1, 1], [1, 1, 1], [3], [2, 1, 2, 1, 1]];
+  const prompts = golden.prompts.filter((p) => p.name !== "medium-1");
+  for (const cache of [undefined, sinkWindowCache(40)]) {
+    for (const p of prompts) {
+      const want = cache
+        ? (await greedyGenerate(target, p.ids, n, { cache })).tokens
+        : golden.entries.find((e) => e.prompt === p.name)!.greedy_128.slice(0, n);
+      for (const widths of shapes) {
+        const tree = staticTree(widths);
+        const r = await treeGenerate(target, draft, p.ids, {
+          tree,
+          maxNewTokens: n,
+          cache,
+          readState: true,
+        });
+        const what = `${p.name} tree ${widths} ${cache ? "sink 40" : "full"}`;
+        assert.deepEqual(r.tokens, want, what);
+        assert.ok(r.rounds.every((a) => a >= 0 && a <= widths.length), `${what}: rounds`);
+        // The target caches every committed token but the last; the draft one fewer.
+        const committed = p.ids.length + r.rounds.reduce((s, a) => s + a + 1, 0);
+        assert.deepEqual(r.state!.target, [committed - 1, committed - 1], `${what}: target`);
+        assert.deepEqual(r.state!.draft, [committed - 2, committed - 2], `${what}: draft`);
+        assert.deepEqual(r.paths.map((x) => x.length), r.rounds, `${what}: paths`);
+        const m = treeMetrics(tree, r.rounds, r.paths);
+        assert.equal(m.acceptedDepthHistogram.reduce((a, b) => a + b, 0), r.rounds.length);
+      }
+    }
+  }
+});
+
+Deno.test("tree 1,1,1 is the chain K=3: same rounds, same tokens", async () => {
+  for (const p of golden.prompts.slice(0, 2)) {
+    for (const cache of [undefined, sinkWindowCache(40)]) {
+      const chain = await speculativeGenerate(target, draft, p.ids, {
+        k: 3,
+        maxNewTokens: n,
+        cache,
+      });
+      const tree = await treeGenerate(target, draft, p.ids, {
+        tree: staticTree([1, 1, 1]),
+        maxNewTokens: n,
+        cache,
+      });
+      assert.deepEqual(tree.rounds, chain.rounds, `${p.name}: rounds`);
+      assert.deepEqual(tree.tokens, chain.tokens, `${p.name}: tokens`);
+    }
+  }
+});
+
+Deno.test("staticTree: node counts, breadth-first parents, the 63-node limit", () => {
+  const t = staticTree([4, 2, 1]);
+  assert.equal(t.parent.length - 1, 4 + 8 + 8);
+  assert.deepEqual(t.levels.map((l) => l.count), [1, 4, 8, 8]);
+  assert.ok(t.parent.every((p, u) => u === 0 || p < u));
+  assert.throws(() => staticTree([8, 8]), /at most 63/);
+  assert.throws(() => staticTree([0]), /widths/);
+});
+
+Deno.test("generate refuses --temperature > 0 with --tree in one error line, exit 2", async () => {
+  const root = new URL("..", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${root}mod.ts`,
+      "generate",
+      "--model",
+      `${root}models/pydoc-neox-20m`,
+      "--draft",
+      `${root}models/pydoc-neox-2.5m`,
+      "--ids",
+      "1,2,3",
+      "--tree",
+      "2,2,1",
+      "--temperature",
+      "0.7",
+    ],
+    env: { DENO_WEBGPU_BACKEND: "none", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(out.stderr).trim().split("\n");
+  assert.equal(out.code, 2);
+  assert.equal(err.length, 1);
+  assert.match(err[0], /^error: generate: --tree .*--temperature/);
+});
