@@ -228,3 +228,40 @@ Deno.test("generate refuses --temperature > 0 with --tree in one error line, exi
   assert.equal(err.length, 1);
   assert.match(err[0], /^error: generate: --tree .*--temperature/);
 });
+
+Deno.test("generate --tree --json: target's greedy tokens and the tree metrics", async () => {
+  const root = new URL("..", import.meta.url).pathname;
+  const run = async (extra: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `${root}mod.ts`,
+        "generate",
+        "--model",
+        `${root}models/pydoc-neox-20m`,
+        "--prompt",
+        "def parse(argv):",
+        "--max-new-tokens",
+        "12",
+        "--json",
+        ...extra,
+      ],
+      env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    return JSON.parse(new TextDecoder().decode(out.stdout));
+  };
+  const plain = await run([]);
+  const tree = await run(["--draft", `${root}models/pydoc-neox-2.5m`, "--tree", "2,1"]);
+  assert.deepEqual(tree.tokens, plain.tokens);
+  const m = tree.metrics;
+  assert.deepEqual(tree.rounds, m.rounds);
+  assert.ok(tree.rounds.every((a: number) => a >= 0 && a <= 2));
+  assert.equal(m.nodesPerVerify, 2 + 2);
+  const hist: number[] = m.acceptedDepthHistogram;
+  assert.equal(hist.reduce((s, x) => s + x, 0), tree.rounds.length);
+  assert.equal(m.perDepthAcceptance.length, 2);
+});
