@@ -36,6 +36,11 @@ export interface MeasureOptions {
   maxNewTokens: number;
   /** Measured generations per configuration after the warm-up (default 1). */
   numSamples?: number;
+  /**
+   * GPU timestamps are nanoseconds, as the WebGPU spec says and browsers give them; otherwise
+   * (Deno's wgpu gives raw ticks) a ns-per-tick factor is calibrated against the wall clock.
+   */
+  timestampsInNs?: boolean;
   /** Written into the results' `tool.version`. */
   version?: string;
 }
@@ -43,7 +48,7 @@ export interface MeasureOptions {
 /** The prompt of every run: synthetic models have no tokenizer. */
 const PROMPT_IDS = Array.from({ length: 20 }, (_, i) => 1 + i);
 /** Tokens of the warm-up run before each configuration (pipelines compile, caches fill). */
-const WARMUP_TOKENS = 4;
+const WARMUP_TOKENS = 2;
 /** Largest output length offered (SwiftShader and small GPUs would take minutes beyond). */
 export const MAX_NEW_TOKENS = 256;
 
@@ -176,7 +181,7 @@ export async function measureHere(
   try {
     await gpuIdle(gpu);
     let nsPerTick = 1;
-    if (timer) {
+    if (timer && !o.timestampsInNs) {
       progress("calibrating GPU timestamps");
       const seq = target.newSequence({ capacity: 8, maxTokens: 8, maxT: 1 });
       const plan = seq.plan(1, { logits: "last", argmax: false, advance: false });

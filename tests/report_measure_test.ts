@@ -80,7 +80,7 @@ Deno.test({
         page.evaluate(`document.getElementById("measure-progress").textContent`).then((p) =>
           console.log(`${((Date.now() - t0) / 1000).toFixed(0)} s: ${p}`)
         ).catch(() => {});
-      }, 5000);
+      }, 15000);
       const json = await page.evaluate(`globalThis.neoxspec.measure({
         target: "synthetic:pythia-70m", draft: "synthetic:pythia-14m",
         alpha: 0.8, kValues: [3], maxNewTokens: 16,
@@ -94,6 +94,13 @@ Deno.test({
       assert.equal(r.settings.timing, "gpu-timestamps");
       const spec = r.configs.find((c) => c.k === 3)!;
       const base = r.configs.find((c) => c.mode === "baseline")!;
+      console.log(
+        `measured: ${base.throughputTokS.mean.toFixed(2)} -> ${
+          spec.throughputTokS.mean.toFixed(2)
+        } tok/s, c ${spec.c?.toFixed(3)}, T_verify/T_target ${
+          (spec.tVerifyMs! / spec.tTargetMs!).toFixed(2)
+        }, speedup ${spec.measuredSpeedup?.toFixed(2)}`,
+      );
       for (const t of [spec.tDraftMs, spec.tTargetMs, spec.tVerifyMs, base.tTargetMs]) {
         assert.ok(t !== null && t > 0, `positive pass time, got ${t}`);
       }

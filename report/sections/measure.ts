@@ -142,7 +142,11 @@ export function drawMeasure({ body, caption }: SectionHost, v: ReportView): void
       button.disabled = true;
       try {
         const gpu = await getGpu();
-        const r = await measureHere(gpu, o, (line) => progress.textContent = `${line}…`);
+        const r = await measureHere(
+          gpu,
+          { ...o, timestampsInNs: true },
+          (line) => progress.textContent = `${line}…`,
+        );
         runs.push(r);
         const timing = r.settings.timing === "wall-clock"
           ? "wall time over many passes per submit (this adapter has no timestamp-query)"
