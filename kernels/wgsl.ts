@@ -226,7 +226,7 @@ var<workgroup> bestV: array<f32, WG>;
 var<workgroup> bestI: array<u32, WG>;
 
 fn rowArgmax(li: u32, base: u32, V: u32) -> u32 {
-  var bv = bitcast<f32>(0xff800000u);
+  var bv = -3.4e38; // replaced by the first value (bi unset); a constant -inf is a WGSL error
   var bi = 0xffffffffu;
   for (var v = li; v < V; v += WG) {
     let x = logits[base + v];

@@ -4,6 +4,8 @@
  * and how well each analytic model predicted the measured speedups.
  */
 
+import type { NeoxModel } from "../engine/model.ts";
+
 /** Schema tag written into every results file. */
 export const RESULTS_SCHEMA = "neox-spec/results@1";
 
@@ -41,6 +43,22 @@ export interface ModelInfo {
  */
 export function modelName(path: string): string {
   return path.split(/[\\/]+/).filter((part) => part !== "").at(-1) ?? path;
+}
+
+/** A loaded model as a results file describes it; `quant` is the sweep's weight setting. */
+export function modelInfo(m: NeoxModel, quant: string): ModelInfo {
+  const c = m.cfg;
+  const wt = m.weights.embedOut.wt as string;
+  return {
+    path: m.source,
+    params: m.params,
+    layers: c.numLayers,
+    hidden: c.hiddenSize,
+    heads: c.numHeads,
+    vocab: c.vocabSize,
+    weightBytes: m.weightBytes,
+    dtype: quant === "int8" ? "int8" : wt === "f16" ? "fp16" : "fp32",
+  };
 }
 
 /** One analytic prediction of the speedup and its error against the measured one. */
@@ -132,6 +150,11 @@ export interface ResultsFile {
      * recorded trace, not from comparing the models' outputs (synthetic pairs).
      */
     replay?: { alpha?: number; trace?: string };
+    /**
+     * How pass times were taken: GPU timestamps around every pass, or (adapters without
+     * timestamp-query) wall time over many passes in one submit. Absent: timestamps.
+     */
+    timing?: "gpu-timestamps" | "wall-clock";
   };
   prompts: { name: string; kind: string; text: string; ids: number[] }[];
   configs: ConfigResult[];

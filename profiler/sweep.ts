@@ -7,7 +7,6 @@
 import { type Gpu, gpuIdle, settleDeviceLoss } from "../engine/device.ts";
 import { NeoxError } from "../engine/errors.ts";
 import { loadModel } from "../engine/load.ts";
-import type { NeoxModel } from "../engine/model.ts";
 import { greedyGenerate } from "../engine/generate.ts";
 import { loadConfig } from "../engine/config.ts";
 import { calibrateDevice } from "./calibrate.ts";
@@ -23,7 +22,15 @@ import { predictConfig, summarizePredictions } from "./analytic.ts";
 import { TraceRecorder } from "./trace.ts";
 import { BUILTIN_PROMPTS } from "./prompts.ts";
 import { profilePasses } from "./kernel_profile.ts";
-import { type ConfigResult, type ModelInfo, RESULTS_SCHEMA, type ResultsFile } from "./results.ts";
+import {
+  type ConfigResult,
+  type ModelInfo,
+  modelInfo,
+  RESULTS_SCHEMA,
+  type ResultsFile,
+} from "./results.ts";
+
+export { replayCounts } from "./replay.ts";
 
 /** New tokens of the warm-up run before each configuration's samples. */
 export const WARMUP_TOKENS = 8;
@@ -58,21 +65,6 @@ interface PromptCase {
   kind: string;
   text: string;
   ids: number[];
-}
-
-function modelInfo(m: NeoxModel, quant: string): ModelInfo {
-  const c = m.cfg;
-  const wt = m.weights.embedOut.wt as string;
-  return {
-    path: m.source,
-    params: m.params,
-    layers: c.numLayers,
-    hidden: c.hiddenSize,
-    heads: c.numHeads,
-    vocab: c.vocabSize,
-    weightBytes: m.weightBytes,
-    dtype: quant === "int8" ? "int8" : wt === "f16" ? "fp16" : "fp32",
-  };
 }
 
 const mean = (xs: number[]) => xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
@@ -542,27 +534,4 @@ function memorySeries(
     }
     return { cache: size === null ? "full" as const : "sink" as const, cacheSize: size, points };
   });
-}
-
-/**
- * Accept counts of `rounds` rounds at per-token acceptance `alpha` (each draft token accepted
- * with probability alpha until the first rejection, at most K), from a seeded generator.
- */
-export function replayCounts(alpha: number, k: number, rounds = 4096, seed = 1): number[] {
-  // xorshift32 from a scrambled seed; the first draws of a small seed are tiny, skip them.
-  let x = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0) || 1;
-  const uniform = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-  for (let i = 0; i < 16; i++) uniform();
-  const out: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    let a = 0;
-    while (a < k && uniform() < alpha) a++;
-    out.push(a);
-  }
-  return out;
 }

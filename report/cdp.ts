@@ -62,6 +62,22 @@ export interface CdpEvent {
   sessionId?: string;
 }
 
+/** How to start the browser. */
+export interface LaunchOptions {
+  /**
+   * Give pages a WebGPU adapter: SwiftShader, Chromium's CPU implementation, which works
+   * on machines without a GPU (timestamp-query and subgroups, no shader-f16).
+   */
+  webgpu?: boolean;
+}
+
+/** Chromium flags that expose navigator.gpu with a SwiftShader adapter in headless mode. */
+export const WEBGPU_FLAGS = [
+  "--enable-unsafe-webgpu",
+  "--enable-unsafe-swiftshader",
+  "--use-webgpu-adapter=swiftshader",
+];
+
 /** A running headless browser and its DevTools connection. */
 export class Browser {
   #nextId = 1;
@@ -80,7 +96,11 @@ export class Browser {
   }
 
   /** Starts headless Chromium and connects to it; throws a NeoxError if it cannot start. */
-  static async launch(binary: string, timeoutMs = 30_000): Promise<Browser> {
+  static async launch(
+    binary: string,
+    timeoutMs = 30_000,
+    o: LaunchOptions = {},
+  ): Promise<Browser> {
     const profileDir = await Deno.makeTempDir({ prefix: "neox-chromium-" });
     let process: Deno.ChildProcess;
     try {
@@ -88,7 +108,7 @@ export class Browser {
         args: [
           "--headless",
           "--no-sandbox",
-          "--disable-gpu",
+          ...(o.webgpu ? WEBGPU_FLAGS : ["--disable-gpu"]),
           "--disable-background-networking",
           "--disable-component-update",
           "--disable-default-apps",

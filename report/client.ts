@@ -16,6 +16,7 @@ import { drawAnalytic } from "./sections/analytic.ts";
 import { drawCache } from "./sections/cache.ts";
 import { drawKernels } from "./sections/kernels.ts";
 import { drawLatency } from "./sections/latency.ts";
+import { drawMeasure } from "./sections/measure.ts";
 import { drawMemory } from "./sections/memory.ts";
 import { drawPositions } from "./sections/positions.ts";
 import { drawPrediction } from "./sections/prediction.ts";
@@ -40,6 +41,7 @@ const DRAWERS = {
   quant: drawQuant,
   configs: drawTable,
   prompts: drawPrompts,
+  measure: drawMeasure,
 } as const satisfies Record<SectionId, SectionDraw>;
 
 const view = reportView(

@@ -50,6 +50,7 @@ export const SECTIONS = [
     caption: "Click a column heading to sort.",
   },
   { id: "prompts", title: "Prompts", wide: true, kind: "text" },
+  { id: "measure", title: "Measure on this GPU", wide: true, kind: "text" },
 ] as const satisfies readonly SectionInfo[];
 
 /** The id of a registered section. */

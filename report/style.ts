@@ -89,5 +89,12 @@ tr.best td { background: #f0fdf4; }
 .prompt .meta { font-size: 12px; color: var(--muted); margin-bottom: 3px; }
 .prompt pre { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 12px;
   background: #f8fafc; border-radius: 6px; padding: 6px 8px; max-height: 140px; overflow: auto; }
+.measure-controls { display: flex; flex-wrap: wrap; align-items: flex-end; gap: 8px 14px; margin: 8px 0; }
+.measure-field { display: flex; flex-direction: column; gap: 2px; font-size: 12px; color: var(--muted); }
+.measure-field select, .measure-field input { font: inherit; color: var(--ink); padding: 3px 5px; }
+button.button { border: none; cursor: pointer; font-family: inherit; }
+button.button:disabled { background: #9aa3ae; cursor: default; }
+.measure-adapter, .measure-progress { font-size: 12px; margin: 4px 0; overflow-wrap: anywhere; }
+.measure-results .table-wrap { margin: 10px 0; }
 .page-footer { max-width: 1480px; margin: 18px auto 0; color: var(--muted); font-size: 12px; }
 `;

@@ -1,0 +1,102 @@
+/**
+ * Seeded synthetic weights of a real Pythia shape, generated on the GPU itself (no host
+ * copy, no checkpoint). Free of Deno and of file reading, so the report's in-browser
+ * measurement bundles it without engine/load.ts and its safetensors reader.
+ */
+import { type Gpu, storageBuffer } from "./device.ts";
+import { type Layer, type Linear, NeoxModel, type Weights } from "./model.ts";
+import { encodeDispatches, KernelLibrary, type WeightType } from "../kernels/kernel.ts";
+import { fill as fillOp } from "./ops.ts";
+import { syntheticConfig } from "./pythia.ts";
+import { int8Groups, int8RowWords, quantGroup, type QuantMode } from "./quantize.ts";
+
+/** Options of a synthetic model (a subset of engine/load.ts LoadOptions). */
+export interface SyntheticOptions {
+  /** Keep weights f32 even when the adapter has shader-f16. */
+  forceF32?: boolean;
+  /** Seed of the weights. */
+  seed?: number;
+  /** Quantize every linear weight and embed_in to int8 (engine/quantize.ts). */
+  quant?: QuantMode;
+}
+
+/** Rows of a [N, K] matrix with `bytesPerWeight` per value that fit one binding. */
+export function rowsPerChunk(gpu: Gpu, K: number, bytesPerWeight: number): number {
+  return Math.max(1, Math.floor(gpu.maxBindingBytes / (K * bytesPerWeight)));
+}
+
+/** Seeded random weights of a Pythia shape, generated on the GPU (no host copy). */
+export function syntheticModel(gpu: Gpu, name: string, opts: SyntheticOptions = {}): NeoxModel {
+  const cfg = syntheticConfig(name);
+  const lib = new KernelLibrary(gpu.device);
+  const wt: WeightType = opts.quant ? "int8" : gpu.hasF16 && !opts.forceF32 ? "f16" : "f32";
+  const group = opts.quant ? quantGroup(opts.quant) : 0;
+  let seed = (opts.seed ?? 1234) >>> 0;
+  const enc = gpu.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  const fill = (
+    count: number,
+    type: WeightType,
+    scale: number,
+    offset: number,
+    label: string,
+  ): GPUBuffer => {
+    const perWord = type === "int8" ? 4 : type === "f16" ? 2 : 1;
+    const out = storageBuffer(gpu, (count * 4) / perWord, label);
+    encodeDispatches(pass, [fillOp(lib, { label, out, count, type, seed: seed++, scale, offset })]);
+    return out;
+  };
+  const d = cfg.hiddenSize;
+  const std = 0.02 * Math.sqrt(3);
+  const linear = (N: number, K: number, label: string, bias: boolean): Linear => {
+    if (wt === "int8") {
+      // q uniform in [-127, 127] times scales near std/127: weights near uniform(-std, std)
+      const words = int8RowWords(K);
+      const G = int8Groups(K, group);
+      const per = rowsPerChunk(gpu, words * 4, 1);
+      const chunks = [];
+      for (let r = 0; r < N; r += per) {
+        const rows = Math.min(per, N - r);
+        chunks.push({
+          buf: fill(rows * words * 4, "int8", 0, 0, `${label}[${r}:]`),
+          scales: fill(rows * G, "f32", 0.1 * std / 127, std / 127, `${label}.scales[${r}:]`),
+          rowStart: r,
+          rows,
+        });
+      }
+      const b = bias ? fill(N, "f32", std, 0, `${label}.bias`) : null;
+      return { N, K, wt, group, chunks, bias: b };
+    }
+    const per = rowsPerChunk(gpu, K, wt === "f16" ? 2 : 4);
+    const chunks = [];
+    for (let r = 0; r < N; r += per) {
+      const rows = Math.min(per, N - r);
+      chunks.push({ buf: fill(rows * K, wt, std, 0, `${label}[${r}:]`), rowStart: r, rows });
+    }
+    return { N, K, wt, chunks, bias: bias ? fill(N, "f32", std, 0, `${label}.bias`) : null };
+  };
+  const norm = (label: string) => ({
+    weight: fill(d, "f32", 0.1, 1, `${label}.weight`),
+    bias: fill(d, "f32", 0.02, 0, `${label}.bias`),
+  });
+  const layers: Layer[] = [];
+  for (let i = 0; i < cfg.numLayers; i++) {
+    layers.push({
+      inputLayernorm: norm(`input_layernorm.${i}`),
+      postAttentionLayernorm: norm(`post_attention_layernorm.${i}`),
+      queryKeyValue: linear(3 * d, d, `query_key_value.${i}`, true),
+      dense: linear(d, d, `dense.${i}`, true),
+      denseHTo4h: linear(cfg.intermediateSize, d, `dense_h_to_4h.${i}`, true),
+      dense4hToH: linear(d, cfg.intermediateSize, `dense_4h_to_h.${i}`, true),
+    });
+  }
+  const weights: Weights = {
+    embedIn: linear(cfg.vocabSize, d, "embed_in", false),
+    layers,
+    finalLayerNorm: norm("final_layer_norm"),
+    embedOut: linear(cfg.vocabSize, d, "embed_out", false),
+  };
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
+  return new NeoxModel(gpu, cfg, weights, `synthetic:${name}`, lib);
+}
