@@ -8,7 +8,8 @@ import type { SamplingOptions } from "../engine/sampling.ts";
 import type { KAutoOptions } from "../engine/k_policy.ts";
 import { loadTokenizer } from "../engine/tokenizer.ts";
 import { quantQuality } from "../profiler/quality.ts";
-import { speculativeMetrics, timingMetrics } from "../profiler/metrics.ts";
+import { firstRoundTokens, speculativeMetrics, timingMetrics } from "../profiler/metrics.ts";
+import { mean } from "../profiler/stats.ts";
 import { GpuTimer } from "../profiler/gpu_timer.ts";
 import {
   CACHE_FLAGS,
@@ -133,7 +134,12 @@ export async function run(args: string[]): Promise<void> {
     const m = speculativeMetrics(r.rounds, r.kPerRound, maxNew);
     const passMs = timer ? await passTimes(timer) : {};
     metrics = {
-      ...timingMetrics({ ttftMs: r.ttftMs, decodeMs: r.decodeMs, newTokens: maxNew }),
+      ...timingMetrics({
+        ttftMs: r.ttftMs,
+        decodeMs: r.decodeMs,
+        newTokens: maxNew,
+        firstTokens: firstRoundTokens(r.rounds, maxNew),
+      }),
       draftAcceptanceRate: m.draftAcceptanceRate,
       meanTokensPerRound: m.meanTokensPerRound,
       perPositionAcceptance: m.perPositionAcceptance,
@@ -154,7 +160,12 @@ export async function run(args: string[]): Promise<void> {
     const r = await greedyGenerate(target, ids, maxNew, { cache, sampling });
     tokens = r.tokens;
     metrics = {
-      ...timingMetrics({ ttftMs: r.ttftMs, decodeMs: r.decodeMs, newTokens: maxNew }),
+      ...timingMetrics({
+        ttftMs: r.ttftMs,
+        decodeMs: r.decodeMs,
+        newTokens: maxNew,
+        firstTokens: 1,
+      }),
       ...(sampling ? samplingFields(sampling) : {}),
       gpuWaitsPerToken: r.gpuWaits / maxNew,
       ...cacheFields(cache),
@@ -184,10 +195,9 @@ export async function run(args: string[]): Promise<void> {
   }
 }
 
-/** Mean GPU time per pass kind, in ms (ticks calibrated as ~1 ns unless measured otherwise). */
+/** Mean GPU time per pass kind, in ms (the timer's tick rule; 1 ns/tick uncalibrated). */
 async function passTimes(timer: GpuTimer): Promise<Record<string, number>> {
   await timer.resolve();
-  const mean = (xs: number[]) => xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length / 1e6 : NaN;
   // A speculative run makes no single-token target passes: no tTargetMs here (see bench).
-  return { tDraftMs: mean(timer.ticks("draft")), tVerifyMs: mean(timer.ticks("verify")) };
+  return { tDraftMs: mean(timer.ms("draft")), tVerifyMs: mean(timer.ms("verify")) };
 }

@@ -10,6 +10,7 @@ import type { NeoxModel } from "../engine/model.ts";
 import { greedyGenerate } from "../engine/generate.ts";
 import { speculativeGenerate } from "../engine/speculative.ts";
 import { GpuTimer } from "./gpu_timer.ts";
+import { median } from "./stats.ts";
 import {
   type AdapterRates,
   calibrateTicksWithProbe,
@@ -138,12 +139,6 @@ export interface BenchResult {
   ratio: { plain: number; bestSpeculative: number } | null;
   notes: string[];
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 function loadAvg(): number | null {
   try {

@@ -817,7 +817,7 @@ function drawPositions(): void {
 
 function drawPrediction(): void {
   const { body, caption } = section("prediction");
-  const pool = specs.filter((c) => c.predictions && c.measuredSpeedup != null);
+  const pool = specs.filter((c) => c.accounting && c.measuredSpeedup != null);
   if (pool.length === 0) {
     return noData(
       body,
@@ -833,7 +833,7 @@ function drawPrediction(): void {
     color: MODEL_COLORS[m],
     line: false,
     points: pool.map((c) => {
-      const p = c.predictions![m];
+      const p = c.accounting![m];
       return {
         x: c.measuredSpeedup as number,
         y: p.speedup,
@@ -1400,22 +1400,22 @@ function drawTable(): void {
     },
     {
       label: "seed",
-      value: (c) => c.predictions?.seed.speedup ?? null,
-      show: (c) => fmtX(c.predictions?.seed.speedup),
+      value: (c) => c.accounting?.seed.speedup ?? null,
+      show: (c) => fmtX(c.accounting?.seed.speedup),
       numeric: true,
       title: "seed formula prediction",
     },
     {
       label: "leviathan",
-      value: (c) => c.predictions?.leviathan.speedup ?? null,
-      show: (c) => fmtX(c.predictions?.leviathan.speedup),
+      value: (c) => c.accounting?.leviathan.speedup ?? null,
+      show: (c) => fmtX(c.accounting?.leviathan.speedup),
       numeric: true,
       title: "Leviathan prediction",
     },
     {
       label: "refined",
-      value: (c) => c.predictions?.refined.speedup ?? null,
-      show: (c) => fmtX(c.predictions?.refined.speedup),
+      value: (c) => c.accounting?.refined.speedup ?? null,
+      show: (c) => fmtX(c.accounting?.refined.speedup),
       numeric: true,
       title: "refined prediction",
     },

@@ -171,8 +171,8 @@ Deno.test("report: validateResults names the missing or mistyped field", () => {
   assertRefused(noK, /configs\[1\]\.k must be an integer >= 1 for a speculative run/);
 
   const undefinedNullable = fixture();
-  delete (undefinedNullable.configs[0] as Partial<ResultsFile["configs"][number]>).predictions;
-  assertRefused(undefinedNullable, /configs\[0\]\.predictions is missing \(use null/);
+  delete (undefinedNullable.configs[0] as Partial<ResultsFile["configs"][number]>).accounting;
+  assertRefused(undefinedNullable, /configs\[0\]\.accounting is missing \(use null/);
 
   const dup = fixture();
   dup.configs[5].id = dup.configs[4].id;
