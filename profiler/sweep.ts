@@ -20,7 +20,7 @@ import { mean, meanInterval, stat } from "./stats.ts";
 import { accountConfig, summarizeAccounting } from "./analytic.ts";
 import { runSample, type Sample, warmUp } from "./measure.ts";
 import { TraceRecorder } from "./trace.ts";
-import { BUILTIN_PROMPTS } from "./prompts.ts";
+import { configId, promptCases } from "./prompts.ts";
 import { profilePasses } from "./kernel_profile.ts";
 import { type ConfigResult, type ModelInfo, RESULTS_SCHEMA, type ResultsFile } from "./results.ts";
 
@@ -56,13 +56,6 @@ export interface SweepOptions {
   version: string;
   /** Aborted (e.g. on Ctrl-C): the sweep stops before its next sample, keeping what finished. */
   signal?: AbortSignal;
-}
-
-interface PromptCase {
-  name: string;
-  kind: string;
-  text: string;
-  ids: number[];
 }
 
 function modelInfo(m: NeoxModel, quant: string): ModelInfo {
@@ -196,19 +189,7 @@ async function sweepAll(
   sofar: { results: (() => ResultsFile | null) | null },
 ): Promise<ResultsFile> {
   const log = o.progress ?? (() => {});
-  const prompts: PromptCase[] = [];
-  if (o.prompt !== undefined) {
-    if (!codec) throw new Error("a custom prompt needs a tokenizer");
-    prompts.push({ name: "custom", kind: "custom", text: o.prompt, ids: codec.encode(o.prompt) });
-  } else {
-    for (const p of BUILTIN_PROMPTS) {
-      if (!o.promptTypes.includes(p.kind)) continue;
-      const ids = codec
-        ? codec.encode(p.text)
-        : Array.from({ length: p.kind === "long" ? 66 : 20 }, (_, i) => 1 + i);
-      prompts.push({ ...p, ids });
-    }
-  }
+  const prompts = promptCases(codec, o.promptTypes, o.prompt);
   const kinds = [...new Set(prompts.map((p) => p.kind))];
   const configs: ConfigResult[] = [];
   const groups = o.quant.length * o.cacheLens.length * o.maxNewTokens.length * kinds.length;
@@ -296,15 +277,17 @@ async function sweepAll(
         for (const kind of kinds) {
           const cases = prompts.filter((p) => p.kind === kind);
           const cache = cacheSize === null ? "full" as const : "sink" as const;
-          const idBase = `n${maxNew}-${cache}${cacheSize ?? ""}-${quant}-${kind}`;
+          const idOf = (k: number | null) =>
+            configId({ k, maxNewTokens: maxNew, cacheSize, quant, promptType: kind });
+          const idBase = idOf(null).slice("base-".length);
           const policy = cacheSize === null ? FULL_CACHE : sinkWindowCache(cacheSize);
 
           // The group's configurations (baseline, then each K) are measured interleaved:
           // sample s of every configuration runs before sample s + 1 of any, so a drift of
           // the machine's load hits them alike and the speedup ratio stays fair.
           const members = [
-            { id: `base-${idBase}`, label: "baseline", k: null as number | null },
-            ...o.kValues.map((k) => ({ id: `spec-k${k}-${idBase}`, label: `K=${k}`, k })),
+            { id: idOf(null), label: "baseline", k: null as number | null },
+            ...o.kValues.map((k) => ({ id: idOf(k), label: `K=${k}`, k })),
           ].map((m) => ({
             ...m,
             run: m.k === null ? { mode: "baseline" as const, target, cache: policy } : {
