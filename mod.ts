@@ -22,6 +22,8 @@ export type { KAutoOptions } from "./engine/k_policy.ts";
 export { loadTokenizer } from "./engine/tokenizer.ts";
 export { streamingPerplexity } from "./engine/perplexity.ts";
 export { runSweep } from "./profiler/sweep.ts";
+export { predictGrid } from "./profiler/predict.ts";
+export { passMs } from "./profiler/cost_model.ts";
 export type { ResultsFile } from "./profiler/results.ts";
 import { main } from "./cli/main.ts";
 export { main };
