@@ -14,11 +14,20 @@ import {
   type SweepOptions,
 } from "../profiler/sweep.ts";
 import { TraceRecorder, writeTrace } from "../profiler/trace.ts";
+import type { Gpu } from "../engine/device.ts";
+import { loadModel } from "../engine/load.ts";
+import { DEFAULT_SINKS } from "../engine/cache_policy.ts";
+import { type PromptCase, promptCases } from "../profiler/prompts.ts";
+import { asDeviceCosts, type DeviceCosts } from "../profiler/cost_model.ts";
+import { calibrateCosts } from "../profiler/calibrate.ts";
+import { predictGrid, scorePredictions } from "../profiler/predict.ts";
+import { type AcceptanceFile, measureAgreementShim } from "../profiler/acceptance_types.ts";
 import {
   checkDraft,
   type Flags,
   GRID_LISTS,
   GRID_OPTIONS,
+  type GridFlags,
   gridFlags,
   int,
   joinLists,
@@ -32,7 +41,8 @@ export const HELP = `deno task profile [--target-model DIR] [--draft-model DIR] 
     [--max-new-tokens 48] [--max-cache-lens full 128] [--prompt-types medium long] [--prompt TEXT]
     [--num-samples 2] [--max-samples M] [--time-budget-s 120] [--ci-target 0.05]
     [--quant fp16 int8] [--output-json F] [--output-html F] [--trace F]
-    [--per-kernel] [--alpha A | --accept-trace FILE]
+    [--per-kernel] [--alpha A | --accept-trace FILE] [--device dev.json]
+    [--acceptance acc.json ...]
   Runs the speculative-decoding sweep (baseline + each K per cache, length, prompt type),
   GPU-timed, checked against the analytic models; prints a summary table. --per-kernel
   also times every kernel of a target decode step, a draft step and a verify pass at the
@@ -40,6 +50,10 @@ export const HELP = `deno task profile [--target-model DIR] [--draft-model DIR] 
   verify kernels run (e.g. on synthetic:pythia-2.8b / synthetic:pythia-70m) while accept
   counts come from a per-token acceptance or a trace (generate --json's "rounds").
   Models default to the embedded pair; synthetic:pythia-2.8b etc. also work.
+  Predicts first, then measures: acceptance without speculation (per quant x cache) and a
+  device profile (calibrate) are measured unless --acceptance / --device give them; every
+  configuration is predicted (results.predictions, configs[].predicted) before any runs, and
+  each model's out-of-sample error is reported after the sweep (not with --alpha/--accept-trace).
   Baseline and every K of a (cache, quant, N, prompt type) group are sampled interleaved;
   each gets --num-samples samples, then more (up to --max-samples, within --time-budget-s
   per group) while the 95% t-interval of its mean throughput is wider than --ci-target.`;
@@ -47,13 +61,15 @@ export const HELP = `deno task profile [--target-model DIR] [--draft-model DIR] 
 /** Runs `profile`. */
 export async function run(rawArgs: string[]): Promise<void> {
   const cmd = "profile";
-  const f = parse(cmd, joinLists(rawArgs, GRID_LISTS), {
+  const f = parse(cmd, joinLists(rawArgs, [...GRID_LISTS, "--acceptance"]), {
     ...GRID_OPTIONS,
     prompt: { type: "string" },
     "num-samples": { type: "string" },
     "max-samples": { type: "string" },
     "time-budget-s": { type: "string" },
     "ci-target": { type: "string" },
+    device: { type: "string" },
+    acceptance: { type: "string" },
     "output-json": { type: "string" },
     "output-html": { type: "string" },
     trace: { type: "string" },
@@ -96,6 +112,21 @@ export async function run(rawArgs: string[]): Promise<void> {
     abort.abort();
   };
   Deno.addSignalListener("SIGINT", onInterrupt);
+  const pre = replay ? null : await predictFirst(
+    gpu,
+    f,
+    {
+      targetModel,
+      draftModel,
+      kValues,
+      maxNewTokens,
+      cacheLens,
+      promptTypes,
+      quant,
+    },
+    promptCases(codec, promptTypes, prompt),
+    bar,
+  );
   const results = await runSweep(gpu, codec, {
     targetModel,
     draftModel,
@@ -115,8 +146,12 @@ export async function run(rawArgs: string[]): Promise<void> {
     perKernel: Boolean(f["per-kernel"]),
     version: VERSION,
     signal: abort.signal,
+    device: pre?.device,
   }).catch((e) => keepPartialResults(cmd, e, str(f, "output-json")))
     .finally(() => Deno.removeSignalListener("SIGINT", onInterrupt));
+  if (pre) {
+    results.predictions = scorePredictions(pre.rows, results.configs, pre.sources);
+  }
   console.log(summaryTable(results));
   const jsonPath = str(f, "output-json");
   if (jsonPath) await writeFileAtomic(jsonPath, JSON.stringify(results, null, 1));
@@ -171,4 +206,68 @@ async function replayFlags(cmd: string, f: Flags): Promise<SweepOptions["replay"
     );
   }
   return { trace: tracePath, counts: () => rounds as number[] };
+}
+
+/** Device profile and acceptance (read or measured), then one prediction per configuration. */
+async function predictFirst(
+  gpu: Gpu,
+  f: Flags,
+  grid: GridFlags,
+  prompts: PromptCase[],
+  log: (line: string) => void,
+) {
+  const kMax = Math.max(...grid.kValues);
+  const devicePath = str(f, "device");
+  let device: DeviceCosts;
+  if (devicePath) {
+    device = asDeviceCosts(JSON.parse(await Deno.readTextFile(devicePath)), devicePath);
+  } else {
+    log("predict first: calibrating pass costs (calibrate)");
+    const lengths = [...new Set(prompts.flatMap((p) => [p.ids.length, p.ids.length - 1]))];
+    device = await calibrateCosts(gpu, {
+      target: grid.targetModel,
+      draft: grid.draftModel,
+      quant: grid.quant,
+      kMax,
+      prefillLengths: lengths.filter((n) => n >= 1 && n <= 256),
+      reps: 2,
+      progress: log,
+    });
+  }
+  const accPaths = str(f, "acceptance")?.split(",") ?? [];
+  let acceptance: AcceptanceFile[];
+  if (accPaths.length) {
+    const { readAcceptanceFiles } = await import("./predict.ts");
+    acceptance = await readAcceptanceFiles(accPaths);
+  } else {
+    acceptance = [];
+    const draft = await loadModel(gpu, grid.draftModel);
+    for (const quant of grid.quant) {
+      const target = await loadModel(gpu, grid.targetModel, quant === "int8" ? { quant } : {});
+      for (const size of grid.cacheLens) {
+        log(`predict first: acceptance without speculation (${quant}, cache ${size ?? "full"})`);
+        acceptance.push(
+          await measureAgreementShim(target, draft, {
+            prompts,
+            maxNewTokens: Math.max(...grid.maxNewTokens),
+            kMax,
+            quant,
+            cache: size === null ? { kind: "full" } : { kind: "sink", size, sinks: DEFAULT_SINKS },
+          }),
+        );
+      }
+      target.destroy();
+    }
+    draft.destroy();
+  }
+  const rows = predictGrid(device, acceptance, grid);
+  log(`predict first: ${rows.length} configurations predicted before any was measured`);
+  return {
+    device,
+    rows,
+    sources: {
+      device: devicePath ?? "calibrated in this run",
+      acceptance: accPaths.length ? accPaths : ["measured in this run (greedy agreement)"],
+    },
+  };
 }

@@ -80,3 +80,62 @@ export function acceptanceForK(
     perPositionAcceptance: m.perPositionAcceptance,
   };
 }
+
+/**
+ * REPLACE with measureAcceptance of profiler/acceptance.ts. A minimal greedy acceptance
+ * measurement without speculation, so `deno task profile` can predict before the merge:
+ * target-only greedy decoding of n + kMax tokens, then the draft teacher-forced on prompt +
+ * those tokens in one all-logits pass; agreement[i] = 1 when the draft's argmax before new
+ * token i equals it. Full-cache draft logits: exact for a sink cache only while prompt +
+ * n + kMax stays within its size (the default sweep's 128 does).
+ */
+export async function measureAgreementShim(
+  target: import("../engine/model.ts").NeoxModel,
+  draft: import("../engine/model.ts").NeoxModel,
+  o: {
+    prompts: { name: string; kind: string; ids: number[] }[];
+    maxNewTokens: number;
+    kMax: number;
+    quant: "fp16" | "int8";
+    cache: AcceptanceFile["cache"];
+  },
+): Promise<AcceptanceFile> {
+  const { greedyGenerate, allLogits } = await import("../engine/generate.ts");
+  const n = o.maxNewTokens + o.kMax;
+  const prompts: AcceptanceFile["prompts"] = [];
+  for (const p of o.prompts) {
+    const { tokens } = await greedyGenerate(target, p.ids, n);
+    const ids = [...p.ids, ...tokens];
+    const logits = await allLogits(draft, ids.slice(0, -1));
+    const V = draft.cfg.vocabSize;
+    const agreement = tokens.map((t, i) => {
+      const row = p.ids.length - 1 + i;
+      let best = 0;
+      for (let v = 1; v < V; v++) if (logits[row * V + v] > logits[row * V + best]) best = v;
+      return best === t ? 1 : 0;
+    });
+    prompts.push({ name: p.name, kind: p.kind, promptTokens: p.ids.length, agreement });
+  }
+  const byKind: AcceptanceFile["byKind"] = {};
+  for (const kind of new Set(prompts.map((p) => p.kind))) {
+    const ag = prompts.filter((p) => p.kind === kind).flatMap((p) => p.agreement);
+    byKind[kind] = {
+      alpha: ag.reduce((s, x) => s + x, 0) / ag.length,
+      positions: ag.length,
+      iid: { meanRunLength: 0, expectedRunLength: 0, lag1Autocorrelation: 0, runsTestZ: 0 },
+      perPositionAcceptance: [],
+      perK: {},
+    };
+  }
+  return {
+    schema: "neox-spec/acceptance/1",
+    target: target.source,
+    draft: draft.source,
+    quant: o.quant,
+    cache: o.cache,
+    temperature: 0,
+    maxNewTokens: o.maxNewTokens,
+    prompts,
+    byKind,
+  };
+}

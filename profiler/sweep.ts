@@ -10,7 +10,7 @@ import { loadModel } from "../engine/load.ts";
 import type { NeoxModel } from "../engine/model.ts";
 import { loadConfig } from "../engine/config.ts";
 import { calibrateDevice } from "./calibrate.ts";
-import { simulate } from "./simulator.ts";
+import { type DeviceProfile, simulate } from "./simulator.ts";
 import { FULL_CACHE, liveEntries, sinkWindowCache } from "../engine/cache_policy.ts";
 import type { TextCodec } from "../engine/tokenizer.ts";
 import { encodeDispatches } from "../kernels/kernel.ts";
@@ -54,6 +54,8 @@ export interface SweepOptions {
   /** Acceptance replay: accept counts per round for a given K (see replayCounts). */
   replay?: { alpha?: number; trace?: string; counts: (k: number) => number[] };
   version: string;
+  /** A device profile measured already (the simulator check reuses it, no recalibration). */
+  device?: DeviceProfile;
   /** Aborted (e.g. on Ctrl-C): the sweep stops before its next sample, keeping what finished. */
   signal?: AbortSignal;
 }
@@ -436,7 +438,7 @@ async function simulatorCheck(
   r: ResultsFile,
   o: SweepOptions,
 ): Promise<NonNullable<ResultsFile["simulator"]>> {
-  const profile = await calibrateDevice(gpu);
+  const profile = o.device ?? await calibrateDevice(gpu);
   const shape = (m: ModelInfo, bytes: number) => ({
     name: m.path,
     hidden: m.hidden,
@@ -500,6 +502,7 @@ export function summaryTable(r: ResultsFile): string {
     "seed",
     "leviathan",
     "refined",
+    "predicted",
   ]];
   const f = (x: number | null | undefined, d = 2) =>
     x === null || x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(d);
@@ -516,6 +519,7 @@ export function summaryTable(r: ResultsFile): string {
       f(c.accounting?.seed.speedup),
       f(c.accounting?.leviathan.speedup),
       f(c.accounting?.refined.speedup),
+      f(c.predicted?.speedup.costAware),
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
@@ -532,6 +536,15 @@ export function summaryTable(r: ResultsFile): string {
       errs || "-"
     }; best: ${r.analytic.best}`,
   );
+  if (r.predictions) {
+    const f1 = (x: number | null) => (x === null ? "-" : `${x.toFixed(1)}%`);
+    lines.push(
+      "out-of-sample predictions (made before the sweep ran), mean |error| of speedup / throughput: " +
+        r.predictions.summary.map((s) =>
+          `${s.model} ${f1(s.speedupMeanAbsPctError)} / ${f1(s.throughputMeanAbsPctError)}`
+        ).join(", ") + `; tokens/round ${f1(r.predictions.tokensPerRoundMeanAbsPctError)}`,
+    );
+  }
   if (r.simulator && r.simulator.rows.length) {
     lines.push(
       `simulator (device profile calibrated in this run): mean |throughput error| ${

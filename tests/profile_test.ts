@@ -26,7 +26,7 @@ Deno.test("profile: a short real sweep writes results, report and trace", async 
       env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1" },
       stdout: "piped",
       stderr: "piped",
-      signal: AbortSignal.timeout(300_000),
+      signal: AbortSignal.timeout(600_000),
     }).output();
     const out = new TextDecoder().decode(r.stdout);
     assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
@@ -66,6 +66,13 @@ Deno.test("profile: a short real sweep writes results, report and trace", async 
     const entry = sink.points.at(-1)!.kvBytes / 64;
     assert.ok(sink.points.every((p) => p.kvBytes <= 64 * entry));
     assert.equal(results.analytic.summary.length, 3);
+    // Predicted before measuring: every configuration, tokens/round exact for greedy.
+    const pred = results.predictions!;
+    assert.equal(pred.rows.length, results.configs.length);
+    assert.ok(results.configs.every((c) => c.predicted && c.predicted.throughputTokS > 0));
+    assert.equal(pred.tokensPerRoundMeanAbsPctError, 0);
+    assert.deepEqual(pred.summary.map((s) => s.model), ["seed", "leviathan", "costAware"]);
+    assert.ok(results.timing && results.timing.timerOverflowPasses === 0);
     assert.ok(results.simulator && results.simulator.rows.length === 4);
 
     const page = await Deno.readTextFile(html);
