@@ -1,5 +1,5 @@
 /** `generate`: plain or speculative generation of one prompt, with metrics. */
-import { UsageError } from "../engine/errors.ts";
+import { NeoxError, UsageError } from "../engine/errors.ts";
 import { getGpu } from "../engine/device.ts";
 import { checkModel, loadModel } from "../engine/load.ts";
 import { greedyGenerate } from "../engine/generate.ts";
@@ -30,7 +30,7 @@ import {
 /** `--help` text. */
 export const HELP =
   `deno run -A mod.ts generate --model DIR (--ids 1,2,3 | --prompt TEXT) --max-new-tokens N
-    [--draft DIR --k K|auto [--k-policy optimal|heuristic]]
+    [--draft DIR --k K|auto [--k-policy optimal|heuristic] [--device dev.json]]
     [--cache full|sink --cache-size C --sinks 4 --compress-at F]
     [--quant int8] [--temperature T --top-p P --seed S] [--stop-at-eos] --json
   Greedy unless --temperature > 0 (then softmax(logits/T), within the top-p nucleus when
@@ -39,7 +39,8 @@ export const HELP =
   target's greedy output under the same cache; sampled output distributed as the target's.
   --k auto picks K between rounds: "optimal" (default) maximizes Leviathan's expected
   speedup for the running acceptance estimate; "heuristic" is transformers' schedule
-  (K+2 after a fully accepted round, else K-1). --cache sink: StreamingLLM's
+  (K+2 after a fully accepted round, else K-1). With --device (mod.ts calibrate), "optimal"
+  takes c and the verify cost T_verify(K+1)/T_target(1) from the measured pass costs. --cache sink: StreamingLLM's
   sink-plus-window cache of C entries (S sinks, default 4), memory independent of length;
   --compress-at F evicts only past F*C entries, in one step (see engine/cache_policy.ts).
   --json prints {"tokens","text","rounds","metrics"}.`;
@@ -55,6 +56,7 @@ export async function run(args: string[]): Promise<void> {
     draft: { type: "string" },
     k: { type: "string" },
     "k-policy": { type: "string" },
+    device: { type: "string" },
     ...CACHE_FLAGS,
     quant: { type: "string" },
     "draft-quant": { type: "string" },
@@ -113,6 +115,20 @@ export async function run(args: string[]): Promise<void> {
     );
   }
   if (draftDir) await checkDraft(cmd, draftDir, modelDir, targetCfg, codec);
+  const devicePath = str(f, "device");
+  if (devicePath !== undefined && !kAuto) throw new UsageError(`${cmd}: --device needs --k auto`);
+  if (devicePath !== undefined && kAuto) {
+    const { asDeviceCosts, kAutoCosts } = await import("../profiler/cost_model.ts");
+    let costs;
+    try {
+      costs = asDeviceCosts(JSON.parse(await Deno.readTextFile(devicePath)), devicePath);
+      // Mid-generation cache length: what most rounds attend over.
+      const L = Math.min(ids.length + maxNew / 2, cache.kind === "sink" ? cache.size : Infinity);
+      kAuto = { ...kAuto, ...kAutoCosts(costs, quant ? "int8" : "fp16", L) };
+    } catch (e) {
+      throw new NeoxError(`${devicePath}: ${(e as Error).message.split("\n")[0]}`);
+    }
+  }
   const gpu = await getGpu();
   const target = await loadModel(gpu, modelDir, { quant });
   let tokens: number[];
@@ -146,7 +162,14 @@ export async function run(args: string[]): Promise<void> {
       rounds: r.rounds,
       k: kAuto ? "auto" : k,
       // --k auto without measured costs takes c from the parameter ratio (engine/k_policy.ts).
-      ...(kAuto ? { kPolicy: kAuto.policy, kPerRound: r.kPerRound, c: kAuto.c ?? null } : {}),
+      ...(kAuto
+        ? {
+          kPolicy: kAuto.policy,
+          kPerRound: r.kPerRound,
+          c: kAuto.c ?? null,
+          kCosts: devicePath ? `device profile ${devicePath}` : "parameter ratio, verify = 1 pass",
+        }
+        : {}),
       ...(sampling ? samplingFields(sampling) : {}),
       ...passMs,
       gpuWaitsPerToken: r.gpuWaits / maxNew,

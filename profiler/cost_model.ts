@@ -328,3 +328,20 @@ export function asDeviceCosts(json: unknown, path: string): DeviceCosts {
   }
   return d as DeviceCosts;
 }
+
+/**
+ * `--k auto` inputs from a device profile at cache length L: c = T_draft(1) / T_target(1)
+ * and K -> T_verify(K + 1) / T_target(1) (instead of the parameter ratio and a verify that
+ * costs one target pass).
+ */
+export function kAutoCosts(
+  costs: DeviceCosts,
+  quant: "fp16" | "int8",
+  L: number,
+): { c: number; verifyCostRatio: (k: number) => number } {
+  const t1 = passMs(costs, passKey("target", quant), 1, L);
+  return {
+    c: passMs(costs, passKey("draft", "fp16"), 1, L) / t1,
+    verifyCostRatio: (k) => passMs(costs, passKey("target", quant, true), k + 1, L) / t1,
+  };
+}

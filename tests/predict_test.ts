@@ -219,3 +219,13 @@ Deno.test("predictions do not read measurements: perturbed measurements leave th
     assert.ok(!new RegExp(`from "[^"]*${m}`).test(src), `predict.ts imports ${m}`);
   }
 });
+
+Deno.test("k auto costs from a device profile: c and the verify ratio", async () => {
+  const { kAutoCosts } = await import("../profiler/cost_model.ts");
+  const { optimalK } = await import("../profiler/analytic.ts");
+  const k = kAutoCosts(device(), "fp16", 32);
+  close(k.c, 0.1);
+  close(k.verifyCostRatio(3), 1.2);
+  // A verify dearer than one target pass favours shorter drafts (or the same K).
+  assert.ok(optimalK(0.8, k.c, k.verifyCostRatio, 16) <= optimalK(0.8, k.c, () => 1, 16));
+});
