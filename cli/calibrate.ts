@@ -83,12 +83,19 @@ export async function run(rawArgs: string[]): Promise<void> {
   }
   const o = costs.overheads;
   console.log(
-    `overheads: ${o.perWaitMs.toFixed(3)} ms/wait, ${
+    `overheads: pass scale ${o.passScale.toFixed(3)}, ${o.perWaitMs.toFixed(3)} ms/wait, ${
       o.perPassMs.toFixed(3)
     } ms/pass; loop fit error mean ${o.fitError.meanRelPct.toFixed(1)}%, max ${
       o.fitError.maxRelPct.toFixed(1)
     }%`,
   );
+  for (const v of costs.simulatorValidation ?? []) {
+    console.log(
+      `simulator (rates from synthetic pythia-70m) on left-out ${v.key}: error mean ${
+        v.error.meanRelPct.toFixed(1)
+      }%, max ${v.error.maxRelPct.toFixed(1)}%`,
+    );
+  }
   console.log(
     `pass fit error over all kinds: mean ${e.meanRelPct.toFixed(1)}%, max ${
       e.maxRelPct.toFixed(1)

@@ -230,7 +230,7 @@ async function predictFirst(
       quant: grid.quant,
       kMax,
       prefillLengths: lengths.filter((n) => n >= 1 && n <= 256),
-      reps: 2,
+      reps: 3,
       progress: log,
     });
   }

@@ -12,7 +12,7 @@ import {
 } from "../kernels/kernel.ts";
 import { GpuTimer } from "./gpu_timer.ts";
 import type { DeviceProfile, ModelShape } from "./simulator.ts";
-import { PYTHIA_SHAPES, weightParamsPerPass } from "./simulator.ts";
+import { passTimeMs, PYTHIA_SHAPES, weightParamsPerPass } from "./simulator.ts";
 import { loadModel, syntheticModel } from "../engine/load.ts";
 import type { NeoxConfig } from "../engine/config.ts";
 import type { NeoxModel } from "../engine/model.ts";
@@ -25,6 +25,7 @@ import {
   combineFitErrors,
   DEVICE_SCHEMA,
   type DeviceCosts,
+  fitErrorOf,
   fitOverheads,
   fitPasses,
   type Overheads,
@@ -200,7 +201,7 @@ export interface CostCalibrationOptions {
   prefillLengths?: number[];
   /** Cache lengths L to measure every T at (default 16, 64, 128). */
   cacheLens?: number[];
-  /** Timed repetitions per (T, L) (default 3; the median is kept). */
+  /** Timed repetitions per (T, L) (default 5; the median is kept). */
   reps?: number;
   progress?: (line: string) => void;
 }
@@ -219,7 +220,7 @@ export async function calibrateCosts(
   o: CostCalibrationOptions,
 ): Promise<DeviceCosts> {
   const log = o.progress ?? (() => {});
-  const reps = o.reps ?? 3;
+  const reps = o.reps ?? 5;
   const Ls = o.cacheLens ?? [16, 128];
   const timer = new GpuTimer(gpu, 512);
   let tickCalibration: TickCalibrationInfo | null = null;
@@ -317,6 +318,14 @@ export async function calibrateCosts(
     overheads: fitOverheads([]),
     fitError: combineFitErrors(Object.values(passes).map((p) => p.fitError)),
   };
+  costs.simulatorValidation = await simulatorOnLeftOutShapes(costs, o);
+  for (const v of costs.simulatorValidation) {
+    log(
+      `simulator on ${v.shape} (${v.key}, not calibrated on it): error mean ${
+        v.error.meanRelPct.toFixed(1)
+      }% max ${v.error.maxRelPct.toFixed(1)}%`,
+    );
+  }
   const quant = o.quant[0];
   const target = await loadModel(gpu, o.target, quant === "int8" ? { quant: "int8" } : {});
   const vocab = Math.min(target.cfg.vocabSize, draft.cfg.vocabSize);
@@ -333,14 +342,16 @@ export async function calibrateCosts(
   for (const l of loopsToRun) {
     await warmUp(l.c, [{ ids }], l.n);
     for (let s = 0; s < 2; s++) {
-      const r = await runGeneration(l.c, ids, l.n, null);
+      const r = await runGeneration(l.c, ids, l.n, timer);
       const sched = l.c.mode === "baseline"
         ? baselineSchedule(ids.length, l.n, FULL_CACHE)
         : speculativeSchedule(ids.length, l.n, l.c.k!, r.rounds!, FULL_CACHE);
       loops.push({
         what: l.what,
         wallMs: r.ttftMs + r.decodeMs,
-        passModelMs: scheduleGpuMs(costs, quant, sched),
+        timedGpuMs: Object.values(r.passMs).flat().reduce((a, b) => a + b, 0),
+        timedModelMs: scheduleGpuMs(costs, quant, sched, "timed"),
+        untimedModelMs: scheduleGpuMs(costs, quant, sched, "untimed"),
         waits: r.gpuWaits,
         passes: sched.passes.length,
       });
@@ -352,10 +363,43 @@ export async function calibrateCosts(
   costs.overheads = fitOverheads(loops);
   const oe = costs.overheads;
   log(
-    `overheads: ${oe.perWaitMs.toFixed(3)} ms/wait, ${oe.perPassMs.toFixed(3)} ms/pass; ` +
+    `overheads: pass scale ${oe.passScale.toFixed(3)}, ${oe.perWaitMs.toFixed(3)} ms/wait, ${
+      oe.perPassMs.toFixed(3)
+    } ms/pass; ` +
       `loop-time fit error mean ${oe.fitError.meanRelPct.toFixed(1)}% max ${
         oe.fitError.maxRelPct.toFixed(1)
       }%`,
   );
   return costs;
+}
+
+/**
+ * The simulator's pass times (rates calibrated on synthetic pythia-70m) for the measured
+ * pass kinds of the calibrated models, whose shapes it never saw, against the measurements.
+ */
+async function simulatorOnLeftOutShapes(
+  costs: DeviceCosts,
+  o: CostCalibrationOptions,
+): Promise<NonNullable<DeviceCosts["simulatorValidation"]>> {
+  const { loadConfig } = await import("../engine/config.ts");
+  const out: NonNullable<DeviceCosts["simulatorValidation"]> = [];
+  for (const [key, fit] of Object.entries(costs.passes)) {
+    const role = key.startsWith("draft") ? "draft" : "target";
+    const spec = role === "draft" ? o.draft : o.target;
+    const cfg = spec.startsWith("synthetic:") ? null : await loadConfig(spec);
+    const shape = shapeOf(spec, cfg, key.includes("int8") ? 1 : 2);
+    const rows = fit.points.map((p) => ({
+      T: p.T,
+      L: p.L,
+      measuredMs: p.ms,
+      simulatedMs: passTimeMs(costs, shape, p.T, p.L),
+    }));
+    out.push({
+      key,
+      shape: spec,
+      error: fitErrorOf(rows.map((r) => ({ fit: r.simulatedMs, measured: r.measuredMs }))),
+      rows,
+    });
+  }
+  return out;
 }

@@ -6,16 +6,18 @@
  *
  *   T_pass(T, L) = a(T) + c * L        [ms]
  *
- * with T the tokens of the pass, L the cached keys it attends over, a(T) piecewise linear
- * between the measured token counts (knots) and extended linearly past the last two, and one
+ * with T the tokens of the pass, L the cached keys it attends over, a(T) non-decreasing and
+ * piecewise linear between the measured token counts (knots) and extended linearly past the last two, and one
  * slope c per pass kind. a(T) is piecewise rather than a + b T because the matmul kernels
  * pick a row tile by T (1, 4 or 8 rows per workgroup): on lavapipe a pass of 2 tokens costs
  * about what 4 do, so time is a staircase in T, not a line.
  *
- * Generation wall time = the sum of its passes' T_pass + perWaitMs * CPU waits on the GPU
- * + perPassMs * passes (CPU encode and submit). The two overheads are fitted by least squares
- * on real generation loops (wall time minus the pass model's GPU time), on a calibration
- * prompt, not on any configuration a sweep runs.
+ * Generation wall time = passScale * the sum of its passes' T_pass + perWaitMs * CPU waits on
+ * the GPU + perPassMs * passes (CPU encode and submit). All three come from real generation
+ * loops on a calibration prompt (not any configuration a sweep runs), timed pass by pass:
+ * passScale = GPU time of the passes inside the loops / the pass model's time for them
+ * (passes timed alone and back to back differ, by a lot on a loaded software adapter);
+ * perWaitMs and perPassMs by least squares (>= 0) on wall time minus the loops' GPU time.
  */
 import type { CachePolicy } from "../engine/cache_policy.ts";
 import { PREFILL_CHUNK, SINK_PREFILL_CHUNK } from "../engine/generate.ts";
@@ -54,12 +56,27 @@ export interface PassFit {
 /** Per-wait and per-pass CPU overheads of generation loops. */
 export interface Overheads {
   form: string;
+  /** GPU time of passes inside generation loops / the pass model's time for them. */
+  passScale: number;
   perWaitMs: number;
   perPassMs: number;
   /** Error of the whole generation-time model (passes + overheads) on the loops it saw. */
   fitError: FitError;
-  /** The loops: wall ms, the pass model's GPU ms, waits and passes. */
-  loops: { what: string; wallMs: number; passModelMs: number; waits: number; passes: number }[];
+  /** The loops (ms): wall, timed passes' GPU time, pass model of the timed and untimed passes. */
+  loops: OverheadLoop[];
+}
+
+/** One generation loop of the overhead fit. */
+export interface OverheadLoop {
+  what: string;
+  wallMs: number;
+  /** GPU time of the loop's timed passes. */
+  timedGpuMs: number;
+  /** The pass model's time for the timed passes, and for the untimed ones (first prefills). */
+  timedModelMs: number;
+  untimedModelMs: number;
+  waits: number;
+  passes: number;
 }
 
 /** A device profile: the simulator's rates plus measured pass costs and overheads. */
@@ -75,12 +92,22 @@ export interface DeviceCosts extends DeviceProfile {
   overheads: Overheads;
   /** Mean and max fit error over every pass kind. */
   fitError: FitError;
+  /**
+   * The simulator (roofline rates from synthetic pythia-70m passes) predicting the measured
+   * pass times of these models, whose shapes it was not calibrated on: error per pass kind.
+   */
+  simulatorValidation?: {
+    key: string;
+    shape: string;
+    error: FitError;
+    rows: { T: number; L: number; measuredMs: number; simulatedMs: number }[];
+  }[];
 }
 
 /** The form string written into device profiles. */
 export const PASS_FORM = "T_pass(T, L) = a(T) + c * L ms; a(T) piecewise linear between " +
   "measured T knots (linear extension past the ends), one c per pass kind; " +
-  "generation = sum T_pass + perWaitMs * waits + perPassMs * passes";
+  "generation = passScale * sum T_pass + perWaitMs * waits + perPassMs * passes";
 
 /**
  * Key of a pass kind: `target-fp16` (one-row logits: decode and prefill), `target-fp16-verify`
@@ -120,7 +147,7 @@ export function passMs(costs: DeviceCosts, modelKey: string, T: number, L: numbe
   return Math.max(0, knotMs(fit.knots, T) + fit.msPerKey * L);
 }
 
-function fitErrorOf(pairs: { fit: number; measured: number }[]): FitError {
+export function fitErrorOf(pairs: { fit: number; measured: number }[]): FitError {
   const rel = pairs.map((p) => 100 * Math.abs(p.fit - p.measured) / p.measured);
   return {
     meanRelPct: rel.length ? mean(rel) : 0,
@@ -129,9 +156,24 @@ function fitErrorOf(pairs: { fit: number; measured: number }[]): FitError {
   };
 }
 
+/** Least-squares non-decreasing fit of values (pool adjacent violators), weights `w`. */
+function isotonic(values: number[], w: number[]): number[] {
+  const blocks: { v: number; w: number; n: number }[] = [];
+  values.forEach((v, i) => {
+    blocks.push({ v, w: w[i], n: 1 });
+    while (blocks.length > 1 && blocks[blocks.length - 2].v > blocks[blocks.length - 1].v) {
+      const b = blocks.pop()!, a = blocks.pop()!;
+      blocks.push({ v: (a.v * a.w + b.v * b.w) / (a.w + b.w), w: a.w + b.w, n: a.n + b.n });
+    }
+  });
+  return blocks.flatMap((b) => new Array<number>(b.n).fill(b.v));
+}
+
 /**
  * Fits a(T) + c L to measured points: c from the within-T covariance of time and L (least
- * squares with a free intercept per T), a(T) = mean time at T - c * mean L at T.
+ * squares with a free intercept per T; kept >= 0, attending over more keys costs no less),
+ * a(T) = mean time at T - c * mean L at T, made non-decreasing in T (pool adjacent
+ * violators: a pass of more tokens costs no less; a noisy point cannot make a dip).
  */
 export function fitPasses(points: PassPoint[]): PassFit {
   const byT = new Map<number, PassPoint[]>();
@@ -144,11 +186,13 @@ export function fitPasses(points: PassPoint[]): PassFit {
       sxx += (p.L - l) ** 2;
     }
   }
-  const msPerKey = sxx > 0 ? sxy / sxx : 0;
-  const knots = [...byT.entries()].sort(([a], [b]) => a - b).map(([T, ps]) => ({
-    T,
-    ms: mean(ps.map((p) => p.ms)) - msPerKey * mean(ps.map((p) => p.L)),
-  }));
+  const msPerKey = sxx > 0 ? Math.max(0, sxy / sxx) : 0;
+  const groups = [...byT.entries()].sort(([a], [b]) => a - b);
+  const raw = groups.map(([, ps]) =>
+    mean(ps.map((p) => p.ms)) - msPerKey * mean(ps.map((p) => p.L))
+  );
+  const mono = isotonic(raw, groups.map(([, ps]) => ps.length));
+  const knots = groups.map(([T], i) => ({ T, ms: mono[i] }));
   const fit = { knots, msPerKey, fitError: { meanRelPct: 0, maxRelPct: 0, points: 0 }, points };
   fit.fitError = fitErrorOf(
     points.map((p) => ({ fit: knotMs(knots, p.T) + msPerKey * p.L, measured: p.ms })),
@@ -158,6 +202,8 @@ export function fitPasses(points: PassPoint[]): PassFit {
 
 /** One pass of a generation loop. */
 export interface ScheduledPass {
+  /** False for passes the engine encodes without the timing hook (the first round's prefills). */
+  timed?: boolean;
   role: "target" | "draft";
   verify: boolean;
   T: number;
@@ -228,7 +274,7 @@ export function speculativeSchedule(
   const passes: ScheduledPass[] = [
     ...(P > 1 ? prefillPasses("target", P - 1, chunk, cache) : []),
     ...prefillPasses("draft", P, chunk, cache),
-  ];
+  ].map((p) => ({ ...p, timed: false }));
   // Committed tokens before each round (prompt included): the target has cached all but the
   // last, the draft likewise after its 2-token catch-up pass.
   let len = P;
@@ -255,14 +301,16 @@ export function speculativeSchedule(
   return { passes, waits: waits + 1 };
 }
 
-/** GPU ms of a schedule's passes under the profile's pass model. */
+/** GPU ms of a schedule's passes under the profile's pass model (only timed or untimed ones). */
 export function scheduleGpuMs(
   costs: DeviceCosts,
   quant: "fp16" | "int8",
   s: Schedule,
+  only?: "timed" | "untimed",
 ): number {
   let ms = 0;
   for (const p of s.passes) {
+    if (only && (p.timed !== false) !== (only === "timed")) continue;
     // The draft always runs fp16 weights.
     const key = passKey(p.role, p.role === "draft" ? "fp16" : quant, p.verify);
     ms += passMs(costs, key, p.T, p.L);
@@ -276,31 +324,44 @@ export function scheduleWallMs(
   quant: "fp16" | "int8",
   s: Schedule,
 ): number {
-  return scheduleGpuMs(costs, quant, s) + costs.overheads.perWaitMs * s.waits +
+  return (costs.overheads.passScale ?? 1) * scheduleGpuMs(costs, quant, s) +
+    costs.overheads.perWaitMs * s.waits +
     costs.overheads.perPassMs * s.passes.length;
 }
 
 /**
- * Least-squares overheads from loops: wall - passModel = perWaitMs * waits + perPassMs *
- * passes. perPassMs may come out negative: isolated passes timed on a loaded software
- * adapter can cost more than the same passes back to back, and the fit absorbs that bias.
+ * Overheads from loops: passScale = sum of timed GPU ms / sum of their pass model ms; then
+ * wall - timed GPU - passScale * untimed model = perWaitMs * waits + perPassMs * passes by
+ * least squares, both kept >= 0 (a negative one is refitted as 0 with the other alone).
  */
-export function fitOverheads(loops: Overheads["loops"]): Overheads {
-  const y = loops.map((l) => l.wallMs - l.passModelMs);
+export function fitOverheads(loops: OverheadLoop[]): Overheads {
+  const model = loops.reduce((s, l) => s + l.timedModelMs, 0);
+  const passScale = model > 0 ? loops.reduce((s, l) => s + l.timedGpuMs, 0) / model : 1;
+  const y = loops.map((l) => l.wallMs - l.timedGpuMs - passScale * l.untimedModelMs);
   const x1 = loops.map((l) => l.waits), x2 = loops.map((l) => l.passes);
   const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
   const a11 = dot(x1, x1), a12 = dot(x1, x2), a22 = dot(x2, x2);
   const b1 = dot(x1, y), b2 = dot(x2, y);
   const det = a11 * a22 - a12 * a12;
-  const perWaitMs = det !== 0 ? (b1 * a22 - b2 * a12) / det : 0;
-  const perPassMs = det !== 0 ? (a11 * b2 - a12 * b1) / det : 0;
+  let perWaitMs = det !== 0 ? (b1 * a22 - b2 * a12) / det : 0;
+  let perPassMs = det !== 0 ? (a11 * b2 - a12 * b1) / det : 0;
+  if (perWaitMs < 0 || det === 0) {
+    perWaitMs = 0;
+    perPassMs = a22 > 0 ? Math.max(0, b2 / a22) : 0;
+  } else if (perPassMs < 0) {
+    perPassMs = 0;
+    perWaitMs = a11 > 0 ? Math.max(0, b1 / a11) : 0;
+  }
   return {
-    form: "wall - sum T_pass = perWaitMs * waits + perPassMs * passes (least squares)",
+    form: "passScale = sum timed GPU / sum pass model; wall - timed GPU - passScale * untimed " +
+      "model = perWaitMs * waits + perPassMs * passes (least squares, >= 0)",
+    passScale,
     perWaitMs,
     perPassMs,
     fitError: fitErrorOf(
       loops.map((l) => ({
-        fit: l.passModelMs + perWaitMs * l.waits + perPassMs * l.passes,
+        fit: passScale * (l.timedModelMs + l.untimedModelMs) + perWaitMs * l.waits +
+          perPassMs * l.passes,
         measured: l.wallMs,
       })),
     ),

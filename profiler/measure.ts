@@ -33,6 +33,8 @@ export interface RunConfig {
 
 /** One generation of one prompt. */
 export interface GenerationRun {
+  /** New token ids. */
+  tokens: number[];
   ttftMs: number;
   decodeMs: number;
   /** Tokens out by the end of TTFT (1, or the first round's a0 + 1). */
@@ -64,7 +66,7 @@ export async function runGeneration(
   timer?.reset();
   const hook = timer ?? undefined;
   const wallStartMs = performance.now();
-  let r: GenerationStats;
+  let r: GenerationStats & { tokens: number[] };
   let rounds: number[] | undefined;
   if (c.mode === "baseline") {
     r = await greedyGenerate(c.target, ids, n, { hook, cache: c.cache });
@@ -88,6 +90,7 @@ export async function runGeneration(
     spans = timer.spansMs();
   }
   return {
+    tokens: r.tokens,
     ttftMs: r.ttftMs,
     decodeMs: r.decodeMs,
     firstTokens: firstRoundTokens(rounds, n),

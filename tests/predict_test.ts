@@ -48,6 +48,7 @@ function device(): DeviceCosts {
     },
     overheads: {
       form: "test",
+      passScale: 1,
       perWaitMs: 0,
       perPassMs: 0,
       fitError: { meanRelPct: 0, maxRelPct: 0, points: 0 },
@@ -124,10 +125,12 @@ Deno.test("predict: seed, Leviathan and cost-aware values by hand", () => {
 Deno.test("speculative schedule: passes and waits as the engine runs them", () => {
   const s = speculativeSchedule(4, 6, 2, [2, 2], FULL_CACHE);
   assert.deepEqual(
-    s.passes.map((p) => `${p.role}${p.verify ? "-verify" : ""}:${p.T}@${p.L}`),
+    s.passes.map((p) =>
+      `${p.role}${p.verify ? "-verify" : ""}:${p.T}@${p.L}${p.timed === false ? " untimed" : ""}`
+    ),
     [
-      "target:3@0",
-      "draft:4@0",
+      "target:3@0 untimed",
+      "draft:4@0 untimed",
       "draft:1@4",
       "target-verify:3@3",
       "draft:2@5",
@@ -228,4 +231,38 @@ Deno.test("k auto costs from a device profile: c and the verify ratio", async ()
   close(k.verifyCostRatio(3), 1.2);
   // A verify dearer than one target pass favours shorter drafts (or the same K).
   assert.ok(optimalK(0.8, k.c, k.verifyCostRatio, 16) <= optimalK(0.8, k.c, () => 1, 16));
+});
+
+Deno.test("fitOverheads: pass scale from in-loop GPU time, then waits and passes", async () => {
+  const { fitOverheads } = await import("../profiler/cost_model.ts");
+  // Truth: in-loop passes cost 0.5 x the model, 3 ms per wait, 0.2 ms per pass.
+  const loop = (model: number, untimed: number, waits: number, passes: number) => ({
+    what: "x",
+    wallMs: 0.5 * (model + untimed) + 3 * waits + 0.2 * passes,
+    timedGpuMs: 0.5 * model,
+    timedModelMs: model,
+    untimedModelMs: untimed,
+    waits,
+    passes,
+  });
+  const o = fitOverheads([loop(100, 0, 2, 24), loop(200, 10, 6, 60), loop(300, 10, 11, 133)]);
+  close(o.passScale, 0.5);
+  close(o.perWaitMs, 3, 1e-9);
+  close(o.perPassMs, 0.2, 1e-9);
+  close(o.fitError.maxRelPct, 0, 1e-9);
+});
+
+Deno.test("fitPasses: a noisy dip in T is pooled away, never a negative slope in L", () => {
+  const f = fitPasses([
+    { T: 1, L: 16, ms: 10 },
+    { T: 2, L: 16, ms: 6 }, // noise: a 2-token pass cannot cost less than a 1-token one
+    { T: 4, L: 16, ms: 12 },
+    { T: 1, L: 128, ms: 9 },
+    { T: 2, L: 128, ms: 6 },
+    { T: 4, L: 128, ms: 11 },
+  ]);
+  assert.equal(f.msPerKey, 0);
+  close(f.knots[0].ms, 7.75);
+  close(f.knots[1].ms, 7.75);
+  close(f.knots[2].ms, 11.5);
 });
