@@ -14,7 +14,7 @@ export const HELP = `deno run -A mod.ts calibrate [--model T --draft D] [--quant
   Measures, apart from any sweep, the GPU time of every pass kind of the given models (target
   decode/prefill, target verify, draft) as a function of tokens per pass T (1..k-max+1 and
   prefill lengths: by default the built-in prompts' lengths) and cache length L (16, 128),
-  fits T_pass(T, L) = a(T) + c L (a piecewise linear in T) and prints its fit error, then fits
+  fits T_pass(T, L) = a(T) + c T L (a piecewise linear, non-decreasing in T) and prints its fit error, then fits
   per-wait and per-pass CPU overheads on real generation loops of a calibration prompt. Also
   writes the simulator's rates. Models default to the embedded pair.`;
 
@@ -75,7 +75,9 @@ export async function run(rawArgs: string[]): Promise<void> {
   console.log(`form: ${costs.form}`);
   for (const [key, p] of Object.entries(costs.passes)) {
     console.log(
-      `${key}: a(1) ${p.knots[0].ms.toFixed(3)} ms, c ${(p.msPerKey * 1000).toFixed(3)} us/key; ` +
+      `${key}: a(1) ${p.knots[0].ms.toFixed(3)} ms, c ${
+        (p.msPerKey * 1e6).toFixed(1)
+      } ns/(token x key); ` +
         `fit error mean ${p.fitError.meanRelPct.toFixed(1)}%, max ${
           p.fitError.maxRelPct.toFixed(1)
         }%`,

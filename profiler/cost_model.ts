@@ -4,11 +4,13 @@
  *
  * Pass time, per pass kind (model, quantization, logits rows):
  *
- *   T_pass(T, L) = a(T) + c * L        [ms]
+ *   T_pass(T, L) = a(T) + c * T * L        [ms]
  *
  * with T the tokens of the pass, L the cached keys it attends over, a(T) non-decreasing and
  * piecewise linear between the measured token counts (knots) and extended linearly past the last two, and one
- * slope c per pass kind. a(T) is piecewise rather than a + b T because the matmul kernels
+ * attention cost c per query-key pair (T queries over L cached keys) per pass kind. A first
+ * calibration with c * L alone (no T) gave negative a(1): a prefill of 64 tokens over 128 keys
+ * pays 64x a decode's attention. a(T) is piecewise rather than a + b T because the matmul kernels
  * pick a row tile by T (1, 4 or 8 rows per workgroup): on lavapipe a pass of 2 tokens costs
  * about what 4 do, so time is a staircase in T, not a line.
  *
@@ -46,7 +48,7 @@ export interface FitError {
 export interface PassFit {
   /** a(T) at the measured token counts, ms. */
   knots: { T: number; ms: number }[];
-  /** c: ms per cached key. */
+  /** c: ms per (query token x cached key) pair. */
   msPerKey: number;
   fitError: FitError;
   /** The measurements the fit came from. */
@@ -105,8 +107,8 @@ export interface DeviceCosts extends DeviceProfile {
 }
 
 /** The form string written into device profiles. */
-export const PASS_FORM = "T_pass(T, L) = a(T) + c * L ms; a(T) piecewise linear between " +
-  "measured T knots (linear extension past the ends), one c per pass kind; " +
+export const PASS_FORM = "T_pass(T, L) = a(T) + c * T * L ms; a(T) non-decreasing, piecewise " +
+  "linear between measured T knots (linear extension past the ends), one c >= 0 per pass kind; " +
   "generation = passScale * sum T_pass + perWaitMs * waits + perPassMs * passes";
 
 /**
@@ -144,7 +146,7 @@ export function passMs(costs: DeviceCosts, modelKey: string, T: number, L: numbe
       })`,
     );
   }
-  return Math.max(0, knotMs(fit.knots, T) + fit.msPerKey * L);
+  return Math.max(0, knotMs(fit.knots, T) + fit.msPerKey * T * L);
 }
 
 export function fitErrorOf(pairs: { fit: number; measured: number }[]): FitError {
@@ -170,7 +172,7 @@ function isotonic(values: number[], w: number[]): number[] {
 }
 
 /**
- * Fits a(T) + c L to measured points: c from the within-T covariance of time and L (least
+ * Fits a(T) + c T L to measured points: c from the within-T covariance of time and T L (least
  * squares with a free intercept per T; kept >= 0, attending over more keys costs no less),
  * a(T) = mean time at T - c * mean L at T, made non-decreasing in T (pool adjacent
  * violators: a pass of more tokens costs no less; a noisy point cannot make a dip).
@@ -180,22 +182,22 @@ export function fitPasses(points: PassPoint[]): PassFit {
   for (const p of points) byT.set(p.T, [...(byT.get(p.T) ?? []), p]);
   let sxy = 0, sxx = 0;
   for (const ps of byT.values()) {
-    const l = mean(ps.map((p) => p.L)), m = mean(ps.map((p) => p.ms));
+    const l = mean(ps.map((p) => p.T * p.L)), m = mean(ps.map((p) => p.ms));
     for (const p of ps) {
-      sxy += (p.L - l) * (p.ms - m);
-      sxx += (p.L - l) ** 2;
+      sxy += (p.T * p.L - l) * (p.ms - m);
+      sxx += (p.T * p.L - l) ** 2;
     }
   }
   const msPerKey = sxx > 0 ? Math.max(0, sxy / sxx) : 0;
   const groups = [...byT.entries()].sort(([a], [b]) => a - b);
-  const raw = groups.map(([, ps]) =>
-    mean(ps.map((p) => p.ms)) - msPerKey * mean(ps.map((p) => p.L))
+  const raw = groups.map(([T, ps]) =>
+    mean(ps.map((p) => p.ms)) - msPerKey * T * mean(ps.map((p) => p.L))
   );
   const mono = isotonic(raw, groups.map(([, ps]) => ps.length));
   const knots = groups.map(([T], i) => ({ T, ms: mono[i] }));
   const fit = { knots, msPerKey, fitError: { meanRelPct: 0, maxRelPct: 0, points: 0 }, points };
   fit.fitError = fitErrorOf(
-    points.map((p) => ({ fit: knotMs(knots, p.T) + msPerKey * p.L, measured: p.ms })),
+    points.map((p) => ({ fit: knotMs(knots, p.T) + msPerKey * p.T * p.L, measured: p.ms })),
   );
   return fit;
 }
