@@ -423,7 +423,11 @@ async function sweepAll(
   timer?.destroy();
   await gpuIdle(gpu);
   const results = finish();
-  log("simulator check: calibrating a device profile");
+  log(
+    `simulator check${
+      o.device ? " (device profile of this run)" : ": calibrating a device profile"
+    }`,
+  );
   results.simulator = await simulatorCheck(gpu, results, o);
   return results;
 }
