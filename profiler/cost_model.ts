@@ -389,6 +389,11 @@ export function asDeviceCosts(json: unknown, path: string): DeviceCosts {
       `${path}: not a device profile with pass costs (schema ${DEVICE_SCHEMA}; run mod.ts calibrate -o ${path})`,
     );
   }
+  if (d.form !== PASS_FORM) {
+    throw new RangeError(
+      `${path}: device profile of another cost form ("${d.form}"); re-run mod.ts calibrate -o ${path}`,
+    );
+  }
   return d as DeviceCosts;
 }
 
