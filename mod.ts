@@ -25,6 +25,8 @@ export { streamingPerplexity } from "./engine/perplexity.ts";
 export { runSweep } from "./profiler/sweep.ts";
 export { measureAcceptance } from "./profiler/acceptance.ts";
 export type { AcceptanceFile } from "./profiler/acceptance.ts";
+export { predictGrid } from "./profiler/predict.ts";
+export { passMs } from "./profiler/cost_model.ts";
 export type { ResultsFile } from "./profiler/results.ts";
 import { main } from "./cli/main.ts";
 export { main };

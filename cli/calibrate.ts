@@ -1,21 +1,106 @@
-/** `calibrate`: measures a device profile. */
+/** `calibrate`: measures a device profile (pass costs of the given models, overheads). */
 import { getGpu } from "../engine/device_deno.ts";
+import { checkModel } from "../engine/load.ts";
+import { loadTokenizer } from "../engine/tokenizer.ts";
+import { MAX_K } from "../engine/speculative.ts";
 import { checkOutputPath, writeFileAtomic } from "../engine/output.ts";
-import { parse, required } from "./flags.ts";
+import { BUILTIN_PROMPTS } from "../profiler/prompts.ts";
+import { int, joinLists, parse, required, str } from "./flags.ts";
+import { UsageError } from "../engine/errors.ts";
 
 /** `--help` text. */
-export const HELP = `deno run -A mod.ts calibrate -o device.json
-  Measures a device profile (GEMV/GEMM rates per weight type, dispatch and wait costs)
-  for the simulator.`;
+export const HELP = `deno run -A mod.ts calibrate [--model T --draft D] [--quant fp16,int8]
+    [--k-max 9] [--prefill-lengths 20,66] -o device.json
+  Measures, apart from any sweep, the GPU time of every pass kind of the given models (target
+  decode/prefill, target verify, draft) as a function of tokens per pass T (1..k-max+1 and
+  prefill lengths: by default the built-in prompts' lengths) and cache length L (16, 128),
+  fits T_pass(T, L) = a(T) + c T L (a piecewise linear, non-decreasing in T) and prints its fit error, then fits
+  per-wait and per-pass CPU overheads on real generation loops of a calibration prompt. Also
+  writes the simulator's rates. Models default to the embedded pair.`;
 
 /** Runs `calibrate`. */
-export async function run(args: string[]): Promise<void> {
-  const f = parse("calibrate", args, { out: { type: "string", short: "o" } });
+export async function run(rawArgs: string[]): Promise<void> {
+  const cmd = "calibrate";
+  const f = parse(cmd, joinLists(rawArgs, ["--quant", "--prefill-lengths"]), {
+    out: { type: "string", short: "o" },
+    model: { type: "string" },
+    draft: { type: "string" },
+    quant: { type: "string" },
+    "k-max": { type: "string" },
+    "prefill-lengths": { type: "string" },
+  });
   if (f.help) return void console.log(HELP);
-  const out = required("calibrate", f, "out");
+  const out = required(cmd, f, "out");
   await checkOutputPath(out, "--out");
-  const { calibrateDevice } = await import("../profiler/calibrate.ts");
-  const profile = await calibrateDevice(await getGpu());
-  await writeFileAtomic(out, JSON.stringify(profile, null, 1));
-  console.log(JSON.stringify(profile));
+  const here = decodeURIComponent(new URL("../", import.meta.url).pathname);
+  const target = str(f, "model") ?? `${here}models/pydoc-neox-20m`;
+  const draft = str(f, "draft") ?? `${here}models/pydoc-neox-2.5m`;
+  const quant = (str(f, "quant") ?? "fp16,int8").split(",");
+  for (const q of quant) {
+    if (q !== "fp16" && q !== "int8") {
+      throw new UsageError(`${cmd}: --quant: "${q}" is not fp16 or int8`);
+    }
+  }
+  const kMax = int(cmd, f, "k-max", 9, 1, MAX_K);
+  let prefillLengths: number[] = [];
+  const given = str(f, "prefill-lengths");
+  if (given !== undefined) {
+    prefillLengths = given.split(",").map((s) => {
+      const n = Number(s);
+      if (!/^\d+$/.test(s) || n < 1 || n > 256) {
+        throw new UsageError(`${cmd}: --prefill-lengths: "${s}" must be an integer 1..256`);
+      }
+      return n;
+    });
+  } else {
+    await checkModel(target);
+    const codec = await loadTokenizer(target);
+    // The sweep's prefills: P tokens (baseline), P - 1 (the target before the first verify).
+    for (const p of BUILTIN_PROMPTS) {
+      const n = codec ? codec.encode(p.text).length : p.kind === "long" ? 66 : 20;
+      prefillLengths.push(n, Math.max(1, n - 1));
+    }
+  }
+  const { calibrateCosts } = await import("../profiler/calibrate.ts");
+  const costs = await calibrateCosts(await getGpu(), {
+    target,
+    draft,
+    quant: quant as ("fp16" | "int8")[],
+    kMax,
+    prefillLengths,
+    progress: (line) => console.error(line),
+  });
+  await writeFileAtomic(out, JSON.stringify(costs, null, 1));
+  const e = costs.fitError;
+  console.log(`form: ${costs.form}`);
+  for (const [key, p] of Object.entries(costs.passes)) {
+    console.log(
+      `${key}: a(1) ${p.knots[0].ms.toFixed(3)} ms, c ${
+        (p.msPerKey * 1e6).toFixed(1)
+      } ns/(token x key); ` +
+        `fit error mean ${p.fitError.meanRelPct.toFixed(1)}%, max ${
+          p.fitError.maxRelPct.toFixed(1)
+        }%`,
+    );
+  }
+  const o = costs.overheads;
+  console.log(
+    `overheads: pass scale ${o.passScale.toFixed(3)}, ${o.perWaitMs.toFixed(3)} ms/wait, ${
+      o.perPassMs.toFixed(3)
+    } ms/pass; loop fit error mean ${o.fitError.meanRelPct.toFixed(1)}%, max ${
+      o.fitError.maxRelPct.toFixed(1)
+    }%`,
+  );
+  for (const v of costs.simulatorValidation ?? []) {
+    console.log(
+      `simulator (rates from synthetic pythia-70m) on left-out ${v.key}: error mean ${
+        v.error.meanRelPct.toFixed(1)
+      }%, max ${v.error.maxRelPct.toFixed(1)}%`,
+    );
+  }
+  console.log(
+    `pass fit error over all kinds: mean ${e.meanRelPct.toFixed(1)}%, max ${
+      e.maxRelPct.toFixed(1)
+    }% (${e.points} points); wrote ${out}`,
+  );
 }

@@ -260,3 +260,77 @@ export function intList(
     return n;
   });
 }
+
+/** The experiment grid of `profile` and `predict`. */
+export interface GridFlags {
+  targetModel: string;
+  draftModel: string;
+  kValues: number[];
+  maxNewTokens: number[];
+  /** Cache capacities; null is a full cache. */
+  cacheLens: (number | null)[];
+  promptTypes: string[];
+  quant: ("fp16" | "int8")[];
+}
+
+/** parseArgs options of the grid flags (lists joined by {@link joinLists}). */
+export const GRID_OPTIONS: OptionSpec = {
+  "target-model": { type: "string" },
+  "draft-model": { type: "string" },
+  "k-values": { type: "string" },
+  "max-new-tokens": { type: "string" },
+  "max-cache-lens": { type: "string" },
+  "prompt-types": { type: "string" },
+  quant: { type: "string" },
+};
+
+/** The list-valued grid flags. */
+export const GRID_LISTS = [
+  "--k-values",
+  "--max-new-tokens",
+  "--max-cache-lens",
+  "--prompt-types",
+  "--quant",
+];
+
+/** Reads the grid flags with the sweep's defaults (the embedded pair, K 3 5 7 9, ...). */
+export function gridFlags(cmd: string, f: Flags, maxK: number): GridFlags {
+  const here = decodeURIComponent(new URL("../", import.meta.url).pathname);
+  const targetModel = str(f, "target-model") ?? `${here}models/pydoc-neox-20m`;
+  const draftModel = str(f, "draft-model") ?? `${here}models/pydoc-neox-2.5m`;
+  const kValues = intList(cmd, f, "k-values", [3, 5, 7, 9], 1, maxK);
+  const maxNewTokens = intList(cmd, f, "max-new-tokens", [48], 1, 4000);
+  const cacheFlag = str(f, "max-cache-lens") ?? "full,128";
+  const cacheLens = cacheFlag.split(",").map((c) => {
+    if (c === "full") return null;
+    const n = Number(c);
+    const least = DEFAULT_SINKS + Math.max(...kValues) + 2;
+    if (!/^\d+$/.test(c) || n < least || n > 4096) {
+      throw new UsageError(
+        `${cmd}: --max-cache-lens: "${c}" must be "full" or a cache size from ${least} (sinks + K + 2) to 4096`,
+      );
+    }
+    return n;
+  });
+  const promptTypes = (str(f, "prompt-types") ?? "medium,long").split(",");
+  for (const t of promptTypes) {
+    if (t !== "medium" && t !== "long") {
+      throw new UsageError(`${cmd}: --prompt-types: "${t}" is not medium or long`);
+    }
+  }
+  const quant = (str(f, "quant") ?? "fp16,int8").split(",");
+  for (const q of quant) {
+    if (q !== "fp16" && q !== "int8") {
+      throw new UsageError(`${cmd}: --quant: "${q}" is not fp16 or int8`);
+    }
+  }
+  return {
+    targetModel,
+    draftModel,
+    kValues,
+    maxNewTokens,
+    cacheLens,
+    promptTypes,
+    quant: quant as ("fp16" | "int8")[],
+  };
+}

@@ -1,5 +1,5 @@
 /** `generate`: plain or speculative generation of one prompt, with metrics. */
-import { UsageError } from "../engine/errors.ts";
+import { NeoxError, UsageError } from "../engine/errors.ts";
 import { getGpu } from "../engine/device_deno.ts";
 import { checkModel, loadModel } from "../engine/load.ts";
 import { greedyGenerate } from "../engine/generate.ts";
@@ -9,7 +9,8 @@ import type { SamplingOptions } from "../engine/sampling.ts";
 import type { KAutoOptions } from "../engine/k_policy.ts";
 import { loadTokenizer } from "../engine/tokenizer.ts";
 import { quantQuality } from "../profiler/quality.ts";
-import { speculativeMetrics, timingMetrics } from "../profiler/metrics.ts";
+import { firstRoundTokens, speculativeMetrics, timingMetrics } from "../profiler/metrics.ts";
+import { mean } from "../profiler/stats.ts";
 import { GpuTimer } from "../profiler/gpu_timer.ts";
 import {
   CACHE_FLAGS,
@@ -30,7 +31,8 @@ import {
 /** `--help` text. */
 export const HELP =
   `deno run -A mod.ts generate --model DIR (--ids 1,2,3 | --prompt TEXT) --max-new-tokens N
-    [--draft DIR --k K|auto [--k-policy optimal|heuristic]] [--draft DIR --tree W1,W2,..]
+    [--draft DIR --k K|auto [--k-policy optimal|heuristic] [--device dev.json]]
+    [--draft DIR --tree W1,W2,..]
     [--cache full|sink --cache-size C --sinks 4 --compress-at F]
     [--quant int8] [--temperature T --top-p P --seed S] [--stop-at-eos] --json
   Greedy unless --temperature > 0 (then softmax(logits/T), within the top-p nucleus when
@@ -39,7 +41,8 @@ export const HELP =
   target's greedy output under the same cache; sampled output distributed as the target's.
   --k auto picks K between rounds: "optimal" (default) maximizes Leviathan's expected
   speedup for the running acceptance estimate; "heuristic" is transformers' schedule
-  (K+2 after a fully accepted round, else K-1). --cache sink: StreamingLLM's
+  (K+2 after a fully accepted round, else K-1). With --device (mod.ts calibrate), "optimal"
+  takes c and the verify cost T_verify(K+1)/T_target(1) from the measured pass costs. --cache sink: StreamingLLM's
   sink-plus-window cache of C entries (S sinks, default 4), memory independent of length;
   --compress-at F evicts only past F*C entries, in one step (see engine/cache_policy.ts).
   --tree W1,W2,..: token-tree speculation (greedy only): each node at depth i gets the
@@ -60,6 +63,7 @@ export async function run(args: string[]): Promise<void> {
     "k-policy": { type: "string" },
     tree: { type: "string" },
     "tree-budget": { type: "string" },
+    device: { type: "string" },
     ...CACHE_FLAGS,
     quant: { type: "string" },
     "draft-quant": { type: "string" },
@@ -150,6 +154,20 @@ export async function run(args: string[]): Promise<void> {
     );
   }
   if (draftDir) await checkDraft(cmd, draftDir, modelDir, targetCfg, codec);
+  const devicePath = str(f, "device");
+  if (devicePath !== undefined && !kAuto) throw new UsageError(`${cmd}: --device needs --k auto`);
+  if (devicePath !== undefined && kAuto) {
+    const { asDeviceCosts, kAutoCosts } = await import("../profiler/cost_model.ts");
+    let costs;
+    try {
+      costs = asDeviceCosts(JSON.parse(await Deno.readTextFile(devicePath)), devicePath);
+      // Mid-generation cache length: what most rounds attend over.
+      const L = Math.min(ids.length + maxNew / 2, cache.kind === "sink" ? cache.size : Infinity);
+      kAuto = { ...kAuto, ...kAutoCosts(costs, quant ? "int8" : "fp16", L) };
+    } catch (e) {
+      throw new NeoxError(`${devicePath}: ${(e as Error).message.split("\n")[0]}`);
+    }
+  }
   const gpu = await getGpu();
   const target = await loadModel(gpu, modelDir, { quant });
   let tokens: number[];
@@ -169,7 +187,12 @@ export async function run(args: string[]): Promise<void> {
     const m = treeMetrics(tree, r.rounds, r.paths);
     const passMs = timer ? await passTimes(timer) : {};
     metrics = {
-      ...timingMetrics({ ttftMs: r.ttftMs, decodeMs: r.decodeMs, newTokens: maxNew }),
+      ...timingMetrics({
+        ttftMs: r.ttftMs,
+        decodeMs: r.decodeMs,
+        newTokens: maxNew,
+        firstTokens: firstRoundTokens(r.rounds, maxNew),
+      }),
       meanTokensPerRound: m.meanTokensPerRound,
       rounds: r.rounds,
       tree: tree.widths.join(","),
@@ -201,14 +224,26 @@ export async function run(args: string[]): Promise<void> {
     const m = speculativeMetrics(r.rounds, r.kPerRound, maxNew);
     const passMs = timer ? await passTimes(timer) : {};
     metrics = {
-      ...timingMetrics({ ttftMs: r.ttftMs, decodeMs: r.decodeMs, newTokens: maxNew }),
+      ...timingMetrics({
+        ttftMs: r.ttftMs,
+        decodeMs: r.decodeMs,
+        newTokens: maxNew,
+        firstTokens: firstRoundTokens(r.rounds, maxNew),
+      }),
       draftAcceptanceRate: m.draftAcceptanceRate,
       meanTokensPerRound: m.meanTokensPerRound,
       perPositionAcceptance: m.perPositionAcceptance,
       rounds: r.rounds,
       k: kAuto ? "auto" : k,
       // --k auto without measured costs takes c from the parameter ratio (engine/k_policy.ts).
-      ...(kAuto ? { kPolicy: kAuto.policy, kPerRound: r.kPerRound, c: kAuto.c ?? null } : {}),
+      ...(kAuto
+        ? {
+          kPolicy: kAuto.policy,
+          kPerRound: r.kPerRound,
+          c: kAuto.c ?? null,
+          kCosts: devicePath ? `device profile ${devicePath}` : "parameter ratio, verify = 1 pass",
+        }
+        : {}),
       ...(sampling ? samplingFields(sampling) : {}),
       ...passMs,
       gpuWaitsPerToken: r.gpuWaits / maxNew,
@@ -222,7 +257,12 @@ export async function run(args: string[]): Promise<void> {
     const r = await greedyGenerate(target, ids, maxNew, { cache, sampling });
     tokens = r.tokens;
     metrics = {
-      ...timingMetrics({ ttftMs: r.ttftMs, decodeMs: r.decodeMs, newTokens: maxNew }),
+      ...timingMetrics({
+        ttftMs: r.ttftMs,
+        decodeMs: r.decodeMs,
+        newTokens: maxNew,
+        firstTokens: 1,
+      }),
       ...(sampling ? samplingFields(sampling) : {}),
       gpuWaitsPerToken: r.gpuWaits / maxNew,
       ...cacheFields(cache),
@@ -252,10 +292,9 @@ export async function run(args: string[]): Promise<void> {
   }
 }
 
-/** Mean GPU time per pass kind, in ms (ticks calibrated as ~1 ns unless measured otherwise). */
+/** Mean GPU time per pass kind, in ms (the timer's tick rule; 1 ns/tick uncalibrated). */
 async function passTimes(timer: GpuTimer): Promise<Record<string, number>> {
   await timer.resolve();
-  const mean = (xs: number[]) => xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length / 1e6 : NaN;
   // A speculative run makes no single-token target passes: no tTargetMs here (see bench).
-  return { tDraftMs: mean(timer.ticks("draft")), tVerifyMs: mean(timer.ticks("verify")) };
+  return { tDraftMs: mean(timer.ms("draft")), tVerifyMs: mean(timer.ms("verify")) };
 }

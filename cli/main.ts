@@ -11,6 +11,7 @@ import * as calibrate from "./calibrate.ts";
 import * as generate from "./generate.ts";
 import * as logits from "./logits.ts";
 import * as perplexity from "./perplexity.ts";
+import * as predict from "./predict.ts";
 import * as profile from "./profile.ts";
 import * as report from "./report.ts";
 import * as simulate from "./simulate.ts";
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, Command> = {
   logits,
   generate,
   perplexity,
+  predict,
   profile,
   report,
 };

@@ -2,7 +2,6 @@
 import { NeoxError, UsageError } from "../engine/errors.ts";
 import { getGpu } from "../engine/device_deno.ts";
 import { checkModel } from "../engine/load.ts";
-import { DEFAULT_SINKS, MAX_CACHE_ENTRIES } from "../engine/cache_policy.ts";
 import { MAX_K } from "../engine/speculative.ts";
 import { loadTokenizer } from "../engine/tokenizer.ts";
 import { checkOutputPath, writeFileAtomic } from "../engine/output.ts";
@@ -15,35 +14,62 @@ import {
   type SweepOptions,
 } from "../profiler/sweep.ts";
 import { TraceRecorder, writeTrace } from "../profiler/trace.ts";
-import { checkDraft, type Flags, int, intList, joinLists, num, parse, str } from "./flags.ts";
+import type { Gpu } from "../engine/device.ts";
+import { loadModel } from "../engine/load.ts";
+import { DEFAULT_SINKS, FULL_CACHE, sinkWindowCache } from "../engine/cache_policy.ts";
+import { type PromptCase, promptCases } from "../profiler/prompts.ts";
+import { asDeviceCosts, type DeviceCosts } from "../profiler/cost_model.ts";
+import { calibrateCosts } from "../profiler/calibrate.ts";
+import { predictGrid, scorePredictions } from "../profiler/predict.ts";
+import { type AcceptanceFile, measureAcceptance } from "../profiler/acceptance.ts";
+import {
+  checkDraft,
+  type Flags,
+  GRID_LISTS,
+  GRID_OPTIONS,
+  type GridFlags,
+  gridFlags,
+  int,
+  joinLists,
+  num,
+  parse,
+  str,
+} from "./flags.ts";
 
 /** `--help` text. */
 export const HELP = `deno task profile [--target-model DIR] [--draft-model DIR] [--k-values 3 5 7 9]
     [--max-new-tokens 48] [--max-cache-lens full 128] [--prompt-types medium long] [--prompt TEXT]
-    [--num-samples 2] [--quant fp16 int8] [--output-json F] [--output-html F] [--trace F]
-    [--per-kernel] [--alpha A | --accept-trace FILE]
+    [--num-samples 2] [--max-samples M] [--time-budget-s 120] [--ci-target 0.05]
+    [--quant fp16 int8] [--output-json F] [--output-html F] [--trace F]
+    [--per-kernel] [--alpha A | --accept-trace FILE] [--device dev.json]
+    [--acceptance acc.json ...]
   Runs the speculative-decoding sweep (baseline + each K per cache, length, prompt type),
   GPU-timed, checked against the analytic models; prints a summary table. --per-kernel
   also times every kernel of a target decode step, a draft step and a verify pass at the
   smallest K (results.kernels). --alpha / --accept-trace replay acceptance: real draft and
   verify kernels run (e.g. on synthetic:pythia-2.8b / synthetic:pythia-70m) while accept
   counts come from a per-token acceptance or a trace (generate --json's "rounds").
-  Models default to the embedded pair; synthetic:pythia-2.8b etc. also work.`;
+  Models default to the embedded pair; synthetic:pythia-2.8b etc. also work.
+  Predicts first, then measures: acceptance without speculation (per quant x cache) and a
+  device profile (calibrate) are measured unless --acceptance / --device give them; every
+  configuration is predicted (results.predictions, configs[].predicted) before any runs, and
+  each model's out-of-sample error is reported after the sweep (not with --alpha/--accept-trace).
+  Baseline and every K of a (cache, quant, N, prompt type) group are sampled interleaved;
+  each gets --num-samples samples, then more (up to --max-samples, within --time-budget-s
+  per group) while the 95% t-interval of its mean throughput is wider than --ci-target.`;
 
 /** Runs `profile`. */
 export async function run(rawArgs: string[]): Promise<void> {
   const cmd = "profile";
-  const lists = ["--k-values", "--max-new-tokens", "--max-cache-lens", "--prompt-types", "--quant"];
-  const f = parse(cmd, joinLists(rawArgs, lists), {
-    "target-model": { type: "string" },
-    "draft-model": { type: "string" },
-    "k-values": { type: "string" },
-    "max-new-tokens": { type: "string" },
-    "max-cache-lens": { type: "string" },
-    "prompt-types": { type: "string" },
+  const f = parse(cmd, joinLists(rawArgs, [...GRID_LISTS, "--acceptance"]), {
+    ...GRID_OPTIONS,
     prompt: { type: "string" },
     "num-samples": { type: "string" },
-    quant: { type: "string" },
+    "max-samples": { type: "string" },
+    "time-budget-s": { type: "string" },
+    "ci-target": { type: "string" },
+    device: { type: "string" },
+    acceptance: { type: "string" },
     "output-json": { type: "string" },
     "output-html": { type: "string" },
     trace: { type: "string" },
@@ -52,36 +78,12 @@ export async function run(rawArgs: string[]): Promise<void> {
     "per-kernel": { type: "boolean" },
   });
   if (f.help) return void console.log(HELP);
-  const here = decodeURIComponent(new URL("../", import.meta.url).pathname);
-  const targetModel = str(f, "target-model") ?? `${here}models/pydoc-neox-20m`;
-  const draftModel = str(f, "draft-model") ?? `${here}models/pydoc-neox-2.5m`;
-  const kValues = intList(cmd, f, "k-values", [3, 5, 7, 9], 1, MAX_K);
-  const maxNewTokens = intList(cmd, f, "max-new-tokens", [48], 1, 4000);
-  const cacheFlag = str(f, "max-cache-lens") ?? "full,128";
-  const cacheLens = cacheFlag.split(",").map((c) => {
-    if (c === "full") return null;
-    const n = Number(c);
-    const least = DEFAULT_SINKS + Math.max(...kValues) + 2;
-    if (!/^\d+$/.test(c) || n < least || n > MAX_CACHE_ENTRIES) {
-      throw new UsageError(
-        `${cmd}: --max-cache-lens: "${c}" must be "full" or a cache size from ${least} (sinks + K + 2) to ${MAX_CACHE_ENTRIES}`,
-      );
-    }
-    return n;
-  });
-  const promptTypes = (str(f, "prompt-types") ?? "medium,long").split(",");
-  for (const t of promptTypes) {
-    if (t !== "medium" && t !== "long") {
-      throw new UsageError(`${cmd}: --prompt-types: "${t}" is not medium or long`);
-    }
-  }
-  const quant = (str(f, "quant") ?? "fp16,int8").split(",");
-  for (const q of quant) {
-    if (q !== "fp16" && q !== "int8") {
-      throw new UsageError(`${cmd}: --quant: "${q}" is not fp16 or int8`);
-    }
-  }
+  const { targetModel, draftModel, kValues, maxNewTokens, cacheLens, promptTypes, quant } =
+    gridFlags(cmd, f, MAX_K);
   const numSamples = int(cmd, f, "num-samples", 2, 1, 1000);
+  const maxSamples = int(cmd, f, "max-samples", numSamples, numSamples, 10000);
+  const timeBudgetS = num(cmd, f, "time-budget-s", 120, 0, 1e6);
+  const ciTarget = num(cmd, f, "ci-target", 0.05, 0, 1);
   const replay = await replayFlags(cmd, f);
   const prompt = str(f, "prompt");
   if (prompt === "") throw new UsageError(`${cmd}: --prompt is empty`);
@@ -110,6 +112,21 @@ export async function run(rawArgs: string[]): Promise<void> {
     abort.abort();
   };
   Deno.addSignalListener("SIGINT", onInterrupt);
+  const pre = replay ? null : await predictFirst(
+    gpu,
+    f,
+    {
+      targetModel,
+      draftModel,
+      kValues,
+      maxNewTokens,
+      cacheLens,
+      promptTypes,
+      quant,
+    },
+    promptCases(codec, promptTypes, prompt),
+    bar,
+  );
   const results = await runSweep(gpu, codec, {
     targetModel,
     draftModel,
@@ -119,15 +136,22 @@ export async function run(rawArgs: string[]): Promise<void> {
     promptTypes,
     prompt,
     numSamples,
-    quant: quant as ("fp16" | "int8")[],
+    maxSamples,
+    timeBudgetS,
+    ciTarget,
+    quant,
     progress: bar,
     replay,
     trace,
     perKernel: Boolean(f["per-kernel"]),
     version: VERSION,
     signal: abort.signal,
+    device: pre?.device,
   }).catch((e) => keepPartialResults(cmd, e, str(f, "output-json")))
     .finally(() => Deno.removeSignalListener("SIGINT", onInterrupt));
+  if (pre) {
+    results.predictions = scorePredictions(pre.rows, results.configs, pre.sources);
+  }
   console.log(summaryTable(results));
   const jsonPath = str(f, "output-json");
   if (jsonPath) await writeFileAtomic(jsonPath, JSON.stringify(results, null, 1));
@@ -182,4 +206,70 @@ async function replayFlags(cmd: string, f: Flags): Promise<SweepOptions["replay"
     );
   }
   return { trace: tracePath, counts: () => rounds as number[] };
+}
+
+/** Device profile and acceptance (read or measured), then one prediction per configuration. */
+async function predictFirst(
+  gpu: Gpu,
+  f: Flags,
+  grid: GridFlags,
+  prompts: PromptCase[],
+  log: (line: string) => void,
+) {
+  const kMax = Math.max(...grid.kValues);
+  const devicePath = str(f, "device");
+  let device: DeviceCosts;
+  if (devicePath) {
+    device = asDeviceCosts(JSON.parse(await Deno.readTextFile(devicePath)), devicePath);
+  } else {
+    log("predict first: calibrating pass costs (calibrate)");
+    const lengths = [...new Set(prompts.flatMap((p) => [p.ids.length, p.ids.length - 1]))];
+    device = await calibrateCosts(gpu, {
+      target: grid.targetModel,
+      draft: grid.draftModel,
+      quant: grid.quant,
+      kMax,
+      prefillLengths: lengths.filter((n) => n >= 1 && n <= 256),
+      reps: 3,
+      progress: log,
+    });
+  }
+  const accPaths = str(f, "acceptance")?.split(",") ?? [];
+  let acceptance: AcceptanceFile[];
+  if (accPaths.length) {
+    const { readAcceptanceFiles } = await import("./predict.ts");
+    acceptance = await readAcceptanceFiles(accPaths);
+  } else {
+    acceptance = [];
+    const draft = await loadModel(gpu, grid.draftModel);
+    for (const quant of grid.quant) {
+      const target = await loadModel(gpu, grid.targetModel, quant === "int8" ? { quant } : {});
+      for (const size of grid.cacheLens) {
+        log(`predict first: acceptance without speculation (${quant}, cache ${size ?? "full"})`);
+        acceptance.push(
+          await measureAcceptance(gpu, null, {
+            target,
+            draft,
+            prompts,
+            maxNewTokens: Math.max(...grid.maxNewTokens),
+            kValues: grid.kValues,
+            quant,
+            cache: size === null ? FULL_CACHE : sinkWindowCache(size, DEFAULT_SINKS),
+          }),
+        );
+      }
+      target.destroy();
+    }
+    draft.destroy();
+  }
+  const rows = predictGrid(device, acceptance, grid);
+  log(`predict first: ${rows.length} configurations predicted before any was measured`);
+  return {
+    device,
+    rows,
+    sources: {
+      device: devicePath ?? "calibrated in this run",
+      acceptance: accPaths.length ? accPaths : ["measured in this run (greedy agreement)"],
+    },
+  };
 }

@@ -14,6 +14,7 @@ import { readBuffer } from "../engine/device.ts";
 import { NeoxError } from "../engine/errors.ts";
 import { greedyGenerate, PREFILL_CHUNK, SINK_PREFILL_CHUNK } from "../engine/generate.ts";
 import { type CachePolicy, checkCachePolicy, sinkCacheSlots } from "../engine/cache_policy.ts";
+import { modelName } from "./results.ts";
 import type { NeoxModel } from "../engine/model.ts";
 import { samplingProbs } from "../engine/sampling.ts";
 import { checkPair } from "../engine/speculative.ts";
@@ -335,12 +336,6 @@ export function acceptanceProbability(
   let beta = 0;
   for (let i = 0; i < p.length; i++) beta += Math.min(p[i], q[i]);
   return Math.min(1, beta);
-}
-
-/** A model's name for the file: "synthetic:..." or the folder's last path component. */
-export function modelName(source: string): string {
-  if (source.startsWith("synthetic:")) return source;
-  return source.replace(/[/\\]+$/, "").split(/[/\\]/).at(-1) ?? source;
 }
 
 /**

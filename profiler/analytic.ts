@@ -8,6 +8,10 @@
  * - Leviathan et al.: E[tokens/round] = (1 - a^(K+1)) / (1 - a); speedup = E / (K c + 1).
  * - Refined: E / (K c + verifyRatio), i.e. Leviathan with the measured verify cost.
  *
+ * In a results file these are an ACCOUNTING of a measured run, not predictions: every input
+ * (alpha solved from the run's tau, the run's own pass times) comes from the run itself, so
+ * no formula can fail here. Out-of-sample predictions are profiler/predict.ts.
+ *
  * Which "a" each model uses (see {@link ALPHA_NOTE}): the seed formula is evaluated as
  * published with a = the measured draft acceptance rate (accepted / proposed draft tokens);
  * Leviathan and refined use the per-token acceptance {@link alphaFromTau} that makes
@@ -22,6 +26,7 @@ import {
   refinedSpeedup,
   seedSpeedup,
 } from "../engine/speculative_math.ts";
+import { mean } from "./stats.ts";
 
 export {
   alphaFromTau,
@@ -81,12 +86,12 @@ export function predictSpeedups(input: PredictionInput): SpeedupPredictions {
 }
 
 /**
- * alphaPerToken and predictions of one measured configuration, or null when it is a baseline
+ * alphaPerToken and the in-sample accounting of one measured configuration, or null when it is a baseline
  * or lacks a needed measurement (K, tau, acceptance rate, c, tVerifyMs, tTargetMs, speedup).
  */
-export function predictConfig(
+export function accountConfig(
   config: ConfigResult,
-): { alphaPerToken: number; predictions: SpeedupPredictions } | null {
+): { alphaPerToken: number; accounting: SpeedupPredictions } | null {
   const { k, meanTokensPerRound, draftAcceptanceRate, c, tVerifyMs, tTargetMs, measuredSpeedup } =
     config;
   if (
@@ -97,7 +102,7 @@ export function predictConfig(
     return null;
   }
   const alphaPerToken = alphaFromTau(meanTokensPerRound, k);
-  const predictions = predictSpeedups({
+  const accounting = predictSpeedups({
     k,
     alpha: alphaPerToken,
     draftAcceptanceRate,
@@ -105,7 +110,7 @@ export function predictConfig(
     verifyRatio: tVerifyMs / tTargetMs,
     measuredSpeedup,
   });
-  return { alphaPerToken, predictions };
+  return { alphaPerToken, accounting };
 }
 
 /** How alphaPerToken is estimated and which "a" each model uses (the results' alphaNote). */
@@ -120,20 +125,20 @@ export const ALPHA_NOTE: string =
   "to the tokens dropped by truncation to N; only the refined model adds the verify cost.";
 
 /**
- * The `analytic` object of a results file: mean absolute % error of each model over the
- * configurations that carry predictions, the best (lowest error) model, and the alpha note.
- * With no predictions at all, summary is empty and best is "none".
+ * The `analytic` object of a results file (the in-sample accounting view): mean absolute %
+ * error of each formula over the configurations that carry an accounting, the best (lowest error) model, and the alpha note.
+ * With no accounting at all, summary is empty and best is "none".
  */
-export function summarizePredictions(configs: readonly ConfigResult[]): ResultsFile["analytic"] {
+export function summarizeAccounting(configs: readonly ConfigResult[]): ResultsFile["analytic"] {
   const models = ["seed", "leviathan", "refined"] as const;
   const summary: ResultsFile["analytic"]["summary"] = [];
   for (const model of models) {
     const errors = configs
-      .filter((cfg) => cfg.predictions !== null)
-      .map((cfg) => Math.abs(cfg.predictions![model].errorPct))
+      .filter((cfg) => cfg.accounting !== null)
+      .map((cfg) => Math.abs(cfg.accounting![model].errorPct))
       .filter((e) => Number.isFinite(e));
     if (errors.length === 0) continue;
-    const meanAbsPctError = errors.reduce((s, e) => s + e, 0) / errors.length;
+    const meanAbsPctError = mean(errors);
     summary.push({ model, meanAbsPctError });
   }
   let best = "none";

@@ -7,9 +7,11 @@
  * same checkpoint and prompt (profiler/peer_torch.py), whose greedy tokens must equal ours.
  */
 import type { NeoxModel } from "../engine/model.ts";
-import { greedyGenerate } from "../engine/generate.ts";
-import { speculativeGenerate } from "../engine/speculative.ts";
+import { FULL_CACHE } from "../engine/cache_policy.ts";
+import { type RunConfig, runGeneration, warmUp } from "./measure.ts";
+import { speculativeMetrics } from "./metrics.ts";
 import { GpuTimer } from "./gpu_timer.ts";
+import { median } from "./stats.ts";
 import {
   type AdapterRates,
   calibrateTicksWithProbe,
@@ -139,12 +141,6 @@ export interface BenchResult {
   notes: string[];
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 function loadAvg(): number | null {
   try {
     return Deno.loadavg()[0];
@@ -188,11 +184,14 @@ export async function runBench(
     notes.push("the adapter has no timestamp-query feature: no adapter rates, no kernel times");
   }
 
-  // Plain greedy decoding.
+  // Plain greedy decoding and speculative decoding at each K, through the one harness.
   log(`plain greedy, ${N} new tokens x ${o.samples}`);
-  await greedyGenerate(target, o.ids, Math.min(N, 4));
+  const plainConfig: RunConfig = { mode: "baseline", target, cache: FULL_CACHE };
+  await warmUp(plainConfig, [{ ids: o.ids }], Math.min(N, 4));
   const plainRuns = [];
-  for (let s = 0; s < o.samples; s++) plainRuns.push(await greedyGenerate(target, o.ids, N));
+  for (let s = 0; s < o.samples; s++) {
+    plainRuns.push(await runGeneration(plainConfig, o.ids, N));
+  }
   const plainTokens = plainRuns[0].tokens;
   const plainRates = plainRuns.map((r) => (N - 1) / (r.decodeMs / 1e3));
   const plain: BenchRun = {
@@ -203,24 +202,21 @@ export async function runBench(
     gpuWaitsPerToken: median(plainRuns.map((r) => r.gpuWaits / N)),
   };
 
-  // Speculative decoding at each K.
   const speculative: SpeculativeRun[] = [];
   let allDecoded = false;
   for (const k of o.kValues) {
     log(`speculative K=${k}, ${N} new tokens x ${o.samples}`);
-    await speculativeGenerate(target, draft, o.ids, { k, maxNewTokens: Math.min(N, k + 2) });
+    const c: RunConfig = { mode: "speculative", target, draft, k, cache: FULL_CACHE };
+    await warmUp(c, [{ ids: o.ids }], Math.min(N, k + 2));
     const runs = [];
-    for (let s = 0; s < o.samples; s++) {
-      runs.push(await speculativeGenerate(target, draft, o.ids, { k, maxNewTokens: N }));
-    }
+    for (let s = 0; s < o.samples; s++) runs.push(await runGeneration(c, o.ids, N));
     const rates = runs.map((r) => {
-      const first = Math.min(N, r.rounds[0] + 1);
-      if (N - first >= 1) return (N - first) / (r.decodeMs / 1e3);
+      if (N - r.firstTokens >= 1) return (N - r.firstTokens) / (r.decodeMs / 1e3);
       allDecoded = true;
       return N / ((r.ttftMs + r.decodeMs) / 1e3);
     });
     const r0 = runs[0];
-    const accepted = r0.rounds.reduce((a, b) => a + b, 0);
+    const m = speculativeMetrics(r0.rounds!, k, N);
     speculative.push({
       k,
       decodeTokS: median(rates),
@@ -228,10 +224,10 @@ export async function runBench(
       throughputTokS: median(runs.map((r) => N / ((r.ttftMs + r.decodeMs) / 1e3))),
       ttftMs: median(runs.map((r) => r.ttftMs)),
       gpuWaitsPerToken: median(runs.map((r) => r.gpuWaits / N)),
-      draftAcceptanceRate: r0.rounds.length ? accepted / (k * r0.rounds.length) : 0,
-      meanTokensPerRound: r0.rounds.length ? N / r0.rounds.length : 0,
-      rounds: r0.rounds.length,
-      firstRoundTokens: Math.min(N, r0.rounds[0] + 1),
+      draftAcceptanceRate: m.draftAcceptanceRate,
+      meanTokensPerRound: m.meanTokensPerRound,
+      rounds: m.rounds,
+      firstRoundTokens: r0.firstTokens,
       tokensMatchPlain: runs.every((r) => r.tokens.every((t, i) => t === plainTokens[i])),
     });
   }

@@ -11,11 +11,32 @@ import {
   type WeightType,
 } from "../kernels/kernel.ts";
 import { advance, type Linear, linear } from "../engine/ops.ts";
-import { calibrateNsPerTick, GpuTimer } from "./gpu_timer.ts";
+import { GpuTimer } from "./gpu_timer.ts";
 import type { DeviceProfile, ModelShape } from "./simulator.ts";
-import { PYTHIA_SHAPES, weightParamsPerPass } from "./simulator.ts";
-import { syntheticModel } from "../engine/load.ts";
+import { passTimeMs, PYTHIA_SHAPES, weightParamsPerPass } from "./simulator.ts";
+import { loadModel, syntheticModel } from "../engine/load.ts";
 import type { NeoxConfig } from "../engine/config.ts";
+import type { NeoxModel } from "../engine/model.ts";
+import { FULL_CACHE } from "../engine/cache_policy.ts";
+import type { TickCalibrationInfo } from "./gpu_timer.ts";
+import { median } from "./stats.ts";
+import { type RunConfig, runGeneration, warmUp } from "./measure.ts";
+import {
+  baselineSchedule,
+  combineFitErrors,
+  DEVICE_SCHEMA,
+  type DeviceCosts,
+  fitErrorOf,
+  fitOverheads,
+  fitPasses,
+  type Overheads,
+  PASS_FORM,
+  type PassFit,
+  passKey,
+  type PassPoint,
+  scheduleGpuMs,
+  speculativeSchedule,
+} from "./cost_model.ts";
 
 /** Shape of the calibration matmul: small enough for the software adapter. */
 export interface CalibrateOptions {
@@ -57,10 +78,10 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
     };
     return linear(lib, m, { x, y, T: t })[0];
   };
-  const nsPerTick = (await calibrateNsPerTick(gpu, (pass, r) => {
+  const tickCalibration = await timer.calibrate((pass, r) => {
     const d = matmul("f32", 1);
     for (let i = 0; i < r; i++) encodeDispatches(pass, [d]);
-  })).nsPerTick;
+  });
   const timeMs = async (d: Dispatch, n: number): Promise<number> => {
     timer.reset();
     const enc = gpu.device.createCommandEncoder();
@@ -71,8 +92,7 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
     }
     gpu.device.queue.submit([enc.finish()]);
     await timer.resolve();
-    const ticks = timer.ticks("target").sort((a, b) => a - b);
-    return ticks[Math.floor(ticks.length / 2)] * nsPerTick / 1e6 / n;
+    return median(timer.ms("target")) / n;
   };
   // Rates from whole passes of a synthetic Pythia model with the engine's own kernels, so
   // the small kernels, attention and the model's matrix shapes are in them (a single large
@@ -101,8 +121,7 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
       }
       gpu.device.queue.submit([enc.finish()]);
       await timer.resolve();
-      const ticks = timer.ticks("target").sort((a, b) => a - b);
-      const ms = ticks[Math.floor(ticks.length / 2)] * nsPerTick / 1e6;
+      const ms = median(timer.ms("target"));
       return Math.max(ms - dispatchMs * plan.length, ms / 2);
     };
     const params = weightParamsPerPass(shape);
@@ -123,7 +142,6 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
     await gpuIdle(gpu);
     waits.push(performance.now() - t0);
   }
-  waits.sort((a, b) => a - b);
   timer.destroy();
   for (const b of [x, y, zero, state]) b.destroy();
   return {
@@ -131,7 +149,8 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
     gemvGBs: gemvGBs as DeviceProfile["gemvGBs"],
     gemmGflops: gemmGflops as DeviceProfile["gemmGflops"],
     dispatchMs,
-    waitMs: waits[2],
+    waitMs: median(waits),
+    tickCalibration,
   };
 }
 
@@ -158,4 +177,220 @@ export function shapeOf(spec: string, cfg: NeoxConfig | null, bytesPerWeight: nu
     vocab: cfg.vocabSize,
     bytesPerWeight,
   };
+}
+
+/** What `calibrateCosts` measures. */
+export interface CostCalibrationOptions {
+  /** Target model (folder or synthetic:...). */
+  target: string;
+  /** Draft model. */
+  draft: string;
+  quant: ("fp16" | "int8")[];
+  /** Largest K: verify passes of 2..kMax+1 tokens are measured. */
+  kMax: number;
+  /** Prefill lengths to measure besides the default knots (e.g. the sweep's prompt lengths). */
+  prefillLengths?: number[];
+  /** Cache lengths L to measure every T at (default 16, 64, 128). */
+  cacheLens?: number[];
+  /** Timed repetitions per (T, L) (default 5; the median is kept). */
+  reps?: number;
+  progress?: (line: string) => void;
+}
+
+/** Token counts of the one-row-logits knots besides 1..kMax+1: prefill chunk sizes. */
+const PREFILL_KNOTS = [16, 32, 64];
+
+/**
+ * Measures a device profile with pass costs (profiler/cost_model.ts): GPU time of every pass
+ * kind of the given models as a function of tokens T and cache length L, the fitted model
+ * and its error, and the per-wait and per-pass overheads of real generation loops on a
+ * calibration prompt (ids that are no built-in prompt), plus the simulator's rates.
+ */
+export async function calibrateCosts(
+  gpu: Gpu,
+  o: CostCalibrationOptions,
+): Promise<DeviceCosts> {
+  const log = o.progress ?? (() => {});
+  const reps = o.reps ?? 5;
+  const Ls = o.cacheLens ?? [16, 128];
+  const timer = new GpuTimer(gpu, 512);
+  let tickCalibration: TickCalibrationInfo | null = null;
+  const passes: Record<string, PassFit> = {};
+  const loops: Overheads["loops"] = [];
+  const decodeTs = [
+    ...new Set([
+      // The row tiles step at 1, 4, 8 (and multiples of 8): both sides of each step.
+      ...[1, 2, 4, 5, 8, 9, 16].filter((t) => t <= o.kMax + 1),
+      o.kMax + 1,
+      ...PREFILL_KNOTS,
+      ...(o.prefillLengths ?? []),
+    ]),
+  ].sort((a, b) => a - b);
+  const verifyTs = [...new Set([2, 4, 5, 8, 9, 16, o.kMax + 1])].filter((t) => t <= o.kMax + 1)
+    .sort((a, b) => a - b);
+  const draft = await loadModel(gpu, o.draft);
+  const measureKind = async (model: NeoxModel, key: string, Ts: number[], verify: boolean) => {
+    const maxT = Math.max(...Ts);
+    const capacity = Math.max(...Ls) + maxT + 1;
+    const seq = model.newSequence({
+      capacity,
+      maxTokens: capacity + 1,
+      maxT,
+      logitsRows: verify ? maxT : 1,
+    });
+    const points: PassPoint[] = [];
+    try {
+      for (const L of Ls) {
+        for (const T of Ts) {
+          seq.setState(L, L);
+          const plan = seq.plan(T, {
+            logits: verify ? "all" : "last",
+            argmax: !verify,
+            advance: false,
+          });
+          timer.reset();
+          const enc = gpu.device.createCommandEncoder();
+          // One untimed pass first: pipelines compile, caches warm.
+          const warm = enc.beginComputePass();
+          encodeDispatches(warm, plan);
+          warm.end();
+          for (let r = 0; r < reps; r++) {
+            const pass = enc.beginComputePass(timer.pass("target"));
+            encodeDispatches(pass, plan);
+            pass.end();
+          }
+          gpu.device.queue.submit([enc.finish()]);
+          await timer.resolve();
+          points.push({ T, L, ms: median(timer.ms("target")) });
+        }
+      }
+    } finally {
+      seq.destroy();
+    }
+    passes[key] = fitPasses(points);
+    const e = passes[key].fitError;
+    log(
+      `${key}: ${points.length} points, fit error mean ${e.meanRelPct.toFixed(1)}% max ${
+        e.maxRelPct.toFixed(1)
+      }%`,
+    );
+  };
+
+  for (const quant of o.quant) {
+    const target = await loadModel(gpu, o.target, quant === "int8" ? { quant: "int8" } : {});
+    if (!tickCalibration) {
+      const seq = target.newSequence({ capacity: 8, maxTokens: 8, maxT: 1 });
+      const plan = seq.plan(1, { logits: "last", argmax: false, advance: false });
+      tickCalibration = await timer.calibrate((pass, r) => {
+        for (let i = 0; i < r; i++) encodeDispatches(pass, plan);
+      });
+      seq.destroy();
+      log(
+        `ticks: ${tickCalibration.nsPerTick.toFixed(3)} ns/tick, r2 ${
+          tickCalibration.r2.toFixed(3)
+        }${tickCalibration.fallback ? " (FALLBACK: 1 ns/tick assumed)" : ""}`,
+      );
+      await measureKind(draft, passKey("draft", "fp16"), decodeTs, false);
+    }
+    await measureKind(target, passKey("target", quant), decodeTs, false);
+    await measureKind(target, passKey("target", quant, true), verifyTs, true);
+    target.destroy();
+  }
+
+  // Overheads: real loops on a calibration prompt no sweep uses, wall against pass model.
+  const costs: DeviceCosts = {
+    schema: DEVICE_SCHEMA,
+    form: PASS_FORM,
+    ...(await calibrateDevice(gpu)),
+    models: { target: o.target, draft: o.draft },
+    quant: o.quant,
+    tickCalibration,
+    passes,
+    overheads: fitOverheads([]),
+    fitError: combineFitErrors(Object.values(passes).map((p) => p.fitError)),
+  };
+  costs.simulatorValidation = await simulatorOnLeftOutShapes(costs, o);
+  for (const v of costs.simulatorValidation) {
+    log(
+      `simulator on ${v.shape} (${v.key}, not calibrated on it): error mean ${
+        v.error.meanRelPct.toFixed(1)
+      }% max ${v.error.maxRelPct.toFixed(1)}%`,
+    );
+  }
+  const quant = o.quant[0];
+  const target = await loadModel(gpu, o.target, quant === "int8" ? { quant: "int8" } : {});
+  const vocab = Math.min(target.cfg.vocabSize, draft.cfg.vocabSize);
+  const ids = Array.from({ length: 28 }, (_, i) => (37 + 101 * i) % vocab);
+  const loopsToRun: { what: string; c: RunConfig; n: number }[] = [
+    { what: "baseline N=24", c: { mode: "baseline", target, cache: FULL_CACHE }, n: 24 },
+    { what: "baseline N=56", c: { mode: "baseline", target, cache: FULL_CACHE }, n: 56 },
+    ...[1, 4, o.kMax].map((k) => ({
+      what: `speculative K=${k} N=40`,
+      c: { mode: "speculative" as const, target, draft, k, cache: FULL_CACHE },
+      n: 40,
+    })),
+  ];
+  for (const l of loopsToRun) {
+    await warmUp(l.c, [{ ids }], l.n);
+    for (let s = 0; s < 2; s++) {
+      const r = await runGeneration(l.c, ids, l.n, timer);
+      const sched = l.c.mode === "baseline"
+        ? baselineSchedule(ids.length, l.n, FULL_CACHE)
+        : speculativeSchedule(ids.length, l.n, l.c.k!, r.rounds!, FULL_CACHE);
+      loops.push({
+        what: l.what,
+        wallMs: r.ttftMs + r.decodeMs,
+        timedGpuMs: Object.values(r.passMs).flat().reduce((a, b) => a + b, 0),
+        timedModelMs: scheduleGpuMs(costs, quant, sched, "timed"),
+        untimedModelMs: scheduleGpuMs(costs, quant, sched, "untimed"),
+        waits: r.gpuWaits,
+        passes: sched.passes.length,
+      });
+    }
+  }
+  target.destroy();
+  draft.destroy();
+  timer.destroy();
+  costs.overheads = fitOverheads(loops);
+  const oe = costs.overheads;
+  log(
+    `overheads: pass scale ${oe.passScale.toFixed(3)}, ${oe.perWaitMs.toFixed(3)} ms/wait, ${
+      oe.perPassMs.toFixed(3)
+    } ms/pass; ` +
+      `loop-time fit error mean ${oe.fitError.meanRelPct.toFixed(1)}% max ${
+        oe.fitError.maxRelPct.toFixed(1)
+      }%`,
+  );
+  return costs;
+}
+
+/**
+ * The simulator's pass times (rates calibrated on synthetic pythia-70m) for the measured
+ * pass kinds of the calibrated models, whose shapes it never saw, against the measurements.
+ */
+async function simulatorOnLeftOutShapes(
+  costs: DeviceCosts,
+  o: CostCalibrationOptions,
+): Promise<NonNullable<DeviceCosts["simulatorValidation"]>> {
+  const { loadConfig } = await import("../engine/config.ts");
+  const out: NonNullable<DeviceCosts["simulatorValidation"]> = [];
+  for (const [key, fit] of Object.entries(costs.passes)) {
+    const role = key.startsWith("draft") ? "draft" : "target";
+    const spec = role === "draft" ? o.draft : o.target;
+    const cfg = spec.startsWith("synthetic:") ? null : await loadConfig(spec);
+    const shape = shapeOf(spec, cfg, key.includes("int8") ? 1 : 2);
+    const rows = fit.points.map((p) => ({
+      T: p.T,
+      L: p.L,
+      measuredMs: p.ms,
+      simulatedMs: passTimeMs(costs, shape, p.T, p.L),
+    }));
+    out.push({
+      key,
+      shape: spec,
+      error: fitErrorOf(rows.map((r) => ({ fit: r.simulatedMs, measured: r.measuredMs }))),
+      rows,
+    });
+  }
+  return out;
 }

@@ -2,10 +2,27 @@
  * GPU pass timing through the engine's PassHook: every named pass gets timestampWrites
  * at its beginning and end. Deno returns raw ticks, so durations are converted with a
  * ns-per-tick factor calibrated against the wall clock (`calibrateNsPerTick`).
+ *
+ * The timer owns the tick -> ms rule: set `nsPerTick` (or call `calibrate`) once and read
+ * durations with `ms(name)` / `spansMs()`; nothing else multiplies ticks by a factor.
  */
 import type { PassHook, PassName } from "../engine/hooks.ts";
 import { type Gpu, gpuIdle, readBuffer } from "../engine/device.ts";
-import { calibrateTicks } from "./ticks.ts";
+import { calibrateTicks, ticksToMs } from "./ticks.ts";
+
+/** Most passes one timer records: WebGPU allows 4096 queries (2048 begin/end pairs) per set. */
+export const MAX_TIMED_PASSES = 2048;
+
+/** How a ns-per-tick factor was obtained (written into results and device profiles). */
+export interface TickCalibrationInfo {
+  nsPerTick: number;
+  /** r2 of the wall-against-ticks fit (0 on the fallback). */
+  r2: number;
+  /** Usable (tick delta, wall delta) pairs. */
+  samples: number;
+  /** True when fewer than 2 usable pairs left nsPerTick at the 1 ns/tick fallback. */
+  fallback: boolean;
+}
 
 /** Records the GPU time of every pass encoded through it. */
 export class GpuTimer implements PassHook {
@@ -14,18 +31,30 @@ export class GpuTimer implements PassHook {
   #set: GPUQuerySet;
   #names: PassName[] = [];
   #resolved: BigUint64Array | null = null;
+  /** Nanoseconds per tick used by `ms` and `spansMs` (1 until calibrated). */
+  nsPerTick = 1;
+  /** How nsPerTick was obtained (null: never calibrated, ticks taken as 1 ns). */
+  calibration: TickCalibrationInfo | null = null;
+  /**
+   * Passes encoded untimed because the capacity was used up, since construction (not
+   * cleared by `reset`): a results file reports it, so a silent stop shows.
+   */
+  overflowPasses = 0;
 
-  constructor(gpu: Gpu, capacity = 2048) {
+  constructor(gpu: Gpu, capacity = MAX_TIMED_PASSES) {
     this.gpu = gpu;
     // WebGPU allows at most 4096 queries per set.
-    this.capacity = Math.min(capacity, 2048);
-    this.#set = gpu.device.createQuerySet({ type: "timestamp", count: 2 * capacity });
+    this.capacity = Math.min(capacity, MAX_TIMED_PASSES);
+    this.#set = gpu.device.createQuerySet({ type: "timestamp", count: 2 * this.capacity });
   }
 
   /** A pass descriptor with timestamp writes (untimed once the capacity is used up). */
   pass(name: PassName): GPUComputePassDescriptor {
     const i = this.#names.length;
-    if (i >= this.capacity) return { label: name };
+    if (i >= this.capacity) {
+      this.overflowPasses++;
+      return { label: name };
+    }
     this.#names.push(name);
     this.#resolved = null;
     return {
@@ -69,6 +98,31 @@ export class GpuTimer implements PassHook {
     return out;
   }
 
+  /** Durations in ms of every resolved pass with this name (this timer's nsPerTick). */
+  ms(name: PassName): number[] {
+    return this.ticks(name).map((t) => ticksToMs(t, this.nsPerTick));
+  }
+
+  /** Every resolved pass in encode order, begin and duration in ms from the first begin. */
+  spansMs(): { name: PassName; beginMs: number; durationMs: number }[] {
+    const spans = this.spans();
+    const t0 = spans.length ? spans[0].begin : 0;
+    return spans.map((s) => ({
+      name: s.name,
+      beginMs: ticksToMs(s.begin - t0, this.nsPerTick),
+      durationMs: ticksToMs(s.end - s.begin, this.nsPerTick),
+    }));
+  }
+
+  /** Calibrates nsPerTick with {@link calibrateNsPerTick} and keeps how it went. */
+  async calibrate(
+    encodeWork: (pass: GPUComputePassEncoder, reps: number) => void,
+  ): Promise<TickCalibrationInfo> {
+    this.calibration = await calibrateNsPerTick(this.gpu, encodeWork);
+    this.nsPerTick = this.calibration.nsPerTick;
+    return this.calibration;
+  }
+
   /** Every resolved pass in encode order: name and begin/end ticks. */
   spans(): { name: PassName; begin: number; end: number }[] {
     const r = this.#resolved;
@@ -105,7 +159,7 @@ export class GpuTimer implements PassHook {
 export async function calibrateNsPerTick(
   gpu: Gpu,
   encodeWork: (pass: GPUComputePassEncoder, reps: number) => void,
-): Promise<{ nsPerTick: number; r2: number }> {
+): Promise<TickCalibrationInfo> {
   const timer = new GpuTimer(gpu, 16);
   const reps = [4, 8, 16, 32, 4, 8, 16, 32];
   const walls: number[] = [];
@@ -128,7 +182,7 @@ export async function calibrateNsPerTick(
     const dw = walls[i] - walls[0];
     if (dt > 0 && dw > 0) samples.push({ ticks: dt, wallNs: dw });
   }
-  if (samples.length < 2) return { nsPerTick: 1, r2: 0 };
+  if (samples.length < 2) return { nsPerTick: 1, r2: 0, samples: samples.length, fallback: true };
   const c = calibrateTicks(samples);
-  return { nsPerTick: c.nsPerTick, r2: c.r2 };
+  return { nsPerTick: c.nsPerTick, r2: c.r2, samples: samples.length, fallback: false };
 }

@@ -17,9 +17,9 @@ import { PYTHIA_CONFIGS } from "../engine/pythia.ts";
 import { MAX_K, speculativeGenerate } from "../engine/speculative.ts";
 import { syntheticModel } from "../engine/synthetic.ts";
 import { encodeDispatches } from "../kernels/kernel.ts";
-import { predictConfig, summarizePredictions } from "./analytic.ts";
+import { accountConfig, summarizeAccounting } from "./analytic.ts";
 import { calibrateNsPerTick, GpuTimer } from "./gpu_timer.ts";
-import { speculativeMetrics, timingMetrics } from "./metrics.ts";
+import { firstRoundTokens, speculativeMetrics, timingMetrics } from "./metrics.ts";
 import { replayCounts } from "./replay.ts";
 import { type ConfigResult, modelInfo, RESULTS_SCHEMA, type ResultsFile } from "./results.ts";
 import { stat } from "./stats.ts";
@@ -203,7 +203,12 @@ export async function measureHere(
         progress(`${label}: ${N} tokens${samples > 1 ? ` (sample ${s + 1}/${samples})` : ""}`);
         timer?.reset();
         const r = await run(N);
-        const m = timingMetrics({ ttftMs: r.ttftMs, decodeMs: r.decodeMs, newTokens: N });
+        const m = timingMetrics({
+          ttftMs: r.ttftMs,
+          decodeMs: r.decodeMs,
+          newTokens: N,
+          firstTokens: firstRoundTokens(r.rounds, N),
+        });
         tput.push(m.throughputTokS);
         ttft.push(m.ttftMs);
         tpot.push(m.tpotMs);
@@ -261,7 +266,7 @@ export async function measureHere(
       gpuWaitsPerToken: base.gpuWaitsPerToken,
       measuredSpeedup: 1,
       alphaPerToken: null,
-      predictions: null,
+      accounting: null,
     }];
     for (const k of o.kValues) {
       const replay = replayCounts(o.alpha, k);
@@ -291,10 +296,10 @@ export async function measureHere(
         gpuWaitsPerToken: r.gpuWaitsPerToken,
         measuredSpeedup: r.throughputTokS.mean / base.throughputTokS.mean,
       };
-      const pred = predictConfig(cfg);
+      const pred = accountConfig(cfg);
       if (pred) {
         cfg.alphaPerToken = pred.alphaPerToken;
-        cfg.predictions = pred.predictions;
+        cfg.accounting = pred.accounting;
       }
       configs.push(cfg);
     }
@@ -324,7 +329,7 @@ export async function measureHere(
       },
       prompts: [{ name: "synthetic", kind: "synthetic", text: "", ids: PROMPT_IDS }],
       configs,
-      analytic: summarizePredictions(configs),
+      analytic: summarizeAccounting(configs),
       kernels: [],
       memory: [],
     };

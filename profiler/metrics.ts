@@ -4,7 +4,9 @@
  * - draft acceptance rate = accepted draft tokens / proposed draft tokens (never above 1);
  * - mean tokens per round (tau) = emitted tokens / rounds (bonus included; at most K + 1);
  * - per-position acceptance = P(draft token i accepted | position i reached);
- * - TPOT = decode time / (new tokens - 1), since the first new token comes from the prefill;
+ * - TPOT = decode time / (new tokens - first tokens), where first tokens are the tokens out
+ *   by the end of TTFT: 1 for plain decoding (the prefill's token), min(N, a0 + 1) for
+ *   speculative decoding (the first round, whose verify is the prefill, emits a0 + 1);
  * - throughput = new tokens / (TTFT + decode time).
  */
 
@@ -112,7 +114,10 @@ export function speculativeMetrics(
 export interface TimingMetrics {
   /** Time to first token (prefill pass up to the first new token), ms. */
   ttftMs: number;
-  /** Time per output token after the first: decodeMs / (newTokens - 1); 0 when newTokens <= 1. */
+  /**
+   * Time per output token after the first round: decodeMs / (newTokens - firstTokens); 0 when
+   * every token came out by the end of TTFT.
+   */
   tpotMs: number;
   /** newTokens / (ttft + decode), tokens per second; 0 when no time elapsed. */
   throughputTokS: number;
@@ -123,13 +128,15 @@ export interface TimingMetrics {
  *
  * @param timing.ttftMs time to the first new token, ms.
  * @param timing.decodeMs time from the first new token to the last one, ms.
- * @param timing.newTokens new tokens generated (the first one comes from the prefill). With one
- *   new token there are no decode steps and tpotMs is 0.
+ * @param timing.newTokens new tokens generated.
+ * @param timing.firstTokens tokens emitted by the end of TTFT: 1 for plain decoding,
+ *   min(N, rounds[0] + 1) for speculative decoding (see {@link firstRoundTokens}). When it is
+ *   newTokens there are no decode steps and tpotMs is 0.
  */
 export function timingMetrics(
-  timing: { ttftMs: number; decodeMs: number; newTokens: number },
+  timing: { ttftMs: number; decodeMs: number; newTokens: number; firstTokens: number },
 ): TimingMetrics {
-  const { ttftMs, decodeMs, newTokens } = timing;
+  const { ttftMs, decodeMs, newTokens, firstTokens } = timing;
   if (!(ttftMs >= 0) || !Number.isFinite(ttftMs)) {
     throw new RangeError(`ttftMs must be finite and >= 0, got ${ttftMs}`);
   }
@@ -137,10 +144,23 @@ export function timingMetrics(
     throw new RangeError(`decodeMs must be finite and >= 0, got ${decodeMs}`);
   }
   checkCount(newTokens, "new tokens");
+  checkCount(firstTokens, "first tokens");
+  if (firstTokens > newTokens || (newTokens > 0 && firstTokens < 1)) {
+    throw new RangeError(`first tokens must be in 1..${newTokens}, got ${firstTokens}`);
+  }
   const totalMs = ttftMs + decodeMs;
   return {
     ttftMs,
-    tpotMs: newTokens > 1 ? decodeMs / (newTokens - 1) : 0,
+    tpotMs: newTokens > firstTokens ? decodeMs / (newTokens - firstTokens) : 0,
     throughputTokS: totalMs > 0 ? newTokens / (totalMs / 1000) : 0,
   };
+}
+
+/**
+ * Tokens emitted by the end of TTFT: 1 for plain decoding (no rounds), else the first round's
+ * accepted drafts plus its correction or bonus token, at most N.
+ */
+export function firstRoundTokens(rounds: readonly number[] | undefined, newTokens: number): number {
+  if (!rounds || rounds.length === 0) return Math.min(1, newTokens);
+  return Math.min(newTokens, rounds[0] + 1);
 }

@@ -41,3 +41,47 @@ export const BUILTIN_PROMPTS: BuiltinPrompt[] = [
       "        self.data = {}\n\n    def get(self, key):\n",
   },
 ];
+
+/** One prompt of a sweep, tokenized. */
+export interface PromptCase {
+  name: string;
+  kind: string;
+  text: string;
+  ids: number[];
+}
+
+/**
+ * The prompts a sweep (and its prediction) runs: a custom prompt, or the built-in prompts of
+ * the given kinds, tokenized (without a tokenizer, ids 1..20 for medium and 1..66 for long).
+ */
+export function promptCases(
+  codec: { encode(text: string): number[] } | null,
+  promptTypes: string[],
+  prompt?: string,
+): PromptCase[] {
+  if (prompt !== undefined) {
+    if (!codec) throw new Error("a custom prompt needs a tokenizer");
+    return [{ name: "custom", kind: "custom", text: prompt, ids: codec.encode(prompt) }];
+  }
+  return BUILTIN_PROMPTS.filter((p) => promptTypes.includes(p.kind)).map((p) => ({
+    ...p,
+    ids: codec
+      ? codec.encode(p.text)
+      : Array.from({ length: p.kind === "long" ? 66 : 20 }, (_, i) => 1 + i),
+  }));
+}
+
+/** The id of a sweep configuration: `spec-k3-n48-full-fp16-medium`, `base-n48-sink128-...`. */
+export function configId(
+  o: {
+    k: number | null;
+    maxNewTokens: number;
+    cacheSize: number | null;
+    quant: string;
+    promptType: string;
+  },
+): string {
+  const cache = o.cacheSize === null ? "full" : `sink${o.cacheSize}`;
+  const base = `n${o.maxNewTokens}-${cache}-${o.quant}-${o.promptType}`;
+  return o.k === null ? `base-${base}` : `spec-k${o.k}-${base}`;
+}

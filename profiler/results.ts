@@ -9,6 +9,8 @@ import type { NeoxModel } from "../engine/model.ts";
 /** Schema tag written into every results file. */
 export const RESULTS_SCHEMA = "neox-spec/results@1";
 
+import type { TickCalibrationInfo } from "./gpu_timer.ts";
+
 /** Mean and spread of one measured quantity over samples (warm-up excluded). */
 export interface Stat {
   mean: number;
@@ -61,6 +63,19 @@ export function modelInfo(m: NeoxModel, quant: string): ModelInfo {
   };
 }
 
+/** The out-of-sample prediction of one configuration (profiler/predict.ts), with its errors. */
+export interface ConfigPrediction {
+  tokensPerRound: number | null;
+  throughputTokS: number;
+  speedup: { seed: number | null; leviathan: number | null; costAware: number };
+  /** 100 * (predicted - measured) / measured, filled in after the run. */
+  errorPct?: {
+    throughputTokS: number;
+    tokensPerRound: number | null;
+    speedup: { seed: number | null; leviathan: number | null; costAware: number };
+  };
+}
+
 /** One analytic prediction of the speedup and its error against the measured one. */
 export interface Prediction {
   speedup: number;
@@ -104,7 +119,15 @@ export interface ConfigResult {
   measuredSpeedup: number | null;
   /** Per-token acceptance a that makes Leviathan's E[tokens/round] equal the measured tau. */
   alphaPerToken: number | null;
-  predictions: { seed: Prediction; leviathan: Prediction; refined: Prediction } | null;
+  /**
+   * In-sample accounting: the analytic formulas fed with this run's own alpha and pass
+   * times (so they cannot fail); NOT a prediction. See `predicted` for the out-of-sample one.
+   */
+  accounting: { seed: Prediction; leviathan: Prediction; refined: Prediction } | null;
+  /** 95% confidence interval of the mean throughput (profiler/stats.ts meanInterval). */
+  throughputCi?: { halfWidth: number; relHalfWidth: number; level: number; method: string };
+  /** The out-of-sample prediction of this configuration, made before it ran. */
+  predicted?: ConfigPrediction;
 }
 
 /** GPU time of one kernel in one pass kind (from `--per-kernel`). */
@@ -168,6 +191,32 @@ export interface ResultsFile {
   };
   kernels: KernelTiming[];
   memory: MemorySeries[];
+  /** How GPU ticks became ms and whether the timer dropped passes (never hidden). */
+  timing?: {
+    /** null: no timestamp queries. fallback true: 1 ns/tick assumed (< 2 usable pairs). */
+    tickCalibration: TickCalibrationInfo | null;
+    /** Passes left untimed because a timer's capacity ran out (0 when none). */
+    timerOverflowPasses: number;
+    timerCapacity: number;
+  };
+  /**
+   * Out-of-sample predictions made before any configuration ran, from an acceptance file
+   * (measured without speculation) and a device profile (calibrate), and their errors.
+   */
+  predictions?: {
+    device: string;
+    acceptance: string[];
+    rows: ({ id: string } & ConfigPrediction)[];
+    /** Mean absolute % error over configurations, per model (null when none). */
+    summary: {
+      model: "seed" | "leviathan" | "costAware";
+      speedupMeanAbsPctError: number | null;
+      throughputMeanAbsPctError: number | null;
+      n: number;
+    }[];
+    /** Mean absolute % error of predicted tokens/round (0 for exact greedy chains). */
+    tokensPerRoundMeanAbsPctError: number | null;
+  };
   /** Why the sweep stopped early (e.g. the GPU device was lost); absent when it finished. */
   interrupted?: string;
   /**

@@ -30,6 +30,8 @@ export interface DeviceProfile {
   waitMs: number;
   /** Attention cost per cached key per layer, ms (small); 0 when absent. */
   attnMsPerKey?: number;
+  /** How the GPU timer's ticks became ns (its fit r2 and whether it fell back to 1 ns/tick). */
+  tickCalibration?: { nsPerTick: number; r2: number; samples: number; fallback: boolean } | null;
 }
 
 /** The shape of a GPT-NeoX model, enough to count its bytes, FLOPs and dispatches. */

@@ -7,20 +7,19 @@
 import { type Gpu, gpuIdle, settleDeviceLoss } from "../engine/device.ts";
 import { NeoxError } from "../engine/errors.ts";
 import { loadModel } from "../engine/load.ts";
-import { greedyGenerate } from "../engine/generate.ts";
 import { loadConfig } from "../engine/config.ts";
 import { calibrateDevice } from "./calibrate.ts";
-import { simulate } from "./simulator.ts";
+import { type DeviceProfile, simulate } from "./simulator.ts";
 import { FULL_CACHE, liveEntries, sinkWindowCache } from "../engine/cache_policy.ts";
-import { speculativeGenerate } from "../engine/speculative.ts";
 import type { TextCodec } from "../engine/tokenizer.ts";
 import { encodeDispatches } from "../kernels/kernel.ts";
-import { calibrateNsPerTick, GpuTimer } from "./gpu_timer.ts";
-import { speculativeMetrics, timingMetrics } from "./metrics.ts";
-import { stat } from "./stats.ts";
-import { predictConfig, summarizePredictions } from "./analytic.ts";
+import { GpuTimer, type TickCalibrationInfo } from "./gpu_timer.ts";
+import { speculativeMetrics } from "./metrics.ts";
+import { mean, meanInterval, stat } from "./stats.ts";
+import { accountConfig, summarizeAccounting } from "./analytic.ts";
+import { runSample, type Sample, warmUp } from "./measure.ts";
 import { TraceRecorder } from "./trace.ts";
-import { BUILTIN_PROMPTS } from "./prompts.ts";
+import { configId, promptCases } from "./prompts.ts";
 import { profilePasses } from "./kernel_profile.ts";
 import {
   type ConfigResult,
@@ -32,8 +31,7 @@ import {
 
 export { replayCounts } from "./replay.ts";
 
-/** New tokens of the warm-up run before each configuration's samples. */
-export const WARMUP_TOKENS = 8;
+export { WARMUP_TOKENS } from "./measure.ts";
 
 /** What to sweep. */
 export interface SweepOptions {
@@ -46,7 +44,14 @@ export interface SweepOptions {
   promptTypes: string[];
   /** A custom prompt (replaces the built-in prompt set). */
   prompt?: string;
+  /** Samples per configuration at least (interleaved within a group). */
   numSamples: number;
+  /** Samples per configuration at most while a CI is wider than ciTarget (default numSamples). */
+  maxSamples?: number;
+  /** Target relative half-width of the 95% CI of mean throughput (default 0.05). */
+  ciTarget?: number;
+  /** Wall-time budget per group for extra samples, s (default unlimited). */
+  timeBudgetS?: number;
   quant: ("fp16" | "int8")[];
   /** Progress lines go here (stderr). */
   progress?: (line: string) => void;
@@ -56,18 +61,83 @@ export interface SweepOptions {
   /** Acceptance replay: accept counts per round for a given K (see replayCounts). */
   replay?: { alpha?: number; trace?: string; counts: (k: number) => number[] };
   version: string;
+  /** A device profile measured already (the simulator check reuses it, no recalibration). */
+  device?: DeviceProfile;
   /** Aborted (e.g. on Ctrl-C): the sweep stops before its next sample, keeping what finished. */
   signal?: AbortSignal;
 }
 
-interface PromptCase {
-  name: string;
-  kind: string;
-  text: string;
-  ids: number[];
+/** What the samples of one configuration add up to. */
+interface Accumulator {
+  tput: number[];
+  ttft: number[];
+  tpot: number[];
+  waits: number;
+  tokens: number;
+  kvBytes: number;
+  peakBytes: number;
+  events: number;
+  runs: number;
+  rounds: number[];
+  passMs: { draft: number[]; verify: number[]; target: number[] };
 }
 
-const mean = (xs: number[]) => xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+function newAccumulator(): Accumulator {
+  return {
+    tput: [],
+    ttft: [],
+    tpot: [],
+    waits: 0,
+    tokens: 0,
+    kvBytes: 0,
+    peakBytes: 0,
+    events: 0,
+    runs: 0,
+    rounds: [],
+    passMs: { draft: [], verify: [], target: [] },
+  };
+}
+
+function accumulate(a: Accumulator, s: Sample, n: number): void {
+  a.tput.push(s.throughputTokS);
+  a.ttft.push(s.ttftMs);
+  a.tpot.push(s.tpotMs);
+  for (const r of s.runs) {
+    a.waits += r.gpuWaits;
+    a.tokens += n;
+    a.kvBytes = Math.max(a.kvBytes, r.kvBytes);
+    a.peakBytes = Math.max(a.peakBytes, r.peakBytes);
+    a.events += r.compressionEvents;
+    a.runs++;
+    if (r.rounds) a.rounds.push(...r.rounds);
+    for (const k of ["draft", "verify", "target"] as const) {
+      a.passMs[k].push(...(r.passMs[k] ?? []));
+    }
+  }
+}
+
+function summarize(a: Accumulator) {
+  const ms = (xs: number[]) => (xs.length ? mean(xs) : null);
+  const ci = meanInterval(a.tput);
+  return {
+    throughputTokS: stat(a.tput),
+    throughputCi: {
+      halfWidth: Number.isFinite(ci.halfWidth) ? ci.halfWidth : -1,
+      relHalfWidth: Number.isFinite(ci.relHalfWidth) ? ci.relHalfWidth : -1,
+      level: ci.level,
+      method: `${ci.method} (halfWidth -1: fewer than 2 samples)`,
+    },
+    ttftMs: stat(a.ttft),
+    tpotMs: stat(a.tpot),
+    gpuWaitsPerToken: a.tokens ? a.waits / a.tokens : 0,
+    kvBytes: a.kvBytes,
+    peakBytes: a.peakBytes,
+    compressionEvents: a.runs ? a.events / a.runs : 0,
+    tDraftMs: ms(a.passMs.draft),
+    tVerifyMs: ms(a.passMs.verify),
+    tTargetMs: ms(a.passMs.target),
+  };
+}
 
 /**
  * A sweep that failed part-way (e.g. the GPU device was lost): the message says why, and
@@ -113,25 +183,13 @@ async function sweepAll(
   sofar: { results: (() => ResultsFile | null) | null },
 ): Promise<ResultsFile> {
   const log = o.progress ?? (() => {});
-  const prompts: PromptCase[] = [];
-  if (o.prompt !== undefined) {
-    if (!codec) throw new Error("a custom prompt needs a tokenizer");
-    prompts.push({ name: "custom", kind: "custom", text: o.prompt, ids: codec.encode(o.prompt) });
-  } else {
-    for (const p of BUILTIN_PROMPTS) {
-      if (!o.promptTypes.includes(p.kind)) continue;
-      const ids = codec
-        ? codec.encode(p.text)
-        : Array.from({ length: p.kind === "long" ? 66 : 20 }, (_, i) => 1 + i);
-      prompts.push({ ...p, ids });
-    }
-  }
+  const prompts = promptCases(codec, o.promptTypes, o.prompt);
   const kinds = [...new Set(prompts.map((p) => p.kind))];
   const configs: ConfigResult[] = [];
   const groups = o.quant.length * o.cacheLens.length * o.maxNewTokens.length * kinds.length;
   const total = groups * (1 + o.kValues.length);
   let done = 0;
-  let nsPerTick = 1;
+  let tickCalibration: TickCalibrationInfo | null = null;
   let info: { target: ModelInfo; draft: ModelInfo | null } | null = null;
   const timer = gpu.hasTimestamps ? new GpuTimer(gpu, 2048) : null;
   const kernels: ResultsFile["kernels"] = [];
@@ -164,7 +222,12 @@ async function sweepAll(
     },
     prompts: prompts.map((p) => ({ name: p.name, kind: p.kind, text: p.text, ids: p.ids })),
     configs,
-    analytic: summarizePredictions(configs),
+    analytic: summarizeAccounting(configs),
+    timing: {
+      tickCalibration,
+      timerOverflowPasses: timer?.overflowPasses ?? 0,
+      timerCapacity: timer?.capacity ?? 0,
+    },
     kernels,
     memory: memorySeries(o, info!.target, prompts),
   });
@@ -178,15 +241,17 @@ async function sweepAll(
     );
     const draft = await loadModel(gpu, o.draftModel);
     info ??= { target: modelInfo(target, quant), draft: modelInfo(draft, "fp16") };
-    if (timer && nsPerTick === 1) {
+    if (timer && !tickCalibration) {
       const seq = target.newSequence({ capacity: 8, maxTokens: 8, maxT: 1 });
       const plan = seq.plan(1, { logits: "last", argmax: false, advance: false });
-      nsPerTick = (await calibrateNsPerTick(gpu, (pass, r) => {
+      tickCalibration = await timer.calibrate((pass, r) => {
         for (let i = 0; i < r; i++) encodeDispatches(pass, plan);
-      })).nsPerTick;
+      });
       seq.destroy();
+      if (tickCalibration.fallback) {
+        log("warning: tick calibration had < 2 usable samples: 1 ns/tick assumed");
+      }
     }
-    const ms = (ticks: number[]) => mean(ticks) * nsPerTick / 1e6;
     if (o.perKernel && timer) {
       // Once per model: mid-generation cache length of the first prompt and output length.
       log(`per-kernel profile (${quant})`);
@@ -194,7 +259,7 @@ async function sweepAll(
         k: Math.min(...o.kValues),
         cacheLen: (prompts[0]?.ids.length ?? 1) + Math.floor(o.maxNewTokens[0] / 2),
         timer,
-        nsPerTick,
+        nsPerTick: timer.nsPerTick,
         suffix: quant === "fp16" ? "" : ` ${quant}`,
       });
       kernelDraftDone = true;
@@ -206,105 +271,73 @@ async function sweepAll(
         for (const kind of kinds) {
           const cases = prompts.filter((p) => p.kind === kind);
           const cache = cacheSize === null ? "full" as const : "sink" as const;
-          const idBase = `n${maxNew}-${cache}${cacheSize ?? ""}-${quant}-${kind}`;
+          const idOf = (k: number | null) =>
+            configId({ k, maxNewTokens: maxNew, cacheSize, quant, promptType: kind });
+          const idBase = idOf(null).slice("base-".length);
           const policy = cacheSize === null ? FULL_CACHE : sinkWindowCache(cacheSize);
 
-          // One sample = every prompt of this kind once; throughput over all of them.
-          const measure = async (
-            run: (
-              p: PromptCase,
-              n: number,
-            ) => Promise<
-              {
-                ttftMs: number;
-                decodeMs: number;
-                gpuWaits: number;
-                rounds?: number[];
-                kvBytes: number;
-                peakBytes: number;
-                compressionEvents: number;
-              }
-            >,
-            label: string,
-          ) => {
-            const tput: number[] = [], ttft: number[] = [], tpot: number[] = [];
-            let waits = 0, tokens = 0, kvBytes = 0, peakBytes = 0, events = 0, runs = 0;
-            const rounds: number[] = [];
-            const passTicks = {
-              draft: [] as number[],
-              verify: [] as number[],
-              target: [] as number[],
-            };
-            for (let s = 0; s <= o.numSamples; s++) {
-              if (o.signal?.aborted) throw new NeoxError("interrupted (Ctrl-C)");
-              let time = 0, first = 0, decode = 0;
-              for (const p of cases) {
-                timer?.reset();
-                const wall0 = performance.now();
-                // Sample 0 is a short warm-up (pipelines compile, caches fill): not recorded.
-                const r = await run(p, s === 0 ? Math.min(maxNew, WARMUP_TOKENS) : maxNew);
-                const wall1 = performance.now();
-                if (s === 0) continue; // warm-up
-                time += r.ttftMs + r.decodeMs;
-                first += r.ttftMs;
-                decode +=
-                  timingMetrics({ ttftMs: r.ttftMs, decodeMs: r.decodeMs, newTokens: maxNew })
-                    .tpotMs;
-                waits += r.gpuWaits;
-                tokens += maxNew;
-                kvBytes = Math.max(kvBytes, r.kvBytes);
-                peakBytes = Math.max(peakBytes, r.peakBytes);
-                events += r.compressionEvents;
-                runs++;
-                if (r.rounds) rounds.push(...r.rounds);
-                if (timer) {
-                  await timer.resolve();
-                  for (const k of ["draft", "verify", "target"] as const) {
-                    passTicks[k].push(...timer.ticks(k));
-                  }
-                  if (o.trace) {
-                    const spans = timer.spans();
-                    const t0 = spans.length ? spans[0].begin : 0;
-                    const wallStart = wall0 - traceT0;
-                    o.trace.span("cpu-encode", `${label} ${p.name}`, wallStart, wall1 - wall0);
-                    for (const sp of spans) {
-                      o.trace.span(
-                        `gpu-${sp.name === "prefill" ? "target" : sp.name}`,
-                        sp.name,
-                        wallStart + (sp.begin - t0) * nsPerTick / 1e6,
-                        (sp.end - sp.begin) * nsPerTick / 1e6,
-                      );
-                    }
-                  }
-                }
-              }
-              if (s === 0) continue;
-              tput.push((cases.length * maxNew) / (time / 1000));
-              ttft.push(first / cases.length);
-              tpot.push(decode / cases.length);
+          // The group's configurations (baseline, then each K) are measured interleaved:
+          // sample s of every configuration runs before sample s + 1 of any, so a drift of
+          // the machine's load hits them alike and the speedup ratio stays fair.
+          const members = [
+            { id: idOf(null), label: "baseline", k: null as number | null },
+            ...o.kValues.map((k) => ({ id: idOf(k), label: `K=${k}`, k })),
+          ].map((m) => ({
+            ...m,
+            run: m.k === null ? { mode: "baseline" as const, target, cache: policy } : {
+              mode: "speculative" as const,
+              target,
+              draft,
+              k: m.k,
+              cache: policy,
+              replay: o.replay?.counts(m.k),
+            },
+            acc: newAccumulator(),
+          }));
+          log(`[${done + 1}-${done + members.length}/${total}] warm-up ${idBase}`);
+          for (const m of members) await warmUp(m.run, cases, maxNew);
+          const group0 = performance.now();
+          const maxSamples = Math.max(o.numSamples, o.maxSamples ?? o.numSamples);
+          const ciTarget = o.ciTarget ?? 0.05;
+          const budgetMs = (o.timeBudgetS ?? Infinity) * 1000;
+          for (let s = 0;; s++) {
+            if (s >= o.numSamples) {
+              const wide = members.filter((m) => meanInterval(m.acc.tput).relHalfWidth > ciTarget);
+              if (
+                wide.length === 0 || s >= maxSamples || performance.now() - group0 >= budgetMs
+              ) break;
             }
-            return {
-              throughputTokS: stat(tput),
-              ttftMs: stat(ttft),
-              tpotMs: stat(tpot),
-              gpuWaitsPerToken: tokens ? waits / tokens : 0,
-              kvBytes,
-              peakBytes,
-              compressionEvents: runs ? events / runs : 0,
-              rounds,
-              tDraftMs: passTicks.draft.length ? ms(passTicks.draft) : null,
-              tVerifyMs: passTicks.verify.length ? ms(passTicks.verify) : null,
-              tTargetMs: passTicks.target.length ? ms(passTicks.target) : null,
-            };
-          };
+            for (const m of members) {
+              if (o.signal?.aborted) throw new NeoxError("interrupted (Ctrl-C)");
+              log(
+                `[${done + 1}-${done + members.length}/${total}] ${m.label} ${idBase} sample ${
+                  s + 1
+                }`,
+              );
+              const sample = await runSample(m.run, cases, maxNew, timer);
+              accumulate(m.acc, sample, maxNew);
+              if (o.trace) {
+                sample.runs.forEach((r, i) => {
+                  const wallStart = r.wallStartMs - traceT0;
+                  const what = `${m.label} ${cases[i].name}`;
+                  o.trace!.span("cpu-encode", what, wallStart, r.wallEndMs - r.wallStartMs);
+                  for (const sp of r.spans) {
+                    o.trace!.span(
+                      `gpu-${sp.name === "prefill" ? "target" : sp.name}`,
+                      sp.name,
+                      wallStart + sp.beginMs,
+                      sp.durationMs,
+                    );
+                  }
+                });
+              }
+            }
+          }
+          done += members.length;
 
-          log(`[${++done}/${total}] baseline ${idBase}`);
-          const base = await measure(
-            (p, n) => greedyGenerate(target, p.ids, n, { hook: timer ?? undefined, cache: policy }),
-            "baseline",
-          );
+          const base = summarize(members[0].acc);
           const baseline: ConfigResult = {
-            id: `base-${idBase}`,
+            id: members[0].id,
             mode: "baseline",
             k: null,
             maxNewTokens: maxNew,
@@ -313,6 +346,7 @@ async function sweepAll(
             quant,
             promptType: kind,
             throughputTokS: base.throughputTokS,
+            throughputCi: base.throughputCi,
             ttftMs: base.ttftMs,
             tpotMs: base.tpotMs,
             draftAcceptanceRate: null,
@@ -329,27 +363,17 @@ async function sweepAll(
             gpuWaitsPerToken: base.gpuWaitsPerToken,
             measuredSpeedup: 1,
             alphaPerToken: null,
-            predictions: null,
+            accounting: null,
           };
           configs.push(baseline);
 
-          for (const k of o.kValues) {
-            log(`[${++done}/${total}] speculative K=${k} ${idBase}`);
-            const r = await measure(
-              (p, n) =>
-                speculativeGenerate(target, draft, p.ids, {
-                  k,
-                  maxNewTokens: n,
-                  replay: o.replay?.counts(k),
-                  hook: timer ?? undefined,
-                  cache: policy,
-                }),
-              `K=${k}`,
-            );
-            const m = speculativeMetrics(r.rounds, k, cases.length * o.numSamples * maxNew);
+          for (const m of members.slice(1)) {
+            const k = m.k!;
+            const r = summarize(m.acc);
+            const met = speculativeMetrics(m.acc.rounds, k, m.acc.runs * maxNew);
             const tTargetMs = base.tTargetMs;
             const cfg: ConfigResult = {
-              id: `spec-k${k}-${idBase}`,
+              id: m.id,
               mode: "speculative",
               k,
               maxNewTokens: maxNew,
@@ -358,11 +382,12 @@ async function sweepAll(
               quant,
               promptType: kind,
               throughputTokS: r.throughputTokS,
+              throughputCi: r.throughputCi,
               ttftMs: r.ttftMs,
               tpotMs: r.tpotMs,
-              draftAcceptanceRate: m.draftAcceptanceRate,
-              meanTokensPerRound: m.meanTokensPerRound,
-              perPositionAcceptance: m.perPositionAcceptance,
+              draftAcceptanceRate: met.draftAcceptanceRate,
+              meanTokensPerRound: met.meanTokensPerRound,
+              perPositionAcceptance: met.perPositionAcceptance,
               tDraftMs: r.tDraftMs,
               tTargetMs,
               tVerifyMs: r.tVerifyMs,
@@ -374,12 +399,12 @@ async function sweepAll(
               gpuWaitsPerToken: r.gpuWaitsPerToken,
               measuredSpeedup: r.throughputTokS.mean / base.throughputTokS.mean,
               alphaPerToken: null,
-              predictions: null,
+              accounting: null,
             };
-            const pred = predictConfig(cfg);
-            if (pred) {
-              cfg.alphaPerToken = pred.alphaPerToken;
-              cfg.predictions = pred.predictions;
+            const acct = accountConfig(cfg);
+            if (acct) {
+              cfg.alphaPerToken = acct.alphaPerToken;
+              cfg.accounting = acct.accounting;
             }
             configs.push(cfg);
           }
@@ -390,7 +415,11 @@ async function sweepAll(
   timer?.destroy();
   await gpuIdle(gpu);
   const results = finish();
-  log("simulator check: calibrating a device profile");
+  log(
+    `simulator check${
+      o.device ? " (device profile of this run)" : ": calibrating a device profile"
+    }`,
+  );
   results.simulator = await simulatorCheck(gpu, results, o);
   return results;
 }
@@ -405,7 +434,7 @@ async function simulatorCheck(
   r: ResultsFile,
   o: SweepOptions,
 ): Promise<NonNullable<ResultsFile["simulator"]>> {
-  const profile = await calibrateDevice(gpu);
+  const profile = o.device ?? await calibrateDevice(gpu);
   const shape = (m: ModelInfo, bytes: number) => ({
     name: m.path,
     hidden: m.hidden,
@@ -469,6 +498,7 @@ export function summaryTable(r: ResultsFile): string {
     "seed",
     "leviathan",
     "refined",
+    "predicted",
   ]];
   const f = (x: number | null | undefined, d = 2) =>
     x === null || x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(d);
@@ -482,9 +512,10 @@ export function summaryTable(r: ResultsFile): string {
       f(c.meanTokensPerRound),
       f(c.c),
       f(c.measuredSpeedup),
-      f(c.predictions?.seed.speedup),
-      f(c.predictions?.leviathan.speedup),
-      f(c.predictions?.refined.speedup),
+      f(c.accounting?.seed.speedup),
+      f(c.accounting?.leviathan.speedup),
+      f(c.accounting?.refined.speedup),
+      f(c.predicted?.speedup.costAware),
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
@@ -495,7 +526,21 @@ export function summaryTable(r: ResultsFile): string {
   const errs = r.analytic.summary.map((s) => `${s.model} ${s.meanAbsPctError.toFixed(1)}%`).join(
     ", ",
   );
-  lines.push("", `mean |prediction error|: ${errs || "-"}; best: ${r.analytic.best}`);
+  lines.push(
+    "",
+    `in-sample accounting (not predictions), mean |error|: ${
+      errs || "-"
+    }; best: ${r.analytic.best}`,
+  );
+  if (r.predictions) {
+    const f1 = (x: number | null) => (x === null ? "-" : `${x.toFixed(1)}%`);
+    lines.push(
+      "out-of-sample predictions (made before the sweep ran), mean |error| of speedup / throughput: " +
+        r.predictions.summary.map((s) =>
+          `${s.model} ${f1(s.speedupMeanAbsPctError)} / ${f1(s.throughputMeanAbsPctError)}`
+        ).join(", ") + `; tokens/round ${f1(r.predictions.tokensPerRoundMeanAbsPctError)}`,
+    );
+  }
   if (r.simulator && r.simulator.rows.length) {
     lines.push(
       `simulator (device profile calibrated in this run): mean |throughput error| ${

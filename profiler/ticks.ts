@@ -6,6 +6,7 @@
  * known wall-clock interval; {@link decodeTimestampPairs} turns a resolved query buffer of
  * begin/end pairs into durations.
  */
+import { mean, median } from "./stats.ts";
 
 /** One calibration pair: a GPU pass's tick delta and the wall-clock interval it spanned. */
 export interface TickSample {
@@ -30,12 +31,6 @@ export interface TickCalibration {
   used: number;
   /** Pairs rejected as outliers (or unusable: non-positive tick delta, non-finite wall time). */
   rejected: number;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function slopeThroughOrigin(pairs: readonly [number, number][]): number {
@@ -82,7 +77,7 @@ export function calibrateTicks(samples: readonly TickSample[]): TickCalibration 
     slope = slopeThroughOrigin(kept);
   }
 
-  const meanWall = kept.reduce((s, [, w]) => s + w, 0) / kept.length;
+  const meanWall = mean(kept.map(([, w]) => w));
   let ssRes = 0;
   let ssTot = 0;
   for (const [t, w] of kept) {

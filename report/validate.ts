@@ -148,7 +148,7 @@ class Checker {
     this.int(o.peakBytes, `${at}.peakBytes`);
     this.int(o.weightBytes, `${at}.weightBytes`);
     this.num(o.gpuWaitsPerToken, `${at}.gpuWaitsPerToken`);
-    this.nullable(o.predictions, `${at}.predictions`, (v, p) => {
+    this.nullable(o.accounting, `${at}.accounting`, (v, p) => {
       const preds = this.obj(v, p);
       for (const key of ["seed", "leviathan", "refined"]) {
         this.prediction(preds[key], `${p}.${key}`);

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import {
+  accountConfig,
   ALPHA_NOTE,
   alphaFromTau,
   leviathanSpeedup,
   leviathanTokensPerRound,
   optimalK,
-  predictConfig,
   predictSpeedups,
   refinedSpeedup,
   seedSpeedup,
-  summarizePredictions,
+  summarizeAccounting,
 } from "../profiler/analytic.ts";
 import type { ConfigResult } from "../profiler/results.ts";
 
@@ -94,31 +94,31 @@ function config(overrides: Partial<ConfigResult>): ConfigResult {
     gpuWaitsPerToken: 1,
     measuredSpeedup: 2,
     alphaPerToken: null,
-    predictions: null,
+    accounting: null,
     ...overrides,
   };
 }
 
-Deno.test("predictConfig uses alphaFromTau and the measured verify ratio", () => {
-  const r = predictConfig(config({}));
+Deno.test("accountConfig uses alphaFromTau and the measured verify ratio", () => {
+  const r = accountConfig(config({}));
   assert.ok(r !== null);
   close(r.alphaPerToken, 0.8);
-  close(r.predictions.refined.speedup, 3.3616 / 1.6);
-  close(r.predictions.seed.speedup, 3.8 / 1.4);
-  assert.equal(predictConfig(config({ mode: "baseline", k: null })), null);
-  assert.equal(predictConfig(config({ measuredSpeedup: null })), null);
+  close(r.accounting.refined.speedup, 3.3616 / 1.6);
+  close(r.accounting.seed.speedup, 3.8 / 1.4);
+  assert.equal(accountConfig(config({ mode: "baseline", k: null })), null);
+  assert.equal(accountConfig(config({ measuredSpeedup: null })), null);
 });
 
-Deno.test("summarizePredictions: mean absolute error and best model", () => {
+Deno.test("summarizeAccounting: mean absolute error and best model", () => {
   const pred = (seed: number, lev: number, ref: number) => ({
     seed: { speedup: 1, errorPct: seed },
     leviathan: { speedup: 1, errorPct: lev },
     refined: { speedup: 1, errorPct: ref },
   });
-  const a = summarizePredictions([
-    config({ predictions: pred(10, -20, 4) }),
-    config({ predictions: pred(-30, 10, -2) }),
-    config({ mode: "baseline", k: null, predictions: null }),
+  const a = summarizeAccounting([
+    config({ accounting: pred(10, -20, 4) }),
+    config({ accounting: pred(-30, 10, -2) }),
+    config({ mode: "baseline", k: null, accounting: null }),
   ]);
   assert.deepEqual(a.summary, [
     { model: "seed", meanAbsPctError: 20 },
@@ -128,7 +128,7 @@ Deno.test("summarizePredictions: mean absolute error and best model", () => {
   assert.equal(a.best, "refined");
   assert.equal(a.alphaNote, ALPHA_NOTE);
   assert.match(a.alphaNote, /draft acceptance rate/);
-  const none = summarizePredictions([config({ predictions: null })]);
+  const none = summarizeAccounting([config({ accounting: null })]);
   assert.deepEqual(none.summary, []);
   assert.equal(none.best, "none");
 });

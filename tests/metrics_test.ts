@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { speculativeMetrics, timingMetrics } from "../profiler/metrics.ts";
-import { stat } from "../profiler/stats.ts";
+import { firstRoundTokens, speculativeMetrics, timingMetrics } from "../profiler/metrics.ts";
+import { mean, meanInterval, median, percentile, stat, std } from "../profiler/stats.ts";
 
 const close = (actual: number, expected: number, tol = 1e-12) =>
   assert.ok(Math.abs(actual - expected) <= tol, `${actual} != ${expected}`);
@@ -64,17 +64,20 @@ Deno.test("speculativeMetrics: unreached positions and no rounds", () => {
 });
 
 Deno.test("timingMetrics: TPOT excludes the prefill token", () => {
-  const t = timingMetrics({ ttftMs: 50, decodeMs: 630, newTokens: 64 });
+  const t = timingMetrics({ ttftMs: 50, decodeMs: 630, newTokens: 64, firstTokens: 1 });
   close(t.tpotMs, 10);
   close(t.throughputTokS, 64 / 0.68);
   assert.equal(t.ttftMs, 50);
 });
 
 Deno.test("timingMetrics: one new token", () => {
-  const t = timingMetrics({ ttftMs: 20, decodeMs: 0, newTokens: 1 });
+  const t = timingMetrics({ ttftMs: 20, decodeMs: 0, newTokens: 1, firstTokens: 1 });
   assert.equal(t.tpotMs, 0);
   close(t.throughputTokS, 50);
-  assert.throws(() => timingMetrics({ ttftMs: -1, decodeMs: 0, newTokens: 1 }), RangeError);
+  assert.throws(
+    () => timingMetrics({ ttftMs: -1, decodeMs: 0, newTokens: 1, firstTokens: 1 }),
+    RangeError,
+  );
 });
 
 Deno.test("stat: mean, sample std, min, max, n", () => {
@@ -87,4 +90,38 @@ Deno.test("stat: mean, sample std, min, max, n", () => {
   assert.deepEqual(stat([3]), { mean: 3, std: 0, min: 3, max: 3, n: 1 });
   assert.deepEqual(stat([]), { mean: 0, std: 0, min: 0, max: 0, n: 0 });
   assert.throws(() => stat([1, NaN]), RangeError);
+});
+
+Deno.test("timingMetrics: speculative TPOT divides by the tokens after the first round", () => {
+  // Rounds [3, 1, 2], K=3, N=9: the first round (prefill verify) emits 4 tokens, so the 5
+  // tokens after it took the decode time, not N - 1 = 8.
+  const first = firstRoundTokens([3, 1, 2, 3], 9);
+  assert.equal(first, 4);
+  const t = timingMetrics({ ttftMs: 40, decodeMs: 100, newTokens: 9, firstTokens: first });
+  close(t.tpotMs, 20);
+  close(t.throughputTokS, 9 / 0.14);
+  assert.equal(firstRoundTokens(undefined, 9), 1);
+  assert.equal(firstRoundTokens([12], 9), 9);
+  assert.equal(timingMetrics({ ttftMs: 5, decodeMs: 0, newTokens: 9, firstTokens: 9 }).tpotMs, 0);
+  assert.throws(
+    () => timingMetrics({ ttftMs: 5, decodeMs: 1, newTokens: 9, firstTokens: 10 }),
+    RangeError,
+  );
+});
+
+Deno.test("stats: mean, std, median, percentile, t interval", () => {
+  const xs = [4, 1, 3, 2];
+  close(mean(xs), 2.5);
+  close(std(xs), Math.sqrt(5 / 3));
+  close(median(xs), 2.5);
+  close(median([3, 1, 2]), 2);
+  close(percentile(xs, 0), 1);
+  close(percentile(xs, 100), 4);
+  close(percentile(xs, 25), 1.75);
+  assert.ok(Number.isNaN(mean([])));
+  const ci = meanInterval(xs);
+  // t(0.975, 3) = 3.182; s / sqrt(4) = sqrt(5/3) / 2.
+  close(ci.halfWidth, 3.182 * Math.sqrt(5 / 3) / 2, 1e-9);
+  close(ci.relHalfWidth, ci.halfWidth / 2.5, 1e-12);
+  assert.equal(meanInterval([1]).halfWidth, Infinity);
 });

@@ -26,11 +26,14 @@ Deno.test("profile: a short real sweep writes results, report and trace", async 
       env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1" },
       stdout: "piped",
       stderr: "piped",
-      signal: AbortSignal.timeout(300_000),
+      signal: AbortSignal.timeout(600_000),
     }).output();
     const out = new TextDecoder().decode(r.stdout);
     assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
-    assert.match(out, /mean \|prediction error\|: seed .*%, leviathan .*%, refined .*%; best: /);
+    assert.match(
+      out,
+      /in-sample accounting \(not predictions\), mean \|error\|: seed .*%, leviathan .*%, refined .*%; best: /,
+    );
 
     const results = validateResults(await Deno.readTextFile(json), json);
     // fp16 and int8 (the default), one sink cache, one prompt type: 2 x (baseline + 2 K).
@@ -49,9 +52,9 @@ Deno.test("profile: a short real sweep writes results, report and trace", async 
       assert.equal(c.perPositionAcceptance!.length, c.k);
       assert.ok(c.tDraftMs! > 0 && c.tVerifyMs! > 0 && c.tTargetMs! > 0, c.id);
       assert.ok(Math.abs(c.c! - c.tDraftMs! / c.tTargetMs!) < 1e-9, c.id);
-      assert.ok(c.predictions !== null, c.id);
+      assert.ok(c.accounting !== null, c.id);
       // The refined model divides by the measured verify cost instead of one target pass.
-      const { seed, leviathan, refined } = c.predictions!;
+      const { seed, leviathan, refined } = c.accounting!;
       for (const p of [seed, leviathan, refined]) {
         assert.ok(Math.abs(p.errorPct - 100 * (p.speedup / c.measuredSpeedup! - 1)) < 1e-6, c.id);
       }
@@ -63,6 +66,13 @@ Deno.test("profile: a short real sweep writes results, report and trace", async 
     const entry = sink.points.at(-1)!.kvBytes / 64;
     assert.ok(sink.points.every((p) => p.kvBytes <= 64 * entry));
     assert.equal(results.analytic.summary.length, 3);
+    // Predicted before measuring: every configuration, tokens/round exact for greedy.
+    const pred = results.predictions!;
+    assert.equal(pred.rows.length, results.configs.length);
+    assert.ok(results.configs.every((c) => c.predicted && c.predicted.throughputTokS > 0));
+    assert.equal(pred.tokensPerRoundMeanAbsPctError, 0);
+    assert.deepEqual(pred.summary.map((s) => s.model), ["seed", "leviathan", "costAware"]);
+    assert.ok(results.timing && results.timing.timerOverflowPasses === 0);
     assert.ok(results.simulator && results.simulator.rows.length === 4);
 
     const page = await Deno.readTextFile(html);

@@ -7,7 +7,7 @@ import { f1, fmtX } from "../format.ts";
 import { type ReportView, type SectionHost } from "../view.ts";
 
 export function drawPrediction({ body, caption }: SectionHost, v: ReportView): void {
-  const pool = v.specs.filter((c) => c.predictions && c.measuredSpeedup != null);
+  const pool = v.specs.filter((c) => c.accounting && c.measuredSpeedup != null);
   if (pool.length === 0) {
     return noData(
       body,
@@ -23,7 +23,7 @@ export function drawPrediction({ body, caption }: SectionHost, v: ReportView): v
     color: MODEL_COLORS[m],
     line: false,
     points: pool.map((c) => {
-      const p = c.predictions![m];
+      const p = c.accounting![m];
       return {
         x: c.measuredSpeedup as number,
         y: p.speedup,

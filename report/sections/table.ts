@@ -63,7 +63,7 @@ function columns(v: ReportView): Column[] {
       "measured speedup over the matching baseline",
     ),
     ...(Object.keys(PREDICTION_TITLES) as (keyof typeof PREDICTION_TITLES)[]).map((m) =>
-      num(m, (c) => c.predictions?.[m].speedup ?? null, fmtX, PREDICTION_TITLES[m])
+      num(m, (c) => c.accounting?.[m].speedup ?? null, fmtX, PREDICTION_TITLES[m])
     ),
     num("c", (c) => c.c, fmt3, "T_draft / T_target"),
     num("compr.", (c) => c.compressionEvents, fmtInt, "cache compression events"),

@@ -1,0 +1,415 @@
+/**
+ * The cost model of a device profile (`mod.ts calibrate -o dev.json`): what one forward pass
+ * and one generation loop cost on this device, measured apart from any sweep.
+ *
+ * Pass time, per pass kind (model, quantization, logits rows):
+ *
+ *   T_pass(T, L) = a(T) + c * T * L        [ms]
+ *
+ * with T the tokens of the pass, L the cached keys it attends over, a(T) non-decreasing and
+ * piecewise linear between the measured token counts (knots) and extended linearly past the last two, and one
+ * attention cost c per query-key pair (T queries over L cached keys) per pass kind. A first
+ * calibration with c * L alone (no T) gave negative a(1): a prefill of 64 tokens over 128 keys
+ * pays 64x a decode's attention. a(T) is piecewise rather than a + b T because the matmul kernels
+ * pick a row tile by T (1, 4 or 8 rows per workgroup): on lavapipe a pass of 2 tokens costs
+ * about what 4 do, so time is a staircase in T, not a line.
+ *
+ * Generation wall time = passScale * the sum of its passes' T_pass + perWaitMs * CPU waits on
+ * the GPU + perPassMs * passes (CPU encode and submit). All three come from real generation
+ * loops on a calibration prompt (not any configuration a sweep runs), timed pass by pass:
+ * passScale = GPU time of the passes inside the loops / the pass model's time for them
+ * (passes timed alone and back to back differ, by a lot on a loaded software adapter);
+ * perWaitMs and perPassMs by least squares (>= 0) on wall time minus the loops' GPU time.
+ */
+import type { CachePolicy } from "../engine/cache_policy.ts";
+import { PREFILL_CHUNK, SINK_PREFILL_CHUNK } from "../engine/generate.ts";
+import type { TickCalibrationInfo } from "./gpu_timer.ts";
+import type { DeviceProfile } from "./simulator.ts";
+import { mean } from "./stats.ts";
+
+/** Schema tag of a device profile with measured pass costs. */
+export const DEVICE_SCHEMA = "neox-spec/device@2";
+
+/** One measured pass time (median over repetitions). */
+export interface PassPoint {
+  T: number;
+  L: number;
+  ms: number;
+}
+
+/** Mean and largest |fit - measured| / measured over the measured points, %. */
+export interface FitError {
+  meanRelPct: number;
+  maxRelPct: number;
+  points: number;
+}
+
+/** The fitted pass model of one pass kind. */
+export interface PassFit {
+  /** a(T) at the measured token counts, ms. */
+  knots: { T: number; ms: number }[];
+  /** c: ms per (query token x cached key) pair. */
+  msPerKey: number;
+  fitError: FitError;
+  /** The measurements the fit came from. */
+  points: PassPoint[];
+}
+
+/** Per-wait and per-pass CPU overheads of generation loops. */
+export interface Overheads {
+  form: string;
+  /** GPU time of passes inside generation loops / the pass model's time for them. */
+  passScale: number;
+  perWaitMs: number;
+  perPassMs: number;
+  /** Error of the whole generation-time model (passes + overheads) on the loops it saw. */
+  fitError: FitError;
+  /** The loops (ms): wall, timed passes' GPU time, pass model of the timed and untimed passes. */
+  loops: OverheadLoop[];
+}
+
+/** One generation loop of the overhead fit. */
+export interface OverheadLoop {
+  what: string;
+  wallMs: number;
+  /** GPU time of the loop's timed passes. */
+  timedGpuMs: number;
+  /** The pass model's time for the timed passes, and for the untimed ones (first prefills). */
+  timedModelMs: number;
+  untimedModelMs: number;
+  waits: number;
+  passes: number;
+}
+
+/** A device profile: the simulator's rates plus measured pass costs and overheads. */
+export interface DeviceCosts extends DeviceProfile {
+  schema: typeof DEVICE_SCHEMA;
+  form: string;
+  /** The models the pass costs were measured with. */
+  models: { target: string; draft: string };
+  quant: ("fp16" | "int8")[];
+  tickCalibration: TickCalibrationInfo | null;
+  /** Keyed by {@link passKey}. */
+  passes: Record<string, PassFit>;
+  overheads: Overheads;
+  /** Mean and max fit error over every pass kind. */
+  fitError: FitError;
+  /**
+   * The simulator (roofline rates from synthetic pythia-70m passes) predicting the measured
+   * pass times of these models, whose shapes it was not calibrated on: error per pass kind.
+   */
+  simulatorValidation?: {
+    key: string;
+    shape: string;
+    error: FitError;
+    rows: { T: number; L: number; measuredMs: number; simulatedMs: number }[];
+  }[];
+}
+
+/** The form string written into device profiles. */
+export const PASS_FORM = "T_pass(T, L) = a(T) + c * T * L ms; a(T) non-decreasing, piecewise " +
+  "linear between measured T knots (linear extension past the ends), one c >= 0 per pass kind; " +
+  "generation = passScale * sum T_pass + perWaitMs * waits + perPassMs * passes";
+
+/**
+ * Key of a pass kind: `target-fp16` (one-row logits: decode and prefill), `target-fp16-verify`
+ * (logits for all rows), `draft-fp16`.
+ */
+export function passKey(
+  role: "target" | "draft",
+  quant: "fp16" | "int8",
+  verify = false,
+): string {
+  return `${role}-${quant}${verify ? "-verify" : ""}`;
+}
+
+function knotMs(knots: { T: number; ms: number }[], T: number): number {
+  if (knots.length === 1) return knots[0].ms;
+  let i = knots.findIndex((k) => k.T >= T);
+  if (i === 0) i = 1;
+  if (i < 0) i = knots.length - 1;
+  const a = knots[i - 1], b = knots[i];
+  return a.ms + (b.ms - a.ms) * (T - a.T) / (b.T - a.T);
+}
+
+/**
+ * Predicted GPU time of one pass of `T` tokens over `L` cached keys, ms.
+ *
+ * @throws RangeError when the profile has no pass kind `modelKey`.
+ */
+export function passMs(costs: DeviceCosts, modelKey: string, T: number, L: number): number {
+  const fit = costs.passes[modelKey];
+  if (!fit) {
+    throw new RangeError(
+      `device profile has no pass costs for ${modelKey} (has ${
+        Object.keys(costs.passes).join(", ")
+      })`,
+    );
+  }
+  return Math.max(0, knotMs(fit.knots, T) + fit.msPerKey * T * L);
+}
+
+export function fitErrorOf(pairs: { fit: number; measured: number }[]): FitError {
+  const rel = pairs.map((p) => 100 * Math.abs(p.fit - p.measured) / p.measured);
+  return {
+    meanRelPct: rel.length ? mean(rel) : 0,
+    maxRelPct: rel.length ? Math.max(...rel) : 0,
+    points: rel.length,
+  };
+}
+
+/** Least-squares non-decreasing fit of values (pool adjacent violators), weights `w`. */
+function isotonic(values: number[], w: number[]): number[] {
+  const blocks: { v: number; w: number; n: number }[] = [];
+  values.forEach((v, i) => {
+    blocks.push({ v, w: w[i], n: 1 });
+    while (blocks.length > 1 && blocks[blocks.length - 2].v > blocks[blocks.length - 1].v) {
+      const b = blocks.pop()!, a = blocks.pop()!;
+      blocks.push({ v: (a.v * a.w + b.v * b.w) / (a.w + b.w), w: a.w + b.w, n: a.n + b.n });
+    }
+  });
+  return blocks.flatMap((b) => new Array<number>(b.n).fill(b.v));
+}
+
+/**
+ * Fits a(T) + c T L to measured points: c from the within-T covariance of time and T L (least
+ * squares with a free intercept per T; kept >= 0, attending over more keys costs no less),
+ * a(T) = mean time at T - c * mean L at T, made non-decreasing in T (pool adjacent
+ * violators: a pass of more tokens costs no less; a noisy point cannot make a dip).
+ */
+export function fitPasses(points: PassPoint[]): PassFit {
+  const byT = new Map<number, PassPoint[]>();
+  for (const p of points) byT.set(p.T, [...(byT.get(p.T) ?? []), p]);
+  let sxy = 0, sxx = 0;
+  for (const ps of byT.values()) {
+    const l = mean(ps.map((p) => p.T * p.L)), m = mean(ps.map((p) => p.ms));
+    for (const p of ps) {
+      sxy += (p.T * p.L - l) * (p.ms - m);
+      sxx += (p.T * p.L - l) ** 2;
+    }
+  }
+  const msPerKey = sxx > 0 ? Math.max(0, sxy / sxx) : 0;
+  const groups = [...byT.entries()].sort(([a], [b]) => a - b);
+  const raw = groups.map(([T, ps]) =>
+    mean(ps.map((p) => p.ms)) - msPerKey * T * mean(ps.map((p) => p.L))
+  );
+  const mono = isotonic(raw, groups.map(([, ps]) => ps.length));
+  const knots = groups.map(([T], i) => ({ T, ms: mono[i] }));
+  const fit = { knots, msPerKey, fitError: { meanRelPct: 0, maxRelPct: 0, points: 0 }, points };
+  fit.fitError = fitErrorOf(
+    points.map((p) => ({ fit: knotMs(knots, p.T) + msPerKey * p.T * p.L, measured: p.ms })),
+  );
+  return fit;
+}
+
+/** One pass of a generation loop. */
+export interface ScheduledPass {
+  /** False for passes the engine encodes without the timing hook (the first round's prefills). */
+  timed?: boolean;
+  role: "target" | "draft";
+  verify: boolean;
+  T: number;
+  L: number;
+}
+
+/** The passes and CPU waits of one generation, as the engine's loops run them. */
+export interface Schedule {
+  passes: ScheduledPass[];
+  waits: number;
+}
+
+function live(cache: CachePolicy, len: number): number {
+  return cache.kind === "sink" ? Math.min(len, cache.size) : len;
+}
+
+function prefillPasses(
+  role: "target" | "draft",
+  n: number,
+  chunk: number,
+  cache: CachePolicy,
+): ScheduledPass[] {
+  const out: ScheduledPass[] = [];
+  for (let s = 0; s < n; s += chunk) {
+    out.push({ role, verify: false, T: Math.min(chunk, n - s), L: live(cache, s) });
+  }
+  return out;
+}
+
+/**
+ * Passes and waits of plain greedy decoding (engine/generate.ts greedyGenerate): a prefill of
+ * P tokens (chunks of 256, or 32 with a sink cache), N - 1 one-token passes in submits of
+ * 32 with no wait between them, one wait after the prefill and one final read.
+ */
+export function baselineSchedule(promptTokens: number, n: number, cache: CachePolicy): Schedule {
+  const chunk = cache.kind === "sink"
+    ? Math.min(SINK_PREFILL_CHUNK, promptTokens)
+    : Math.min(PREFILL_CHUNK, promptTokens);
+  const passes = prefillPasses("target", promptTokens, Math.max(1, chunk), cache);
+  for (let i = 1; i < n; i++) {
+    passes.push({ role: "target", verify: false, T: 1, L: live(cache, promptTokens + i - 1) });
+  }
+  return { passes, waits: 2 };
+}
+
+/**
+ * Passes and waits of greedy speculative decoding (engine/speculative.ts) whose rounds
+ * accept `rounds[r]` drafts: the first round prefills the target (P - 1 tokens) and the draft
+ * (P), drafts K - 1 more tokens and verifies K + 1; every later round runs a 2-token draft
+ * pass, K - 1 one-token draft passes and a verify of K + 1. Rounds go in batches of
+ * ceil((N - produced) / (K + 1)) per submit with one read of the accept log each; one wait
+ * for the first round, one read of its log, one final read of the tokens.
+ */
+export function speculativeSchedule(
+  promptTokens: number,
+  n: number,
+  k: number,
+  rounds: readonly number[],
+  cache: CachePolicy,
+): Schedule {
+  const P = promptTokens;
+  const chunk = Math.max(
+    1,
+    cache.kind === "sink"
+      ? Math.max(Math.min(SINK_PREFILL_CHUNK, P), k + 1)
+      : Math.min(PREFILL_CHUNK, Math.max(P, k + 1)),
+  );
+  const passes: ScheduledPass[] = [
+    ...(P > 1 ? prefillPasses("target", P - 1, chunk, cache) : []),
+    ...prefillPasses("draft", P, chunk, cache),
+  ].map((p) => ({ ...p, timed: false }));
+  // Committed tokens before each round (prompt included): the target has cached all but the
+  // last, the draft likewise after its 2-token catch-up pass.
+  let len = P;
+  let produced = 0;
+  let waits = 2;
+  let r = 0;
+  const round = (first: boolean) => {
+    if (!first) passes.push({ role: "draft", verify: false, T: 2, L: live(cache, len - 2) });
+    for (let i = 1; i < k; i++) {
+      passes.push({ role: "draft", verify: false, T: 1, L: live(cache, len - 1 + i) });
+    }
+    passes.push({ role: "target", verify: true, T: k + 1, L: live(cache, len - 1) });
+    const a = Math.min(rounds[r] ?? 0, k);
+    len += a + 1;
+    produced += a + 1;
+    r++;
+  };
+  round(true);
+  while (produced < n) {
+    const batch = Math.ceil((n - produced) / (k + 1));
+    for (let i = 0; i < batch; i++) round(false);
+    waits++;
+  }
+  return { passes, waits: waits + 1 };
+}
+
+/** GPU ms of a schedule's passes under the profile's pass model (only timed or untimed ones). */
+export function scheduleGpuMs(
+  costs: DeviceCosts,
+  quant: "fp16" | "int8",
+  s: Schedule,
+  only?: "timed" | "untimed",
+): number {
+  let ms = 0;
+  for (const p of s.passes) {
+    if (only && (p.timed !== false) !== (only === "timed")) continue;
+    // The draft always runs fp16 weights.
+    const key = passKey(p.role, p.role === "draft" ? "fp16" : quant, p.verify);
+    ms += passMs(costs, key, p.T, p.L);
+  }
+  return ms;
+}
+
+/** Wall ms of a schedule: its passes plus per-wait and per-pass overheads. */
+export function scheduleWallMs(
+  costs: DeviceCosts,
+  quant: "fp16" | "int8",
+  s: Schedule,
+): number {
+  return (costs.overheads.passScale ?? 1) * scheduleGpuMs(costs, quant, s) +
+    costs.overheads.perWaitMs * s.waits +
+    costs.overheads.perPassMs * s.passes.length;
+}
+
+/**
+ * Overheads from loops: passScale = sum of timed GPU ms / sum of their pass model ms; then
+ * wall - timed GPU - passScale * untimed model = perWaitMs * waits + perPassMs * passes by
+ * least squares, both kept >= 0 (a negative one is refitted as 0 with the other alone).
+ */
+export function fitOverheads(loops: OverheadLoop[]): Overheads {
+  const model = loops.reduce((s, l) => s + l.timedModelMs, 0);
+  const passScale = model > 0 ? loops.reduce((s, l) => s + l.timedGpuMs, 0) / model : 1;
+  const y = loops.map((l) => l.wallMs - l.timedGpuMs - passScale * l.untimedModelMs);
+  const x1 = loops.map((l) => l.waits), x2 = loops.map((l) => l.passes);
+  const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
+  const a11 = dot(x1, x1), a12 = dot(x1, x2), a22 = dot(x2, x2);
+  const b1 = dot(x1, y), b2 = dot(x2, y);
+  const det = a11 * a22 - a12 * a12;
+  let perWaitMs = det !== 0 ? (b1 * a22 - b2 * a12) / det : 0;
+  let perPassMs = det !== 0 ? (a11 * b2 - a12 * b1) / det : 0;
+  if (perWaitMs < 0 || det === 0) {
+    perWaitMs = 0;
+    perPassMs = a22 > 0 ? Math.max(0, b2 / a22) : 0;
+  } else if (perPassMs < 0) {
+    perPassMs = 0;
+    perWaitMs = a11 > 0 ? Math.max(0, b1 / a11) : 0;
+  }
+  return {
+    form: "passScale = sum timed GPU / sum pass model; wall - timed GPU - passScale * untimed " +
+      "model = perWaitMs * waits + perPassMs * passes (least squares, >= 0)",
+    passScale,
+    perWaitMs,
+    perPassMs,
+    fitError: fitErrorOf(
+      loops.map((l) => ({
+        fit: passScale * (l.timedModelMs + l.untimedModelMs) + perWaitMs * l.waits +
+          perPassMs * l.passes,
+        measured: l.wallMs,
+      })),
+    ),
+    loops,
+  };
+}
+
+/** Mean and max of several fit errors (weighted by points). */
+export function combineFitErrors(errors: FitError[]): FitError {
+  const points = errors.reduce((s, e) => s + e.points, 0);
+  return {
+    meanRelPct: points ? errors.reduce((s, e) => s + e.meanRelPct * e.points, 0) / points : 0,
+    maxRelPct: Math.max(0, ...errors.map((e) => e.maxRelPct)),
+    points,
+  };
+}
+
+/** Checks that parsed JSON is a device profile with pass costs. */
+export function asDeviceCosts(json: unknown, path: string): DeviceCosts {
+  const d = json as Partial<DeviceCosts>;
+  if (d?.schema !== DEVICE_SCHEMA || typeof d.passes !== "object" || !d.overheads) {
+    throw new RangeError(
+      `${path}: not a device profile with pass costs (schema ${DEVICE_SCHEMA}; run mod.ts calibrate -o ${path})`,
+    );
+  }
+  if (d.form !== PASS_FORM) {
+    throw new RangeError(
+      `${path}: device profile of another cost form ("${d.form}"); re-run mod.ts calibrate -o ${path}`,
+    );
+  }
+  return d as DeviceCosts;
+}
+
+/**
+ * `--k auto` inputs from a device profile at cache length L: c = T_draft(1) / T_target(1)
+ * and K -> T_verify(K + 1) / T_target(1) (instead of the parameter ratio and a verify that
+ * costs one target pass).
+ */
+export function kAutoCosts(
+  costs: DeviceCosts,
+  quant: "fp16" | "int8",
+  L: number,
+): { c: number; verifyCostRatio: (k: number) => number } {
+  const t1 = passMs(costs, passKey("target", quant), 1, L);
+  return {
+    c: passMs(costs, passKey("draft", "fp16"), 1, L) / t1,
+    verifyCostRatio: (k) => passMs(costs, passKey("target", quant, true), k + 1, L) / t1,
+  };
+}
