@@ -12,6 +12,7 @@ import {
 } from "../kernels/kernel.ts";
 import { advance, type Linear, linear } from "../engine/ops.ts";
 import { GpuTimer } from "./gpu_timer.ts";
+import { describeMachine } from "./device_info.ts";
 import type { DeviceProfile, ModelShape } from "./simulator.ts";
 import { passTimeMs, PYTHIA_SHAPES, weightParamsPerPass } from "./simulator.ts";
 import { loadModel, syntheticModel } from "../engine/load.ts";
@@ -145,7 +146,8 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
   timer.destroy();
   for (const b of [x, y, zero, state]) b.destroy();
   return {
-    description: gpu.adapterInfo.description || gpu.adapterInfo.vendor || "unknown adapter",
+    description: describeMachine(gpu).description,
+    machine: describeMachine(gpu),
     gemvGBs: gemvGBs as DeviceProfile["gemvGBs"],
     gemmGflops: gemmGflops as DeviceProfile["gemmGflops"],
     dispatchMs,

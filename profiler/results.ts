@@ -10,6 +10,7 @@ import type { NeoxModel } from "../engine/model.ts";
 export const RESULTS_SCHEMA = "neox-spec/results@1";
 
 import type { TickCalibrationInfo } from "./gpu_timer.ts";
+import type { MachineDescription } from "./device_info.ts";
 
 /** Mean and spread of one measured quantity over samples (warm-up excluded). */
 export interface Stat {
@@ -152,13 +153,8 @@ export interface ResultsFile {
   tool: { name: "neox-spec"; version: string };
   /** ISO 8601 time the sweep finished. */
   createdAt: string;
-  device: {
-    description: string;
-    vendor: string;
-    architecture: string;
-    isFallbackAdapter: boolean;
-    features: string[];
-  };
+  /** The adapter and, where known, the CPU it runs on (profiler/device_info.ts). */
+  device: MachineDescription;
   models: { target: ModelInfo; draft: ModelInfo | null };
   settings: {
     kValues: number[];

@@ -20,6 +20,8 @@ import { leviathanTokensPerRound } from "./analytic.ts";
 export interface DeviceProfile {
   /** Human-readable device name. */
   description: string;
+  /** The adapter and CPU that were calibrated (profiler/device_info.ts). */
+  machine?: import("./device_info.ts").MachineDescription;
   /** GB/s for reading weights in a GEMV, per weight dtype. */
   gemvGBs: { f16: number; f32: number; int8: number };
   /** GFLOP/s of the multi-token GEMM per dtype. */

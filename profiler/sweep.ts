@@ -6,6 +6,7 @@
  */
 import { type Gpu, gpuIdle, settleDeviceLoss } from "../engine/device.ts";
 import { NeoxError } from "../engine/errors.ts";
+import { describeMachine } from "./device_info.ts";
 import { loadModel } from "../engine/load.ts";
 import { loadConfig } from "../engine/config.ts";
 import { calibrateDevice } from "./calibrate.ts";
@@ -200,15 +201,7 @@ async function sweepAll(
     schema: RESULTS_SCHEMA,
     tool: { name: "neox-spec", version: o.version },
     createdAt: new Date().toISOString(),
-    device: {
-      description: gpu.adapterInfo.description || gpu.adapterInfo.device || "unknown",
-      vendor: gpu.adapterInfo.vendor,
-      architecture: gpu.adapterInfo.architecture,
-      isFallbackAdapter: Boolean(
-        (gpu.adapterInfo as { isFallbackAdapter?: boolean }).isFallbackAdapter,
-      ),
-      features: [...gpu.device.features].map(String).sort(),
-    },
+    device: describeMachine(gpu),
     models: info!,
     settings: {
       kValues: o.kValues,
@@ -495,10 +488,12 @@ export function summaryTable(r: ResultsFile): string {
     "tau",
     "c",
     "speedup",
-    "seed",
-    "leviathan",
-    "refined",
-    "predicted",
+    "acct seed",
+    "acct lev",
+    "acct refined",
+    "pred seed",
+    "pred lev",
+    "pred cost",
   ]];
   const f = (x: number | null | undefined, d = 2) =>
     x === null || x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(d);
@@ -515,6 +510,8 @@ export function summaryTable(r: ResultsFile): string {
       f(c.accounting?.seed.speedup),
       f(c.accounting?.leviathan.speedup),
       f(c.accounting?.refined.speedup),
+      f(c.predicted?.speedup.seed),
+      f(c.predicted?.speedup.leviathan),
       f(c.predicted?.speedup.costAware),
     ]);
   }
@@ -523,6 +520,13 @@ export function summaryTable(r: ResultsFile): string {
     row.map((cell, i) => i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])).join("  ")
   );
   lines.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
+  const d = r.device;
+  lines.unshift(
+    `device: ${d.description}${d.isFallbackAdapter ? " (fallback adapter)" : ""}; CPU: ${
+      d.cpuModel ?? "unknown"
+    }, ${d.cpuCores ?? "?"} cores (software adapters run on it: times are CPU times)`,
+    "acct = in-sample accounting from the run itself; pred = predicted before the sweep ran",
+  );
   const errs = r.analytic.summary.map((s) => `${s.model} ${s.meanAbsPctError.toFixed(1)}%`).join(
     ", ",
   );
