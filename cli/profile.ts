@@ -121,7 +121,8 @@ export async function run(rawArgs: string[]): Promise<void> {
       kValues,
       maxNewTokens,
       cacheLens,
-      promptTypes,
+      // A custom --prompt is the sweep's only prompt type ("custom").
+      promptTypes: prompt !== undefined ? ["custom"] : promptTypes,
       quant,
     },
     promptCases(codec, promptTypes, prompt),

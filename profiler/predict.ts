@@ -24,6 +24,7 @@
  *   profile's T_pass(T, L) plus per-wait and per-pass overheads. In steady state this is
  *   tau T_target(1) / (K T_draft(1) + T_verify(K + 1) + overheads per round), plus prefill.
  */
+import { NeoxError } from "../engine/errors.ts";
 import type { CachePolicy } from "../engine/cache_policy.ts";
 import { FULL_CACHE, sinkWindowCache } from "../engine/cache_policy.ts";
 import { leviathanSpeedup, seedSpeedup } from "./analytic.ts";
@@ -113,7 +114,9 @@ export function predictGrid(
         for (const kind of grid.promptTypes) {
           const prompts = acc.prompts.filter((p) => p.kind === kind);
           if (prompts.length === 0) {
-            throw new RangeError(`acceptance file has no prompts of type ${kind}`);
+            throw new NeoxError(
+              `acceptance file has no prompts of type ${kind} (measure it with the same --prompt-types)`,
+            );
           }
           for (const p of prompts) {
             if (p.agreement.length < n - 1) {

@@ -1,7 +1,8 @@
 /**
  * Losing the GPU device in the middle of `profile`: the run stops with one `error:` line,
  * exit code 1, and the results of the configurations finished before the loss are saved
- * (tests/fixtures/lose_device.ts destroys the device when the second configuration starts).
+ * (tests/fixtures/lose_device.ts destroys the device when the second group of configurations
+ * starts: the sweep interleaves a group's baseline and K values, so a group finishes whole).
  */
 
 import assert from "node:assert/strict";
@@ -20,7 +21,7 @@ Deno.test("device lost mid-sweep: clean stop, finished configurations kept", asy
         "-A",
         "tests/fixtures/lose_device.ts",
         "--lose-at",
-        "[2/",
+        "[4-6/",
         "profile",
         "--target-model",
         "models/pydoc-neox-2.5m",
@@ -33,6 +34,8 @@ Deno.test("device lost mid-sweep: clean stop, finished configurations kept", asy
         "def parse(argv):",
         "--num-samples",
         "1",
+        "--quant",
+        "fp16",
         "--output-json",
         json,
         "--output-html",
@@ -49,10 +52,14 @@ Deno.test("device lost mid-sweep: clean stop, finished configurations kept", asy
     assert.equal(r.code, 1, stderr);
     assert.ok(!stderr.includes("    at "), `stack trace:\n${stderr}`);
     assert.deepEqual(errors, [
-      `error: profile: GPU failure: device was lost; saved the 1 finished configuration to ${json}`,
+      `error: profile: GPU failure: device was lost; saved the 3 finished configurations to ${json}`,
     ]);
     const saved: ResultsFile = JSON.parse(await Deno.readTextFile(json));
-    assert.deepEqual(saved.configs.map((c) => c.id), ["base-n8-full-fp16-custom"]);
+    assert.deepEqual(saved.configs.map((c) => c.id), [
+      "base-n8-full-fp16-custom",
+      "spec-k2-n8-full-fp16-custom",
+      "spec-k3-n8-full-fp16-custom",
+    ]);
     assert.equal(saved.interrupted, "GPU failure: device was lost");
     await assert.rejects(Deno.stat(html), Deno.errors.NotFound);
     const left = [];
@@ -78,13 +85,14 @@ Deno.test("Ctrl-C mid-sweep: finished configurations saved, marked interrupted",
         "--k-values",
         "2",
         "3",
-        "4",
         "--max-new-tokens",
         "8",
         "--prompt",
         "def parse(argv):",
         "--num-samples",
         "1",
+        "--quant",
+        "fp16",
         "--output-json",
         json,
       ],
@@ -94,12 +102,12 @@ Deno.test("Ctrl-C mid-sweep: finished configurations saved, marked interrupted",
       stderr: "piped",
       signal: AbortSignal.timeout(90_000),
     }).spawn();
-    // Interrupt as soon as the second configuration starts (the first one has finished).
+    // Interrupt as soon as the second group starts (the first group of 3 has finished).
     let stderr = "";
     const decoder = new TextDecoder();
     for await (const chunk of child.stderr) {
       stderr += decoder.decode(chunk, { stream: true });
-      if (stderr.includes("[2/")) {
+      if (stderr.includes("[4-6/")) {
         child.kill("SIGINT");
         break;
       }
@@ -108,7 +116,7 @@ Deno.test("Ctrl-C mid-sweep: finished configurations saved, marked interrupted",
     assert.equal(status.code, 1, stderr);
     const saved: ResultsFile = JSON.parse(await Deno.readTextFile(json));
     assert.ok(saved.configs.length >= 1, "at least the finished baseline is saved");
-    assert.ok(saved.configs.length < 4, "the sweep stopped early");
+    assert.ok(saved.configs.length < 6, "the sweep stopped early");
     assert.match(saved.interrupted ?? "", /interrupted/);
     const left = [];
     for await (const e of Deno.readDir(tmp)) if (e.name.endsWith(".tmp")) left.push(e.name);
