@@ -21,7 +21,11 @@ import { type PromptCase, promptCases } from "../profiler/prompts.ts";
 import { asDeviceCosts, type DeviceCosts } from "../profiler/cost_model.ts";
 import { calibrateCosts } from "../profiler/calibrate.ts";
 import { predictGrid, scorePredictions } from "../profiler/predict.ts";
-import { type AcceptanceFile, measureAcceptance } from "../profiler/acceptance.ts";
+import {
+  type AcceptanceFile,
+  acceptanceSummary,
+  measureAcceptance,
+} from "../profiler/acceptance.ts";
 import {
   checkDraft,
   type Flags,
@@ -151,7 +155,11 @@ export async function run(rawArgs: string[]): Promise<void> {
   }).catch((e) => keepPartialResults(cmd, e, str(f, "output-json")))
     .finally(() => Deno.removeSignalListener("SIGINT", onInterrupt));
   if (pre) {
-    results.predictions = scorePredictions(pre.rows, results.configs, pre.sources);
+    results.predictions = {
+      ...scorePredictions(pre.rows, results.configs, pre.sources),
+      // So the report can show what the predictions assumed (i.i.d. or not, per position).
+      acceptanceSummary: pre.acceptance.map(acceptanceSummary),
+    };
   }
   console.log(summaryTable(results));
   const jsonPath = str(f, "output-json");
@@ -268,6 +276,7 @@ async function predictFirst(
   return {
     device,
     rows,
+    acceptance,
     sources: {
       device: devicePath ?? "calibrated in this run",
       acceptance: accPaths.length ? accPaths : ["measured in this run (greedy agreement)"],

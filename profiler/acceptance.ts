@@ -14,7 +14,7 @@ import { readBuffer } from "../engine/device.ts";
 import { NeoxError } from "../engine/errors.ts";
 import { greedyGenerate, PREFILL_CHUNK, SINK_PREFILL_CHUNK } from "../engine/generate.ts";
 import { type CachePolicy, checkCachePolicy, sinkCacheSlots } from "../engine/cache_policy.ts";
-import { modelName } from "./results.ts";
+import { type AcceptanceSummary, modelName } from "./results.ts";
 import type { NeoxModel } from "../engine/model.ts";
 import { samplingProbs } from "../engine/sampling.ts";
 import { checkPair } from "../engine/speculative.ts";
@@ -118,6 +118,28 @@ export interface AcceptanceFile {
   maxNewTokens: number;
   prompts: PromptAcceptance[];
   byKind: Record<string, KindAcceptance>;
+}
+
+/** The part of an acceptance file a results file keeps (no sequences, no per-K rounds). */
+export function acceptanceSummary(f: AcceptanceFile): AcceptanceSummary {
+  const byKind: AcceptanceSummary["byKind"] = {};
+  for (const [kind, a] of Object.entries(f.byKind)) {
+    const e = a.iid.expectedRunLength;
+    byKind[kind] = {
+      alpha: a.alpha,
+      positions: a.positions,
+      iid: { ...a.iid, expectedRunLength: Number.isFinite(e) ? e : null },
+      perPositionAcceptance: a.perPositionAcceptance,
+    };
+  }
+  return {
+    quant: f.quant,
+    cache: f.cache.kind,
+    cacheSize: f.cache.kind === "sink" ? f.cache.size : null,
+    temperature: f.temperature,
+    maxNewTokens: f.maxNewTokens,
+    byKind,
+  };
 }
 
 /** A prompt to measure: `ids`, or `text` encoded with the codec when ids is empty. */

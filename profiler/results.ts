@@ -11,6 +11,28 @@ export const RESULTS_SCHEMA = "neox-spec/results@1";
 
 import type { TickCalibrationInfo } from "./gpu_timer.ts";
 import type { MachineDescription } from "./device_info.ts";
+import type { IidCheck } from "./acceptance.ts";
+
+/**
+ * What a results file keeps of one acceptance measurement (profiler/acceptance.ts, made
+ * without speculation before the sweep): per prompt kind, alpha, the i.i.d. check and the
+ * per-position curve; not the agreement sequences or the per-K rounds.
+ */
+export interface AcceptanceSummary {
+  quant: "fp16" | "int8";
+  cache: "full" | "sink";
+  /** Sink cache capacity; null for a full cache. */
+  cacheSize: number | null;
+  temperature: number;
+  maxNewTokens: number;
+  byKind: Record<string, {
+    alpha: number;
+    positions: number;
+    /** expectedRunLength is null when alpha = 1 (JSON has no Infinity). */
+    iid: Omit<IidCheck, "expectedRunLength"> & { expectedRunLength: number | null };
+    perPositionAcceptance: number[];
+  }>;
+}
 
 /** Mean and spread of one measured quantity over samples (warm-up excluded). */
 export interface Stat {
@@ -212,6 +234,8 @@ export interface ResultsFile {
     }[];
     /** Mean absolute % error of predicted tokens/round (0 for exact greedy chains). */
     tokensPerRoundMeanAbsPctError: number | null;
+    /** The acceptance the predictions used, one per quant x cache (absent in older files). */
+    acceptanceSummary?: AcceptanceSummary[];
   };
   /** Why the sweep stopped early (e.g. the GPU device was lost); absent when it finished. */
   interrupted?: string;

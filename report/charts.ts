@@ -36,6 +36,7 @@ export const MODEL_COLORS: Record<string, string> = {
   seed: "#9333ea",
   leviathan: "#ea580c",
   refined: "#16a34a",
+  costAware: "#0891b2",
 };
 /** One colour per weight format, the same in every chart. */
 export const QUANT_COLORS: Record<string, string> = { fp16: "#2563eb", int8: "#ea580c" };

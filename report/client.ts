@@ -12,6 +12,7 @@ import type { ResultsFile } from "../profiler/results.ts";
 import { noData, pendingDraws } from "./charts.ts";
 import { type SectionId, SECTIONS } from "./sections.ts";
 import { drawAcceptance } from "./sections/acceptance.ts";
+import { drawAgreement } from "./sections/agreement.ts";
 import { drawAnalytic } from "./sections/analytic.ts";
 import { drawCache } from "./sections/cache.ts";
 import { drawKernels } from "./sections/kernels.ts";
@@ -33,6 +34,7 @@ const DRAWERS = {
   prediction: drawPrediction,
   latency: drawLatency,
   acceptance: drawAcceptance,
+  agreement: drawAgreement,
   positions: drawPositions,
   analytic: drawAnalytic,
   cache: drawCache,

@@ -33,11 +33,27 @@ export interface SectionInfo {
 /** Every section of the page, in order. */
 export const SECTIONS = [
   { id: "throughput", title: "Throughput vs draft length K", wide: false, kind: "chart" },
-  { id: "prediction", title: "Measured vs predicted speedup", wide: false, kind: "chart" },
+  {
+    id: "prediction",
+    title: "Predicted before the sweep vs measured",
+    wide: true,
+    kind: "chart",
+  },
   { id: "latency", title: "Latency vs draft length K", wide: true, kind: "chart" },
   { id: "acceptance", title: "Draft acceptance and tokens per round", wide: true, kind: "chart" },
+  {
+    id: "agreement",
+    title: "Acceptance measured without speculation",
+    wide: true,
+    kind: "chart",
+  },
   { id: "positions", title: "Per-position acceptance", wide: false, kind: "chart" },
-  { id: "analytic", title: "Analytic model error", wide: false, kind: "chart" },
+  {
+    id: "analytic",
+    title: "In-sample accounting (where time went, not a prediction)",
+    wide: false,
+    kind: "chart",
+  },
   { id: "cache", title: "Cache size: throughput and compression", wide: true, kind: "chart" },
   { id: "memory", title: "KV-cache memory during generation", wide: false, kind: "chart" },
   { id: "kernels", title: "Per-kernel GPU time", wide: false, kind: "chart" },

@@ -83,6 +83,8 @@ thead th[aria-sort="descending"] button::after { content: " \\25BC"; font-size: 
 tbody tr:hover { background: #f5f8ff; }
 tr.best td { background: #f0fdf4; }
 .mini-table { margin-top: 8px; width: auto; }
+.why { margin: 10px 0 0; padding-left: 18px; font-size: 13px; line-height: 1.45; }
+.why li { margin: 2px 0; }
 .mini-table td, .mini-table th { padding: 3px 14px 3px 0; border: none; background: none; position: static; }
 .prompt { border-top: 1px solid var(--line); padding: 8px 0; }
 .prompt:first-child { border-top: none; }

@@ -154,6 +154,96 @@ class Checker {
         this.prediction(preds[key], `${p}.${key}`);
       }
     });
+    // Absent in files written before profile predicted first; the report then says so.
+    if (o.throughputCi !== undefined) {
+      const ci = this.obj(o.throughputCi, `${at}.throughputCi`);
+      this.num(ci.halfWidth, `${at}.throughputCi.halfWidth`);
+      this.num(ci.relHalfWidth, `${at}.throughputCi.relHalfWidth`);
+    }
+    if (o.predicted !== undefined) this.configPrediction(o.predicted, `${at}.predicted`);
+  }
+
+  /** The speedups of the three predicting models (seed and leviathan may be null). */
+  speedups(value: unknown, at: string): void {
+    const o = this.obj(value, at);
+    for (const key of ["seed", "leviathan"]) {
+      this.nullable(o[key], `${at}.${key}`, (v, p) => this.num(v, p));
+    }
+    this.num(o.costAware, `${at}.costAware`);
+  }
+
+  configPrediction(value: unknown, at: string): void {
+    const o = this.obj(value, at);
+    this.nullable(o.tokensPerRound, `${at}.tokensPerRound`, (v, p) => this.num(v, p));
+    this.num(o.throughputTokS, `${at}.throughputTokS`);
+    this.speedups(o.speedup, `${at}.speedup`);
+    if (o.errorPct !== undefined) {
+      const e = this.obj(o.errorPct, `${at}.errorPct`);
+      this.num(e.throughputTokS, `${at}.errorPct.throughputTokS`);
+      this.nullable(e.tokensPerRound, `${at}.errorPct.tokensPerRound`, (v, p) => this.num(v, p));
+      this.speedups(e.speedup, `${at}.errorPct.speedup`);
+    }
+  }
+
+  predictions(value: unknown, at: string): void {
+    const o = this.obj(value, at);
+    this.str(o.device, `${at}.device`);
+    this.arr(o.acceptance, `${at}.acceptance`).forEach((v, i) =>
+      this.str(v, `${at}.acceptance[${i}]`)
+    );
+    this.arr(o.rows, `${at}.rows`).forEach((v, i) => {
+      this.configPrediction(v, `${at}.rows[${i}]`);
+      this.str((v as Obj).id, `${at}.rows[${i}].id`);
+    });
+    this.arr(o.summary, `${at}.summary`).forEach((v, i) => {
+      const s = this.obj(v, `${at}.summary[${i}]`);
+      const p = `${at}.summary[${i}]`;
+      this.oneOf(s.model, `${p}.model`, ["seed", "leviathan", "costAware"] as const);
+      this.nullable(
+        s.speedupMeanAbsPctError,
+        `${p}.speedupMeanAbsPctError`,
+        (x, q) => this.num(x, q),
+      );
+      this.nullable(
+        s.throughputMeanAbsPctError,
+        `${p}.throughputMeanAbsPctError`,
+        (x, q) => this.num(x, q),
+      );
+      this.int(s.n, `${p}.n`);
+    });
+    this.nullable(
+      o.tokensPerRoundMeanAbsPctError,
+      `${at}.tokensPerRoundMeanAbsPctError`,
+      (v, p) => this.num(v, p),
+    );
+    if (o.acceptanceSummary === undefined) return;
+    this.arr(o.acceptanceSummary, `${at}.acceptanceSummary`).forEach((v, i) => {
+      const p = `${at}.acceptanceSummary[${i}]`;
+      const a = this.obj(v, p);
+      this.oneOf(a.quant, `${p}.quant`, ["fp16", "int8"] as const);
+      this.oneOf(a.cache, `${p}.cache`, ["full", "sink"] as const);
+      this.nullable(a.cacheSize, `${p}.cacheSize`, (x, q) => this.int(x, q));
+      this.num(a.temperature, `${p}.temperature`);
+      this.int(a.maxNewTokens, `${p}.maxNewTokens`);
+      for (const [kind, kv] of Object.entries(this.obj(a.byKind, `${p}.byKind`))) {
+        const q = `${p}.byKind.${kind}`;
+        const k = this.obj(kv, q);
+        this.num(k.alpha, `${q}.alpha`);
+        this.int(k.positions, `${q}.positions`);
+        const iid = this.obj(k.iid, `${q}.iid`);
+        for (const key of ["meanRunLength", "lag1Autocorrelation", "runsTestZ"]) {
+          this.num(iid[key], `${q}.iid.${key}`);
+        }
+        this.nullable(
+          iid.expectedRunLength,
+          `${q}.iid.expectedRunLength`,
+          (x, r) => this.num(x, r),
+        );
+        this.arr(k.perPositionAcceptance, `${q}.perPositionAcceptance`).forEach((x, j) =>
+          this.num(x, `${q}.perPositionAcceptance[${j}]`)
+        );
+      }
+    });
   }
 }
 
@@ -254,6 +344,8 @@ export function validateResults(json: unknown, path: string): ResultsFile {
   });
   check.str(analytic.best, "analytic.best");
   check.str(analytic.alphaNote, "analytic.alphaNote");
+
+  if (root.predictions !== undefined) check.predictions(root.predictions, "predictions");
 
   check.arr(root.kernels, "kernels").forEach((v, i) => {
     const k = check.obj(v, `kernels[${i}]`);

@@ -125,6 +125,18 @@ function baselineOnly(): ResultsFile {
   r.configs = r.configs.filter((c) => c.mode === "baseline");
   r.settings.kValues = [];
   r.analytic = { summary: [], best: "", alphaNote: "No speculative runs." };
+  delete r.predictions;
+  return r;
+}
+
+/** A results file from before profile predicted first: no predictions, CIs or acceptance. */
+function beforePredictions(): ResultsFile {
+  const r = fixture();
+  delete r.predictions;
+  for (const c of r.configs) {
+    delete c.predicted;
+    delete c.throughputCi;
+  }
   return r;
 }
 
@@ -139,6 +151,7 @@ Deno.test({
         "full.html": fixture(),
         "sparse.html": sparseResults(),
         "baseline.html": baselineOnly(),
+        "old.html": beforePredictions(),
       };
       for (const [name, results] of Object.entries(pages)) {
         await Deno.writeTextFile(`${dir}/${name}`, await renderReport(results));
@@ -164,6 +177,12 @@ Deno.test({
           .sort((a, b) => b.measuredSpeedup! - a.measuredSpeedup!)[0];
         assert.ok(String(summary).includes(best.id), "summary names the best configuration");
         assert.ok(String(summary).includes(fixture().device.description));
+        const predictors = fixture().predictions!.summary
+          .sort((a, b) => a.speedupMeanAbsPctError! - b.speedupMeanAbsPctError!);
+        assert.match(
+          String(summary),
+          new RegExp(`Best predictor \\(out of sample\\)${predictors[0].model}`),
+        );
         // Axis labels with units are present.
         const labels = await page.evaluate(
           `[...document.querySelectorAll(".axis-label")].map((e) => e.textContent).join("|")`,
@@ -260,9 +279,18 @@ Deno.test({
           "prediction",
           "latency",
           "acceptance",
+          "agreement",
           "positions",
           "analytic",
         ]);
+      });
+
+      await t.step("results without predictions: those sections say so", async () => {
+        await load(page, log, `${dir}/old.html`);
+        assertClean(log);
+        assertCharts(await sections(page), ["prediction", "agreement"]);
+        const card = await page.evaluate(`document.getElementById("summary").textContent`);
+        assert.match(String(card), /no out-of-sample predictions/);
       });
     } finally {
       if (browser) await browser.close();

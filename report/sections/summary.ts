@@ -21,7 +21,7 @@ function modelDetail(m: ResultsFile["models"]["target"]): string {
     `${m.dtype} · ${fmtBytes(m.weightBytes)}`;
 }
 
-/** The page header: best speedup, models, device, analytic models, run; title and footer. */
+/** The page header: best speedup, models, device, best predictor, run; title and footer. */
 export function drawSummary(v: ReportView): void {
   const host = document.getElementById("summary") as HTMLElement;
   const best = bestConfig(v);
@@ -52,19 +52,7 @@ export function drawSummary(v: ReportView): void {
     (d.isFallbackAdapter ? " · fallback adapter" : ""),
     d.features.length > 0 ? `features: ${d.features.join(", ")}` : "no optional features",
   ]));
-  const summary = v.data.analytic.summary;
-  const bestModel = summary.find((s) => s.model === v.data.analytic.best);
-  host.append(statCard(
-    "Best analytic model",
-    summary.length > 0 ? v.data.analytic.best : "—",
-    summary.length > 0
-      ? [
-        bestModel ? `mean |error| ${f1(bestModel.meanAbsPctError)}%` : "",
-        summary.filter((s) => s !== bestModel).map((s) => `${s.model} ${f1(s.meanAbsPctError)}%`)
-          .join(" · "),
-      ].filter((s) => s)
-      : ["no speculative runs to check"],
-  ));
+  host.append(bestPredictorCard(v));
   host.append(statCard("Run", fmtDate(v.data.createdAt), [
     `${v.data.tool.name} ${v.data.tool.version}`,
     `${v.configs.length} configurations · ${v.samples} samples each`,
@@ -93,6 +81,40 @@ export function drawSummary(v: ReportView): void {
     }. Charts show means over ${v.samples} samples (warm-up excluded); ` +
     `speedups are relative to the baseline with the same cache, weights, length and prompts. ` +
     `This file is self-contained and makes no network requests.`;
+}
+
+/**
+ * The model with the lowest OUT-OF-SAMPLE mean |error| of speedup (results.predictions), not
+ * the in-sample accounting: that cannot fail, so it would crown a formula for fitting itself.
+ */
+function bestPredictorCard(v: ReportView): HTMLElement {
+  const scored = (v.data.predictions?.summary ?? [])
+    .filter((s) => s.speedupMeanAbsPctError !== null && s.n > 0)
+    .sort((a, b) => a.speedupMeanAbsPctError! - b.speedupMeanAbsPctError!);
+  const acct = v.data.analytic.summary;
+  const acctLine = acct.length > 0
+    ? `in-sample accounting (not a prediction): ${
+      acct.map((s) => `${s.model} ${f1(s.meanAbsPctError)}%`).join(" · ")
+    }`
+    : "";
+  if (scored.length === 0) {
+    return statCard(
+      "Best predictor (out of sample)",
+      "—",
+      ["no out-of-sample predictions in this results file", acctLine].filter((s) => s),
+    );
+  }
+  const [best, ...rest] = scored;
+  return statCard(
+    "Best predictor (out of sample)",
+    best.model,
+    [
+      `speedup mean |error| ${f1(best.speedupMeanAbsPctError!)}% over ${best.n} runs, ` +
+      `predicted before the sweep`,
+      rest.map((s) => `${s.model} ${f1(s.speedupMeanAbsPctError!)}%`).join(" · "),
+      acctLine,
+    ].filter((s) => s),
+  );
 }
 
 /** Points the "Download results JSON" link at the embedded results. */

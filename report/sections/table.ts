@@ -5,6 +5,8 @@ import { el, noData } from "../charts.ts";
 import { f1, fmt1, fmt2, fmt3, fmtBytes, fmtInt, fmtPct, fmtX } from "../format.ts";
 import { bestConfig, type Cfg, type ReportView, type SectionHost } from "../view.ts";
 
+const fmtSignedPct = (v: number | null) => (v === null ? "—" : `${v >= 0 ? "+" : ""}${f1(v)}%`);
+
 interface Column {
   label: string;
   /** What the column sorts by (null sorts last both ways). */
@@ -30,11 +32,20 @@ const num = (
   title?: string,
 ): Column => ({ label, value, show: (c) => format(value(c)), numeric: true, title });
 
-const PREDICTION_TITLES = {
-  seed: "seed formula prediction",
-  leviathan: "Leviathan prediction",
-  refined: "refined prediction",
+const ACCOUNTING_TITLES = {
+  seed: "in-sample accounting (seed formula with the run's own fitted numbers), not a prediction",
+  leviathan: "in-sample accounting (Leviathan with the run's own fitted alpha), not a prediction",
+  refined: "in-sample accounting (refined, the run's own pass times), not a prediction",
 } as const;
+
+/** "27.6 ± 1.2" with the 95% CI half-width, or "± std" for files without a CI. */
+function throughputCell(c: Cfg): string {
+  const ci = c.throughputCi;
+  if (!ci) return `${f1(c.throughputTokS.mean)} ± ${f1(c.throughputTokS.std)} sd`;
+  return ci.halfWidth >= 0
+    ? `${f1(c.throughputTokS.mean)} ± ${f1(ci.halfWidth)}`
+    : `${f1(c.throughputTokS.mean)} (n=${c.throughputTokS.n})`;
+}
 
 function columns(v: ReportView): Column[] {
   return [
@@ -48,9 +59,9 @@ function columns(v: ReportView): Column[] {
     {
       label: "tok/s",
       value: (c) => c.throughputTokS.mean,
-      show: (c) => `${f1(c.throughputTokS.mean)} ± ${f1(c.throughputTokS.std)}`,
+      show: throughputCell,
       numeric: true,
-      title: "throughput, mean ± std",
+      title: "throughput, mean ± 95% CI half-width (n=1: no CI; 'sd': older file, ± std)",
     },
     num("TTFT ms", (c) => c.ttftMs.mean, fmt1),
     num("TPOT ms", (c) => c.tpotMs.mean, fmt2),
@@ -62,8 +73,26 @@ function columns(v: ReportView): Column[] {
       fmtX,
       "measured speedup over the matching baseline",
     ),
-    ...(Object.keys(PREDICTION_TITLES) as (keyof typeof PREDICTION_TITLES)[]).map((m) =>
-      num(m, (c) => c.accounting?.[m].speedup ?? null, fmtX, PREDICTION_TITLES[m])
+    num(
+      "pred ×",
+      (c) => c.predicted?.speedup.costAware ?? null,
+      fmtX,
+      "cost-aware speedup predicted before the sweep (out of sample)",
+    ),
+    num(
+      "pred err",
+      (c) => c.predicted?.errorPct?.speedup.costAware ?? null,
+      fmtSignedPct,
+      "error of the cost-aware predicted speedup, % of measured",
+    ),
+    num(
+      "pred tok/s",
+      (c) => c.predicted?.throughputTokS ?? null,
+      fmt1,
+      "cost-aware throughput predicted before the sweep (out of sample)",
+    ),
+    ...(Object.keys(ACCOUNTING_TITLES) as (keyof typeof ACCOUNTING_TITLES)[]).map((m) =>
+      num(`acct ${m}`, (c) => c.accounting?.[m].speedup ?? null, fmtX, ACCOUNTING_TITLES[m])
     ),
     num("c", (c) => c.c, fmt3, "T_draft / T_target"),
     num("compr.", (c) => c.compressionEvents, fmtInt, "cache compression events"),
