@@ -131,6 +131,23 @@ export function dynamicTree(budget: number): TokenTree {
   const widths = counts.map((c) => Math.min(c, 16));
   return { widths, budget, parent, depth, levels };
 }
+/**
+ * The tree of a spec: static widths `4,2,1` or a dynamic budget `auto:16` (profile's --trees).
+ */
+export function parseTreeSpec(spec: string): TokenTree {
+  const auto = /^auto:(\d+)$/.exec(spec);
+  if (auto) return dynamicTree(Number(auto[1]));
+  if (!/^\d+(,\d+)*$/.test(spec)) {
+    throw new NeoxError(`a tree is widths like 4,2,1 or auto:N, got "${spec}"`);
+  }
+  return staticTree(spec.split(",").map(Number));
+}
+
+/** A tree's name in configuration ids: `4x2x1` or `auto16`. */
+export function treeName(tree: TokenTree): string {
+  return tree.budget !== undefined ? `auto${tree.budget}` : tree.widths.join("x");
+}
+
 /** Nodes of a tree, root excluded (the drafts a round verifies). */
 export function treeNodes(tree: TokenTree): number {
   return tree.parent.length - 1;

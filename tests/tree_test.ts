@@ -18,14 +18,17 @@ import { speculativeGenerate } from "../engine/speculative.ts";
 import { sinkWindowCache } from "../engine/cache_policy.ts";
 import {
   dynamicTree,
+  parseTreeSpec,
   staticTree,
   type TokenTree,
   treeGenerate,
   treeMetrics,
+  treeName,
   treeWords,
 } from "../engine/tree_speculative.ts";
 import { refAttention, refRotary } from "./reference.ts";
 import { seededRandom } from "./seeded_random.ts";
+import { configId } from "../profiler/prompts.ts";
 import { modelsDir, readGolden } from "./goldens.ts";
 
 const gpu = await getGpu();
@@ -408,4 +411,20 @@ Deno.test("generate --tree --json: target's greedy tokens and the tree metrics",
   assert.equal(auto.metrics.tree, "auto:6");
   assert.equal(auto.metrics.nodesPerVerify, 6);
   assert.equal(auto.metrics.perDepthAcceptance.length, 2);
+});
+
+Deno.test("tree specs of profile --trees: widths or auto:N, named in configuration ids", () => {
+  assert.equal(treeName(parseTreeSpec("4,2,1")), "4x2x1");
+  assert.equal(treeName(parseTreeSpec("auto:16")), "auto16");
+  assert.equal(parseTreeSpec("auto:16").parent.length - 1, 16);
+  assert.throws(() => parseTreeSpec("auto"), /widths like/);
+  const id = configId({
+    k: 3,
+    treeName: "4x2x1",
+    maxNewTokens: 48,
+    cacheSize: null,
+    quant: "fp16",
+    promptType: "medium",
+  });
+  assert.equal(id, "tree-4x2x1-n48-full-fp16-medium");
 });
