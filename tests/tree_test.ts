@@ -29,6 +29,7 @@ import {
 import { refAttention, refRotary } from "./reference.ts";
 import { seededRandom } from "./seeded_random.ts";
 import { configId } from "../profiler/prompts.ts";
+import { expectedTreeTokens, treeRoundsFromRanks } from "../profiler/tree_predict.ts";
 import { modelsDir, readGolden } from "./goldens.ts";
 
 const gpu = await getGpu();
@@ -427,4 +428,18 @@ Deno.test("tree specs of profile --trees: widths or auto:N, named in configurati
     promptType: "medium",
   });
   assert.equal(id, "tree-4x2x1-n48-full-fp16-medium");
+});
+
+Deno.test("expected tree tokens from positional acceptance: hand-computed values", () => {
+  const p = [[0.5, 0.2, 0.1, 0.05], [0.6, 0.2], [0.7]];
+  // Chain 1,1,1: 1 + .5 + .5*.6 + .5*.6*.7 = 2.01.
+  assert.ok(Math.abs(expectedTreeTokens(staticTree([1, 1, 1]), p) - 2.01) < 1e-12);
+  // 2,1: 1 + (.5 + .2) + (.5 + .2) * .6 = 2.12.
+  assert.ok(Math.abs(expectedTreeTokens(staticTree([2, 1]), p) - 2.12) < 1e-12);
+  // 2,2: 1 + .7 + .7 * (.6 + .2) = 2.26.
+  assert.ok(Math.abs(expectedTreeTokens(staticTree([2, 2]), p) - 2.26) < 1e-12);
+  // Ranks 0 1 3 0 0 -1 0 with widths 2,1: from position 0, rank 0 < 2 then rank 1 >= 1:
+  // a=1 (the correction is position 1); from 2, rank 3 >= 2: a=0; from 3, ranks 0, 0: a=2;
+  // from 6, rank 0 and the end: a=1.
+  assert.deepEqual(treeRoundsFromRanks([2, 1], [0, 1, 3, 0, 0, -1, 0], 7), [1, 0, 2, 1]);
 });
