@@ -4,7 +4,8 @@ import { getGpu } from "../engine/device_deno.ts";
 import { checkModel, loadModel } from "../engine/load.ts";
 import { greedyGenerate } from "../engine/generate.ts";
 import { MAX_K, speculativeGenerate } from "../engine/speculative.ts";
-import { staticTree, treeGenerate, treeMetrics } from "../engine/tree_speculative.ts";
+import { dynamicTree, staticTree, treeGenerate, treeMetrics } from "../engine/tree_speculative.ts";
+import { MAX_TREE_NODES } from "../engine/ops.ts";
 import type { SamplingOptions } from "../engine/sampling.ts";
 import type { KAutoOptions } from "../engine/k_policy.ts";
 import { loadTokenizer } from "../engine/tokenizer.ts";
@@ -32,7 +33,7 @@ import {
 export const HELP =
   `deno run -A mod.ts generate --model DIR (--ids 1,2,3 | --prompt TEXT) --max-new-tokens N
     [--draft DIR --k K|auto [--k-policy optimal|heuristic] [--device dev.json]]
-    [--draft DIR --tree W1,W2,..]
+    [--draft DIR --tree W1,W2,.. | --tree auto --tree-budget N]
     [--cache full|sink --cache-size C --sinks 4 --compress-at F]
     [--quant int8] [--temperature T --top-p P --seed S] [--stop-at-eos] --json
   Greedy unless --temperature > 0 (then softmax(logits/T), within the top-p nucleus when
@@ -48,6 +49,9 @@ export const HELP =
   --tree W1,W2,..: token-tree speculation (greedy only): each node at depth i gets the
   draft's top-Wi tokens as children (4,2,1 = 4 + 8 + 8 nodes, at most 63); the target
   verifies the whole tree in one pass and the longest agreeing path is accepted.
+  --tree auto --tree-budget N (default 16, at most 63): a dynamic tree of N nodes over
+  round(sqrt(N)) depths, rebuilt on the GPU every round from the nodes of highest
+  cumulative draft probability (EAGLE-2 style).
   --json prints {"tokens","text","rounds","metrics"}.`;
 
 /** Runs `generate`. */
@@ -102,12 +106,9 @@ export async function run(args: string[]): Promise<void> {
   if (f["tree-budget"] !== undefined && treeFlag !== "auto") {
     throw new UsageError(`${cmd}: --tree-budget needs --tree auto`);
   }
-  if (treeFlag === "auto") {
-    throw new UsageError(
-      `${cmd}: --tree auto (dynamic trees) is not implemented yet; give static widths, e.g. --tree 4,2,1`,
-    );
-  }
-  const widths = treeFlag?.split(",").map(Number);
+  const auto = treeFlag === "auto";
+  const budget = auto ? int(cmd, f, "tree-budget", 16, 1, MAX_TREE_NODES - 1) : 0;
+  const widths = auto ? undefined : treeFlag?.split(",").map(Number);
   if (widths && widths.some((w) => !Number.isInteger(w) || w < 1 || w > 16)) {
     throw new UsageError(
       `${cmd}: --tree must be widths 1..16 separated by commas, got "${treeFlag}"`,
@@ -115,7 +116,7 @@ export async function run(args: string[]): Promise<void> {
   }
   let tree;
   try {
-    tree = widths ? staticTree(widths) : undefined;
+    tree = auto ? dynamicTree(budget) : widths ? staticTree(widths) : undefined;
   } catch (e) {
     throw new UsageError(`${cmd}: ${(e as Error).message}`);
   }
@@ -184,7 +185,7 @@ export async function run(args: string[]): Promise<void> {
     });
     tokens = r.tokens;
     rounds = r.rounds;
-    const m = treeMetrics(tree, r.rounds, r.paths);
+    const m = treeMetrics(tree, r.rounds, r.ranks);
     const passMs = timer ? await passTimes(timer) : {};
     metrics = {
       ...timingMetrics({
@@ -195,7 +196,7 @@ export async function run(args: string[]): Promise<void> {
       }),
       meanTokensPerRound: m.meanTokensPerRound,
       rounds: r.rounds,
-      tree: tree.widths.join(","),
+      tree: tree.budget !== undefined ? `auto:${tree.budget}` : tree.widths.join(","),
       nodesPerVerify: m.nodesPerVerify,
       acceptedDepthHistogram: m.acceptedDepthHistogram,
       perDepthAcceptance: m.perDepthAcceptance,

@@ -1,4 +1,5 @@
 /** `profile` (`deno task profile`): the GPU-timed speculative-decoding sweep. */
+import { parseTreeSpec } from "../engine/tree_speculative.ts";
 import { NeoxError, UsageError } from "../engine/errors.ts";
 import { getGpu } from "../engine/device_deno.ts";
 import { checkModel } from "../engine/load.ts";
@@ -46,7 +47,7 @@ export const HELP = `deno task profile [--target-model DIR] [--draft-model DIR] 
     [--num-samples 2] [--max-samples M] [--time-budget-s 120] [--ci-target 0.05]
     [--quant fp16 int8] [--output-json F] [--output-html F] [--trace F]
     [--per-kernel] [--alpha A | --accept-trace FILE] [--device dev.json]
-    [--acceptance acc.json ...]
+    [--acceptance acc.json ...] [--trees 2,2,1 4,2,1,1 auto:16 ...]
   Runs the speculative-decoding sweep (baseline + each K per cache, length, prompt type),
   GPU-timed, checked against the analytic models; prints a summary table. --per-kernel
   also times every kernel of a target decode step, a draft step and a verify pass at the
@@ -58,6 +59,9 @@ export const HELP = `deno task profile [--target-model DIR] [--draft-model DIR] 
   device profile (calibrate) are measured unless --acceptance / --device give them; every
   configuration is predicted (results.predictions, configs[].predicted) before any runs, and
   each model's out-of-sample error is reported after the sweep (not with --alpha/--accept-trace).
+  --trees adds token-tree configurations to each group (static widths or auto:N, the dynamic
+  tree of N nodes; ids tree-4x2x1-..., tree-auto16-...), measured like the chain (not with
+  --alpha/--accept-trace).
   Baseline and every K of a (cache, quant, N, prompt type) group are sampled interleaved;
   each gets --num-samples samples, then more (up to --max-samples, within --time-budget-s
   per group) while the 95% t-interval of its mean throughput is wider than --ci-target.`;
@@ -65,7 +69,8 @@ export const HELP = `deno task profile [--target-model DIR] [--draft-model DIR] 
 /** Runs `profile`. */
 export async function run(rawArgs: string[]): Promise<void> {
   const cmd = "profile";
-  const f = parse(cmd, joinLists(rawArgs, [...GRID_LISTS, "--acceptance"]), {
+  const { trees, rest } = treesFlag(cmd, rawArgs);
+  const f = parse(cmd, joinLists(rest, [...GRID_LISTS, "--acceptance"]), {
     ...GRID_OPTIONS,
     prompt: { type: "string" },
     "num-samples": { type: "string" },
@@ -136,6 +141,7 @@ export async function run(rawArgs: string[]): Promise<void> {
     targetModel,
     draftModel,
     kValues,
+    trees,
     maxNewTokens,
     cacheLens,
     promptTypes,
@@ -215,6 +221,27 @@ async function replayFlags(cmd: string, f: Flags): Promise<SweepOptions["replay"
     );
   }
   return { trace: tracePath, counts: () => rounds as number[] };
+}
+
+/**
+ * `--trees 2,2,1 auto:16 ...` taken out of the arguments before the other lists are joined
+ * (a tree's widths hold the commas that join list values).
+ */
+function treesFlag(cmd: string, args: string[]): { trees: string[]; rest: string[] } {
+  const at = args.indexOf("--trees");
+  if (at < 0) return { trees: [], rest: args };
+  let end = at + 1;
+  while (end < args.length && !args[end].startsWith("-")) end++;
+  const trees = args.slice(at + 1, end);
+  if (trees.length === 0) throw new UsageError(`${cmd}: --trees needs at least one tree`);
+  for (const spec of trees) {
+    try {
+      parseTreeSpec(spec);
+    } catch (e) {
+      throw new UsageError(`${cmd}: --trees: ${(e as Error).message}`);
+    }
+  }
+  return { trees, rest: [...args.slice(0, at), ...args.slice(end)] };
 }
 
 /** Device profile and acceptance (read or measured), then one prediction per configuration. */

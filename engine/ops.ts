@@ -829,6 +829,83 @@ export function treeExpand(lib: KernelLibrary, o: TreeExpandOptions): Dispatch {
   );
 }
 
+/** Options of {@link treeTopK}. */
+export interface TreeTopKOptions extends OpPlace {
+  /** logits: [rows, V] f32, one row per node of the depth being expanded. */
+  logits: GPUBuffer;
+  /** cum: [MAX_TREE_NODES] f32 cumulative log-probability per node (cum[0] = 0). */
+  cum: GPUBuffer;
+  /** cand: [rows, K, 2] u32 (token, f32 score bits). */
+  cand: GPUBuffer;
+  V: number;
+  rows: number;
+  /** Candidates per row (1..16). */
+  K: number;
+  /** Node of logits row 0. */
+  parentStart: number;
+}
+
+/** Dynamic tree, draft side: each row's top-K tokens scored by cumulative log-probability. */
+export function treeTopK(lib: KernelLibrary, o: TreeTopKOptions): Dispatch {
+  check(o.K >= 1 && o.K <= 16, `treeTopK needs 1 <= K <= 16 (K=${o.K})`);
+  return lib.dispatch(
+    o.label ?? "tree_topk",
+    lib.pipeline("tree_topk"),
+    [lib.uniform([o.V, o.K, o.parentStart, 0]), o.logits, o.cum, o.cand],
+    [o.rows],
+    meta("tree_expand", "tree_topk", o, {
+      shape: `${o.rows}x${o.V} top ${o.K}`,
+      bytes: o.rows * (o.V * F32 + o.K * 8),
+      flops: o.rows * (o.K + 3) * o.V,
+    }),
+  );
+}
+
+/** Options of {@link treeSelect}. */
+export interface TreeSelectOptions extends OpPlace {
+  state: GPUBuffer;
+  cand: GPUBuffer;
+  tokens: GPUBuffer;
+  /** tree: [N, 4] u32 then [N] u32 sibling ranks (kernels/tree.wgsl), rewritten per depth. */
+  tree: GPUBuffer;
+  cum: GPUBuffer;
+  K: number;
+  rows: number;
+  /** Nodes kept for the next depth. */
+  count: number;
+  childStart: number;
+  parentStart: number;
+  /** Depth of the kept nodes. */
+  depth: number;
+  /** Nodes of the tree, root included. */
+  N: number;
+}
+
+/** Dynamic tree: the next depth's nodes are the candidates of highest cumulative log-probability. */
+export function treeSelect(lib: KernelLibrary, o: TreeSelectOptions): Dispatch {
+  check(o.rows * o.K <= 256, `treeSelect needs rows*K <= 256 (${o.rows}x${o.K})`);
+  check(o.count <= o.rows * o.K, `treeSelect keeps at most rows*K nodes (${o.count})`);
+  check(o.N <= MAX_TREE_NODES, `treeSelect needs N <= ${MAX_TREE_NODES}`);
+  return lib.dispatch(
+    o.label ?? "tree_select",
+    lib.pipeline("tree_select"),
+    [
+      lib.uniform([o.K, o.rows, o.count, o.childStart, o.parentStart, o.depth, o.N, 0]),
+      o.state,
+      o.cand,
+      o.tokens,
+      o.tree,
+      o.cum,
+    ],
+    [1],
+    meta("tree_expand", "tree_select", o, {
+      shape: `${o.rows}x${o.K} keep ${o.count}`,
+      bytes: o.rows * o.K * 8 + o.count * 28,
+      flops: o.count * o.rows * o.K,
+    }),
+  );
+}
+
 /** Options of {@link treeStep}. */
 export interface TreeStepOptions extends OpPlace {
   state: GPUBuffer;

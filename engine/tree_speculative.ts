@@ -37,16 +37,27 @@ import {
   treeAccept,
   treeCompact,
   treeExpand,
+  treeSelect,
   treeStep,
+  treeTopK,
 } from "./ops.ts";
 import type { NeoxModel, Sequence } from "./model.ts";
 import { type Dispatch, encodeDispatches } from "../kernels/kernel.ts";
 import { checkPair } from "./speculative.ts";
 
-/** A static token tree: `parent[u]` and `depth[u]` of each node, breadth-first, root 0. */
+/**
+ * A token tree: `parent[u]` and `depth[u]` of each node, breadth-first, root 0. A static tree
+ * keeps its shape; a dynamic one (`budget` set) keeps its node count per depth and picks each
+ * round, on the GPU, which candidates fill them (parents here are placeholders).
+ */
 export interface TokenTree {
-  /** Children per node at each depth: widths[i] for the nodes of depth i. */
+  /**
+   * Static: children per node at each depth, widths[i] for the nodes of depth i. Dynamic:
+   * candidates per node at depth i (its top-widths[i] tokens) that compete for depth i + 1.
+   */
   widths: number[];
+  /** Dynamic trees (`--tree auto --tree-budget N`): N, the nodes a round verifies. */
+  budget?: number;
   parent: number[];
   depth: number[];
   /** Nodes of each depth d = 0 .. D: [start, count). */
@@ -89,15 +100,67 @@ export function staticTree(widths: number[]): TokenTree {
   return { widths, parent, depth, levels };
 }
 
+/**
+ * The dynamic tree of `budget` nodes (EAGLE-2 style, `--tree auto --tree-budget N`): depth
+ * D = round(sqrt(N)), N split evenly over the D depths (the remainder to the shallow ones);
+ * each round, depth d + 1's nodes are the candidates (a node of depth d and one of its
+ * draft's top tokens) of highest cumulative draft log-probability (kernels/tree_select.wgsl).
+ */
+export function dynamicTree(budget: number): TokenTree {
+  if (!Number.isInteger(budget) || budget < 1 || budget > MAX_TREE_NODES - 1) {
+    throw new NeoxError(
+      `--tree-budget must be an integer from 1 to ${MAX_TREE_NODES - 1}, got ${budget}`,
+    );
+  }
+  const D = Math.min(MAX_TREE_DEPTH, Math.max(1, Math.round(Math.sqrt(budget))));
+  const counts = Array.from(
+    { length: D },
+    (_, d) => Math.floor(budget / D) + (d < budget % D ? 1 : 0),
+  );
+  const parent = [0];
+  const depth = [0];
+  const levels = [{ start: 0, count: 1 }];
+  counts.forEach((count, d) => {
+    levels.push({ start: parent.length, count });
+    for (let i = 0; i < count; i++) {
+      parent.push(levels[d].start);
+      depth.push(d + 1);
+    }
+  });
+  // The best `count` candidates of a depth are among each parent's top `count` tokens.
+  const widths = counts.map((c) => Math.min(c, 16));
+  return { widths, budget, parent, depth, levels };
+}
+/**
+ * The tree of a spec: static widths `4,2,1` or a dynamic budget `auto:16` (profile's --trees).
+ */
+export function parseTreeSpec(spec: string): TokenTree {
+  const auto = /^auto:(\d+)$/.exec(spec);
+  if (auto) return dynamicTree(Number(auto[1]));
+  if (!/^\d+(,\d+)*$/.test(spec)) {
+    throw new NeoxError(`a tree is widths like 4,2,1 or auto:N, got "${spec}"`);
+  }
+  return staticTree(spec.split(",").map(Number));
+}
+
+/** A tree's name in configuration ids: `4x2x1` or `auto16`. */
+export function treeName(tree: TokenTree): string {
+  return tree.budget !== undefined ? `auto${tree.budget}` : tree.widths.join("x");
+}
+
 /** Nodes of a tree, root excluded (the drafts a round verifies). */
 export function treeNodes(tree: TokenTree): number {
   return tree.parent.length - 1;
 }
 
-/** The tree buffer's words: per node [depth, parent, ancestor mask lo, hi] (kernels/tree.wgsl). */
+/**
+ * The tree buffer's words: per node [depth, parent, ancestor mask lo, hi], then per node its
+ * rank among its siblings (kernels/tree.wgsl).
+ */
 export function treeWords(tree: TokenTree): Uint32Array {
   const N = tree.parent.length;
-  const out = new Uint32Array(N * 4);
+  const out = new Uint32Array(N * 5);
+  const children = new Array(N).fill(0);
   const masks: bigint[] = [];
   for (let u = 0; u < N; u++) {
     const mask = (u === 0 ? 0n : masks[tree.parent[u]]) | (1n << BigInt(u));
@@ -106,6 +169,7 @@ export function treeWords(tree: TokenTree): Uint32Array {
     out[u * 4 + 1] = tree.parent[u];
     out[u * 4 + 2] = Number(mask & 0xffffffffn);
     out[u * 4 + 3] = Number(mask >> 32n);
+    if (u > 0) out[N * 4 + u] = children[tree.parent[u]]++;
   }
   return out;
 }
@@ -128,6 +192,8 @@ export interface TreeResult extends GenerationStats {
   rounds: number[];
   /** Accepted nodes of each round, root excluded. */
   paths: number[][];
+  /** Sibling rank of each accepted node (0 = the draft's top token), per round. */
+  ranks: number[][];
   state?: { target: [number, number]; draft: [number, number] };
 }
 
@@ -140,6 +206,9 @@ class TreeRun {
   readonly log: GPUBuffer;
   readonly path: GPUBuffer;
   readonly paths: GPUBuffer;
+  /** Dynamic trees: cumulative log-probability per node and the candidates of one depth. */
+  readonly cum: GPUBuffer | null;
+  readonly cand: GPUBuffer | null;
   readonly tree: TokenTree;
   #verify: Dispatch[] | null = null;
 
@@ -170,6 +239,17 @@ class TreeRun {
     this.log = storageBuffer(gpu, (maxRounds + 1) * 4, "round log");
     this.path = storageBuffer(gpu, (MAX_TREE_NODES + 2) * 4, "accepted path");
     this.paths = storageBuffer(gpu, maxRounds * MAX_TREE_DEPTH * 4, "accepted paths");
+    const dynamic = tree.budget !== undefined;
+    this.cum = dynamic
+      ? storageBuffer(gpu, MAX_TREE_NODES * 4, "cumulative log-probability")
+      : null;
+    this.cand = dynamic ? storageBuffer(gpu, 256 * 2 * 4, "tree candidates") : null;
+  }
+
+  /** Buffers of this run, for size and release. */
+  get #buffers(): GPUBuffer[] {
+    return [this.tokens, this.treeBuf, this.log, this.path, this.paths, this.cum, this.cand]
+      .filter((b): b is GPUBuffer => b !== null);
   }
 
   /** The target's verify pass over every node, the accept kernel, both caches' compaction. */
@@ -233,17 +313,51 @@ class TreeRun {
       encodeDispatches(pass, draft.plan(2, root));
       encodeDispatches(pass, [advance(lib, { state, T: 1 })]);
     }
-    const expand = (d: number) =>
-      treeExpand(lib, {
-        state,
-        logits: draft.logits,
-        tokens: this.tokens,
-        V,
-        rows: tree.levels[d].count,
-        W: tree.widths[d],
-        childStart: tree.levels[d + 1].start,
-      });
-    encodeDispatches(pass, [expand(0)]);
+    const expand = (d: number): Dispatch[] => {
+      const rows = tree.levels[d].count;
+      const childStart = tree.levels[d + 1].start;
+      if (!this.cum || !this.cand) {
+        return [
+          treeExpand(lib, {
+            state,
+            logits: draft.logits,
+            tokens: this.tokens,
+            V,
+            rows,
+            W: tree.widths[d],
+            childStart,
+          }),
+        ];
+      }
+      const K = tree.widths[d];
+      const parentStart = tree.levels[d].start;
+      return [
+        treeTopK(lib, {
+          logits: draft.logits,
+          cum: this.cum,
+          cand: this.cand,
+          V,
+          rows,
+          K,
+          parentStart,
+        }),
+        treeSelect(lib, {
+          state,
+          cand: this.cand,
+          tokens: this.tokens,
+          tree: this.treeBuf,
+          cum: this.cum,
+          K,
+          rows,
+          count: tree.levels[d + 1].count,
+          childStart,
+          parentStart,
+          depth: d + 1,
+          N: tree.parent.length,
+        }),
+      ];
+    };
+    encodeDispatches(pass, expand(0));
     pass.end();
     for (let d = 1; d < D; d++) {
       const { start, count } = tree.levels[d];
@@ -253,7 +367,7 @@ class TreeRun {
         pass,
         draft.plan(count, { logits: "all", argmax: false, advance: false, tree: this.treeBuf }),
       );
-      encodeDispatches(pass, [expand(d)]);
+      encodeDispatches(pass, expand(d));
       pass.end();
     }
     pass = beginPass(enc, hook, "verify");
@@ -262,7 +376,7 @@ class TreeRun {
   }
 
   get bytes(): number {
-    return [this.tokens, this.treeBuf, this.log, this.path, this.paths].reduce(
+    return this.#buffers.reduce(
       (sum, b) => sum + b.size,
       this.target.bytes + this.draft.bytes,
     );
@@ -271,7 +385,7 @@ class TreeRun {
   destroy(): void {
     this.target.destroy();
     this.draft.destroy();
-    for (const b of [this.tokens, this.treeBuf, this.log, this.path, this.paths]) b.destroy();
+    for (const b of this.#buffers) b.destroy();
   }
 }
 
@@ -323,9 +437,11 @@ export async function treeGenerate(
     const pathWords = new Uint32Array(
       await readBuffer(gpu, run.paths, 0, roundsDone * MAX_TREE_DEPTH * 4),
     );
-    const paths = rounds.map((a, r) =>
-      Array.from(pathWords.subarray(r * MAX_TREE_DEPTH, r * MAX_TREE_DEPTH + a))
-    );
+    const logged = (r: number, a: number) =>
+      Array.from(pathWords.subarray(r * MAX_TREE_DEPTH, r * MAX_TREE_DEPTH + a));
+    // Each logged word is node | sibling rank << 16 (kernels/tree_accept.wgsl).
+    const paths = rounds.map((a, r) => logged(r, a).map((w) => w & 0xffff));
+    const ranks = rounds.map((a, r) => logged(r, a).map((w) => w >>> 16));
     const words = async (seq: Sequence): Promise<[number, number]> => {
       const [len, pos] = new Uint32Array(await readBuffer(gpu, seq.state, 0, 8));
       return [len, pos];
@@ -338,6 +454,7 @@ export async function treeGenerate(
       tokens: Array.from(out),
       rounds,
       paths,
+      ranks,
       ...(state ? { state } : {}),
       ttftMs: t1 - t0,
       decodeMs: t2 - t1,
@@ -367,8 +484,12 @@ export interface TreeMetrics {
   meanTokensPerRound: number;
 }
 
-/** Metrics of a finished tree run. */
-export function treeMetrics(tree: TokenTree, rounds: number[], paths: number[][]): TreeMetrics {
+/** Metrics of a finished tree run from its accepted depths and sibling ranks per round. */
+export function treeMetrics(
+  tree: TokenTree,
+  rounds: number[],
+  ranksPerRound: number[][],
+): TreeMetrics {
   const D = tree.widths.length;
   const hist = new Array(D + 1).fill(0);
   for (const a of rounds) hist[a]++;
@@ -376,12 +497,7 @@ export function treeMetrics(tree: TokenTree, rounds: number[], paths: number[][]
   const perDepth = [];
   for (let i = 1; i <= D; i++) perDepth.push(reached(i - 1) ? reached(i) / reached(i - 1) : 0);
   const ranks = tree.widths.map((w) => new Array(w).fill(0));
-  for (const path of paths) {
-    path.forEach((u, i) => {
-      const parentRow = tree.parent[u] - tree.levels[i].start;
-      ranks[i][u - tree.levels[i + 1].start - parentRow * tree.widths[i]]++;
-    });
-  }
+  for (const path of ranksPerRound) path.forEach((rank, i) => ranks[i][rank]++);
   const emitted = rounds.reduce((s, a) => s + a + 1, 0);
   return {
     nodesPerVerify: treeNodes(tree),

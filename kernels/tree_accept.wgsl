@@ -4,9 +4,12 @@
 // the current node while one exists; the a nodes stepped through are accepted and the argmax
 // at the last one is the correction (or bonus) token. Writes the path's tokens to
 // tokens[base+1 .. base+a] and the new token after them, the path [a, P, n_1 .. n_a] for
-// tree_compact, the round's path to paths[r * MAX_DEPTH ..] and a to the round log, then
+// tree_compact, the round's path to paths[r * MAX_DEPTH ..] (node | sibling rank << 16, the
+// rank from tree[N * 4 + node], since a dynamic tree's layout changes each round) and a to the
+// round log, then
 // commits: the target keeps P + a + 1 entries; the draft keeps P + a (it re-reads the last
-// accepted token with the new one, as in the chain). tree: [N, 4] u32 (tree.wgsl).
+// accepted token with the new one, as in the chain). tree: [N, 4] u32 then [N] u32 sibling
+// ranks (tree.wgsl).
 #include "tree.wgsl"
 struct Params { V: u32, N: u32, _p0: u32, _p1: u32 }
 
@@ -58,7 +61,9 @@ fn main(@builtin(local_invocation_index) li: u32) {
   path[1] = P;
   let r = log[0];
   for (var i = 0u; i < MAX_DEPTH; i++) {
-    paths[r * MAX_DEPTH + i] = select(0u, path[2u + i], i < a);
+    var w = 0u;
+    if (i < a) { w = path[2u + i] | (tree[p.N * 4u + path[2u + i]] << 16u); }
+    paths[r * MAX_DEPTH + i] = w;
   }
   log[1u + r] = a;
   log[0] = r + 1u;

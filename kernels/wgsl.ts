@@ -1197,7 +1197,8 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: ve
   tree: `// Token-tree layout, shared by the tree kernels (included, not a pipeline of its own).
 // tree: [nodes, 4] u32 per node u (node 0 is the root, the last committed token; nodes in
 // breadth-first order, so a node's index is at least its depth): [depth, parent, ancestor
-// mask bits 0-31, bits 32-63] (the mask holds the node itself). A tree pass runs nodes
+// mask bits 0-31, bits 32-63] (the mask holds the node itself), then [nodes] u32: each node's
+// rank among its siblings in the draft's order (0 = the draft's top token). A tree pass runs nodes
 // [first, first + T); state words (engine/model.ts) then hold cacheLen = P + first and
 // tokenPos = base + first, with first in STATE_TREE_FIRST, so the plain embedding and
 // kv_append kernels put node u at stream slot P + u and read its token at tokens[base + u].
@@ -1210,9 +1211,12 @@ const MAX_NODES = 64u;
 // the current node while one exists; the a nodes stepped through are accepted and the argmax
 // at the last one is the correction (or bonus) token. Writes the path's tokens to
 // tokens[base+1 .. base+a] and the new token after them, the path [a, P, n_1 .. n_a] for
-// tree_compact, the round's path to paths[r * MAX_DEPTH ..] and a to the round log, then
+// tree_compact, the round's path to paths[r * MAX_DEPTH ..] (node | sibling rank << 16, the
+// rank from tree[N * 4 + node], since a dynamic tree's layout changes each round) and a to the
+// round log, then
 // commits: the target keeps P + a + 1 entries; the draft keeps P + a (it re-reads the last
-// accepted token with the new one, as in the chain). tree: [N, 4] u32 (tree.wgsl).
+// accepted token with the new one, as in the chain). tree: [N, 4] u32 then [N] u32 sibling
+// ranks (tree.wgsl).
 #include "tree.wgsl"
 struct Params { V: u32, N: u32, _p0: u32, _p1: u32 }
 
@@ -1264,7 +1268,9 @@ fn main(@builtin(local_invocation_index) li: u32) {
   path[1] = P;
   let r = log[0];
   for (var i = 0u; i < MAX_DEPTH; i++) {
-    paths[r * MAX_DEPTH + i] = select(0u, path[2u + i], i < a);
+    var w = 0u;
+    if (i < a) { w = path[2u + i] | (tree[p.N * 4u + path[2u + i]] << 16u); }
+    paths[r * MAX_DEPTH + i] = w;
   }
   log[1u + r] = a;
   log[0] = r + 1u;
@@ -1501,6 +1507,61 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   q[th * p.hd + i] = v;
 }
 `,
+  tree_select: `// Dynamic token tree, draft side, step 2 of 2: of the rows * K candidates of tree_topk (row r's
+// k-th best token, child of node parentStart + r), keep the \`count\` with the highest
+// cumulative log-probability as the next depth's nodes childStart .. childStart + count - 1,
+// in candidate order (by parent, then rank; ties in score go to the earlier candidate). Writes
+// each kept node's token to tokens[base + node], its tree words [depth, parent, mask lo, hi]
+// (the parent's mask plus itself), its sibling rank to tree[N * 4 + node] (the accept kernel
+// logs it) and its score to cum. A node's descendants never score above it (log p <= 0), so
+// this is EAGLE-2's top-k frontier with a fixed node count per depth.
+// cand: [rows, K, 2] u32; tree: [N, 4] u32 then [N] u32 ranks (tree.wgsl); cum: [N] f32.
+#include "tree.wgsl"
+struct Params { K: u32, rows: u32, count: u32, childStart: u32, parentStart: u32, depth: u32, N: u32, _p0: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read> cand: array<u32>;
+@group(0) @binding(3) var<storage, read_write> tokens: array<u32>;
+@group(0) @binding(4) var<storage, read_write> tree: array<u32>;
+@group(0) @binding(5) var<storage, read_write> cum: array<f32>;
+
+const MAX_CAND = 256u;
+var<private> kept: array<bool, MAX_CAND>;
+
+@compute @workgroup_size(1)
+fn main() {
+  let n = min(p.rows * p.K, MAX_CAND);
+  for (var c = 0u; c < n; c++) { kept[c] = false; }
+  for (var i = 0u; i < p.count; i++) {
+    var best = 0xffffffffu;
+    var bestS = -3.4e38;
+    for (var c = 0u; c < n; c++) {
+      let s = bitcast<f32>(cand[c * 2u + 1u]);
+      if (!kept[c] && (best == 0xffffffffu || s > bestS)) { best = c; bestS = s; }
+    }
+    kept[best] = true;
+  }
+  let base = state[1] - state[STATE_TREE_FIRST];
+  var u = p.childStart;
+  for (var c = 0u; c < n; c++) {
+    if (!kept[c]) { continue; }
+    let r = c / p.K;
+    let parent = p.parentStart + r;
+    var lo = tree[parent * 4u + 2u];
+    var hi = tree[parent * 4u + 3u];
+    if (u < 32u) { lo = lo | (1u << u); } else { hi = hi | (1u << (u - 32u)); }
+    tree[u * 4u] = p.depth;
+    tree[u * 4u + 1u] = parent;
+    tree[u * 4u + 2u] = lo;
+    tree[u * 4u + 3u] = hi;
+    tree[p.N * 4u + u] = c % p.K;
+    tokens[base + u] = cand[c * 2u];
+    cum[u] = bitcast<f32>(cand[c * 2u + 1u]);
+    u++;
+  }
+}
+`,
   tree_step: `// Moves a sequence to the next tree pass, over nodes [first, ...): cacheLen = P + first,
 // tokenPos = base + first (tree.wgsl), so the plain embedding and kv_append serve tree passes.
 // state: [cacheLen, tokenPos, first, ...].
@@ -1516,6 +1577,79 @@ fn main() {
   state[0] = state[0] - prev + p.first;
   state[1] = state[1] - prev + p.first;
   state[STATE_TREE_FIRST] = p.first;
+}
+`,
+  tree_topk: `// Dynamic token tree, draft side, step 1 of 2 (EAGLE-2's expansion): the top-K tokens of each
+// row of the depth being expanded, scored by cumulative log-probability: score = cum[parent]
+// + log softmax(logits row)[token], parent = parentStart + r. Ties go to the lower id.
+// logits: [rows, V] f32; cum: [MAX_NODES] f32 (tree_select.wgsl writes it; cum[0] = 0, the
+// root); cand: [rows, K, 2] u32 (token, bitcast score), read by tree_select. One workgroup
+// per row.
+#include "tree.wgsl"
+struct Params { V: u32, K: u32, parentStart: u32, _p0: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> cum: array<f32>;
+@group(0) @binding(3) var<storage, read_write> cand: array<u32>;
+
+const WG = 256u;
+var<workgroup> bestV: array<f32, WG>;
+var<workgroup> bestI: array<u32, WG>;
+var<workgroup> chosen: array<u32, 16>;
+var<workgroup> chosenV: array<f32, 16>;
+#include "workgroup_reduce.wgsl"
+
+fn taken(v: u32, j: u32) -> bool {
+  for (var i = 0u; i < j; i++) {
+    if (chosen[i] == v) { return true; }
+  }
+  return false;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let r = wg.x;
+  let row = r * p.V;
+  var m = -3.4e38;
+  for (var v = li; v < p.V; v += WG) { m = max(m, logits[row + v]); }
+  let mx = wgMax(li, m);
+  var s = 0.0;
+  for (var v = li; v < p.V; v += WG) { s += exp(logits[row + v] - mx); }
+  let lse = mx + log(wgSum(li, s));
+  for (var j = 0u; j < p.K; j++) {
+    var bv = -3.4e38;
+    var bi = 0xffffffffu;
+    for (var v = li; v < p.V; v += WG) {
+      let x = logits[row + v];
+      if ((x > bv || bi == 0xffffffffu) && !taken(v, j)) { bv = x; bi = v; }
+    }
+    bestV[li] = bv;
+    bestI[li] = bi;
+    workgroupBarrier();
+    for (var h = WG / 2u; h > 0u; h = h >> 1u) {
+      if (li < h) {
+        let ov = bestV[li + h];
+        let oi = bestI[li + h];
+        if (oi != 0xffffffffu &&
+            (bestI[li] == 0xffffffffu || ov > bestV[li] || (ov == bestV[li] && oi < bestI[li]))) {
+          bestV[li] = ov;
+          bestI[li] = oi;
+        }
+      }
+      workgroupBarrier();
+    }
+    if (li == 0u) {
+      chosen[j] = bestI[0];
+      chosenV[j] = bestV[0];
+    }
+    workgroupBarrier();
+  }
+  if (li < p.K) {
+    let at = (r * p.K + li) * 2u;
+    cand[at] = chosen[li];
+    cand[at + 1u] = bitcast<u32>(cum[p.parentStart + r] + chosenV[li] - lse);
+  }
 }
 `,
   workgroup_reduce: `// Tree reductions across a workgroup of WG invocations (WG a power of two); every

@@ -3,14 +3,16 @@
  * calibrate's overhead loops, bench) runs a configuration through here, so a "sample",
  * its warm-up, its TTFT/TPOT rule and its pass times mean the same thing everywhere.
  *
- * A configuration is plain greedy decoding (baseline) or speculative decoding at one K with
- * given models, cache policy and prompts. One sample runs every prompt once with N new
+ * A configuration is plain greedy decoding (baseline), speculative decoding at one K, or
+ * token-tree speculation with one tree (static or dynamic), with given models, cache policy
+ * and prompts. One sample runs every prompt once with N new
  * tokens; its throughput is all new tokens over all wall time.
  */
 import type { NeoxModel } from "../engine/model.ts";
 import type { CachePolicy } from "../engine/cache_policy.ts";
 import { type GenerationStats, greedyGenerate } from "../engine/generate.ts";
 import { speculativeGenerate } from "../engine/speculative.ts";
+import { type TokenTree, treeGenerate } from "../engine/tree_speculative.ts";
 import type { PassName } from "../engine/hooks.ts";
 import type { GpuTimer } from "./gpu_timer.ts";
 import { firstRoundTokens, timingMetrics } from "./metrics.ts";
@@ -20,7 +22,7 @@ export const WARMUP_TOKENS = 8;
 
 /** One configuration to run. */
 export interface RunConfig {
-  mode: "baseline" | "speculative";
+  mode: "baseline" | "speculative" | "tree";
   target: NeoxModel;
   /** The draft (speculative only). */
   draft?: NeoxModel;
@@ -29,6 +31,8 @@ export interface RunConfig {
   cache: CachePolicy;
   /** Acceptance replay: accept counts per round (speculative only). */
   replay?: number[];
+  /** The token tree (tree only). */
+  tree?: TokenTree;
 }
 
 /** One generation of one prompt. */
@@ -40,8 +44,10 @@ export interface GenerationRun {
   /** Tokens out by the end of TTFT (1, or the first round's a0 + 1). */
   firstTokens: number;
   gpuWaits: number;
-  /** Accepted drafts per round (speculative only). */
+  /** Accepted drafts per round (speculative and tree). */
   rounds?: number[];
+  /** Sibling rank of each accepted node per round (tree only). */
+  ranks?: number[][];
   kvBytes: number;
   peakBytes: number;
   compressionEvents: number;
@@ -68,8 +74,19 @@ export async function runGeneration(
   const wallStartMs = performance.now();
   let r: GenerationStats & { tokens: number[] };
   let rounds: number[] | undefined;
+  let ranks: number[][] | undefined;
   if (c.mode === "baseline") {
     r = await greedyGenerate(c.target, ids, n, { hook, cache: c.cache });
+  } else if (c.mode === "tree") {
+    const t = await treeGenerate(c.target, c.draft!, ids, {
+      tree: c.tree!,
+      maxNewTokens: n,
+      hook,
+      cache: c.cache,
+    });
+    r = t;
+    rounds = t.rounds;
+    ranks = t.ranks;
   } else {
     const s = await speculativeGenerate(c.target, c.draft!, ids, {
       k: c.k!,
@@ -96,6 +113,7 @@ export async function runGeneration(
     firstTokens: firstRoundTokens(rounds, n),
     gpuWaits: r.gpuWaits,
     rounds,
+    ...(ranks ? { ranks } : {}),
     kvBytes: r.kvBytes,
     peakBytes: r.peakBytes,
     compressionEvents: r.compressionEvents,

@@ -71,10 +71,14 @@ export function promptCases(
   }));
 }
 
-/** The id of a sweep configuration: `spec-k3-n48-full-fp16-medium`, `base-n48-sink128-...`. */
+/**
+ * The id of a sweep configuration: `spec-k3-n48-full-fp16-medium`, `base-n48-sink128-...`,
+ * `tree-4x2x1-n48-...` (a tree's name from engine/tree_speculative.ts treeName).
+ */
 export function configId(
   o: {
     k: number | null;
+    treeName?: string;
     maxNewTokens: number;
     cacheSize: number | null;
     quant: string;
@@ -83,5 +87,6 @@ export function configId(
 ): string {
   const cache = o.cacheSize === null ? "full" : `sink${o.cacheSize}`;
   const base = `n${o.maxNewTokens}-${cache}-${o.quant}-${o.promptType}`;
+  if (o.treeName !== undefined) return `tree-${o.treeName}-${base}`;
   return o.k === null ? `base-${base}` : `spec-k${o.k}-${base}`;
 }

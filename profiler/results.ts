@@ -110,9 +110,19 @@ export interface Prediction {
 export interface ConfigResult {
   /** Unique, readable id, e.g. "spec-k5-n64-full-fp16-medium". */
   id: string;
-  mode: "baseline" | "speculative";
-  /** Draft length K; null for baselines. */
+  mode: "baseline" | "speculative" | "tree";
+  /** Draft length K (a tree's depth); null for baselines. */
   k: number | null;
+  /**
+   * Token trees: the tree (`4,2,1` or `auto:16`), draft nodes the target verifies per round,
+   * tokens per verify (= meanTokensPerRound) and accepted nodes by sibling rank per depth.
+   */
+  tree?: {
+    spec: string;
+    nodesPerVerify: number;
+    tokensPerVerify: number;
+    acceptedRankByDepth: number[][];
+  };
   maxNewTokens: number;
   cache: "full" | "sink";
   /** Cache capacity C for sink caches; null for a full cache. */
@@ -129,7 +139,7 @@ export interface ConfigResult {
   tDraftMs: number | null;
   /** GPU time of one plain target decode pass (1 token). */
   tTargetMs: number | null;
-  /** GPU time of one verify pass (K+1 tokens). */
+  /** GPU time of one verify pass (K+1 tokens; a tree's nodes + 1). */
   tVerifyMs: number | null;
   /** tDraftMs / tTargetMs. */
   c: number | null;

@@ -18,7 +18,8 @@ import { GpuTimer, type TickCalibrationInfo } from "./gpu_timer.ts";
 import { speculativeMetrics } from "./metrics.ts";
 import { mean, meanInterval, stat } from "./stats.ts";
 import { accountConfig, summarizeAccounting } from "./analytic.ts";
-import { runSample, type Sample, warmUp } from "./measure.ts";
+import { type RunConfig, runSample, type Sample, warmUp } from "./measure.ts";
+import { parseTreeSpec, treeMetrics, treeName } from "../engine/tree_speculative.ts";
 import { TraceRecorder } from "./trace.ts";
 import { configId, promptCases } from "./prompts.ts";
 import { profilePasses } from "./kernel_profile.ts";
@@ -39,6 +40,8 @@ export interface SweepOptions {
   targetModel: string;
   draftModel: string;
   kValues: number[];
+  /** Token trees measured beside the chain: `4,2,1` or `auto:16` (engine parseTreeSpec). */
+  trees?: string[];
   maxNewTokens: number[];
   /** Cache capacities; null is a full cache. */
   cacheLens: (number | null)[];
@@ -80,6 +83,8 @@ interface Accumulator {
   events: number;
   runs: number;
   rounds: number[];
+  /** Sibling ranks of accepted nodes per round (trees). */
+  ranks: number[][];
   passMs: { draft: number[]; verify: number[]; target: number[] };
 }
 
@@ -95,6 +100,7 @@ function newAccumulator(): Accumulator {
     events: 0,
     runs: 0,
     rounds: [],
+    ranks: [],
     passMs: { draft: [], verify: [], target: [] },
   };
 }
@@ -111,6 +117,7 @@ function accumulate(a: Accumulator, s: Sample, n: number): void {
     a.events += r.compressionEvents;
     a.runs++;
     if (r.rounds) a.rounds.push(...r.rounds);
+    if (r.ranks) a.ranks.push(...r.ranks);
     for (const k of ["draft", "verify", "target"] as const) {
       a.passMs[k].push(...(r.passMs[k] ?? []));
     }
@@ -188,7 +195,8 @@ async function sweepAll(
   const kinds = [...new Set(prompts.map((p) => p.kind))];
   const configs: ConfigResult[] = [];
   const groups = o.quant.length * o.cacheLens.length * o.maxNewTokens.length * kinds.length;
-  const total = groups * (1 + o.kValues.length);
+  const trees = (o.trees ?? []).map((spec) => ({ spec, tree: parseTreeSpec(spec) }));
+  const total = groups * (1 + o.kValues.length + trees.length);
   let done = 0;
   let tickCalibration: TickCalibrationInfo | null = null;
   let info: { target: ModelInfo; draft: ModelInfo | null } | null = null;
@@ -264,15 +272,29 @@ async function sweepAll(
         for (const kind of kinds) {
           const cases = prompts.filter((p) => p.kind === kind);
           const cache = cacheSize === null ? "full" as const : "sink" as const;
-          const idOf = (k: number | null) =>
-            configId({ k, maxNewTokens: maxNew, cacheSize, quant, promptType: kind });
+          const idOf = (k: number | null, tree?: string) =>
+            configId({
+              k,
+              treeName: tree,
+              maxNewTokens: maxNew,
+              cacheSize,
+              quant,
+              promptType: kind,
+            });
           const idBase = idOf(null).slice("base-".length);
           const policy = cacheSize === null ? FULL_CACHE : sinkWindowCache(cacheSize);
 
           // The group's configurations (baseline, then each K) are measured interleaved:
           // sample s of every configuration runs before sample s + 1 of any, so a drift of
           // the machine's load hits them alike and the speedup ratio stays fair.
-          const members = [
+          const members: {
+            id: string;
+            label: string;
+            k: number | null;
+            tree?: (typeof trees)[number];
+            run: RunConfig;
+            acc: Accumulator;
+          }[] = [
             { id: idOf(null), label: "baseline", k: null as number | null },
             ...o.kValues.map((k) => ({ id: idOf(k), label: `K=${k}`, k })),
           ].map((m) => ({
@@ -287,6 +309,20 @@ async function sweepAll(
             },
             acc: newAccumulator(),
           }));
+          // Trees verify greedily with real acceptance (no replay: a replayed count says
+          // nothing about which node of a tree was accepted).
+          if (!o.replay) {
+            for (const t of trees) {
+              members.push({
+                id: idOf(t.tree.widths.length, treeName(t.tree)),
+                label: `tree ${t.spec}`,
+                k: t.tree.widths.length,
+                tree: t,
+                run: { mode: "tree", target, draft, tree: t.tree, cache: policy },
+                acc: newAccumulator(),
+              });
+            }
+          }
           log(`[${done + 1}-${done + members.length}/${total}] warm-up ${idBase}`);
           for (const m of members) await warmUp(m.run, cases, maxNew);
           const group0 = performance.now();
@@ -364,11 +400,22 @@ async function sweepAll(
             const k = m.k!;
             const r = summarize(m.acc);
             const met = speculativeMetrics(m.acc.rounds, k, m.acc.runs * maxNew);
+            const tm = m.tree ? treeMetrics(m.tree.tree, m.acc.rounds, m.acc.ranks) : null;
             const tTargetMs = base.tTargetMs;
             const cfg: ConfigResult = {
               id: m.id,
-              mode: "speculative",
+              mode: m.tree ? "tree" : "speculative",
               k,
+              ...(m.tree && tm
+                ? {
+                  tree: {
+                    spec: m.tree.spec,
+                    nodesPerVerify: tm.nodesPerVerify,
+                    tokensPerVerify: tm.meanTokensPerRound,
+                    acceptedRankByDepth: tm.acceptedRankByDepth,
+                  },
+                }
+                : {}),
               maxNewTokens: maxNew,
               cache,
               cacheSize,
@@ -378,7 +425,10 @@ async function sweepAll(
               throughputCi: r.throughputCi,
               ttftMs: r.ttftMs,
               tpotMs: r.tpotMs,
-              draftAcceptanceRate: met.draftAcceptanceRate,
+              // A tree proposes all its nodes: accepted / proposed counts every node.
+              draftAcceptanceRate: tm
+                ? met.draftAcceptanceRate * k / tm.nodesPerVerify
+                : met.draftAcceptanceRate,
               meanTokensPerRound: met.meanTokensPerRound,
               perPositionAcceptance: met.perPositionAcceptance,
               tDraftMs: r.tDraftMs,
@@ -394,7 +444,8 @@ async function sweepAll(
               alphaPerToken: null,
               accounting: null,
             };
-            const acct = accountConfig(cfg);
+            // The chain's formulas (Leviathan, seed) do not describe a tree's rounds.
+            const acct = m.tree ? null : accountConfig(cfg);
             if (acct) {
               cfg.alphaPerToken = acct.alphaPerToken;
               cfg.accounting = acct.accounting;

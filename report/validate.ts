@@ -113,9 +113,9 @@ class Checker {
   config(value: unknown, at: string): void {
     const o = this.obj(value, at);
     this.str(o.id, `${at}.id`);
-    const mode = this.oneOf(o.mode, `${at}.mode`, ["baseline", "speculative"] as const);
+    const mode = this.oneOf(o.mode, `${at}.mode`, ["baseline", "speculative", "tree"] as const);
     const k = this.nullable(o.k, `${at}.k`, (v, p) => this.int(v, p));
-    if (mode === "speculative" && (k === null || k < 1)) {
+    if (mode !== "baseline" && (k === null || k < 1)) {
       this.fail(`${at}.k`, `must be an integer >= 1 for a speculative run, got ${show(k)}`);
     }
     this.int(o.maxNewTokens, `${at}.maxNewTokens`);

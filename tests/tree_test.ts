@@ -11,20 +11,25 @@ import { readBuffer, storageBuffer } from "../engine/device.ts";
 import { loadModel } from "../engine/load.ts";
 import { rotaryTable } from "../engine/model.ts";
 import type { NeoxConfig } from "../engine/config.ts";
-import { kvAppend, treeAttention, treeRotary } from "../engine/ops.ts";
+import { kvAppend, treeAttention, treeRotary, treeSelect, treeTopK } from "../engine/ops.ts";
 import { encodeDispatches } from "../kernels/kernel.ts";
 import { greedyGenerate } from "../engine/generate.ts";
 import { speculativeGenerate } from "../engine/speculative.ts";
 import { sinkWindowCache } from "../engine/cache_policy.ts";
 import {
+  dynamicTree,
+  parseTreeSpec,
   staticTree,
   type TokenTree,
   treeGenerate,
   treeMetrics,
+  treeName,
   treeWords,
 } from "../engine/tree_speculative.ts";
 import { refAttention, refRotary } from "./reference.ts";
 import { seededRandom } from "./seeded_random.ts";
+import { configId } from "../profiler/prompts.ts";
+import { expectedTreeTokens, treeRoundsFromRanks } from "../profiler/tree_predict.ts";
 import { modelsDir, readGolden } from "./goldens.ts";
 
 const gpu = await getGpu();
@@ -132,6 +137,82 @@ Deno.test("tree attention = float64 reference on random trees (committed prefix 
   }
 });
 
+Deno.test("tree_topk + tree_select = float64 top-k by cumulative log-probability", async () => {
+  const lib = (await loadModel(gpu, `${modelsDir}pydoc-neox-2.5m`)).lib;
+  // [parent rows, candidates per row K, nodes kept, vocabulary]
+  for (const [rows, K, count, V] of [[1, 4, 4, 1000], [4, 4, 4, 3000], [3, 5, 7, 777]]) {
+    const rnd = seededRandom(rows * 100 + K * 10 + count);
+    const logits = Float32Array.from(rnd.normals(rows * V), (x) => 3 * x);
+    const parentStart = 1, childStart = parentStart + rows, N = childStart + count;
+    const tree = dynamicTree(N - 1); // placeholder words for the parents' masks
+    const words = treeWords(tree);
+    const cum = new Float32Array(64);
+    for (let r = 0; r < rows; r++) cum[parentStart + r] = -rnd.int(400) / 100;
+    const base = 50;
+    const state = new Uint32Array(16);
+    state.set([200, base, 0]);
+    const buf = (data: Float32Array | Uint32Array) => storageBuffer(gpu, 0, "test", data);
+    const [tokens, treeBuf, cumBuf] = [buf(new Uint32Array(128)), buf(words), buf(cum)];
+    const cand = buf(new Uint32Array(512));
+    const enc = gpu.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    encodeDispatches(pass, [
+      treeTopK(lib, { logits: buf(logits), cum: cumBuf, cand, V, rows, K, parentStart }),
+      treeSelect(lib, {
+        state: buf(state),
+        cand,
+        tokens,
+        tree: treeBuf,
+        cum: cumBuf,
+        K,
+        rows,
+        count,
+        childStart,
+        parentStart,
+        depth: 2,
+        N,
+      }),
+    ]);
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+    // float64: each row's top K, scored, the best `count` kept in (row, rank) order.
+    const cands: { row: number; rank: number; token: number; score: number }[] = [];
+    for (let r = 0; r < rows; r++) {
+      const row = Array.from(logits.subarray(r * V, (r + 1) * V));
+      const mx = Math.max(...row);
+      const lse = mx + Math.log(row.reduce((s, x) => s + Math.exp(x - mx), 0));
+      const order = row.map((x, i) => [x, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+      for (let j = 0; j < K; j++) {
+        cands.push({
+          row: r,
+          rank: j,
+          token: order[j][1],
+          score: cum[parentStart + r] + order[j][0] - lse,
+        });
+      }
+    }
+    const best = new Set(
+      cands.map((c, i) => [c.score, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, count)
+        .map((x) => x[1]),
+    );
+    const kept = cands.filter((_, i) => best.has(i));
+    const gotTokens = new Uint32Array(await readBuffer(gpu, tokens, 0, 128 * 4));
+    const gotTree = new Uint32Array(await readBuffer(gpu, treeBuf, 0, words.length * 4));
+    const gotCum = new Float32Array(await readBuffer(gpu, cumBuf, 0, 64 * 4));
+    kept.forEach((c, i) => {
+      const u = childStart + i, parent = parentStart + c.row;
+      const what = `rows ${rows} K ${K} keep ${count}: node ${u}`;
+      assert.equal(gotTokens[base + u], c.token, `${what} token`);
+      assert.deepEqual(Array.from(gotTree.subarray(u * 4, u * 4 + 2)), [2, parent], what);
+      const mask = BigInt(gotTree[parent * 4 + 2]) | (BigInt(gotTree[parent * 4 + 3]) << 32n) |
+        (1n << BigInt(u));
+      assert.equal(gotTree[u * 4 + 2], Number(mask & 0xffffffffn), `${what} mask`);
+      assert.equal(gotTree[N * 4 + u], c.rank, `${what} rank`);
+      assert.ok(Math.abs(gotCum[u] - c.score) < 1e-4, `${what} score ${gotCum[u]} vs ${c.score}`);
+    });
+  }
+});
+
 interface TargetGolden {
   prompts: { name: string; ids: number[] }[];
   entries: { prompt: string; greedy_128: number[] }[];
@@ -165,11 +246,66 @@ Deno.test("greedy tree output = target greedy, every shape, full and sink cache;
         assert.deepEqual(r.state!.target, [committed - 1, committed - 1], `${what}: target`);
         assert.deepEqual(r.state!.draft, [committed - 2, committed - 2], `${what}: draft`);
         assert.deepEqual(r.paths.map((x) => x.length), r.rounds, `${what}: paths`);
-        const m = treeMetrics(tree, r.rounds, r.paths);
+        // A static tree's sibling ranks follow from the layout: row r's j-th child is r*W + j.
+        const layoutRanks = r.paths.map((path) =>
+          path.map((u, i) => (u - tree.levels[i + 1].start) % widths[i])
+        );
+        assert.deepEqual(r.ranks, layoutRanks, `${what}: ranks`);
+        const m = treeMetrics(tree, r.rounds, r.ranks);
         assert.equal(m.acceptedDepthHistogram.reduce((a, b) => a + b, 0), r.rounds.length);
       }
     }
   }
+});
+
+Deno.test("greedy dynamic tree (auto, budgets 8 and 16) = target greedy, full and sink cache", async () => {
+  const prompts = golden.prompts.filter((p) => p.name !== "medium-1");
+  for (const cache of [undefined, sinkWindowCache(40)]) {
+    for (const p of prompts) {
+      const want = cache
+        ? (await greedyGenerate(target, p.ids, n, { cache })).tokens
+        : golden.entries.find((e) => e.prompt === p.name)!.greedy_128.slice(0, n);
+      for (const budget of [8, 16]) {
+        const tree = dynamicTree(budget);
+        const D = tree.widths.length;
+        const r = await treeGenerate(target, draft, p.ids, {
+          tree,
+          maxNewTokens: n,
+          cache,
+          readState: true,
+        });
+        const what = `${p.name} auto ${budget} ${cache ? "sink 40" : "full"}`;
+        assert.deepEqual(r.tokens, want, what);
+        assert.ok(r.rounds.every((a) => a >= 0 && a <= D), `${what}: rounds`);
+        const committed = p.ids.length + r.rounds.reduce((s, a) => s + a + 1, 0);
+        assert.deepEqual(r.state!.target, [committed - 1, committed - 1], `${what}: target`);
+        assert.deepEqual(r.state!.draft, [committed - 2, committed - 2], `${what}: draft`);
+        // Accepted nodes lie in their depth's level, ranked below that depth's candidate count.
+        r.paths.forEach((path, k) =>
+          path.forEach((u, i) => {
+            const { start, count } = tree.levels[i + 1];
+            assert.ok(u >= start && u < start + count, `${what}: round ${k} node ${u}`);
+            assert.ok(r.ranks[k][i] < tree.widths[i], `${what}: round ${k} rank`);
+          })
+        );
+        const m = treeMetrics(tree, r.rounds, r.ranks);
+        assert.equal(m.nodesPerVerify, budget);
+        assert.equal(
+          m.acceptedRankByDepth.flat().reduce((a, b) => a + b, 0),
+          committed - p.ids.length - r.rounds.length,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("dynamicTree: round(sqrt N) depths, N split evenly, shallow depths first", () => {
+  assert.deepEqual(dynamicTree(16).levels.map((l) => l.count), [1, 4, 4, 4, 4]);
+  assert.deepEqual(dynamicTree(8).levels.map((l) => l.count), [1, 3, 3, 2]);
+  assert.deepEqual(dynamicTree(8).widths, [3, 3, 2]);
+  assert.equal(dynamicTree(63).parent.length, 64);
+  assert.deepEqual(dynamicTree(1).levels.map((l) => l.count), [1, 1]);
+  assert.throws(() => dynamicTree(64), /tree-budget/);
 });
 
 Deno.test("tree 1,1,1 is the chain K=3: same rounds, same tokens", async () => {
@@ -264,4 +400,46 @@ Deno.test("generate --tree --json: target's greedy tokens and the tree metrics",
   const hist: number[] = m.acceptedDepthHistogram;
   assert.equal(hist.reduce((s, x) => s + x, 0), tree.rounds.length);
   assert.equal(m.perDepthAcceptance.length, 2);
+  const auto = await run([
+    "--draft",
+    `${root}models/pydoc-neox-2.5m`,
+    "--tree",
+    "auto",
+    "--tree-budget",
+    "6",
+  ]);
+  assert.deepEqual(auto.tokens, plain.tokens);
+  assert.equal(auto.metrics.tree, "auto:6");
+  assert.equal(auto.metrics.nodesPerVerify, 6);
+  assert.equal(auto.metrics.perDepthAcceptance.length, 2);
+});
+
+Deno.test("tree specs of profile --trees: widths or auto:N, named in configuration ids", () => {
+  assert.equal(treeName(parseTreeSpec("4,2,1")), "4x2x1");
+  assert.equal(treeName(parseTreeSpec("auto:16")), "auto16");
+  assert.equal(parseTreeSpec("auto:16").parent.length - 1, 16);
+  assert.throws(() => parseTreeSpec("auto"), /widths like/);
+  const id = configId({
+    k: 3,
+    treeName: "4x2x1",
+    maxNewTokens: 48,
+    cacheSize: null,
+    quant: "fp16",
+    promptType: "medium",
+  });
+  assert.equal(id, "tree-4x2x1-n48-full-fp16-medium");
+});
+
+Deno.test("expected tree tokens from positional acceptance: hand-computed values", () => {
+  const p = [[0.5, 0.2, 0.1, 0.05], [0.6, 0.2], [0.7]];
+  // Chain 1,1,1: 1 + .5 + .5*.6 + .5*.6*.7 = 2.01.
+  assert.ok(Math.abs(expectedTreeTokens(staticTree([1, 1, 1]), p) - 2.01) < 1e-12);
+  // 2,1: 1 + (.5 + .2) + (.5 + .2) * .6 = 2.12.
+  assert.ok(Math.abs(expectedTreeTokens(staticTree([2, 1]), p) - 2.12) < 1e-12);
+  // 2,2: 1 + .7 + .7 * (.6 + .2) = 2.26.
+  assert.ok(Math.abs(expectedTreeTokens(staticTree([2, 2]), p) - 2.26) < 1e-12);
+  // Ranks 0 1 3 0 0 -1 0 with widths 2,1: from position 0, rank 0 < 2 then rank 1 >= 1:
+  // a=1 (the correction is position 1); from 2, rank 3 >= 2: a=0; from 3, ranks 0, 0: a=2;
+  // from 6, rank 0 and the end: a=1.
+  assert.deepEqual(treeRoundsFromRanks([2, 1], [0, 1, 3, 0, 0, -1, 0], 7), [1, 0, 2, 1]);
 });

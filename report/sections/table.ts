@@ -51,7 +51,9 @@ function columns(v: ReportView): Column[] {
   return [
     text("id", (c) => c.id),
     text("mode", (c) => c.mode),
-    { label: "K", value: (c) => c.k, numeric: true },
+    { label: "K", value: (c) => c.k, numeric: true, title: "draft length (a tree's depth)" },
+    text("tree", (c) => c.tree?.spec ?? ""),
+    num("nodes", (c) => c.tree?.nodesPerVerify ?? null, fmtInt, "draft nodes per verify"),
     { label: "N", value: (c) => c.maxNewTokens, numeric: true },
     text("cache", (c) => (c.cache === "full" ? "full" : `sink ${c.cacheSize}`)),
     text("weights", (c) => c.quant),
@@ -66,7 +68,8 @@ function columns(v: ReportView): Column[] {
     num("TTFT ms", (c) => c.ttftMs.mean, fmt1),
     num("TPOT ms", (c) => c.tpotMs.mean, fmt2),
     num("accept", (c) => c.draftAcceptanceRate, fmtPct, "draft acceptance rate"),
-    num("τ", (c) => c.meanTokensPerRound, fmt2, "mean tokens per round"),
+    num("τ", (c) => c.meanTokensPerRound, fmt2, "mean tokens per round (per verify)"),
+    num("verify ms", (c) => c.tVerifyMs, fmt2, "GPU time of one verify pass"),
     num(
       "speedup",
       (c) => c.measuredSpeedup,
