@@ -15,6 +15,8 @@ import {
 import { type Layer, type Linear, NeoxModel, type Weights } from "./model.ts";
 import type { WeightType } from "../kernels/kernel.ts";
 import { syntheticConfig } from "./pythia.ts";
+import { interleaveF16 } from "./ops.ts";
+import { tuneMatmuls } from "./autotune.ts";
 import { rowsPerChunk, syntheticModel } from "./synthetic.ts";
 
 export { syntheticModel } from "./synthetic.ts";
@@ -41,7 +43,18 @@ export interface LoadOptions {
    * "int8" one scale per output row, "int8-g128" one per 128 input features.
    */
   quant?: QuantMode;
+  /**
+   * Time the candidate matmul kernels of the model's shapes on this adapter and use the
+   * fastest (engine/autotune.ts; default true; needs timestamp-query, else the rule).
+   */
+  tune?: boolean;
 }
+
+/**
+ * f16 checkpoints up to this many weight bytes also get a k8-interleaved copy of every
+ * linear weight (ops.ts interleaveF16) for matmul_rows: it doubles their weight memory.
+ */
+export const INTERLEAVE_MAX_BYTES = 512 << 20;
 
 /** Loads `spec` (a folder or `synthetic:NAME`) onto the GPU. */
 export async function loadModel(
@@ -147,7 +160,10 @@ async function fileModel(
     const t = file.tensors.get(name)!;
     return storageBuffer(gpu, 0, name, toFloat32(t.dtype, await readTensorBytes(file, name)));
   };
-  const linear = async (name: string, hasBias: boolean): Promise<Linear> => {
+  let fileBytes = 0;
+  for (const t of file.tensors.values()) fileBytes += t.end - t.begin;
+  const interleave = fileBytes <= INTERLEAVE_MAX_BYTES;
+  const linear = async (name: string, hasBias: boolean, mm = true): Promise<Linear> => {
     const t = file.tensors.get(`${name}.weight`)!;
     const [N, K] = t.shape;
     const raw = await readTensorBytes(file, `${name}.weight`);
@@ -166,15 +182,17 @@ async function fileModel(
     const chunks = [];
     for (let r = 0; r < N; r += per) {
       const rows = Math.min(per, N - r);
+      const bytes = data.subarray(r * K * bpw, (r + rows) * K * bpw);
+      const bits = keepF16 && mm && interleave
+        ? new Uint16Array(bytes.slice().buffer, 0, rows * K)
+        : null;
       chunks.push({
-        buf: storageBuffer(
-          gpu,
-          rows * K * bpw,
-          `${name}[${r}:]`,
-          data.subarray(r * K * bpw, (r + rows) * K * bpw),
-        ),
+        buf: storageBuffer(gpu, rows * K * bpw, `${name}[${r}:]`, bytes),
         rowStart: r,
         rows,
+        ...(bits
+          ? { inter: storageBuffer(gpu, 0, `${name}[${r}:] k8`, interleaveF16(bits, rows, K)) }
+          : {}),
       });
     }
     const bias = hasBias ? await f32Buffer(`${name}.bias`) : null;
@@ -197,10 +215,15 @@ async function fileModel(
     });
   }
   const weights: Weights = {
-    embedIn: await linear("gpt_neox.embed_in", false),
+    embedIn: await linear("gpt_neox.embed_in", false, false),
     layers,
     finalLayerNorm: await norm("gpt_neox.final_layer_norm"),
     embedOut: await linear("embed_out", false),
   };
-  return new NeoxModel(gpu, cfg, weights, source);
+  const model = new NeoxModel(gpu, cfg, weights, source);
+  if (opts.tune ?? true) {
+    const mats = [...layers.flatMap((l) => [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH])];
+    model.profile = await tuneMatmuls(gpu, model.lib, [...mats, weights.embedOut]);
+  }
+  return model;
 }

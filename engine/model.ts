@@ -8,6 +8,7 @@ import { NeoxError } from "./errors.ts";
 import { type Gpu, storageBuffer } from "./device.ts";
 import type { NeoxConfig } from "./config.ts";
 import { type Dispatch, KernelLibrary } from "../kernels/kernel.ts";
+import { type DeviceProfile, tunedChoice } from "./autotune.ts";
 import { cacheMarks, type CachePolicy, MAX_CACHE_ENTRIES } from "./cache_policy.ts";
 import {
   advance,
@@ -19,7 +20,7 @@ import {
   type Linear,
   linear,
   type LinearOptions,
-  type MatmulVariant,
+  type MatmulChoice,
   rotary,
   treeAttention,
   treeRotary,
@@ -255,6 +256,11 @@ export class NeoxModel {
   readonly params: number;
   /** Use the naive kernels (the oracles) instead of the tiled ones. */
   naive = false;
+  /**
+   * Measured matmul choices of this adapter (engine/autotune.ts; set by loadModel), or null
+   * for the deterministic rule of ops.ts matmulChoice.
+   */
+  profile: DeviceProfile | null = null;
 
   constructor(gpu: Gpu, cfg: NeoxConfig, weights: Weights, source: string, lib?: KernelLibrary) {
     this.gpu = gpu;
@@ -330,7 +336,8 @@ export class NeoxModel {
     const d = cfg.hiddenSize;
     const heads = { T, H: cfg.numHeads, hd: cfg.headDim, rot: cfg.rotaryDims };
     const { state, tokens, x, h1, h2, qkv, q, ff, logits, cosSin } = seq;
-    const variant: MatmulVariant | undefined = this.naive ? "naive" : undefined;
+    const choose = (m: Linear, T: number): MatmulChoice =>
+      this.naive ? { variant: "naive" } : tunedChoice(this.profile, m, T);
     const norm = (label: string, layer: number, n: LayerNormWeights, x: GPUBuffer, y: GPUBuffer) =>
       layerNorm(lib, { label, layer, x, y, norm: n, T, d, eps: cfg.layerNormEps });
     const mm = (
@@ -340,7 +347,7 @@ export class NeoxModel {
       x: GPUBuffer,
       y: GPUBuffer,
       more: Partial<LinearOptions> = {},
-    ) => linear(lib, m, { label, layer, x, y, T, variant, ...more });
+    ) => linear(lib, m, { label, layer, x, y, T, variant: choose(m, more.T ?? T), ...more });
     const out: Dispatch[] = [];
     out.push(...embedding(lib, w.embedIn, { label: "embed_in", state, tokens, x, T }));
     for (let l = 0; l < cfg.numLayers; l++) {

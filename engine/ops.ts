@@ -24,9 +24,18 @@ export interface Linear {
   group?: number;
   /**
    * buf: [rows, K] (f16/f32) or [rows, ceil(K/4)] u32 (int8, see engine/quantize.ts);
-   * scales (int8 only): [rows, 1 or ceil(K/group)] f32.
+   * scales (int8 only): [rows, 1 or ceil(K/group)] f32;
+   * inter (f16 only, optional): the same rows repacked k8-interleaved ({@link interleaveF16})
+   * for matmul_rows, made at load beside buf (buf stays: the naive oracle, embeddings and the
+   * other variants read it).
    */
-  chunks: { buf: GPUBuffer; rowStart: number; rows: number; scales?: GPUBuffer }[];
+  chunks: {
+    buf: GPUBuffer;
+    rowStart: number;
+    rows: number;
+    scales?: GPUBuffer;
+    inter?: GPUBuffer;
+  }[];
   /** [N] f32, or null for no bias. */
   bias: GPUBuffer | null;
 }
@@ -60,24 +69,60 @@ function check(ok: boolean, what: string): void {
 export const LINEAR_FLAGS = { accumulate: 1, gelu: 2, geluTanh: 4, bias: 8 } as const;
 
 /** The linear kernels: the naive oracle and the tiled forms by weight type and K. */
-export type MatmulVariant = "naive" | "tiled" | "vec4" | "f16x8" | "int8" | "int8x16";
+export type MatmulVariant =
+  | "naive"
+  | "tiled"
+  | "vec4"
+  | "f16x8"
+  | "rows"
+  | "int8"
+  | "int8x16";
+
+/**
+ * The k8-interleaved layout of matmul_rows: f16 rows [R, K] (bits) become ceil(K/8) words of
+ * 8 halves per row, word j of row n at index j*R + n (16 bytes each, zero past K). Row n and
+ * n+1 then sit in neighbouring 16-byte words at every step j, so neighbouring invocations of
+ * a row-per-invocation kernel read neighbouring words (what lavapipe runs fastest, GPU.md).
+ */
+export function interleaveF16(bits: Uint16Array, R: number, K: number): Uint16Array {
+  const K8 = Math.ceil(K / 8);
+  const out = new Uint16Array(K8 * R * 8);
+  for (let n = 0; n < R; n++) {
+    const src = n * K;
+    for (let k = 0; k < K; k++) out[((k >> 3) * R + n) * 8 + (k & 7)] = bits[src + k];
+  }
+  return out;
+}
+
+/** Tokens per invocation of matmul_rows for T tokens: all of them up to 16, else even groups. */
+export function rowsTok(T: number): number {
+  return Math.ceil(T / Math.ceil(T / 16));
+}
 
 /** A matmul kernel with its tuning: TOK tokens and RPT rows per invocation. */
 export interface MatmulChoice {
   variant: MatmulVariant;
   /** Tokens per workgroup (tiled kernels; default from T). */
   tok?: number;
-  /** Rows per invocation (vec4, f16x8, int8, int8x16; default 4). */
+  /** Rows per invocation (vec4, f16x8, rows, int8, int8x16; default 4, rows 1). */
   rpt?: number;
 }
 
 /**
- * The engine's matmul rule, in one place: f16 weights with K % 8 == 0 read eight per load
+ * The engine's deterministic matmul rule (the fallback of engine/autotune.ts, which measures),
+ * in one place: f16 weights with a k8-interleaved copy run matmul_rows (one row and all T <= 16
+ * tokens per invocation, 2 rows when the matrix has under 4096 rows); f16 weights with K % 8 == 0 read eight per load
  * (matmul_f16x8); float weights with K % 4 == 0 four per load (matmul_vec4); int8 weights with
  * K and group multiples of 16 sixteen per load (matmul_int8x16), other int8 matmul_int8;
  * else the tiled matmul. TOK grows with T so each weight is loaded once for TOK tokens.
  */
-export function matmulChoice(m: Pick<Linear, "wt" | "K" | "group">, T: number): MatmulChoice {
+export function matmulChoice(
+  m: Pick<Linear, "wt" | "K" | "group"> & { N?: number; chunks?: Linear["chunks"] },
+  T: number,
+): MatmulChoice {
+  if (m.wt === "f16" && m.chunks?.every((c) => c.inter)) {
+    return { variant: "rows", tok: rowsTok(T), rpt: (m.N ?? 0) < 4096 ? 2 : 1 };
+  }
   const int8 = m.wt === "int8";
   const variant: MatmulVariant = m.wt === "f16" && m.K % 8 === 0
     ? "f16x8"
@@ -94,6 +139,7 @@ export function matmulChoice(m: Pick<Linear, "wt" | "K" | "group">, T: number): 
 /** The default TOK and RPT of a matmul variant for passes of T tokens. */
 export function matmulTuning(variant: MatmulVariant, T: number): MatmulChoice {
   if (variant === "naive") return { variant };
+  if (variant === "rows") return { variant, tok: rowsTok(T), rpt: 1 };
   if (variant === "tiled") return { variant, tok: T === 1 ? 1 : T <= 8 ? 4 : 8 };
   return { variant, tok: T === 1 ? 1 : T <= 4 ? 4 : 8, rpt: 4 };
 }
@@ -102,7 +148,15 @@ export function matmulTuning(variant: MatmulVariant, T: number): MatmulChoice {
 function matmulKernel(
   m: Pick<Linear, "wt" | "K" | "group">,
   c: MatmulChoice,
-): { name: string; wt: WeightType; consts: Record<string, number>; rows: number; tok: number } {
+): {
+  name: string;
+  wt: WeightType;
+  consts: Record<string, number>;
+  rows: number;
+  tok: number;
+  /** matmul_rows: one invocation per RPT rows, bound to the chunks' k8-interleaved copies. */
+  inter?: boolean;
+} {
   const int8 = m.wt === "int8";
   const group: Record<string, number> = int8 ? { GROUP: m.group ?? 0 } : {};
   const rpt = c.rpt ?? 4;
@@ -135,6 +189,18 @@ function matmulKernel(
         rows: 4 * rpt,
         tok,
       };
+    case "rows": {
+      check(m.wt === "f16", "matmul_rows needs f16 weights (k8-interleaved)");
+      const rpt1 = c.rpt ?? 1;
+      return {
+        name: m.K % 4 === 0 ? "matmul_rows" : "matmul_rows_any",
+        wt: "f32",
+        consts: { TOK: tok, RPT: rpt1 },
+        rows: 64 * rpt1,
+        tok,
+        inter: true,
+      };
+    }
     case "int8":
       check(int8, "matmul_int8 needs int8 weights");
       return {
@@ -197,12 +263,13 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
   return m.chunks.map((c) => {
     check(c.rowStart + c.rows <= m.N, `chunk rows ${c.rowStart}+${c.rows} exceed N=${m.N}`);
     check(m.wt !== "int8" || c.scales !== undefined, "int8 chunks need their scales");
+    check(!k.inter || c.inter !== undefined, "matmul_rows needs the chunks' k8-interleaved copies");
     // A chunk's bias slice starts at rowStart: only a single chunk carries a bias.
     const params = lib.uniform([T, m.K, c.rows, (o.xRow ?? 0) * m.K, m.N, c.rowStart, flags, 0]);
     const buffers = [
       params,
       o.x,
-      c.buf,
+      k.inter ? c.inter! : c.buf,
       m.bias ?? lib.zero(),
       o.y,
       ...(c.scales ? [c.scales] : []),
@@ -211,7 +278,9 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
       o.label ?? op,
       pl,
       buffers,
-      [Math.ceil(c.rows / k.rows), Math.ceil(T / k.tok)],
+      k.inter
+        ? [Math.ceil(Math.ceil(c.rows / (k.rows / 64)) / 64), 1, Math.ceil(T / k.tok)]
+        : [Math.ceil(c.rows / k.rows), Math.ceil(T / k.tok)],
       meta(op, k.name, o, {
         shape: `${T}x${m.K} * ${m.N}x${m.K}^T ${m.wt}`,
         bytes: c.buf.size + (c.scales?.size ?? 0) + (m.bias ? c.rows * F32 : 0) + T * m.K * F32 +

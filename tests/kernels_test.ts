@@ -26,6 +26,7 @@ import {
   type AttentionVariant,
   embedding,
   fill,
+  interleaveF16,
   kvAppend,
   layerNorm,
   type Linear,
@@ -33,6 +34,7 @@ import {
   type MatmulChoice,
   matmulChoice,
   rotary,
+  rowsTok,
 } from "../engine/ops.ts";
 import {
   refAttention,
@@ -279,6 +281,7 @@ const MATMUL_SOURCE: Record<string, string> = {
   tiled: "matmul",
   vec4: "matmul_vec4",
   f16x8: "matmul_f16x8",
+  rows: "matmul_rows",
 };
 
 function matmulName(k: MatmulChoice): string {
@@ -291,6 +294,8 @@ const tiled = (tok: number): MatmulChoice => ({ variant: "tiled", tok });
 const vec4 = (tok: number, rpt: number): MatmulChoice => ({ variant: "vec4", tok, rpt });
 const f16x8 = (tok: number, rpt: number): MatmulChoice => ({ variant: "f16x8", tok, rpt });
 const NAIVE: MatmulChoice = { variant: "naive" };
+/** matmul_rows with TOK tokens per invocation (0: the engine's rowsTok(T)) and RPT rows. */
+const rowsK = (tok: number, rpt: number): MatmulChoice => ({ variant: "rows", tok, rpt });
 
 function matmulRow(
   b: Bench,
@@ -334,6 +339,25 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
   for (const k of [f16x8(1, 4), f16x8(4, 4), f16x8(8, 4), f16x8(8, 2)]) {
     for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, k, "f16", k8(c)));
   }
+  // matmul_rows over k8-interleaved f16 weights: any K (matmul_rows_any when K % 4 != 0),
+  // TOK = T (every weight read once for the pass), fewer tokens per invocation, 1-4 rows.
+  for (const rpt of [1, 2, 4]) {
+    for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, rowsK(rowsTok(c.T), rpt), "f16", c));
+  }
+  for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, rowsK(4, 1), "f16", c));
+  // Verify passes of T = 1..17 tokens on shapes of the embedded target and odd ones.
+  for (const [K, N] of [[384, 1152], [1536, 384], [65, 100], [130, 7]]) {
+    for (let T = 1; T <= 17; T++) {
+      rows.push(matmulRow(b, rnd, rowsK(rowsTok(T), N >= 1000 ? 1 : 2), "f16", {
+        K,
+        N,
+        T,
+        bias: true,
+        accumulate: T % 2 === 0,
+        act: T % 3 === 0 ? "gelu" : undefined,
+      }));
+    }
+  }
   // Every K x N x T of the brief with the kernel and TOK the engine picks (ops.ts
   // matmulChoice): matmul_f16x8 for f16 weights when K % 8 == 0, matmul_vec4 (RPT 4) when
   // K % 4 == 0, else the tiled matmul.
@@ -373,11 +397,12 @@ async function runMatmul(
   }
   const y = b.buffer(y0.slice());
   // N output columns of a wider [T, stride] output: one chunk of a stride-row matrix.
+  const inter = o.wt === "f16" ? b.buffer(interleaveF16(f16.bits, N, K)) : undefined;
   const m: Linear = {
     N: stride,
     K,
     wt: o.wt,
-    chunks: [{ buf: b.buffer(o.wt === "f16" ? f16.bits : w), rowStart: padL, rows: N }],
+    chunks: [{ buf: b.buffer(o.wt === "f16" ? f16.bits : w), rowStart: padL, rows: N, inter }],
     bias: c.bias ? b.buffer(bias) : null,
   };
   b.run(linear(b.lib, m, {
