@@ -17,11 +17,12 @@ import {
   embedding,
   kvAppend,
   layerNorm,
+  layerNormPair,
   type Linear,
   linear,
   type LinearOptions,
   type MatmulChoice,
-  rotary,
+  rotaryAppend,
   treeAttention,
   treeRotary,
 } from "./ops.ts";
@@ -353,20 +354,35 @@ export class NeoxModel {
     for (let l = 0; l < cfg.numLayers; l++) {
       const L = w.layers[l];
       const cache = { state, kCache: seq.kCache[l], vCache: seq.vCache[l], C: seq.opts.capacity };
-      out.push(norm("input_layernorm", l, L.inputLayernorm, x, h1));
       if (cfg.parallelResidual) {
-        out.push(norm("post_attention_layernorm", l, L.postAttentionLayernorm, x, h2));
+        // ln1(x) and ln2(x) of the same x: one dispatch.
+        out.push(layerNormPair(lib, {
+          label: "input+post_attention_layernorm",
+          layer: l,
+          x,
+          y1: h1,
+          y2: h2,
+          norm1: L.inputLayernorm,
+          norm2: L.postAttentionLayernorm,
+          T,
+          d,
+          eps: cfg.layerNormEps,
+        }));
+      } else {
+        out.push(norm("input_layernorm", l, L.inputLayernorm, x, h1));
       }
       // attention: qkv = ln1(x) Wqkv^T; q = rope(q); cache += (k, v); x += softmax(q k^T) v Wo^T
       out.push(...mm("query_key_value", l, L.queryKeyValue, h1, qkv));
       const place = { layer: l, ...heads, state };
       const tree = o.tree;
-      out.push(
-        tree
-          ? treeRotary(lib, { label: "rotary", ...place, qkv, cosSin, q, tree })
-          : rotary(lib, { label: "rotary", ...place, qkv, cosSin, q }),
-      );
-      out.push(kvAppend(lib, { label: "kv_append", layer: l, ...heads, ...cache, qkv }));
+      if (tree) {
+        out.push(treeRotary(lib, { label: "rotary", ...place, qkv, cosSin, q, tree }));
+        out.push(kvAppend(lib, { label: "kv_append", layer: l, ...heads, ...cache, qkv }));
+      } else {
+        out.push(
+          rotaryAppend(lib, { label: "rotary+kv_append", ...place, ...cache, qkv, cosSin, q }),
+        );
+      }
       const att = { label: "attention", ...place, ...cache, q, cosSin, out: h1 };
       out.push(tree ? treeAttention(lib, { ...att, tree }) : attention(lib, att));
       out.push(...mm("dense", l, L.dense, h1, x, { accumulate: true }));

@@ -378,6 +378,49 @@ export function layerNorm(lib: KernelLibrary, o: LayerNormOptions): Dispatch {
   );
 }
 
+/** Options of {@link layerNormPair}. */
+export interface LayerNormPairOptions extends OpPlace {
+  /** x, y1, y2: [T, d] f32. */
+  x: GPUBuffer;
+  y1: GPUBuffer;
+  y2: GPUBuffer;
+  /** The two norms' weight and bias: [d] f32 each. */
+  norm1: { weight: GPUBuffer; bias: GPUBuffer };
+  norm2: { weight: GPUBuffer; bias: GPUBuffer };
+  T: number;
+  d: number;
+  eps: number;
+}
+
+/**
+ * Both LayerNorms of a parallel-residual block in one dispatch: y1 = ln1(x), y2 = ln2(x), the
+ * row statistics computed once (kernels/layernorm_pair.wgsl; same math as {@link layerNorm}).
+ */
+export function layerNormPair(lib: KernelLibrary, o: LayerNormPairOptions): Dispatch {
+  const { T, d } = o;
+  check(T >= 1 && d >= 1, `layerNormPair needs T, d >= 1 (T=${T}, d=${d})`);
+  return lib.dispatch(
+    o.label ?? "layer_norm_pair",
+    lib.pipeline("layernorm_pair"),
+    [
+      lib.uniform([T, d, o.eps, 0], [2]),
+      o.x,
+      o.norm1.weight,
+      o.norm1.bias,
+      o.y1,
+      o.norm2.weight,
+      o.norm2.bias,
+      o.y2,
+    ],
+    [T],
+    meta("layer_norm", "layernorm_pair", o, {
+      shape: `${T}x${d} x2`,
+      bytes: 3 * T * d * F32 + 4 * d * F32,
+      flops: 12 * T * d,
+    }),
+  );
+}
+
 // ---- rotary, KV cache, attention -----------------------------------------------------------
 
 /** Heads of a pass: T tokens, H heads of hd dims, the first rot dims rotated. */
@@ -455,6 +498,42 @@ export function kvAppend(lib: KernelLibrary, o: KvAppendOptions): Dispatch {
       shape: `${T}x${H}x${hd}`,
       bytes: 4 * T * H * hd * F32,
       flops: 0,
+    }),
+  );
+}
+
+/** Options of {@link rotaryAppend}: {@link rotary}'s and {@link kvAppend}'s. */
+export interface RotaryAppendOptions extends RotaryOptions {
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+  /** Cache slots. */
+  C: number;
+}
+
+/**
+ * {@link rotary} and {@link kvAppend} in one dispatch (kernels/rotary_append.wgsl): the
+ * rotated queries, and this pass's keys (before rotary) and values appended to the cache.
+ */
+export function rotaryAppend(lib: KernelLibrary, o: RotaryAppendOptions): Dispatch {
+  const { T, H, hd, rot, C } = o;
+  check(rot % 2 === 0 && rot <= hd, `rotary needs an even rot <= hd (rot=${rot}, hd=${hd})`);
+  return lib.dispatch(
+    o.label ?? "rotary_append",
+    lib.pipeline("rotary_append"),
+    [
+      lib.uniform([T, H, hd, rot, C, 0, 0, 0]),
+      o.state,
+      o.qkv,
+      o.cosSin,
+      o.q,
+      o.kCache,
+      o.vCache,
+    ],
+    [Math.ceil(hd / 64), T * H],
+    meta("rotary_append", "rotary_append", o, {
+      shape: `${T}x${H}x${hd} rot ${rot}`,
+      bytes: 2 * T * H * hd * F32 + T * rot * F32 + 4 * T * H * hd * F32,
+      flops: 3 * T * H * rot,
     }),
   );
 }

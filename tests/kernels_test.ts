@@ -29,11 +29,13 @@ import {
   interleaveF16,
   kvAppend,
   layerNorm,
+  layerNormPair,
   type Linear,
   linear,
   type MatmulChoice,
   matmulChoice,
   rotary,
+  rotaryAppend,
   rowsTok,
 } from "../engine/ops.ts";
 import {
@@ -432,6 +434,119 @@ async function runMatmul(
     }
   }
   return { got: await b.f32(y, T * stride), want };
+}
+
+function layernormPairRows(b: Bench, rnd: SeededRandom): Row[] {
+  const shapes: [number, number][] = [[1, 1], [2, 3], [5, 63], [1, 65], [17, 384], [9, 513]];
+  return shapes.map(([T, d]) => ({
+    kernel: "layernorm_pair",
+    shape: `T=${T} d=${d} (y1 then y2)`,
+    tol: 5e-6,
+    nmseTol: NMSE_F32,
+    run: async () => {
+      const x = rnd.normals(T * d, 3, 5);
+      const [w1, w2] = [rnd.normals(d, 0.5, 1), rnd.normals(d, 0.5, -1)];
+      const [c1, c2] = [rnd.normals(d, 0.5), rnd.normals(d, 0.5)];
+      const eps = 1e-5;
+      const [y1, y2] = [b.nan(T * d), b.nan(T * d)];
+      b.run([layerNormPair(b.lib, {
+        x: b.buffer(x),
+        y1,
+        y2,
+        norm1: { weight: b.buffer(w1), bias: b.buffer(c1) },
+        norm2: { weight: b.buffer(w2), bias: b.buffer(c2) },
+        T,
+        d,
+        eps,
+      })]);
+      const ref = (w: Float32Array, c: Float32Array) =>
+        refLayerNorm(Float64Array.from(x), Float64Array.from(w), Float64Array.from(c), T, d, eps);
+      const got = new Float32Array(2 * T * d);
+      got.set(await b.f32(y1, T * d));
+      got.set(await b.f32(y2, T * d), T * d);
+      const want = new Float64Array(2 * T * d);
+      want.set(ref(w1, c1));
+      want.set(ref(w2, c2), T * d);
+      return { got, want };
+    },
+  }));
+}
+
+/**
+ * rotary_append (rotary + kv_append in one dispatch): the rotated queries against the float64
+ * reference, then the cache slots it wrote (the key and value slices, copied exactly); slots
+ * it must not touch stay NaN. Full caches, the last shape past its capacity (dropped).
+ */
+function rotaryAppendRows(b: Bench, rnd: SeededRandom): Row[] {
+  // [T, H, hd, rot, cacheLen, C]
+  const shapes: [number, number, number, number, number, number][] = [
+    [1, 1, 8, 8, 0, 4],
+    [2, 3, 64, 16, 5, 9],
+    [5, 2, 80, 20, 70, 80],
+    [17, 1, 6, 2, 0, 17],
+    [4, 6, 64, 16, 52, 56],
+    [3, 2, 16, 4, 6, 8],
+  ];
+  return shapes.map(([T, H, hd, rot, cacheLen, C]) => ({
+    kernel: "rotary_append",
+    shape: `T=${T} H=${H} hd=${hd} rot=${rot} cacheLen=${cacheLen} C=${C}`,
+    tol: 2e-5,
+    nmseTol: NMSE_F32,
+    run: async () => {
+      const base = 10000;
+      const qkv = rnd.normals(T * H * 3 * hd);
+      const q = b.nan(T * H * hd);
+      const [kCache, vCache] = [b.nan(C * H * hd), b.nan(C * H * hd)];
+      b.run([rotaryAppend(b.lib, {
+        T,
+        H,
+        hd,
+        rot,
+        C,
+        state: b.state(cacheLen, cacheLen + 7),
+        qkv: b.buffer(qkv),
+        cosSin: b.buffer(rotaryTable(ropeConfig(rot, base, hd), Math.max(C, cacheLen + T))),
+        q,
+        kCache,
+        vCache,
+      })]);
+      const q64 = new Float64Array(T * H * hd);
+      for (let th = 0; th < T * H; th++) {
+        q64.set(qkv.subarray(th * 3 * hd, th * 3 * hd + hd), th * hd);
+      }
+      const positions = Array.from({ length: T }, (_, t) => cacheLen + t);
+      const wantQ = refRotary(q64, positions, H, hd, rot, base);
+      const wantK = new Float64Array(C * H * hd).fill(NaN);
+      const wantV = new Float64Array(C * H * hd).fill(NaN);
+      for (let t = 0; t < T; t++) {
+        const slot = cacheLen + t;
+        if (slot >= C) continue;
+        for (let h = 0; h < H; h++) {
+          const src = (t * H + h) * 3 * hd;
+          for (let i = 0; i < hd; i++) {
+            wantK[(slot * H + h) * hd + i] = qkv[src + hd + i];
+            wantV[(slot * H + h) * hd + i] = qkv[src + 2 * hd + i];
+          }
+        }
+      }
+      const parts = [
+        await b.f32(q, T * H * hd),
+        await b.f32(kCache, C * H * hd),
+        await b.f32(vCache, C * H * hd),
+      ];
+      const got = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+      let o = 0;
+      for (const p of parts) {
+        got.set(p, o);
+        o += p.length;
+      }
+      const want = new Float64Array(got.length);
+      want.set(wantQ);
+      want.set(wantK, T * H * hd);
+      want.set(wantV, T * H * hd + C * H * hd);
+      return { got, want };
+    },
+  }));
 }
 
 function rotaryRows(b: Bench, rnd: SeededRandom): Row[] {
@@ -846,8 +961,10 @@ Deno.test("kernels: every WGSL kernel against the float64 reference", async () =
   const table: Row[] = [
     ...embeddingRows(b, rnd),
     ...layernormRows(b, rnd),
+    ...layernormPairRows(b, rnd),
     ...matmulRows(b, rnd),
     ...rotaryRows(b, rnd),
+    ...rotaryAppendRows(b, rnd),
     ...attentionRows(b, rnd),
     ...argmaxRows(b, rnd),
     ...acceptGreedyRows(b, rnd),
