@@ -55,10 +55,18 @@ export function tuneKey(m: Pick<Linear, "wt" | "N" | "K">, T: number): string {
   return `${m.wt} ${m.N}x${m.K} T<=${bucket(T)}`;
 }
 
-/** Candidates timed for a matrix: matmul_rows at 1, 2 and 4 rows, and matmul_f16x8. */
+/**
+ * Candidates timed for a matrix: matmul_rows at 1, 2, 4 and (up to 8 tokens) 8 rows per
+ * invocation, and matmul_f16x8.
+ */
 function candidates(m: Linear, T: number): MatmulChoice[] {
   if (m.wt !== "f16" || !m.chunks.every((c) => c.inter)) return [];
-  const out: MatmulChoice[] = [1, 2, 4].map((rpt) => ({ variant: "rows", tok: rowsTok(T), rpt }));
+  const tok = rowsTok(T);
+  const out: MatmulChoice[] = [1, 2, 4, 8].filter((rpt) => rpt * tok <= 64).map((rpt) => ({
+    variant: "rows",
+    tok,
+    rpt,
+  }));
   if (m.K % 8 === 0) out.push(matmulTuning("f16x8", T));
   return out;
 }
@@ -93,7 +101,7 @@ export async function tuneMatmuls(
   const profile = deviceProfile(gpu);
   if (!gpu.hasTimestamps) return profile;
   const rounds = o.rounds ?? 3;
-  const reps = o.reps ?? 2;
+  const reps = o.reps ?? 1;
   const jobs: { key: string; cands: { c: MatmulChoice; d: Dispatch[] }[] }[] = [];
   const seen = new Set<string>();
   const scratch: GPUBuffer[] = [];

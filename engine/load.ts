@@ -202,6 +202,50 @@ async function fileModel(
     weight: await f32Buffer(`${name}.weight`),
     bias: await f32Buffer(`${name}.bias`),
   });
+  const f16Bits = async (name: string) => {
+    const raw = await readTensorBytes(file, name);
+    return new Uint16Array(raw.slice().buffer, 0, raw.byteLength / 2);
+  };
+  const f32Data = async (name: string) =>
+    toFloat32(file.tensors.get(name)!.dtype, await readTensorBytes(file, name));
+  /** Layer.denseOut: [dense | dense_4h_to_h] as one f16 matrix [d, d + ff] in one chunk. */
+  const denseOut = async (p: string): Promise<Linear | undefined> => {
+    const a = file.tensors.get(`${p}.attention.dense.weight`)!;
+    const b = file.tensors.get(`${p}.mlp.dense_4h_to_h.weight`)!;
+    const f16 = a.dtype === "F16" && b.dtype === "F16" && gpu.hasF16 && !opts.forceF32;
+    if (!cfg.parallelResidual || !interleave || opts.quant || !f16) return undefined;
+    const [N, Ka] = a.shape;
+    const Kb = b.shape[1];
+    const K = Ka + Kb;
+    if (rowsPerChunk(gpu, K, 2) < N) return undefined;
+    const [wa, wb] = [
+      await f16Bits(`${p}.attention.dense.weight`),
+      await f16Bits(`${p}.mlp.dense_4h_to_h.weight`),
+    ];
+    const bits = new Uint16Array(N * K);
+    for (let n = 0; n < N; n++) {
+      bits.set(wa.subarray(n * Ka, (n + 1) * Ka), n * K);
+      bits.set(wb.subarray(n * Kb, (n + 1) * Kb), n * K + Ka);
+    }
+    const bias = await f32Data(`${p}.mlp.dense_4h_to_h.bias`);
+    if (cfg.attentionBias) {
+      const ba = await f32Data(`${p}.attention.dense.bias`);
+      for (let n = 0; n < N; n++) bias[n] = Math.fround(bias[n] + ba[n]);
+    }
+    const name = `${p}.dense+dense_4h_to_h`;
+    return {
+      N,
+      K,
+      wt: "f16",
+      chunks: [{
+        buf: storageBuffer(gpu, 0, name, bits),
+        rowStart: 0,
+        rows: N,
+        inter: storageBuffer(gpu, 0, `${name} k8`, interleaveF16(bits, N, K)),
+      }],
+      bias: storageBuffer(gpu, 0, `${name}.bias`, bias),
+    };
+  };
   const layers: Layer[] = [];
   for (let i = 0; i < cfg.numLayers; i++) {
     const p = `gpt_neox.layers.${i}`;
@@ -212,6 +256,7 @@ async function fileModel(
       dense: await linear(`${p}.attention.dense`, cfg.attentionBias),
       denseHTo4h: await linear(`${p}.mlp.dense_h_to_4h`, true),
       dense4hToH: await linear(`${p}.mlp.dense_4h_to_h`, true),
+      denseOut: await denseOut(p),
     });
   }
   const weights: Weights = {
@@ -222,7 +267,11 @@ async function fileModel(
   };
   const model = new NeoxModel(gpu, cfg, weights, source);
   if (opts.tune ?? true) {
-    const mats = [...layers.flatMap((l) => [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH])];
+    const mats = layers.flatMap((l) =>
+      l.denseOut
+        ? [l.queryKeyValue, l.denseHTo4h, l.denseOut]
+        : [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH]
+    );
     model.profile = await tuneMatmuls(gpu, model.lib, [...mats, weights.embedOut]);
   }
   return model;

@@ -47,6 +47,12 @@ export interface Layer {
   denseHTo4h: Linear;
   /** mlp.dense_4h_to_h: [d, ff] */
   dense4hToH: Linear;
+  /**
+   * Parallel residual only, optional: attention.dense and mlp.dense_4h_to_h side by side,
+   * [d, d + ff] with bias b_dense + b_4h_to_h, so x += [attn | gelu(..)] W^T is one matmul
+   * (engine/load.ts makes it for small f16 checkpoints; the two above stay for the rest).
+   */
+  denseOut?: Linear;
 }
 
 /** All weights of a model on the GPU. */
@@ -122,6 +128,7 @@ export class Sequence {
   readonly qkv: GPUBuffer; // [maxT, 3d]
   readonly q: GPUBuffer; // [maxT, d] rotated queries
   readonly ff: GPUBuffer; // [maxT, ff]
+  readonly af: GPUBuffer; // [maxT, d + ff] attention out | mlp hidden (Layer.denseOut's input)
   readonly logits: GPUBuffer; // [maxT or 1, V]
   readonly kvBytes: number;
   /** Bytes of all of this sequence's GPU buffers (KV cache, state, tokens, scratch). */
@@ -168,6 +175,8 @@ export class Sequence {
     this.qkv = storageBuffer(gpu, T * 3 * d * 4, "qkv");
     this.q = storageBuffer(gpu, T * d * 4, "q");
     this.ff = storageBuffer(gpu, T * cfg.intermediateSize * 4, "ff");
+    const fused = model.weights.layers.some((l) => l.denseOut);
+    this.af = storageBuffer(gpu, fused ? T * (d + cfg.intermediateSize) * 4 : 4, "af");
     this.logits = storageBuffer(
       gpu,
       (opts.logitsRows ?? 1) * cfg.vocabSize * 4,
@@ -190,6 +199,7 @@ export class Sequence {
       this.qkv,
       this.q,
       this.ff,
+      this.af,
       this.logits,
     ];
   }
@@ -319,6 +329,7 @@ export class NeoxModel {
         n.bias.destroy();
       }
       [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH].forEach(lin);
+      if (l.denseOut) lin(l.denseOut);
     }
   }
 
@@ -336,7 +347,7 @@ export class NeoxModel {
     const { cfg, lib, weights: w } = this;
     const d = cfg.hiddenSize;
     const heads = { T, H: cfg.numHeads, hd: cfg.headDim, rot: cfg.rotaryDims };
-    const { state, tokens, x, h1, h2, qkv, q, ff, logits, cosSin } = seq;
+    const { state, tokens, x, h1, h2, qkv, q, ff, af, logits, cosSin } = seq;
     const choose = (m: Linear, T: number): MatmulChoice =>
       this.naive ? { variant: "naive" } : tunedChoice(this.profile, m, T);
     const norm = (label: string, layer: number, n: LayerNormWeights, x: GPUBuffer, y: GPUBuffer) =>
@@ -382,6 +393,25 @@ export class NeoxModel {
         out.push(
           rotaryAppend(lib, { label: "rotary+kv_append", ...place, ...cache, qkv, cosSin, q }),
         );
+      }
+      if (cfg.parallelResidual && L.denseOut) {
+        // x += [attn | gelu(ln2 W1^T)] [Wo | W2]^T: attention and the mlp's hidden layer write
+        // side by side into af, and one matmul adds both projections.
+        const ffw = cfg.intermediateSize;
+        const att = { label: "attention", ...place, ...cache, q, cosSin, out: af };
+        const outStride = d + ffw;
+        out.push(
+          tree
+            ? treeAttention(lib, { ...att, tree, outStride })
+            : attention(lib, { ...att, outStride }),
+        );
+        out.push(...mm("dense_h_to_4h", l, L.denseHTo4h, h2, af, {
+          act: cfg.activation,
+          yStride: outStride,
+          yCol: d,
+        }));
+        out.push(...mm("dense+dense_4h_to_h", l, L.denseOut, af, x, { accumulate: true }));
+        continue;
       }
       const att = { label: "attention", ...place, ...cache, q, cosSin, out: h1 };
       out.push(tree ? treeAttention(lib, { ...att, tree }) : attention(lib, att));

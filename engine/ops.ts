@@ -110,8 +110,9 @@ export interface MatmulChoice {
 
 /**
  * The engine's deterministic matmul rule (the fallback of engine/autotune.ts, which measures),
- * in one place: f16 weights with a k8-interleaved copy run matmul_rows (one row and all T <= 16
- * tokens per invocation, 2 rows when the matrix has under 4096 rows); f16 weights with K % 8 == 0 read eight per load
+ * in one place: f16 weights with a k8-interleaved copy run matmul_rows (all T <= 16 tokens per
+ * invocation; 4 rows per invocation when the matrix has 256 rows or more, else 1: the fastest
+ * in most shapes measured on lavapipe); f16 weights with K % 8 == 0 read eight per load
  * (matmul_f16x8); float weights with K % 4 == 0 four per load (matmul_vec4); int8 weights with
  * K and group multiples of 16 sixteen per load (matmul_int8x16), other int8 matmul_int8;
  * else the tiled matmul. TOK grows with T so each weight is loaded once for TOK tokens.
@@ -121,7 +122,7 @@ export function matmulChoice(
   T: number,
 ): MatmulChoice {
   if (m.wt === "f16" && m.chunks?.every((c) => c.inter)) {
-    return { variant: "rows", tok: rowsTok(T), rpt: (m.N ?? 0) < 4096 ? 2 : 1 };
+    return { variant: "rows", tok: rowsTok(T), rpt: (m.N ?? 0) >= 256 ? 4 : 1 };
   }
   const int8 = m.wt === "int8";
   const variant: MatmulVariant = m.wt === "f16" && m.K % 8 === 0
@@ -231,6 +232,9 @@ export interface LinearOptions extends OpPlace {
   x: GPUBuffer;
   /** y: [T, N] f32 (chunk c writes columns rowStart .. rowStart+rows-1). */
   y: GPUBuffer;
+  /** y rows are yStride columns apart and columns start at yCol (default N and 0). */
+  yStride?: number;
+  yCol?: number;
   T: number;
   xRow?: number;
   /** y += result instead of y = result (the residual add). */
@@ -265,7 +269,16 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
     check(m.wt !== "int8" || c.scales !== undefined, "int8 chunks need their scales");
     check(!k.inter || c.inter !== undefined, "matmul_rows needs the chunks' k8-interleaved copies");
     // A chunk's bias slice starts at rowStart: only a single chunk carries a bias.
-    const params = lib.uniform([T, m.K, c.rows, (o.xRow ?? 0) * m.K, m.N, c.rowStart, flags, 0]);
+    const params = lib.uniform([
+      T,
+      m.K,
+      c.rows,
+      (o.xRow ?? 0) * m.K,
+      o.yStride ?? m.N,
+      (o.yCol ?? 0) + c.rowStart,
+      flags,
+      0,
+    ]);
     const buffers = [
       params,
       o.x,
@@ -571,8 +584,9 @@ export interface AttentionOptions extends OpPlace, HeadShape {
   vCache: GPUBuffer;
   /** cosSin: [C, rot/2, 2] f32. */
   cosSin: GPUBuffer;
-  /** out: [T, H*hd] f32. */
+  /** out: [T, H*hd] f32, or rows `outStride` apart (a slice of a wider buffer). */
   out: GPUBuffer;
+  outStride?: number;
   /** Cache slots. */
   C: number;
   /** Force a kernel (default: `attentionChoice` of the device's limit). */
@@ -599,7 +613,7 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
     o.label ?? "attention",
     pl,
     [
-      lib.uniform([T, H, hd, rot, C, 1 / Math.sqrt(hd), 0, 0], [5]),
+      lib.uniform([T, H, hd, rot, C, 1 / Math.sqrt(hd), o.outStride ?? 0, 0], [5]),
       o.state,
       o.q,
       o.kCache,
@@ -928,7 +942,7 @@ export function treeAttention(lib: KernelLibrary, o: TreeAttentionOptions): Disp
     o.label ?? "attention",
     lib.pipeline("tree_attention", "f32", { MAXKEYS: MAX_CACHE_ENTRIES }),
     [
-      lib.uniform([T, H, hd, rot, C, 1 / Math.sqrt(hd), 0, 0], [5]),
+      lib.uniform([T, H, hd, rot, C, 1 / Math.sqrt(hd), o.outStride ?? 0, 0], [5]),
       o.state,
       o.q,
       o.kCache,

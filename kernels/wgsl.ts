@@ -253,7 +253,7 @@ fn rowArgmax(li: u32, base: u32, V: u32) -> u32 {
 `,
   attention: `// Causal attention of T queries over one layer's KV cache, rotary applied to keys here.
 // q: [T, H, hd] f32 (already rotated); kCache, vCache: [C, H, hd] f32 (keys before rotary);
-// out: [T, H*hd] f32. Query t (stream position state[0] + t) sees the cache a token-by-token
+// out: [T, H*hd] f32 (rows outStride apart when outStride != 0: a slice of a wider buffer). Query t (stream position state[0] + t) sees the cache a token-by-token
 // run of the policy would have held when it was appended (sink_window.wgsl): n entries in
 // cache-index order, key i rotated by its cache index i (full cache: the absolute position;
 // sink cache: the StreamingLLM "pos-shift"). Each query gets its own window, so a verify
@@ -261,7 +261,7 @@ fn rowArgmax(li: u32, base: u32, V: u32) -> u32 {
 // MAXKEYS (scores held in workgroup memory) is set per pipeline: engine/cache_policy.ts
 // MAX_CACHE_ENTRIES.
 #include "sink_window.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32, _p1: u32 }
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
@@ -326,7 +326,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
       slot++;
       if (slot == p.C) { slot = sinks; }
     }
-    out[qBase + d] = acc / total;
+    out[t * select(H * hd, p.outStride, p.outStride != 0u) + h * hd + d] = acc / total;
   }
 }
 `,
@@ -339,7 +339,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
 // q: [T, H, hd] f32 (rotated, hd <= 256); kCache, vCache: [C, H, hd] f32 (keys before
 // rotary); cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32.
 #include "sink_window.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32, _p1: u32 }
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
@@ -424,7 +424,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   }
   for (var i = 0u; i < DPT; i++) {
     let d = li + i * WG;
-    if (d < hd) { out[qBase + d] = acc[i] / total; }
+    if (d < hd) { out[t * select(H * hd, p.outStride, p.outStride != 0u) + h * hd + d] = acc[i] / total; }
   }
 }
 `,
@@ -1460,7 +1460,7 @@ fn main(@builtin(local_invocation_index) li: u32) {
 // rotary); cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32; tree: [nodes, 4] u32 (tree.wgsl).
 #include "sink_window.wgsl"
 #include "tree.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32, _p1: u32 }
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
@@ -1537,7 +1537,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     for (var j = 0u; j < n; j++) {
       acc += score[j] * vCache[(keySlot(j, nc, evicted, sinks) * H + h) * hd + d];
     }
-    out[qBase + d] = acc / total;
+    out[t * select(H * hd, p.outStride, p.outStride != 0u) + h * hd + d] = acc / total;
   }
 }
 

@@ -261,6 +261,8 @@ interface MatmulCase {
   xRow?: number;
   /** Extra y columns left and right of the N written ones (a chunk of a wider output). */
   yPad?: [number, number];
+  /** Place yPad through linear's yStride / yCol options instead of a chunk's rowStart. */
+  yCols?: boolean;
 }
 
 const MATMUL_CASES: MatmulCase[] = [
@@ -275,6 +277,7 @@ const MATMUL_CASES: MatmulCase[] = [
   { K: 63, N: 1, T: 9, act: "gelu" },
   { K: 384, N: 7, T: 5, xRow: 2, yPad: [3, 5], accumulate: true, bias: true },
   { K: 2560, N: 20, T: 6, bias: true },
+  { K: 384, N: 100, T: 4, yPad: [384, 2], yCols: true, act: "gelu", bias: true },
 ];
 
 /** WGSL source of each float matmul variant, for row names. */
@@ -343,7 +346,7 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
   }
   // matmul_rows over k8-interleaved f16 weights: any K (matmul_rows_any when K % 4 != 0),
   // TOK = T (every weight read once for the pass), fewer tokens per invocation, 1-4 rows.
-  for (const rpt of [1, 2, 4]) {
+  for (const rpt of [1, 2, 4, 8]) {
     for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, rowsK(rowsTok(c.T), rpt), "f16", c));
   }
   for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, rowsK(4, 1), "f16", c));
@@ -407,10 +410,17 @@ async function runMatmul(
     chunks: [{ buf: b.buffer(o.wt === "f16" ? f16.bits : w), rowStart: padL, rows: N, inter }],
     bias: c.bias ? b.buffer(bias) : null,
   };
+  // yPad through the options (yStride, yCol) when the case asks, else as a chunk's rowStart.
+  const viaOptions = c.yCols === true;
+  if (viaOptions) {
+    m.N = N;
+    m.chunks[0].rowStart = 0;
+  }
   b.run(linear(b.lib, m, {
     x: b.buffer(x),
     y,
     T,
+    ...(viaOptions ? { yStride: stride, yCol: padL } : {}),
     xRow,
     accumulate: c.accumulate,
     act: c.act,
@@ -632,6 +642,16 @@ function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
       nmseTol: NMSE_F32,
       run: async () => (await once()).out,
     });
+    // Output rows in a wider buffer (model.ts: attention beside the mlp hidden layer).
+    for (const v of [{ variant: "full" } as AttentionVariant, ...tiles]) {
+      rows.push({
+        kernel: v.variant === "full" ? "attention" : `attention_tiled TILE=${v.tile}`,
+        shape: `${shape} outStride=+5`,
+        tol: 1e-5,
+        nmseTol: NMSE_F32,
+        run: async () => (await runAttention(b, rnd, { S, T, H, hd, rot }, v, 5)).out,
+      });
+    }
     for (const v of tiles) {
       rows.push({
         kernel: `attention_tiled TILE=${v.variant === "tiled" ? v.tile : 0}`,
@@ -650,6 +670,8 @@ async function runAttention(
   rnd: SeededRandom,
   s: { S: number; T: number; H: number; hd: number; rot: number },
   variant: AttentionVariant,
+  /** Extra NaN columns right of each output row (outStride = H*hd + pad); they must stay NaN. */
+  pad = 0,
 ): Promise<{ cache: Outcome; out: Outcome }> {
   const { S, T, H, hd, rot } = s;
   const prior = S - T;
@@ -683,7 +705,8 @@ async function runAttention(
   const kCache = b.buffer(kInit);
   const vCache = b.buffer(vInit);
   const state = b.state(prior, prior + 11);
-  const out = b.nan(T * entry);
+  const stride = entry + pad;
+  const out = b.nan(T * stride);
   const lib = b.lib;
   b.run([
     kvAppend(lib, { state, qkv: b.buffer(qkv), kCache, vCache, T, H, hd, C }),
@@ -700,6 +723,7 @@ async function runAttention(
       rot,
       C,
       variant,
+      outStride: pad ? stride : undefined,
     }),
   ]);
   const kWant = new Float32Array(C * entry).fill(NaN);
@@ -720,10 +744,12 @@ async function runAttention(
     rot,
     base,
   );
-  const want = refAttention(new Float64Array(qRot), kRot, Float64Array.from(v), T, S, H, hd);
+  const ref = refAttention(new Float64Array(qRot), kRot, Float64Array.from(v), T, S, H, hd);
+  const want = new Float64Array(T * stride).fill(NaN);
+  for (let t = 0; t < T; t++) want.set(ref.subarray(t * entry, (t + 1) * entry), t * stride);
   return {
     cache: { got: cacheGot, want: cacheWant },
-    out: { got: await b.f32(out, T * entry), want },
+    out: { got: await b.f32(out, T * stride), want },
   };
 }
 
