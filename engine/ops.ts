@@ -79,19 +79,34 @@ export type MatmulVariant =
   | "int8x16";
 
 /**
- * The k8-interleaved layout of matmul_rows: f16 rows [R, K] (bits) become ceil(K/8) words of
- * 8 halves per row, word j of row n at index j*R + n (16 bytes each, zero past K). Row n and
- * n+1 then sit in neighbouring 16-byte words at every step j, so neighbouring invocations of
- * a row-per-invocation kernel read neighbouring words (what lavapipe runs fastest, GPU.md).
+ * The k8-interleaved layout of matmul_rows ("8-row panels"): f16 rows [R, K] (bits) are cut
+ * into 16-byte words of 8 halves (zero past K), K8 = ceil(K/8) per row, and rows are grouped in
+ * panels of 8 (R padded to a multiple of 8 with zero rows); word j of row n sits at index
+ * ((n >> 3) * K8 + j) * 8 + (n & 7). Rows n..n+7 of a panel are neighbouring 16-byte words at
+ * every step j (neighbouring invocations read neighbouring words, what lavapipe runs fastest,
+ * GPU.md), and each panel is one contiguous run that 8 invocations stream through in order.
  */
 export function interleaveF16(bits: Uint16Array, R: number, K: number): Uint16Array {
   const K8 = Math.ceil(K / 8);
-  const out = new Uint16Array(K8 * R * 8);
+  const out = new Uint16Array(Math.ceil(R / 8) * 8 * K8 * 8);
   for (let n = 0; n < R; n++) {
     const src = n * K;
-    for (let k = 0; k < K; k++) out[((k >> 3) * R + n) * 8 + (k & 7)] = bits[src + k];
+    const panel = (n >> 3) * K8;
+    const lane = n & 7;
+    for (let k = 0; k < K; k++) out[((panel + (k >> 3)) * 8 + lane) * 8 + (k & 7)] = bits[src + k];
   }
   return out;
+}
+
+/**
+ * Invocations per workgroup of matmul_rows for S row-owning invocations: 64, halved down to 8
+ * until there are at least 8 workgroups (a software adapter runs each workgroup on one CPU
+ * thread: one big workgroup would leave the other cores idle).
+ */
+export function rowsWorkgroup(S: number): number {
+  let w = 64;
+  while (w > 8 && Math.ceil(S / w) < 8) w >>= 1;
+  return w;
 }
 
 /** Tokens per invocation of matmul_rows for T tokens: all of them up to 16, else even groups. */
@@ -147,7 +162,7 @@ export function matmulTuning(variant: MatmulVariant, T: number): MatmulChoice {
 
 /** Pipeline, constants and tile (rows x tokens per workgroup) of a matmul choice. */
 function matmulKernel(
-  m: Pick<Linear, "wt" | "K" | "group">,
+  m: Pick<Linear, "wt" | "K" | "group" | "N">,
   c: MatmulChoice,
 ): {
   name: string;
@@ -193,11 +208,12 @@ function matmulKernel(
     case "rows": {
       check(m.wt === "f16", "matmul_rows needs f16 weights (k8-interleaved)");
       const rpt1 = c.rpt ?? 1;
+      const wgs = rowsWorkgroup(Math.ceil(m.N / rpt1));
       return {
         name: m.K % 4 === 0 ? "matmul_rows" : "matmul_rows_any",
         wt: "f32",
-        consts: { TOK: tok, RPT: rpt1 },
-        rows: 64 * rpt1,
+        consts: { TOK: tok, RPT: rpt1, WGS: wgs },
+        rows: wgs * rpt1,
         tok,
         inter: true,
       };
@@ -292,7 +308,11 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
       pl,
       buffers,
       k.inter
-        ? [Math.ceil(Math.ceil(c.rows / (k.rows / 64)) / 64), 1, Math.ceil(T / k.tok)]
+        ? [
+          Math.ceil(Math.ceil(Math.ceil(c.rows / (k.rows / k.consts.WGS)) / 8) * 8 / k.consts.WGS),
+          1,
+          Math.ceil(T / k.tok),
+        ]
         : [Math.ceil(c.rows / k.rows), Math.ceil(T / k.tok)],
       meta(op, k.name, o, {
         shape: `${T}x${m.K} * ${m.N}x${m.K}^T ${m.wt}`,
