@@ -16,7 +16,14 @@ import {
   matmulChoice,
   matmulTuning,
   rowsTok,
+  streamRead,
 } from "./ops.ts";
+
+/**
+ * Bytes read between timed candidates so that each finds its weights cold, as in a forward
+ * pass where every matrix is read once (warm weights favoured the wrong layout on lavapipe).
+ */
+const FLUSH_BYTES = 16 << 20;
 
 /** A measured choice: variant and rows per invocation (TOK follows from T at use). */
 export interface TunedMatmul {
@@ -122,6 +129,17 @@ export async function tuneMatmuls(
   }
   const passes = jobs.reduce((s, j) => s + j.cands.length, 0) * rounds;
   if (passes === 0) return profile;
+  const flushSrc = storageBuffer(gpu, FLUSH_BYTES, "tune flush");
+  const flushOut = storageBuffer(gpu, 64 * 64 * 16, "tune flush out");
+  scratch.push(flushSrc, flushOut);
+  const flush = streamRead(lib, {
+    src: flushSrc,
+    out: flushOut,
+    bytes: FLUSH_BYTES,
+    workgroups: 64,
+    fma: 0,
+    layout: 1,
+  });
   const set = gpu.device.createQuerySet({ type: "timestamp", count: 2 * passes });
   const enc = gpu.device.createCommandEncoder();
   let q = 0;
@@ -130,6 +148,9 @@ export async function tuneMatmuls(
       // Rotate the order each round so no candidate always runs first.
       for (let i = 0; i < j.cands.length; i++) {
         const cand = j.cands[(i + r) % j.cands.length];
+        const cold = enc.beginComputePass();
+        encodeDispatches(cold, [flush]);
+        cold.end();
         const pass = enc.beginComputePass({
           timestampWrites: {
             querySet: set,
