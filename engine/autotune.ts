@@ -63,13 +63,13 @@ export function tuneKey(m: Pick<Linear, "wt" | "N" | "K">, T: number): string {
 }
 
 /**
- * Candidates timed for a matrix: matmul_rows at 1, 2, 4 and (up to 8 tokens) 8 rows per
- * invocation, and matmul_f16x8.
+ * Candidates timed for a matrix: matmul_rows at 1, 2, 4, 8 and 16 rows per invocation (at most
+ * 64 accumulators: RPT x TOK <= 64), and matmul_f16x8.
  */
 function candidates(m: Linear, T: number): MatmulChoice[] {
   if (m.wt !== "f16" || !m.chunks.every((c) => c.inter)) return [];
   const tok = rowsTok(T);
-  const out: MatmulChoice[] = [1, 2, 4, 8].filter((rpt) => rpt * tok <= 64).map((rpt) => ({
+  const out: MatmulChoice[] = [1, 2, 4, 8, 16].filter((rpt) => rpt * tok <= 64).map((rpt) => ({
     variant: "rows",
     tok,
     rpt,

@@ -346,8 +346,13 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
   }
   // matmul_rows over k8-interleaved f16 weights: any K (matmul_rows_any when K % 4 != 0),
   // TOK = T (every weight read once for the pass), fewer tokens per invocation, 1-4 rows.
-  for (const rpt of [1, 2, 4, 8]) {
-    for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, rowsK(rowsTok(c.T), rpt), "f16", c));
+  for (const rpt of [1, 2, 4, 8, 16]) {
+    for (const c of MATMUL_CASES) {
+      // engine/autotune.ts tries RPT x TOK <= 64 accumulators only.
+      if (rpt * rowsTok(c.T) <= 64) {
+        rows.push(matmulRow(b, rnd, rowsK(rowsTok(c.T), rpt), "f16", c));
+      }
+    }
   }
   for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, rowsK(4, 1), "f16", c));
   // Verify passes of T = 1..17 tokens on shapes of the embedded target and odd ones.
