@@ -15,6 +15,8 @@ import {
 import { type Layer, type Linear, NeoxModel, type Weights } from "./model.ts";
 import type { WeightType } from "../kernels/kernel.ts";
 import { syntheticConfig } from "./pythia.ts";
+import { interleaveF16 } from "./ops.ts";
+import { tuneMatmuls } from "./autotune.ts";
 import { rowsPerChunk, syntheticModel } from "./synthetic.ts";
 
 export { syntheticModel } from "./synthetic.ts";
@@ -41,7 +43,18 @@ export interface LoadOptions {
    * "int8" one scale per output row, "int8-g128" one per 128 input features.
    */
   quant?: QuantMode;
+  /**
+   * Time the candidate matmul kernels of the model's shapes on this adapter and use the
+   * fastest (engine/autotune.ts; default true; needs timestamp-query, else the rule).
+   */
+  tune?: boolean;
 }
+
+/**
+ * f16 checkpoints up to this many weight bytes also get a k8-interleaved copy of every
+ * linear weight (ops.ts interleaveF16) for matmul_rows: it doubles their weight memory.
+ */
+export const INTERLEAVE_MAX_BYTES = 512 << 20;
 
 /** Loads `spec` (a folder or `synthetic:NAME`) onto the GPU. */
 export async function loadModel(
@@ -147,7 +160,10 @@ async function fileModel(
     const t = file.tensors.get(name)!;
     return storageBuffer(gpu, 0, name, toFloat32(t.dtype, await readTensorBytes(file, name)));
   };
-  const linear = async (name: string, hasBias: boolean): Promise<Linear> => {
+  let fileBytes = 0;
+  for (const t of file.tensors.values()) fileBytes += t.end - t.begin;
+  const interleave = fileBytes <= INTERLEAVE_MAX_BYTES;
+  const linear = async (name: string, hasBias: boolean, mm = true): Promise<Linear> => {
     const t = file.tensors.get(`${name}.weight`)!;
     const [N, K] = t.shape;
     const raw = await readTensorBytes(file, `${name}.weight`);
@@ -166,15 +182,17 @@ async function fileModel(
     const chunks = [];
     for (let r = 0; r < N; r += per) {
       const rows = Math.min(per, N - r);
+      const bytes = data.subarray(r * K * bpw, (r + rows) * K * bpw);
+      const bits = keepF16 && mm && interleave
+        ? new Uint16Array(bytes.slice().buffer, 0, rows * K)
+        : null;
       chunks.push({
-        buf: storageBuffer(
-          gpu,
-          rows * K * bpw,
-          `${name}[${r}:]`,
-          data.subarray(r * K * bpw, (r + rows) * K * bpw),
-        ),
+        buf: storageBuffer(gpu, rows * K * bpw, `${name}[${r}:]`, bytes),
         rowStart: r,
         rows,
+        ...(bits
+          ? { inter: storageBuffer(gpu, 0, `${name}[${r}:] k8`, interleaveF16(bits, rows, K)) }
+          : {}),
       });
     }
     const bias = hasBias ? await f32Buffer(`${name}.bias`) : null;
@@ -184,6 +202,50 @@ async function fileModel(
     weight: await f32Buffer(`${name}.weight`),
     bias: await f32Buffer(`${name}.bias`),
   });
+  const f16Bits = async (name: string) => {
+    const raw = await readTensorBytes(file, name);
+    return new Uint16Array(raw.slice().buffer, 0, raw.byteLength / 2);
+  };
+  const f32Data = async (name: string) =>
+    toFloat32(file.tensors.get(name)!.dtype, await readTensorBytes(file, name));
+  /** Layer.denseOut: [dense | dense_4h_to_h] as one f16 matrix [d, d + ff] in one chunk. */
+  const denseOut = async (p: string): Promise<Linear | undefined> => {
+    const a = file.tensors.get(`${p}.attention.dense.weight`)!;
+    const b = file.tensors.get(`${p}.mlp.dense_4h_to_h.weight`)!;
+    const f16 = a.dtype === "F16" && b.dtype === "F16" && gpu.hasF16 && !opts.forceF32;
+    if (!cfg.parallelResidual || !interleave || opts.quant || !f16) return undefined;
+    const [N, Ka] = a.shape;
+    const Kb = b.shape[1];
+    const K = Ka + Kb;
+    if (rowsPerChunk(gpu, K, 2) < N) return undefined;
+    const [wa, wb] = [
+      await f16Bits(`${p}.attention.dense.weight`),
+      await f16Bits(`${p}.mlp.dense_4h_to_h.weight`),
+    ];
+    const bits = new Uint16Array(N * K);
+    for (let n = 0; n < N; n++) {
+      bits.set(wa.subarray(n * Ka, (n + 1) * Ka), n * K);
+      bits.set(wb.subarray(n * Kb, (n + 1) * Kb), n * K + Ka);
+    }
+    const bias = await f32Data(`${p}.mlp.dense_4h_to_h.bias`);
+    if (cfg.attentionBias) {
+      const ba = await f32Data(`${p}.attention.dense.bias`);
+      for (let n = 0; n < N; n++) bias[n] = Math.fround(bias[n] + ba[n]);
+    }
+    const name = `${p}.dense+dense_4h_to_h`;
+    return {
+      N,
+      K,
+      wt: "f16",
+      chunks: [{
+        buf: storageBuffer(gpu, 0, name, bits),
+        rowStart: 0,
+        rows: N,
+        inter: storageBuffer(gpu, 0, `${name} k8`, interleaveF16(bits, N, K)),
+      }],
+      bias: storageBuffer(gpu, 0, `${name}.bias`, bias),
+    };
+  };
   const layers: Layer[] = [];
   for (let i = 0; i < cfg.numLayers; i++) {
     const p = `gpt_neox.layers.${i}`;
@@ -194,13 +256,23 @@ async function fileModel(
       dense: await linear(`${p}.attention.dense`, cfg.attentionBias),
       denseHTo4h: await linear(`${p}.mlp.dense_h_to_4h`, true),
       dense4hToH: await linear(`${p}.mlp.dense_4h_to_h`, true),
+      denseOut: await denseOut(p),
     });
   }
   const weights: Weights = {
-    embedIn: await linear("gpt_neox.embed_in", false),
+    embedIn: await linear("gpt_neox.embed_in", false, false),
     layers,
     finalLayerNorm: await norm("gpt_neox.final_layer_norm"),
     embedOut: await linear("embed_out", false),
   };
-  return new NeoxModel(gpu, cfg, weights, source);
+  const model = new NeoxModel(gpu, cfg, weights, source);
+  if (opts.tune ?? true) {
+    const mats = layers.flatMap((l) =>
+      l.denseOut
+        ? [l.queryKeyValue, l.denseHTo4h, l.denseOut]
+        : [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH]
+    );
+    model.profile = await tuneMatmuls(gpu, model.lib, [...mats, weights.embedOut]);
+  }
+  return model;
 }

@@ -8,6 +8,7 @@ import { NeoxError } from "./errors.ts";
 import { type Gpu, storageBuffer } from "./device.ts";
 import type { NeoxConfig } from "./config.ts";
 import { type Dispatch, KernelLibrary } from "../kernels/kernel.ts";
+import { type DeviceProfile, tunedChoice } from "./autotune.ts";
 import { cacheMarks, type CachePolicy, MAX_CACHE_ENTRIES } from "./cache_policy.ts";
 import {
   advance,
@@ -16,11 +17,12 @@ import {
   embedding,
   kvAppend,
   layerNorm,
+  layerNormPair,
   type Linear,
   linear,
   type LinearOptions,
-  type MatmulVariant,
-  rotary,
+  type MatmulChoice,
+  rotaryAppend,
   treeAttention,
   treeRotary,
 } from "./ops.ts";
@@ -45,6 +47,12 @@ export interface Layer {
   denseHTo4h: Linear;
   /** mlp.dense_4h_to_h: [d, ff] */
   dense4hToH: Linear;
+  /**
+   * Parallel residual only, optional: attention.dense and mlp.dense_4h_to_h side by side,
+   * [d, d + ff] with bias b_dense + b_4h_to_h, so x += [attn | gelu(..)] W^T is one matmul
+   * (engine/load.ts makes it for small f16 checkpoints; the two above stay for the rest).
+   */
+  denseOut?: Linear;
 }
 
 /** All weights of a model on the GPU. */
@@ -120,6 +128,7 @@ export class Sequence {
   readonly qkv: GPUBuffer; // [maxT, 3d]
   readonly q: GPUBuffer; // [maxT, d] rotated queries
   readonly ff: GPUBuffer; // [maxT, ff]
+  readonly af: GPUBuffer; // [maxT, d + ff] attention out | mlp hidden (Layer.denseOut's input)
   readonly logits: GPUBuffer; // [maxT or 1, V]
   readonly kvBytes: number;
   /** Bytes of all of this sequence's GPU buffers (KV cache, state, tokens, scratch). */
@@ -166,6 +175,8 @@ export class Sequence {
     this.qkv = storageBuffer(gpu, T * 3 * d * 4, "qkv");
     this.q = storageBuffer(gpu, T * d * 4, "q");
     this.ff = storageBuffer(gpu, T * cfg.intermediateSize * 4, "ff");
+    const fused = model.weights.layers.some((l) => l.denseOut);
+    this.af = storageBuffer(gpu, fused ? T * (d + cfg.intermediateSize) * 4 : 4, "af");
     this.logits = storageBuffer(
       gpu,
       (opts.logitsRows ?? 1) * cfg.vocabSize * 4,
@@ -188,6 +199,7 @@ export class Sequence {
       this.qkv,
       this.q,
       this.ff,
+      this.af,
       this.logits,
     ];
   }
@@ -255,6 +267,11 @@ export class NeoxModel {
   readonly params: number;
   /** Use the naive kernels (the oracles) instead of the tiled ones. */
   naive = false;
+  /**
+   * Measured matmul choices of this adapter (engine/autotune.ts; set by loadModel), or null
+   * for the deterministic rule of ops.ts matmulChoice.
+   */
+  profile: DeviceProfile | null = null;
 
   constructor(gpu: Gpu, cfg: NeoxConfig, weights: Weights, source: string, lib?: KernelLibrary) {
     this.gpu = gpu;
@@ -312,6 +329,7 @@ export class NeoxModel {
         n.bias.destroy();
       }
       [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH].forEach(lin);
+      if (l.denseOut) lin(l.denseOut);
     }
   }
 
@@ -329,8 +347,9 @@ export class NeoxModel {
     const { cfg, lib, weights: w } = this;
     const d = cfg.hiddenSize;
     const heads = { T, H: cfg.numHeads, hd: cfg.headDim, rot: cfg.rotaryDims };
-    const { state, tokens, x, h1, h2, qkv, q, ff, logits, cosSin } = seq;
-    const variant: MatmulVariant | undefined = this.naive ? "naive" : undefined;
+    const { state, tokens, x, h1, h2, qkv, q, ff, af, logits, cosSin } = seq;
+    const choose = (m: Linear, T: number): MatmulChoice =>
+      this.naive ? { variant: "naive" } : tunedChoice(this.profile, m, T);
     const norm = (label: string, layer: number, n: LayerNormWeights, x: GPUBuffer, y: GPUBuffer) =>
       layerNorm(lib, { label, layer, x, y, norm: n, T, d, eps: cfg.layerNormEps });
     const mm = (
@@ -340,26 +359,60 @@ export class NeoxModel {
       x: GPUBuffer,
       y: GPUBuffer,
       more: Partial<LinearOptions> = {},
-    ) => linear(lib, m, { label, layer, x, y, T, variant, ...more });
+    ) => linear(lib, m, { label, layer, x, y, T, variant: choose(m, more.T ?? T), ...more });
     const out: Dispatch[] = [];
     out.push(...embedding(lib, w.embedIn, { label: "embed_in", state, tokens, x, T }));
     for (let l = 0; l < cfg.numLayers; l++) {
       const L = w.layers[l];
       const cache = { state, kCache: seq.kCache[l], vCache: seq.vCache[l], C: seq.opts.capacity };
-      out.push(norm("input_layernorm", l, L.inputLayernorm, x, h1));
       if (cfg.parallelResidual) {
-        out.push(norm("post_attention_layernorm", l, L.postAttentionLayernorm, x, h2));
+        // ln1(x) and ln2(x) of the same x: one dispatch.
+        out.push(layerNormPair(lib, {
+          label: "input+post_attention_layernorm",
+          layer: l,
+          x,
+          y1: h1,
+          y2: h2,
+          norm1: L.inputLayernorm,
+          norm2: L.postAttentionLayernorm,
+          T,
+          d,
+          eps: cfg.layerNormEps,
+        }));
+      } else {
+        out.push(norm("input_layernorm", l, L.inputLayernorm, x, h1));
       }
       // attention: qkv = ln1(x) Wqkv^T; q = rope(q); cache += (k, v); x += softmax(q k^T) v Wo^T
       out.push(...mm("query_key_value", l, L.queryKeyValue, h1, qkv));
       const place = { layer: l, ...heads, state };
       const tree = o.tree;
-      out.push(
-        tree
-          ? treeRotary(lib, { label: "rotary", ...place, qkv, cosSin, q, tree })
-          : rotary(lib, { label: "rotary", ...place, qkv, cosSin, q }),
-      );
-      out.push(kvAppend(lib, { label: "kv_append", layer: l, ...heads, ...cache, qkv }));
+      if (tree) {
+        out.push(treeRotary(lib, { label: "rotary", ...place, qkv, cosSin, q, tree }));
+        out.push(kvAppend(lib, { label: "kv_append", layer: l, ...heads, ...cache, qkv }));
+      } else {
+        out.push(
+          rotaryAppend(lib, { label: "rotary+kv_append", ...place, ...cache, qkv, cosSin, q }),
+        );
+      }
+      if (cfg.parallelResidual && L.denseOut) {
+        // x += [attn | gelu(ln2 W1^T)] [Wo | W2]^T: attention and the mlp's hidden layer write
+        // side by side into af, and one matmul adds both projections.
+        const ffw = cfg.intermediateSize;
+        const att = { label: "attention", ...place, ...cache, q, cosSin, out: af };
+        const outStride = d + ffw;
+        out.push(
+          tree
+            ? treeAttention(lib, { ...att, tree, outStride })
+            : attention(lib, { ...att, outStride }),
+        );
+        out.push(...mm("dense_h_to_4h", l, L.denseHTo4h, h2, af, {
+          act: cfg.activation,
+          yStride: outStride,
+          yCol: d,
+        }));
+        out.push(...mm("dense+dense_4h_to_h", l, L.denseOut, af, x, { accumulate: true }));
+        continue;
+      }
       const att = { label: "attention", ...place, ...cache, q, cosSin, out: h1 };
       out.push(tree ? treeAttention(lib, { ...att, tree }) : attention(lib, att));
       out.push(...mm("dense", l, L.dense, h1, x, { accumulate: true }));

@@ -24,9 +24,18 @@ export interface Linear {
   group?: number;
   /**
    * buf: [rows, K] (f16/f32) or [rows, ceil(K/4)] u32 (int8, see engine/quantize.ts);
-   * scales (int8 only): [rows, 1 or ceil(K/group)] f32.
+   * scales (int8 only): [rows, 1 or ceil(K/group)] f32;
+   * inter (f16 only, optional): the same rows repacked k8-interleaved ({@link interleaveF16})
+   * for matmul_rows, made at load beside buf (buf stays: the naive oracle, embeddings and the
+   * other variants read it).
    */
-  chunks: { buf: GPUBuffer; rowStart: number; rows: number; scales?: GPUBuffer }[];
+  chunks: {
+    buf: GPUBuffer;
+    rowStart: number;
+    rows: number;
+    scales?: GPUBuffer;
+    inter?: GPUBuffer;
+  }[];
   /** [N] f32, or null for no bias. */
   bias: GPUBuffer | null;
 }
@@ -60,24 +69,76 @@ function check(ok: boolean, what: string): void {
 export const LINEAR_FLAGS = { accumulate: 1, gelu: 2, geluTanh: 4, bias: 8 } as const;
 
 /** The linear kernels: the naive oracle and the tiled forms by weight type and K. */
-export type MatmulVariant = "naive" | "tiled" | "vec4" | "f16x8" | "int8" | "int8x16";
+export type MatmulVariant =
+  | "naive"
+  | "tiled"
+  | "vec4"
+  | "f16x8"
+  | "rows"
+  | "int8"
+  | "int8x16";
+
+/**
+ * The k8-interleaved layout of matmul_rows ("8-row panels"): f16 rows [R, K] (bits) are cut
+ * into 16-byte words of 8 halves (zero past K), K8 = ceil(K/8) per row, and rows are grouped in
+ * panels of 8 (R padded to a multiple of 8 with zero rows); word j of row n sits at index
+ * ((n >> 3) * K8 + j) * 8 + (n & 7). Rows n..n+7 of a panel are neighbouring 16-byte words at
+ * every step j (neighbouring invocations read neighbouring words, what lavapipe runs fastest,
+ * GPU.md), and each panel is one contiguous run that 8 invocations stream through in order.
+ */
+export function interleaveF16(bits: Uint16Array, R: number, K: number): Uint16Array {
+  const K8 = Math.ceil(K / 8);
+  const out = new Uint16Array(Math.ceil(R / 8) * 8 * K8 * 8);
+  for (let n = 0; n < R; n++) {
+    const src = n * K;
+    const panel = (n >> 3) * K8;
+    const lane = n & 7;
+    for (let k = 0; k < K; k++) out[((panel + (k >> 3)) * 8 + lane) * 8 + (k & 7)] = bits[src + k];
+  }
+  return out;
+}
+
+/**
+ * Invocations per workgroup of matmul_rows for S row-owning invocations: 64, halved down to 8
+ * until there are at least 8 workgroups (a software adapter runs each workgroup on one CPU
+ * thread: one big workgroup would leave the other cores idle).
+ */
+export function rowsWorkgroup(S: number): number {
+  let w = 64;
+  while (w > 8 && Math.ceil(S / w) < 8) w >>= 1;
+  return w;
+}
+
+/** Tokens per invocation of matmul_rows for T tokens: all of them up to 16, else even groups. */
+export function rowsTok(T: number): number {
+  return Math.ceil(T / Math.ceil(T / 16));
+}
 
 /** A matmul kernel with its tuning: TOK tokens and RPT rows per invocation. */
 export interface MatmulChoice {
   variant: MatmulVariant;
   /** Tokens per workgroup (tiled kernels; default from T). */
   tok?: number;
-  /** Rows per invocation (vec4, f16x8, int8, int8x16; default 4). */
+  /** Rows per invocation (vec4, f16x8, rows, int8, int8x16; default 4, rows 1). */
   rpt?: number;
 }
 
 /**
- * The engine's matmul rule, in one place: f16 weights with K % 8 == 0 read eight per load
+ * The engine's deterministic matmul rule (the fallback of engine/autotune.ts, which measures),
+ * in one place: f16 weights with a k8-interleaved copy run matmul_rows (all T <= 16 tokens per
+ * invocation; 4 rows per invocation when the matrix has 256 rows or more, else 1: the fastest
+ * in most shapes measured on lavapipe); f16 weights with K % 8 == 0 read eight per load
  * (matmul_f16x8); float weights with K % 4 == 0 four per load (matmul_vec4); int8 weights with
  * K and group multiples of 16 sixteen per load (matmul_int8x16), other int8 matmul_int8;
  * else the tiled matmul. TOK grows with T so each weight is loaded once for TOK tokens.
  */
-export function matmulChoice(m: Pick<Linear, "wt" | "K" | "group">, T: number): MatmulChoice {
+export function matmulChoice(
+  m: Pick<Linear, "wt" | "K" | "group"> & { N?: number; chunks?: Linear["chunks"] },
+  T: number,
+): MatmulChoice {
+  if (m.wt === "f16" && m.chunks?.every((c) => c.inter)) {
+    return { variant: "rows", tok: rowsTok(T), rpt: (m.N ?? 0) >= 256 ? 4 : 1 };
+  }
   const int8 = m.wt === "int8";
   const variant: MatmulVariant = m.wt === "f16" && m.K % 8 === 0
     ? "f16x8"
@@ -94,15 +155,24 @@ export function matmulChoice(m: Pick<Linear, "wt" | "K" | "group">, T: number): 
 /** The default TOK and RPT of a matmul variant for passes of T tokens. */
 export function matmulTuning(variant: MatmulVariant, T: number): MatmulChoice {
   if (variant === "naive") return { variant };
+  if (variant === "rows") return { variant, tok: rowsTok(T), rpt: 1 };
   if (variant === "tiled") return { variant, tok: T === 1 ? 1 : T <= 8 ? 4 : 8 };
   return { variant, tok: T === 1 ? 1 : T <= 4 ? 4 : 8, rpt: 4 };
 }
 
 /** Pipeline, constants and tile (rows x tokens per workgroup) of a matmul choice. */
 function matmulKernel(
-  m: Pick<Linear, "wt" | "K" | "group">,
+  m: Pick<Linear, "wt" | "K" | "group" | "N">,
   c: MatmulChoice,
-): { name: string; wt: WeightType; consts: Record<string, number>; rows: number; tok: number } {
+): {
+  name: string;
+  wt: WeightType;
+  consts: Record<string, number>;
+  rows: number;
+  tok: number;
+  /** matmul_rows: one invocation per RPT rows, bound to the chunks' k8-interleaved copies. */
+  inter?: boolean;
+} {
   const int8 = m.wt === "int8";
   const group: Record<string, number> = int8 ? { GROUP: m.group ?? 0 } : {};
   const rpt = c.rpt ?? 4;
@@ -135,6 +205,19 @@ function matmulKernel(
         rows: 4 * rpt,
         tok,
       };
+    case "rows": {
+      check(m.wt === "f16", "matmul_rows needs f16 weights (k8-interleaved)");
+      const rpt1 = c.rpt ?? 1;
+      const wgs = rowsWorkgroup(Math.ceil(m.N / rpt1));
+      return {
+        name: m.K % 4 === 0 ? "matmul_rows" : "matmul_rows_any",
+        wt: "f32",
+        consts: { TOK: tok, RPT: rpt1, WGS: wgs },
+        rows: wgs * rpt1,
+        tok,
+        inter: true,
+      };
+    }
     case "int8":
       check(int8, "matmul_int8 needs int8 weights");
       return {
@@ -165,6 +248,9 @@ export interface LinearOptions extends OpPlace {
   x: GPUBuffer;
   /** y: [T, N] f32 (chunk c writes columns rowStart .. rowStart+rows-1). */
   y: GPUBuffer;
+  /** y rows are yStride columns apart and columns start at yCol (default N and 0). */
+  yStride?: number;
+  yCol?: number;
   T: number;
   xRow?: number;
   /** y += result instead of y = result (the residual add). */
@@ -197,12 +283,22 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
   return m.chunks.map((c) => {
     check(c.rowStart + c.rows <= m.N, `chunk rows ${c.rowStart}+${c.rows} exceed N=${m.N}`);
     check(m.wt !== "int8" || c.scales !== undefined, "int8 chunks need their scales");
+    check(!k.inter || c.inter !== undefined, "matmul_rows needs the chunks' k8-interleaved copies");
     // A chunk's bias slice starts at rowStart: only a single chunk carries a bias.
-    const params = lib.uniform([T, m.K, c.rows, (o.xRow ?? 0) * m.K, m.N, c.rowStart, flags, 0]);
+    const params = lib.uniform([
+      T,
+      m.K,
+      c.rows,
+      (o.xRow ?? 0) * m.K,
+      o.yStride ?? m.N,
+      (o.yCol ?? 0) + c.rowStart,
+      flags,
+      0,
+    ]);
     const buffers = [
       params,
       o.x,
-      c.buf,
+      k.inter ? c.inter! : c.buf,
       m.bias ?? lib.zero(),
       o.y,
       ...(c.scales ? [c.scales] : []),
@@ -211,7 +307,13 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
       o.label ?? op,
       pl,
       buffers,
-      [Math.ceil(c.rows / k.rows), Math.ceil(T / k.tok)],
+      k.inter
+        ? [
+          Math.ceil(Math.ceil(Math.ceil(c.rows / (k.rows / k.consts.WGS)) / 8) * 8 / k.consts.WGS),
+          1,
+          Math.ceil(T / k.tok),
+        ]
+        : [Math.ceil(c.rows / k.rows), Math.ceil(T / k.tok)],
       meta(op, k.name, o, {
         shape: `${T}x${m.K} * ${m.N}x${m.K}^T ${m.wt}`,
         bytes: c.buf.size + (c.scales?.size ?? 0) + (m.bias ? c.rows * F32 : 0) + T * m.K * F32 +
@@ -309,6 +411,49 @@ export function layerNorm(lib: KernelLibrary, o: LayerNormOptions): Dispatch {
   );
 }
 
+/** Options of {@link layerNormPair}. */
+export interface LayerNormPairOptions extends OpPlace {
+  /** x, y1, y2: [T, d] f32. */
+  x: GPUBuffer;
+  y1: GPUBuffer;
+  y2: GPUBuffer;
+  /** The two norms' weight and bias: [d] f32 each. */
+  norm1: { weight: GPUBuffer; bias: GPUBuffer };
+  norm2: { weight: GPUBuffer; bias: GPUBuffer };
+  T: number;
+  d: number;
+  eps: number;
+}
+
+/**
+ * Both LayerNorms of a parallel-residual block in one dispatch: y1 = ln1(x), y2 = ln2(x), the
+ * row statistics computed once (kernels/layernorm_pair.wgsl; same math as {@link layerNorm}).
+ */
+export function layerNormPair(lib: KernelLibrary, o: LayerNormPairOptions): Dispatch {
+  const { T, d } = o;
+  check(T >= 1 && d >= 1, `layerNormPair needs T, d >= 1 (T=${T}, d=${d})`);
+  return lib.dispatch(
+    o.label ?? "layer_norm_pair",
+    lib.pipeline("layernorm_pair"),
+    [
+      lib.uniform([T, d, o.eps, 0], [2]),
+      o.x,
+      o.norm1.weight,
+      o.norm1.bias,
+      o.y1,
+      o.norm2.weight,
+      o.norm2.bias,
+      o.y2,
+    ],
+    [T],
+    meta("layer_norm", "layernorm_pair", o, {
+      shape: `${T}x${d} x2`,
+      bytes: 3 * T * d * F32 + 4 * d * F32,
+      flops: 12 * T * d,
+    }),
+  );
+}
+
 // ---- rotary, KV cache, attention -----------------------------------------------------------
 
 /** Heads of a pass: T tokens, H heads of hd dims, the first rot dims rotated. */
@@ -390,6 +535,42 @@ export function kvAppend(lib: KernelLibrary, o: KvAppendOptions): Dispatch {
   );
 }
 
+/** Options of {@link rotaryAppend}: {@link rotary}'s and {@link kvAppend}'s. */
+export interface RotaryAppendOptions extends RotaryOptions {
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+  /** Cache slots. */
+  C: number;
+}
+
+/**
+ * {@link rotary} and {@link kvAppend} in one dispatch (kernels/rotary_append.wgsl): the
+ * rotated queries, and this pass's keys (before rotary) and values appended to the cache.
+ */
+export function rotaryAppend(lib: KernelLibrary, o: RotaryAppendOptions): Dispatch {
+  const { T, H, hd, rot, C } = o;
+  check(rot % 2 === 0 && rot <= hd, `rotary needs an even rot <= hd (rot=${rot}, hd=${hd})`);
+  return lib.dispatch(
+    o.label ?? "rotary_append",
+    lib.pipeline("rotary_append"),
+    [
+      lib.uniform([T, H, hd, rot, C, 0, 0, 0]),
+      o.state,
+      o.qkv,
+      o.cosSin,
+      o.q,
+      o.kCache,
+      o.vCache,
+    ],
+    [Math.ceil(hd / 64), T * H],
+    meta("rotary_append", "rotary_append", o, {
+      shape: `${T}x${H}x${hd} rot ${rot}`,
+      bytes: 2 * T * H * hd * F32 + T * rot * F32 + 4 * T * H * hd * F32,
+      flops: 3 * T * H * rot,
+    }),
+  );
+}
+
 /** Largest head dimension of the attention kernels (their `qv` array). */
 export const ATTENTION_MAX_HEAD_DIM = 256;
 
@@ -423,8 +604,9 @@ export interface AttentionOptions extends OpPlace, HeadShape {
   vCache: GPUBuffer;
   /** cosSin: [C, rot/2, 2] f32. */
   cosSin: GPUBuffer;
-  /** out: [T, H*hd] f32. */
+  /** out: [T, H*hd] f32, or rows `outStride` apart (a slice of a wider buffer). */
   out: GPUBuffer;
+  outStride?: number;
   /** Cache slots. */
   C: number;
   /** Force a kernel (default: `attentionChoice` of the device's limit). */
@@ -451,7 +633,7 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
     o.label ?? "attention",
     pl,
     [
-      lib.uniform([T, H, hd, rot, C, 1 / Math.sqrt(hd), 0, 0], [5]),
+      lib.uniform([T, H, hd, rot, C, 1 / Math.sqrt(hd), o.outStride ?? 0, 0], [5]),
       o.state,
       o.q,
       o.kCache,
@@ -780,7 +962,7 @@ export function treeAttention(lib: KernelLibrary, o: TreeAttentionOptions): Disp
     o.label ?? "attention",
     lib.pipeline("tree_attention", "f32", { MAXKEYS: MAX_CACHE_ENTRIES }),
     [
-      lib.uniform([T, H, hd, rot, C, 1 / Math.sqrt(hd), 0, 0], [5]),
+      lib.uniform([T, H, hd, rot, C, 1 / Math.sqrt(hd), o.outStride ?? 0, 0], [5]),
       o.state,
       o.q,
       o.kCache,

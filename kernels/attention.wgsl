@@ -1,6 +1,6 @@
 // Causal attention of T queries over one layer's KV cache, rotary applied to keys here.
 // q: [T, H, hd] f32 (already rotated); kCache, vCache: [C, H, hd] f32 (keys before rotary);
-// out: [T, H*hd] f32. Query t (stream position state[0] + t) sees the cache a token-by-token
+// out: [T, H*hd] f32 (rows outStride apart when outStride != 0: a slice of a wider buffer). Query t (stream position state[0] + t) sees the cache a token-by-token
 // run of the policy would have held when it was appended (sink_window.wgsl): n entries in
 // cache-index order, key i rotated by its cache index i (full cache: the absolute position;
 // sink cache: the StreamingLLM "pos-shift"). Each query gets its own window, so a verify
@@ -8,7 +8,7 @@
 // MAXKEYS (scores held in workgroup memory) is set per pipeline: engine/cache_policy.ts
 // MAX_CACHE_ENTRIES.
 #include "sink_window.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32, _p1: u32 }
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
@@ -73,6 +73,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
       slot++;
       if (slot == p.C) { slot = sinks; }
     }
-    out[qBase + d] = acc / total;
+    out[t * select(H * hd, p.outStride, p.outStride != 0u) + h * hd + d] = acc / total;
   }
 }

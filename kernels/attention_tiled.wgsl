@@ -7,7 +7,7 @@
 // q: [T, H, hd] f32 (rotated, hd <= 256); kCache, vCache: [C, H, hd] f32 (keys before
 // rotary); cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32.
 #include "sink_window.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32, _p1: u32 }
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
@@ -92,6 +92,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   }
   for (var i = 0u; i < DPT; i++) {
     let d = li + i * WG;
-    if (d < hd) { out[qBase + d] = acc[i] / total; }
+    if (d < hd) { out[t * select(H * hd, p.outStride, p.outStride != 0u) + h * hd + d] = acc[i] / total; }
   }
 }

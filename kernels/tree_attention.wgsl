@@ -8,7 +8,7 @@
 // rotary); cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32; tree: [nodes, 4] u32 (tree.wgsl).
 #include "sink_window.wgsl"
 #include "tree.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32, _p1: u32 }
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
@@ -85,7 +85,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     for (var j = 0u; j < n; j++) {
       acc += score[j] * vCache[(keySlot(j, nc, evicted, sinks) * H + h) * hd + d];
     }
-    out[qBase + d] = acc / total;
+    out[t * select(H * hd, p.outStride, p.outStride != 0u) + h * hd + d] = acc / total;
   }
 }
 

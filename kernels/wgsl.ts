@@ -253,7 +253,7 @@ fn rowArgmax(li: u32, base: u32, V: u32) -> u32 {
 `,
   attention: `// Causal attention of T queries over one layer's KV cache, rotary applied to keys here.
 // q: [T, H, hd] f32 (already rotated); kCache, vCache: [C, H, hd] f32 (keys before rotary);
-// out: [T, H*hd] f32. Query t (stream position state[0] + t) sees the cache a token-by-token
+// out: [T, H*hd] f32 (rows outStride apart when outStride != 0: a slice of a wider buffer). Query t (stream position state[0] + t) sees the cache a token-by-token
 // run of the policy would have held when it was appended (sink_window.wgsl): n entries in
 // cache-index order, key i rotated by its cache index i (full cache: the absolute position;
 // sink cache: the StreamingLLM "pos-shift"). Each query gets its own window, so a verify
@@ -261,7 +261,7 @@ fn rowArgmax(li: u32, base: u32, V: u32) -> u32 {
 // MAXKEYS (scores held in workgroup memory) is set per pipeline: engine/cache_policy.ts
 // MAX_CACHE_ENTRIES.
 #include "sink_window.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32, _p1: u32 }
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
@@ -326,7 +326,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
       slot++;
       if (slot == p.C) { slot = sinks; }
     }
-    out[qBase + d] = acc / total;
+    out[t * select(H * hd, p.outStride, p.outStride != 0u) + h * hd + d] = acc / total;
   }
 }
 `,
@@ -339,7 +339,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
 // q: [T, H, hd] f32 (rotated, hd <= 256); kCache, vCache: [C, H, hd] f32 (keys before
 // rotary); cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32.
 #include "sink_window.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32, _p1: u32 }
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
@@ -424,7 +424,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   }
   for (var i = 0u; i < DPT; i++) {
     let d = li + i * WG;
-    if (d < hd) { out[qBase + d] = acc[i] / total; }
+    if (d < hd) { out[t * select(H * hd, p.outStride, p.outStride != 0u) + h * hd + d] = acc[i] / total; }
   }
 }
 `,
@@ -591,6 +591,40 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let rstd = 1.0 / sqrt(wgSum(li, v) / f32(p.d) + p.eps);
   for (var i = li; i < p.d; i += WG) {
     y[row + i] = (x[row + i] - mean) * rstd * w[i] + b[i];
+  }
+}
+`,
+  layernorm_pair: `// Both LayerNorms of a parallel-residual block over the same rows in one dispatch:
+// y1[t, :] = norm(x[t, :]) * w1 + b1 and y2[t, :] = norm(x[t, :]) * w2 + b2, the mean and
+// biased variance computed once (layernorm.wgsl's two-pass math).
+// x, y1, y2: [T, d] f32; w1, b1, w2, b2: [d] f32. One workgroup per row.
+struct Params { T: u32, d: u32, eps: f32, _pad: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w1: array<f32>;
+@group(0) @binding(3) var<storage, read> b1: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(5) var<storage, read> w2: array<f32>;
+@group(0) @binding(6) var<storage, read> b2: array<f32>;
+@group(0) @binding(7) var<storage, read_write> y2: array<f32>;
+
+const WG = 64u;
+#include "workgroup_reduce.wgsl"
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let row = wg.x * p.d;
+  var s = 0.0;
+  for (var i = li; i < p.d; i += WG) { s += x[row + i]; }
+  let mean = wgSum(li, s) / f32(p.d);
+  var v = 0.0;
+  for (var i = li; i < p.d; i += WG) { let c = x[row + i] - mean; v += c * c; }
+  let rstd = 1.0 / sqrt(wgSum(li, v) / f32(p.d) + p.eps);
+  for (var i = li; i < p.d; i += WG) {
+    let n = (x[row + i] - mean) * rstd;
+    y1[row + i] = n * w1[i] + b1[i];
+    y2[row + i] = n * w2[i] + b2[i];
   }
 }
 `,
@@ -882,6 +916,101 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if ((p.flags & ACCUMULATE) != 0u) { y[o] += acc; } else { y[o] = acc; }
 }
 `,
+  matmul_rows: `// Barrier-free row-per-invocation linear layer over k8-interleaved f16 weights, x read as
+// vec4 (K % 4 == 0); see matmul_rows_body.wgsl. matmul_rows_any.wgsl takes any K.
+// x: [T, K] f32 (vec4 view); W: k8-interleaved f16 (vec4<u32> view); bias: [N] f32; y: [T, yStride] f32.
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+
+fn xw(row: u32, k: u32) -> vec4f {
+  return select(vec4f(0.0), x[(row + k) / 4u], k < p.K);
+}
+
+#include "matmul_rows_body.wgsl"
+`,
+  matmul_rows_any: `// matmul_rows.wgsl for any K: x read as scalars (its rows need not be 16-byte aligned).
+// x: [T, K] f32; W: k8-interleaved f16 (vec4<u32> view); bias: [N] f32; y: [T, yStride] f32.
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+
+fn xs(row: u32, k: u32) -> f32 {
+  return select(0.0, x[row + k], k < p.K);
+}
+
+fn xw(row: u32, k: u32) -> vec4f {
+  return vec4f(xs(row, k), xs(row, k + 1u), xs(row, k + 2u), xs(row, k + 3u));
+}
+
+#include "matmul_rows_body.wgsl"
+`,
+  matmul_rows_body: `// Shared body of matmul_rows.wgsl and matmul_rows_any.wgsl: the linear layer shaped for
+// software adapters (lavapipe), which pay per invocation and per barrier rather than per
+// byte. No workgroup memory and no barrier: each invocation owns RPT whole output rows and
+// TOK tokens, walks K eight weights at a time (one vec4<u32> of packed f16, unpacked with
+// unpack2x16float: no shader-f16 needed) and reuses every loaded weight for all TOK tokens,
+// so a verify pass of T <= 16 tokens reads each weight once (TOK = T, set per pipeline).
+// W is the k8-interleaved copy of a chunk [R, K] in 8-row panels (engine/ops.ts
+// interleaveF16): word ((n >> 3) * K8 + j) * 8 + (n & 7) holds W[n, 8j .. 8j+7] (zero past K),
+// so neighbouring invocations - rows n, n+1 - read neighbouring 16-byte words and each panel
+// is streamed in order. Invocation g owns rows g + r*S, r < RPT, S = ceil(R / RPT) rounded up
+// to a multiple of 8, which keeps that adjacency for every r.
+// y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
+// Needs at module scope: fn xw(row: u32, k: u32) -> vec4f (x[row + k .. row + k + 3], zero
+// at k >= K), RPT, TOK and WGS (invocations per workgroup: small matrices use small
+// workgroups so that every CPU thread of a software adapter gets some).
+struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
+const ACCUMULATE = 1u;
+const BIAS = 8u;
+
+@group(0) @binding(2) var<storage, read> W: array<vec4u>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+#include "activation.wgsl"
+
+@compute @workgroup_size(WGS)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let R = p.N;
+  let S = ((R + RPT - 1u) / RPT + 7u) / 8u * 8u;
+  let gx = g.x;
+  if (gx >= S) { return; }
+  let t0 = g.z * TOK;
+  let nT = min(TOK, p.T - t0);
+  let K8 = (p.K + 7u) / 8u;
+  var acc: array<f32, RPT * TOK>;
+  var row: array<u32, TOK>;
+  for (var t = 0u; t < TOK; t++) { row[t] = p.xOffset + min(t0 + t, p.T - 1u) * p.K; }
+  for (var j = 0u; j < K8; j++) {
+    let k = 8u * j;
+    var xa: array<vec4f, TOK>;
+    var xb: array<vec4f, TOK>;
+    for (var t = 0u; t < TOK; t++) {
+      xa[t] = xw(row[t], k);
+      xb[t] = xw(row[t], k + 4u);
+    }
+    for (var r = 0u; r < RPT; r++) {
+      let n = min(gx + r * S, R - 1u);
+      let w = W[((n >> 3u) * K8 + j) * 8u + (n & 7u)];
+      let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
+      let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
+      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(wa, xa[t]) + dot(wb, xb[t]); }
+    }
+  }
+  for (var r = 0u; r < RPT; r++) {
+    let n = gx + r * S;
+    if (n >= R) { break; }
+    for (var t = 0u; t < nT; t++) {
+      var s = acc[r * TOK + t];
+      if ((p.flags & BIAS) != 0u) { s += bias[n]; }
+      s = activate(s, p.flags);
+      let o = (t0 + t) * p.yStride + p.yOffset + n;
+      if ((p.flags & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
+    }
+  }
+}
+`,
   matmul_tile: `// Shared by the tiled linear kernels (matmul, matmul_vec4, matmul_f16x8, matmul_int8,
 // matmul_int8x16): their parameters, the tile shape and the store epilogue.
 // A workgroup of 64 owns ROWS = RG * RPT output rows and TOK tokens; KL lanes split K so
@@ -1019,6 +1148,53 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     }
   }
   q[th * p.hd + i] = v;
+}
+`,
+  rotary_append: `// rotary.wgsl and kv_append.wgsl in one dispatch (same grid: one invocation per head dim of
+// each token and head): q = rotate_half rotary of the query slice of qkv by the query's cache
+// index, and the key (before rotary) and value slices appended to the layer's cache slot.
+// qkv: [T, H, 3*hd] f32; cosSin: [P, rot/2, 2] f32; q: [T, H, hd] f32;
+// kCache, vCache: [C, H, hd] f32 (sink + ring layout of sink_window.wgsl).
+#include "sink_window.wgsl"
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, _p0: u32, _p1: u32, _p2: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read> qkv: array<f32>;
+@group(0) @binding(3) var<storage, read> cosSin: array<f32>;
+@group(0) @binding(4) var<storage, read_write> q: array<f32>;
+@group(0) @binding(5) var<storage, read_write> kCache: array<f32>;
+@group(0) @binding(6) var<storage, read_write> vCache: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.x;  // dim within the head
+  let th = g.y; // t * H + h
+  if (i >= p.hd || th >= p.T * p.H) { return; }
+  let t = th / p.H;
+  let h = th % p.H;
+  let src = th * 3u * p.hd;
+  var v = qkv[src + i];
+  if (i < p.rot) {
+    let half = p.rot / 2u;
+    let f = i % half;
+    let pos = liveEntries(state[0] + t, state[STATE_HIGH], state[STATE_LOW]) - 1u;
+    let c = cosSin[(pos * half + f) * 2u];
+    let s = cosSin[(pos * half + f) * 2u + 1u];
+    if (i < half) {
+      v = v * c - qkv[src + i + half] * s;
+    } else {
+      v = v * c + qkv[src + i - half] * s;
+    }
+  }
+  q[th * p.hd + i] = v;
+  let pos = state[0] + t;
+  // A full cache never wraps: positions past its capacity are dropped.
+  if (state[STATE_HIGH] == 0u && pos >= p.C) { return; }
+  let slot = cacheSlot(pos, state[STATE_SINKS], p.C);
+  let dst = (slot * p.H + h) * p.hd + i;
+  kCache[dst] = qkv[src + p.hd + i];
+  vCache[dst] = qkv[src + 2u * p.hd + i];
 }
 `,
   sample: `// Sampling transform of logits rows (one workgroup per row): probabilities of
@@ -1292,7 +1468,7 @@ fn main(@builtin(local_invocation_index) li: u32) {
 // rotary); cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32; tree: [nodes, 4] u32 (tree.wgsl).
 #include "sink_window.wgsl"
 #include "tree.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, _p0: u32, _p1: u32 }
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
@@ -1369,7 +1545,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     for (var j = 0u; j < n; j++) {
       acc += score[j] * vCache[(keySlot(j, nc, evicted, sinks) * H + h) * hd + d];
     }
-    out[qBase + d] = acc / total;
+    out[t * select(H * hd, p.outStride, p.outStride != 0u) + h * hd + d] = acc / total;
   }
 }
 

@@ -20,6 +20,7 @@ import {
   profilePasses,
   withFloors,
 } from "./kernel_profile.ts";
+import { cpuModel, dispatchCount, tunedLines, verifyCurve } from "./bench_extra.ts";
 
 /** What to measure. */
 export interface BenchOptions {
@@ -139,6 +140,29 @@ export interface BenchResult {
   /** Our decode tokens/s over the peer's: plain and best speculative. */
   ratio: { plain: number; bestSpeculative: number } | null;
   notes: string[];
+  /** Added by profiler/bench_extra.ts. */
+  extra?: BenchExtra;
+}
+
+/** CPU, dispatch counts, the verify curve over T, pass ratios, the all-cores peer. */
+export interface BenchExtra {
+  /** /proc/cpuinfo "model name" (null where unknown). */
+  cpuModel: string | null;
+  dispatches: Record<"target" | "draft" | "verify4", { pass: number; perLayer: number }>;
+  /** Verify pass GPU ms (all logits, one compute pass) for T = 1..17, at the profile's cache. */
+  verifyCurve: { T: number; ms: number }[];
+  /** Every step of verifyCurve is at least the one before, within 3%. */
+  verifyMonotone: boolean;
+  /** verify(T=4) / target pass (1 token, one compute pass). */
+  verify4OverTarget: number | null;
+  /** c = T_draft / T_target, one compute pass each. */
+  draftOverTarget: number | null;
+  /** target pass floor / its one-pass time. */
+  targetFloorFraction: number | null;
+  /** The PyTorch peer with every core (torch.set_num_threads(cpus)). */
+  peerAllCores: { threads: number; decodeTokS: number; tokensMatch: boolean } | null;
+  /** engine/autotune.ts choices of the target and draft shapes. */
+  tuned: string[];
 }
 
 function loadAvg(): number | null {
@@ -240,6 +264,7 @@ export async function runBench(
 
   // Per-kernel profile: mid-generation cache length, verify at the best K.
   let kernels: KernelFloorRow[] = [];
+  let curve: { T: number; ms: number }[] = [];
   const kernelPasses: BenchResult["kernelPasses"] = [];
   if (timer && adapter) {
     const cacheLen = o.ids.length + Math.floor(N / 2);
@@ -268,6 +293,12 @@ export async function runBench(
         fraction: ms > 0 ? floorMs / ms : 0,
       });
     }
+    log("verify pass for T = 1..17");
+    curve = await verifyCurve(target, Array.from({ length: 17 }, (_, i) => i + 1), {
+      timer,
+      nsPerTick: adapter.nsPerTick,
+      cacheLen,
+    });
     timer.destroy();
   }
 
@@ -302,6 +333,44 @@ export async function runBench(
       }
     }
   }
+  let peerAllCores: BenchExtra["peerAllCores"] = null;
+  if (peer) {
+    log(`PyTorch peer (CPU, float32, all ${navigator.hardwareConcurrency} cores)`);
+    const p = await runPeer(
+      o.peerPython ?? "/usr/bin/python3",
+      target.source,
+      o.ids,
+      N,
+      o.samples,
+      0,
+    );
+    if (!("note" in p)) {
+      peerAllCores = {
+        threads: p.threads,
+        decodeTokS: p.decodeTokS,
+        tokensMatch: p.tokens.every((t, i) => t === plainTokens[i]),
+      };
+    }
+  }
+  const whole = (pass: string) => kernelPasses.find((p) => p.pass === pass);
+  const targetMs = whole("target")?.wholePassMs ?? null;
+  const v4 = curve.find((c) => c.T === 4)?.ms ?? null;
+  const draftMs = whole("draft")?.wholePassMs ?? null;
+  const extra: BenchExtra = {
+    cpuModel: cpuModel(),
+    dispatches: {
+      target: dispatchCount(target, 1),
+      draft: dispatchCount(draft, 1),
+      verify4: dispatchCount(target, 4),
+    },
+    verifyCurve: curve,
+    verifyMonotone: curve.every((c, i) => i === 0 || c.ms >= 0.97 * curve[i - 1].ms),
+    verify4OverTarget: targetMs && v4 ? v4 / targetMs : null,
+    draftOverTarget: targetMs && draftMs ? draftMs / targetMs : null,
+    targetFloorFraction: targetMs ? (whole("target")?.floorMs ?? 0) / targetMs : null,
+    peerAllCores,
+    tuned: [...new Set([...tunedLines(target), ...tunedLines(draft)])],
+  };
   const ratio = peer && peer.decodeTokS > 0
     ? {
       plain: plain.decodeTokS / peer.decodeTokS,
@@ -345,6 +414,7 @@ export async function runBench(
     peerNote,
     ratio,
     notes,
+    extra,
   };
 }
 
@@ -363,6 +433,8 @@ export async function runPeer(
   ids: number[],
   maxNewTokens: number,
   samples: number,
+  /** torch threads: 1 (default), or 0 for every core. */
+  threads = 1,
 ): Promise<Omit<PeerResult, "tokensMatch" | "firstMismatch"> | { note: string }> {
   let out: Deno.CommandOutput;
   try {
@@ -377,8 +449,10 @@ export async function runPeer(
         String(maxNewTokens),
         "--samples",
         String(samples),
+        "--threads",
+        String(threads),
       ],
-      env: { OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1" },
+      env: threads === 1 ? { OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1" } : {},
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -535,6 +609,37 @@ export function benchTable(r: BenchResult): string {
       );
     }
   }
+  if (r.extra) out.push("", ...extraLines(r, r.extra));
   for (const n of r.notes) out.push(`note: ${n}`);
   return out.join("\n");
+}
+
+function extraLines(r: BenchResult, e: BenchExtra): string[] {
+  const d = e.dispatches;
+  const out = [
+    `CPU: ${e.cpuModel ?? "unknown"}, ${r.machine.cpus} cores`,
+    `dispatches per pass: target ${d.target.pass} (${d.target.perLayer} per layer), draft ${d.draft.pass} (${d.draft.perLayer} per layer), verify of 4 ${d.verify4.pass}`,
+    `target pass ${
+      f(e.targetFloorFraction === null ? null : 100 * e.targetFloorFraction, 1)
+    }% of the compute-read floor; verify(4) / target ${
+      f(e.verify4OverTarget)
+    }; c = draft / target ${f(e.draftOverTarget, 3)}`,
+  ];
+  if (e.peerAllCores) {
+    const v = r.plain.decodeTokS / e.peerAllCores.decodeTokS;
+    out.push(
+      `PyTorch all cores (${e.peerAllCores.threads} threads): ${
+        f(e.peerAllCores.decodeTokS)
+      } tok/s; ours plain ${f(v)}x; tokens ${e.peerAllCores.tokensMatch ? "match" : "DIFFER"}`,
+    );
+  }
+  if (e.verifyCurve.length) {
+    out.push(
+      `verify ms by T (${e.verifyMonotone ? "monotone" : "NOT monotone"}): ${
+        e.verifyCurve.map((c) => `${c.T}:${f(c.ms, 1)}`).join(" ")
+      }`,
+    );
+  }
+  if (e.tuned.length) out.push("matmul choices (timed at load):", ...e.tuned.map((l) => `  ${l}`));
+  return out;
 }

@@ -6,7 +6,8 @@ directly: no transformers, no safetensors package), a KV cache, one thread
 (torch.set_num_threads(1)), timed as the bench times the WebGPU engine: the time to the
 first new token (prefill + argmax), then decode tokens/s over the remaining N - 1 tokens.
 
-usage: peer_torch.py --model DIR --ids 1,2,3 --max-new-tokens N [--samples S]
+usage: peer_torch.py --model DIR --ids 1,2,3 --max-new-tokens N [--samples S] [--threads T]
+(--threads: torch.set_num_threads, default 1; 0 = every core, os.cpu_count())
 Prints one JSON object on stdout: {"tokens", "ttftMs", "decodeMs", "decodeTokS", ...}.
 Exit status 3 (with {"error": ...}) when torch cannot be imported.
 """
@@ -172,10 +173,11 @@ def main():
     ap.add_argument("--ids", required=True)
     ap.add_argument("--max-new-tokens", type=int, required=True)
     ap.add_argument("--samples", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     ids = [int(x) for x in a.ids.split(",")]
     n = a.max_new_tokens
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads if a.threads > 0 else (os.cpu_count() or 1))
     with torch.inference_mode():
         model = NeoX(a.model, len(ids) + n)
         generate(model, ids, min(n, 4))  # warm-up

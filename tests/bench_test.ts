@@ -103,6 +103,17 @@ Deno.test("bench --json: short mode, shape and sanity", async () => {
   assert.equal(r.kernelPasses.length, 3);
   for (const p of r.kernelPasses) fraction(p.fraction, `${p.pass} pass fraction`);
 
+  // profiler/bench_extra.ts: dispatch counts, the verify curve over T = 1..17, ratios.
+  assert(r.extra, "bench extras");
+  assert.equal(r.extra.dispatches.target.perLayer, 6, "parallel residual: 6 dispatches a layer");
+  assert.deepEqual(
+    r.extra.verifyCurve.map((c) => c.T),
+    Array.from({ length: 17 }, (_, i) => i + 1),
+  );
+  for (const c of r.extra.verifyCurve) positive(c.ms, `verify T=${c.T} ms`);
+  positive(r.extra.verify4OverTarget ?? 0, "verify(4) / target");
+  positive(r.extra.draftOverTarget ?? 0, "c");
+
   if (r.peer) {
     positive(r.peer.decodeTokS, "peer decodeTokS");
     assert.equal(r.peer.threads, 1);

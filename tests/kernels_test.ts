@@ -26,13 +26,17 @@ import {
   type AttentionVariant,
   embedding,
   fill,
+  interleaveF16,
   kvAppend,
   layerNorm,
+  layerNormPair,
   type Linear,
   linear,
   type MatmulChoice,
   matmulChoice,
   rotary,
+  rotaryAppend,
+  rowsTok,
 } from "../engine/ops.ts";
 import {
   refAttention,
@@ -257,6 +261,8 @@ interface MatmulCase {
   xRow?: number;
   /** Extra y columns left and right of the N written ones (a chunk of a wider output). */
   yPad?: [number, number];
+  /** Place yPad through linear's yStride / yCol options instead of a chunk's rowStart. */
+  yCols?: boolean;
 }
 
 const MATMUL_CASES: MatmulCase[] = [
@@ -271,6 +277,7 @@ const MATMUL_CASES: MatmulCase[] = [
   { K: 63, N: 1, T: 9, act: "gelu" },
   { K: 384, N: 7, T: 5, xRow: 2, yPad: [3, 5], accumulate: true, bias: true },
   { K: 2560, N: 20, T: 6, bias: true },
+  { K: 384, N: 100, T: 4, yPad: [384, 2], yCols: true, act: "gelu", bias: true },
 ];
 
 /** WGSL source of each float matmul variant, for row names. */
@@ -279,6 +286,7 @@ const MATMUL_SOURCE: Record<string, string> = {
   tiled: "matmul",
   vec4: "matmul_vec4",
   f16x8: "matmul_f16x8",
+  rows: "matmul_rows",
 };
 
 function matmulName(k: MatmulChoice): string {
@@ -291,6 +299,8 @@ const tiled = (tok: number): MatmulChoice => ({ variant: "tiled", tok });
 const vec4 = (tok: number, rpt: number): MatmulChoice => ({ variant: "vec4", tok, rpt });
 const f16x8 = (tok: number, rpt: number): MatmulChoice => ({ variant: "f16x8", tok, rpt });
 const NAIVE: MatmulChoice = { variant: "naive" };
+/** matmul_rows with TOK tokens per invocation (0: the engine's rowsTok(T)) and RPT rows. */
+const rowsK = (tok: number, rpt: number): MatmulChoice => ({ variant: "rows", tok, rpt });
 
 function matmulRow(
   b: Bench,
@@ -334,6 +344,30 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
   for (const k of [f16x8(1, 4), f16x8(4, 4), f16x8(8, 4), f16x8(8, 2)]) {
     for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, k, "f16", k8(c)));
   }
+  // matmul_rows over k8-interleaved f16 weights: any K (matmul_rows_any when K % 4 != 0),
+  // TOK = T (every weight read once for the pass), fewer tokens per invocation, 1-4 rows.
+  for (const rpt of [1, 2, 4, 8, 16]) {
+    for (const c of MATMUL_CASES) {
+      // engine/autotune.ts tries RPT x TOK <= 64 accumulators only.
+      if (rpt * rowsTok(c.T) <= 64) {
+        rows.push(matmulRow(b, rnd, rowsK(rowsTok(c.T), rpt), "f16", c));
+      }
+    }
+  }
+  for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, rowsK(4, 1), "f16", c));
+  // Verify passes of T = 1..17 tokens on shapes of the embedded target and odd ones.
+  for (const [K, N] of [[384, 1152], [1536, 384], [65, 100], [130, 7]]) {
+    for (let T = 1; T <= 17; T++) {
+      rows.push(matmulRow(b, rnd, rowsK(rowsTok(T), N >= 1000 ? 1 : 2), "f16", {
+        K,
+        N,
+        T,
+        bias: true,
+        accumulate: T % 2 === 0,
+        act: T % 3 === 0 ? "gelu" : undefined,
+      }));
+    }
+  }
   // Every K x N x T of the brief with the kernel and TOK the engine picks (ops.ts
   // matmulChoice): matmul_f16x8 for f16 weights when K % 8 == 0, matmul_vec4 (RPT 4) when
   // K % 4 == 0, else the tiled matmul.
@@ -373,17 +407,25 @@ async function runMatmul(
   }
   const y = b.buffer(y0.slice());
   // N output columns of a wider [T, stride] output: one chunk of a stride-row matrix.
+  const inter = o.wt === "f16" ? b.buffer(interleaveF16(f16.bits, N, K)) : undefined;
   const m: Linear = {
     N: stride,
     K,
     wt: o.wt,
-    chunks: [{ buf: b.buffer(o.wt === "f16" ? f16.bits : w), rowStart: padL, rows: N }],
+    chunks: [{ buf: b.buffer(o.wt === "f16" ? f16.bits : w), rowStart: padL, rows: N, inter }],
     bias: c.bias ? b.buffer(bias) : null,
   };
+  // yPad through the options (yStride, yCol) when the case asks, else as a chunk's rowStart.
+  const viaOptions = c.yCols === true;
+  if (viaOptions) {
+    m.N = N;
+    m.chunks[0].rowStart = 0;
+  }
   b.run(linear(b.lib, m, {
     x: b.buffer(x),
     y,
     T,
+    ...(viaOptions ? { yStride: stride, yCol: padL } : {}),
     xRow,
     accumulate: c.accumulate,
     act: c.act,
@@ -407,6 +449,119 @@ async function runMatmul(
     }
   }
   return { got: await b.f32(y, T * stride), want };
+}
+
+function layernormPairRows(b: Bench, rnd: SeededRandom): Row[] {
+  const shapes: [number, number][] = [[1, 1], [2, 3], [5, 63], [1, 65], [17, 384], [9, 513]];
+  return shapes.map(([T, d]) => ({
+    kernel: "layernorm_pair",
+    shape: `T=${T} d=${d} (y1 then y2)`,
+    tol: 5e-6,
+    nmseTol: NMSE_F32,
+    run: async () => {
+      const x = rnd.normals(T * d, 3, 5);
+      const [w1, w2] = [rnd.normals(d, 0.5, 1), rnd.normals(d, 0.5, -1)];
+      const [c1, c2] = [rnd.normals(d, 0.5), rnd.normals(d, 0.5)];
+      const eps = 1e-5;
+      const [y1, y2] = [b.nan(T * d), b.nan(T * d)];
+      b.run([layerNormPair(b.lib, {
+        x: b.buffer(x),
+        y1,
+        y2,
+        norm1: { weight: b.buffer(w1), bias: b.buffer(c1) },
+        norm2: { weight: b.buffer(w2), bias: b.buffer(c2) },
+        T,
+        d,
+        eps,
+      })]);
+      const ref = (w: Float32Array, c: Float32Array) =>
+        refLayerNorm(Float64Array.from(x), Float64Array.from(w), Float64Array.from(c), T, d, eps);
+      const got = new Float32Array(2 * T * d);
+      got.set(await b.f32(y1, T * d));
+      got.set(await b.f32(y2, T * d), T * d);
+      const want = new Float64Array(2 * T * d);
+      want.set(ref(w1, c1));
+      want.set(ref(w2, c2), T * d);
+      return { got, want };
+    },
+  }));
+}
+
+/**
+ * rotary_append (rotary + kv_append in one dispatch): the rotated queries against the float64
+ * reference, then the cache slots it wrote (the key and value slices, copied exactly); slots
+ * it must not touch stay NaN. Full caches, the last shape past its capacity (dropped).
+ */
+function rotaryAppendRows(b: Bench, rnd: SeededRandom): Row[] {
+  // [T, H, hd, rot, cacheLen, C]
+  const shapes: [number, number, number, number, number, number][] = [
+    [1, 1, 8, 8, 0, 4],
+    [2, 3, 64, 16, 5, 9],
+    [5, 2, 80, 20, 70, 80],
+    [17, 1, 6, 2, 0, 17],
+    [4, 6, 64, 16, 52, 56],
+    [3, 2, 16, 4, 6, 8],
+  ];
+  return shapes.map(([T, H, hd, rot, cacheLen, C]) => ({
+    kernel: "rotary_append",
+    shape: `T=${T} H=${H} hd=${hd} rot=${rot} cacheLen=${cacheLen} C=${C}`,
+    tol: 2e-5,
+    nmseTol: NMSE_F32,
+    run: async () => {
+      const base = 10000;
+      const qkv = rnd.normals(T * H * 3 * hd);
+      const q = b.nan(T * H * hd);
+      const [kCache, vCache] = [b.nan(C * H * hd), b.nan(C * H * hd)];
+      b.run([rotaryAppend(b.lib, {
+        T,
+        H,
+        hd,
+        rot,
+        C,
+        state: b.state(cacheLen, cacheLen + 7),
+        qkv: b.buffer(qkv),
+        cosSin: b.buffer(rotaryTable(ropeConfig(rot, base, hd), Math.max(C, cacheLen + T))),
+        q,
+        kCache,
+        vCache,
+      })]);
+      const q64 = new Float64Array(T * H * hd);
+      for (let th = 0; th < T * H; th++) {
+        q64.set(qkv.subarray(th * 3 * hd, th * 3 * hd + hd), th * hd);
+      }
+      const positions = Array.from({ length: T }, (_, t) => cacheLen + t);
+      const wantQ = refRotary(q64, positions, H, hd, rot, base);
+      const wantK = new Float64Array(C * H * hd).fill(NaN);
+      const wantV = new Float64Array(C * H * hd).fill(NaN);
+      for (let t = 0; t < T; t++) {
+        const slot = cacheLen + t;
+        if (slot >= C) continue;
+        for (let h = 0; h < H; h++) {
+          const src = (t * H + h) * 3 * hd;
+          for (let i = 0; i < hd; i++) {
+            wantK[(slot * H + h) * hd + i] = qkv[src + hd + i];
+            wantV[(slot * H + h) * hd + i] = qkv[src + 2 * hd + i];
+          }
+        }
+      }
+      const parts = [
+        await b.f32(q, T * H * hd),
+        await b.f32(kCache, C * H * hd),
+        await b.f32(vCache, C * H * hd),
+      ];
+      const got = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+      let o = 0;
+      for (const p of parts) {
+        got.set(p, o);
+        o += p.length;
+      }
+      const want = new Float64Array(got.length);
+      want.set(wantQ);
+      want.set(wantK, T * H * hd);
+      want.set(wantV, T * H * hd + C * H * hd);
+      return { got, want };
+    },
+  }));
 }
 
 function rotaryRows(b: Bench, rnd: SeededRandom): Row[] {
@@ -492,6 +647,16 @@ function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
       nmseTol: NMSE_F32,
       run: async () => (await once()).out,
     });
+    // Output rows in a wider buffer (model.ts: attention beside the mlp hidden layer).
+    for (const v of [{ variant: "full" } as AttentionVariant, ...tiles]) {
+      rows.push({
+        kernel: v.variant === "full" ? "attention" : `attention_tiled TILE=${v.tile}`,
+        shape: `${shape} outStride=+5`,
+        tol: 1e-5,
+        nmseTol: NMSE_F32,
+        run: async () => (await runAttention(b, rnd, { S, T, H, hd, rot }, v, 5)).out,
+      });
+    }
     for (const v of tiles) {
       rows.push({
         kernel: `attention_tiled TILE=${v.variant === "tiled" ? v.tile : 0}`,
@@ -510,6 +675,8 @@ async function runAttention(
   rnd: SeededRandom,
   s: { S: number; T: number; H: number; hd: number; rot: number },
   variant: AttentionVariant,
+  /** Extra NaN columns right of each output row (outStride = H*hd + pad); they must stay NaN. */
+  pad = 0,
 ): Promise<{ cache: Outcome; out: Outcome }> {
   const { S, T, H, hd, rot } = s;
   const prior = S - T;
@@ -543,7 +710,8 @@ async function runAttention(
   const kCache = b.buffer(kInit);
   const vCache = b.buffer(vInit);
   const state = b.state(prior, prior + 11);
-  const out = b.nan(T * entry);
+  const stride = entry + pad;
+  const out = b.nan(T * stride);
   const lib = b.lib;
   b.run([
     kvAppend(lib, { state, qkv: b.buffer(qkv), kCache, vCache, T, H, hd, C }),
@@ -560,6 +728,7 @@ async function runAttention(
       rot,
       C,
       variant,
+      outStride: pad ? stride : undefined,
     }),
   ]);
   const kWant = new Float32Array(C * entry).fill(NaN);
@@ -580,10 +749,12 @@ async function runAttention(
     rot,
     base,
   );
-  const want = refAttention(new Float64Array(qRot), kRot, Float64Array.from(v), T, S, H, hd);
+  const ref = refAttention(new Float64Array(qRot), kRot, Float64Array.from(v), T, S, H, hd);
+  const want = new Float64Array(T * stride).fill(NaN);
+  for (let t = 0; t < T; t++) want.set(ref.subarray(t * entry, (t + 1) * entry), t * stride);
   return {
     cache: { got: cacheGot, want: cacheWant },
-    out: { got: await b.f32(out, T * entry), want },
+    out: { got: await b.f32(out, T * stride), want },
   };
 }
 
@@ -821,8 +992,10 @@ Deno.test("kernels: every WGSL kernel against the float64 reference", async () =
   const table: Row[] = [
     ...embeddingRows(b, rnd),
     ...layernormRows(b, rnd),
+    ...layernormPairRows(b, rnd),
     ...matmulRows(b, rnd),
     ...rotaryRows(b, rnd),
+    ...rotaryAppendRows(b, rnd),
     ...attentionRows(b, rnd),
     ...argmaxRows(b, rnd),
     ...acceptGreedyRows(b, rnd),

@@ -46,12 +46,11 @@ Deno.test("synthetic:pythia-14m: every dispatch of a pass carries its op metadat
       perLayer.set(d.meta.layer, ops);
     }
     assert.deepEqual([...perLayer.keys()].sort(), [-1, 0, 1, 2, 3, 4, 5]);
+    // Parallel residual: both norms in one dispatch; rotary and kv_append in one.
     assert.deepEqual(perLayer.get(3), [
       "layer_norm",
-      "layer_norm",
       "linear",
-      "rotary",
-      "kv_append",
+      "rotary_append",
       "attention",
       "linear",
       "linear",

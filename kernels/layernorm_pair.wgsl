@@ -1,0 +1,33 @@
+// Both LayerNorms of a parallel-residual block over the same rows in one dispatch:
+// y1[t, :] = norm(x[t, :]) * w1 + b1 and y2[t, :] = norm(x[t, :]) * w2 + b2, the mean and
+// biased variance computed once (layernorm.wgsl's two-pass math).
+// x, y1, y2: [T, d] f32; w1, b1, w2, b2: [d] f32. One workgroup per row.
+struct Params { T: u32, d: u32, eps: f32, _pad: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w1: array<f32>;
+@group(0) @binding(3) var<storage, read> b1: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(5) var<storage, read> w2: array<f32>;
+@group(0) @binding(6) var<storage, read> b2: array<f32>;
+@group(0) @binding(7) var<storage, read_write> y2: array<f32>;
+
+const WG = 64u;
+#include "workgroup_reduce.wgsl"
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let row = wg.x * p.d;
+  var s = 0.0;
+  for (var i = li; i < p.d; i += WG) { s += x[row + i]; }
+  let mean = wgSum(li, s) / f32(p.d);
+  var v = 0.0;
+  for (var i = li; i < p.d; i += WG) { let c = x[row + i] - mean; v += c * c; }
+  let rstd = 1.0 / sqrt(wgSum(li, v) / f32(p.d) + p.eps);
+  for (var i = li; i < p.d; i += WG) {
+    let n = (x[row + i] - mean) * rstd;
+    y1[row + i] = n * w1[i] + b1[i];
+    y2[row + i] = n * w2[i] + b2[i];
+  }
+}

@@ -1,0 +1,65 @@
+// Shared body of matmul_rows.wgsl and matmul_rows_any.wgsl: the linear layer shaped for
+// software adapters (lavapipe), which pay per invocation and per barrier rather than per
+// byte. No workgroup memory and no barrier: each invocation owns RPT whole output rows and
+// TOK tokens, walks K eight weights at a time (one vec4<u32> of packed f16, unpacked with
+// unpack2x16float: no shader-f16 needed) and reuses every loaded weight for all TOK tokens,
+// so a verify pass of T <= 16 tokens reads each weight once (TOK = T, set per pipeline).
+// W is the k8-interleaved copy of a chunk [R, K] in 8-row panels (engine/ops.ts
+// interleaveF16): word ((n >> 3) * K8 + j) * 8 + (n & 7) holds W[n, 8j .. 8j+7] (zero past K),
+// so neighbouring invocations - rows n, n+1 - read neighbouring 16-byte words and each panel
+// is streamed in order. Invocation g owns rows g + r*S, r < RPT, S = ceil(R / RPT) rounded up
+// to a multiple of 8, which keeps that adjacency for every r.
+// y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
+// Needs at module scope: fn xw(row: u32, k: u32) -> vec4f (x[row + k .. row + k + 3], zero
+// at k >= K), RPT, TOK and WGS (invocations per workgroup: small matrices use small
+// workgroups so that every CPU thread of a software adapter gets some).
+struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
+const ACCUMULATE = 1u;
+const BIAS = 8u;
+
+@group(0) @binding(2) var<storage, read> W: array<vec4u>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+#include "activation.wgsl"
+
+@compute @workgroup_size(WGS)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let R = p.N;
+  let S = ((R + RPT - 1u) / RPT + 7u) / 8u * 8u;
+  let gx = g.x;
+  if (gx >= S) { return; }
+  let t0 = g.z * TOK;
+  let nT = min(TOK, p.T - t0);
+  let K8 = (p.K + 7u) / 8u;
+  var acc: array<f32, RPT * TOK>;
+  var row: array<u32, TOK>;
+  for (var t = 0u; t < TOK; t++) { row[t] = p.xOffset + min(t0 + t, p.T - 1u) * p.K; }
+  for (var j = 0u; j < K8; j++) {
+    let k = 8u * j;
+    var xa: array<vec4f, TOK>;
+    var xb: array<vec4f, TOK>;
+    for (var t = 0u; t < TOK; t++) {
+      xa[t] = xw(row[t], k);
+      xb[t] = xw(row[t], k + 4u);
+    }
+    for (var r = 0u; r < RPT; r++) {
+      let n = min(gx + r * S, R - 1u);
+      let w = W[((n >> 3u) * K8 + j) * 8u + (n & 7u)];
+      let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
+      let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
+      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(wa, xa[t]) + dot(wb, xb[t]); }
+    }
+  }
+  for (var r = 0u; r < RPT; r++) {
+    let n = gx + r * S;
+    if (n >= R) { break; }
+    for (var t = 0u; t < nT; t++) {
+      var s = acc[r * TOK + t];
+      if ((p.flags & BIAS) != 0u) { s += bias[n]; }
+      s = activate(s, p.flags);
+      let o = (t0 + t) * p.yStride + p.yOffset + n;
+      if ((p.flags & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
+    }
+  }
+}
