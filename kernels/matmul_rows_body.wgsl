@@ -37,18 +37,37 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   for (var t = 0u; t < TOK; t++) { row[t] = p.xOffset + min(t0 + t, p.T - 1u) * p.K; }
   for (var j = 0u; j < K8; j++) {
     let k = 8u * j;
-    var xa: array<vec4f, TOK>;
-    var xb: array<vec4f, TOK>;
-    for (var t = 0u; t < TOK; t++) {
-      xa[t] = xw(row[t], k);
-      xb[t] = xw(row[t], k + 4u);
-    }
-    for (var r = 0u; r < RPT; r++) {
-      let n = min(gx + r * S, R - 1u);
-      let w = W[((n >> 3u) * K8 + j) * 8u + (n & 7u)];
-      let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
-      let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
-      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(wa, xa[t]) + dot(wb, xb[t]); }
+    if (TOK <= RPT) {
+      // Few tokens: keep this step's x of every token in registers, stream the rows.
+      var xa: array<vec4f, TOK>;
+      var xb: array<vec4f, TOK>;
+      for (var t = 0u; t < TOK; t++) {
+        xa[t] = xw(row[t], k);
+        xb[t] = xw(row[t], k + 4u);
+      }
+      for (var r = 0u; r < RPT; r++) {
+        let n = min(gx + r * S, R - 1u);
+        let w = W[((n >> 3u) * K8 + j) * 8u + (n & 7u)];
+        let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
+        let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
+        for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(wa, xa[t]) + dot(wb, xb[t]); }
+      }
+    } else {
+      // Many tokens: keep this step's weights of every row in registers, stream the tokens
+      // (fewer live registers than TOK x values: no spills as T grows).
+      var wa: array<vec4f, RPT>;
+      var wb: array<vec4f, RPT>;
+      for (var r = 0u; r < RPT; r++) {
+        let n = min(gx + r * S, R - 1u);
+        let w = W[((n >> 3u) * K8 + j) * 8u + (n & 7u)];
+        wa[r] = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
+        wb[r] = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
+      }
+      for (var t = 0u; t < TOK; t++) {
+        let xa = xw(row[t], k);
+        let xb = xw(row[t], k + 4u);
+        for (var r = 0u; r < RPT; r++) { acc[r * TOK + t] += dot(wa[r], xa) + dot(wb[r], xb); }
+      }
     }
   }
   for (var r = 0u; r < RPT; r++) {
