@@ -1,0 +1,343 @@
+/** linear (every matmul variant and its choice) and embedding; weight layouts at load. */
+import { type Dispatch, type KernelLibrary, type WeightType } from "../../kernels/kernel.ts";
+import { check, F32, meta, type OpPlace } from "./common.ts";
+
+/** A weight matrix [N, K], split by rows into chunks that each fit one binding. */
+export interface Linear {
+  /** Output features. */
+  N: number;
+  /** Input features. */
+  K: number;
+  wt: WeightType;
+  /** Int8 only: input features per scale, 0 for one scale per output row. */
+  group?: number;
+  /**
+   * buf: [rows, K] (f16/f32) or [rows, ceil(K/4)] u32 (int8, see engine/quantize.ts);
+   * scales (int8 only): [rows, 1 or ceil(K/group)] f32;
+   * inter (f16 only, optional): the same rows repacked k8-interleaved ({@link interleaveF16})
+   * for matmul_rows, made at load beside buf (buf stays: the naive oracle, embeddings and the
+   * other variants read it).
+   */
+  chunks: {
+    buf: GPUBuffer;
+    rowStart: number;
+    rows: number;
+    scales?: GPUBuffer;
+    inter?: GPUBuffer;
+  }[];
+  /** [N] f32, or null for no bias. */
+  bias: GPUBuffer | null;
+}
+
+/** Flag bits of the linear kernels' `flags` uniform (kernels/matmul_tile.wgsl). */
+export const LINEAR_FLAGS = { accumulate: 1, gelu: 2, geluTanh: 4, bias: 8 } as const;
+
+/** The linear kernels: the naive oracle and the tiled forms by weight type and K. */
+export type MatmulVariant =
+  | "naive"
+  | "tiled"
+  | "vec4"
+  | "f16x8"
+  | "rows"
+  | "int8"
+  | "int8x16";
+
+/**
+ * The k8-interleaved layout of matmul_rows ("8-row panels"): f16 rows [R, K] (bits) are cut
+ * into 16-byte words of 8 halves (zero past K), K8 = ceil(K/8) per row, and rows are grouped in
+ * panels of 8 (R padded to a multiple of 8 with zero rows); word j of row n sits at index
+ * ((n >> 3) * K8 + j) * 8 + (n & 7). Rows n..n+7 of a panel are neighbouring 16-byte words at
+ * every step j (neighbouring invocations read neighbouring words, what lavapipe runs fastest,
+ * GPU.md), and each panel is one contiguous run that 8 invocations stream through in order.
+ */
+export function interleaveF16(bits: Uint16Array, R: number, K: number): Uint16Array {
+  const K8 = Math.ceil(K / 8);
+  const out = new Uint16Array(Math.ceil(R / 8) * 8 * K8 * 8);
+  for (let n = 0; n < R; n++) {
+    const src = n * K;
+    const panel = (n >> 3) * K8;
+    const lane = n & 7;
+    for (let k = 0; k < K; k++) out[((panel + (k >> 3)) * 8 + lane) * 8 + (k & 7)] = bits[src + k];
+  }
+  return out;
+}
+
+/**
+ * Invocations per workgroup of matmul_rows for S row-owning invocations: 64, halved down to 8
+ * until there are at least 8 workgroups (a software adapter runs each workgroup on one CPU
+ * thread: one big workgroup would leave the other cores idle).
+ */
+export function rowsWorkgroup(S: number): number {
+  let w = 64;
+  while (w > 8 && Math.ceil(S / w) < 8) w >>= 1;
+  return w;
+}
+
+/** Tokens per invocation of matmul_rows for T tokens: all of them up to 16, else even groups. */
+export function rowsTok(T: number): number {
+  return Math.ceil(T / Math.ceil(T / 16));
+}
+
+/** A matmul kernel with its tuning: TOK tokens and RPT rows per invocation. */
+export interface MatmulChoice {
+  variant: MatmulVariant;
+  /** Tokens per workgroup (tiled kernels; default from T). */
+  tok?: number;
+  /** Rows per invocation (vec4, f16x8, rows, int8, int8x16; default 4, rows 1). */
+  rpt?: number;
+}
+
+/**
+ * The engine's deterministic matmul rule (the fallback of engine/autotune.ts, which measures),
+ * in one place: f16 weights with a k8-interleaved copy run matmul_rows (all T <= 16 tokens per
+ * invocation; 4 rows per invocation when the matrix has 256 rows or more, else 1: the fastest
+ * in most shapes measured on lavapipe); f16 weights with K % 8 == 0 read eight per load
+ * (matmul_f16x8); float weights with K % 4 == 0 four per load (matmul_vec4); int8 weights with
+ * K and group multiples of 16 sixteen per load (matmul_int8x16), other int8 matmul_int8;
+ * else the tiled matmul. TOK grows with T so each weight is loaded once for TOK tokens.
+ */
+export function matmulChoice(
+  m: Pick<Linear, "wt" | "K" | "group"> & { N?: number; chunks?: Linear["chunks"] },
+  T: number,
+): MatmulChoice {
+  if (m.wt === "f16" && m.chunks?.every((c) => c.inter)) {
+    return { variant: "rows", tok: rowsTok(T), rpt: (m.N ?? 0) >= 256 ? 4 : 1 };
+  }
+  const int8 = m.wt === "int8";
+  const variant: MatmulVariant = m.wt === "f16" && m.K % 8 === 0
+    ? "f16x8"
+    : !int8 && m.K % 4 === 0
+    ? "vec4"
+    : int8 && m.K % 16 === 0 && (m.group ?? 0) % 16 === 0
+    ? "int8x16"
+    : int8
+    ? "int8"
+    : "tiled";
+  return matmulTuning(variant, T);
+}
+
+/** The default TOK and RPT of a matmul variant for passes of T tokens. */
+export function matmulTuning(variant: MatmulVariant, T: number): MatmulChoice {
+  if (variant === "naive") return { variant };
+  if (variant === "rows") return { variant, tok: rowsTok(T), rpt: 1 };
+  if (variant === "tiled") return { variant, tok: T === 1 ? 1 : T <= 8 ? 4 : 8 };
+  return { variant, tok: T === 1 ? 1 : T <= 4 ? 4 : 8, rpt: 4 };
+}
+
+/** Pipeline, constants and tile (rows x tokens per workgroup) of a matmul choice. */
+function matmulKernel(
+  m: Pick<Linear, "wt" | "K" | "group" | "N">,
+  c: MatmulChoice,
+): {
+  name: string;
+  wt: WeightType;
+  consts: Record<string, number>;
+  rows: number;
+  tok: number;
+  /** matmul_rows: one invocation per RPT rows, bound to the chunks' k8-interleaved copies. */
+  inter?: boolean;
+} {
+  const int8 = m.wt === "int8";
+  const group: Record<string, number> = int8 ? { GROUP: m.group ?? 0 } : {};
+  const rpt = c.rpt ?? 4;
+  const tok = c.tok ?? 1;
+  switch (c.variant) {
+    case "naive":
+      return {
+        name: int8 ? "matmul_int8_naive" : "matmul_naive",
+        wt: m.wt,
+        consts: group,
+        rows: 64,
+        tok: 1,
+      };
+    case "tiled":
+      check(!int8, "the tiled float matmul needs f16 or f32 weights");
+      return { name: "matmul", wt: m.wt, consts: { TOK: tok }, rows: 8, tok };
+    case "vec4":
+      check(!int8 && m.K % 4 === 0, `matmul_vec4 needs float weights and K % 4 == 0 (K=${m.K})`);
+      return { name: "matmul_vec4", wt: m.wt, consts: { TOK: tok, RPT: rpt }, rows: 4 * rpt, tok };
+    case "f16x8":
+      check(
+        m.wt === "f16" && m.K % 8 === 0,
+        `matmul_f16x8 needs f16 weights, K % 8 == 0 (K=${m.K})`,
+      );
+      // f16 weights as packed u32: no shader-f16 needed.
+      return {
+        name: "matmul_f16x8",
+        wt: "f32",
+        consts: { TOK: tok, RPT: rpt },
+        rows: 4 * rpt,
+        tok,
+      };
+    case "rows": {
+      check(m.wt === "f16", "matmul_rows needs f16 weights (k8-interleaved)");
+      const rpt1 = c.rpt ?? 1;
+      const wgs = rowsWorkgroup(Math.ceil(m.N / rpt1));
+      return {
+        name: m.K % 4 === 0 ? "matmul_rows" : "matmul_rows_any",
+        wt: "f32",
+        consts: { TOK: tok, RPT: rpt1, WGS: wgs },
+        rows: wgs * rpt1,
+        tok,
+        inter: true,
+      };
+    }
+    case "int8":
+      check(int8, "matmul_int8 needs int8 weights");
+      return {
+        name: "matmul_int8",
+        wt: m.wt,
+        consts: { TOK: tok, RPT: rpt, ...group },
+        rows: 4 * rpt,
+        tok,
+      };
+    case "int8x16":
+      check(
+        int8 && m.K % 16 === 0 && (m.group ?? 0) % 16 === 0,
+        `matmul_int8x16 needs int8 weights, K and group multiples of 16 (K=${m.K})`,
+      );
+      return {
+        name: "matmul_int8x16",
+        wt: "f32",
+        consts: { TOK: tok, RPT: rpt, ...group },
+        rows: 4 * rpt,
+        tok,
+      };
+  }
+}
+
+/** Options of {@link linear}. */
+export interface LinearOptions extends OpPlace {
+  /** x: [xRow + T, K] f32; rows xRow .. xRow+T-1 are used. */
+  x: GPUBuffer;
+  /** y: [T, N] f32 (chunk c writes columns rowStart .. rowStart+rows-1). */
+  y: GPUBuffer;
+  /** y rows are yStride columns apart and columns start at yCol (default N and 0). */
+  yStride?: number;
+  yCol?: number;
+  T: number;
+  xRow?: number;
+  /** y += result instead of y = result (the residual add). */
+  accumulate?: boolean;
+  act?: "gelu" | "gelu_tanh";
+  /** Force a kernel (tests and benches: the naive oracle, or a named variant and tuning). */
+  variant?: MatmulVariant | MatmulChoice;
+}
+
+/**
+ * y (+)= act(x W^T + b): one dispatch per chunk of W. Shapes: x [xRow+T, K], W [N, K],
+ * b [N], y [T, N]. The kernel is `matmulChoice` unless `variant` forces one.
+ */
+export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatch[] {
+  const { T } = o;
+  check(T >= 1 && m.K >= 1, `linear needs T >= 1 and K >= 1 (T=${T}, K=${m.K})`);
+  check(!(m.chunks.length > 1 && m.bias), "split matrices with bias are not supported");
+  const flags = (o.accumulate ? LINEAR_FLAGS.accumulate : 0) |
+    (o.act === "gelu" ? LINEAR_FLAGS.gelu : 0) |
+    (o.act === "gelu_tanh" ? LINEAR_FLAGS.geluTanh : 0) |
+    (m.bias ? LINEAR_FLAGS.bias : 0);
+  const choice: MatmulChoice = o.variant === undefined
+    ? matmulChoice(m, T)
+    : typeof o.variant === "string"
+    ? matmulTuning(o.variant, T)
+    : o.variant;
+  const k = matmulKernel(m, choice);
+  const pl = lib.pipeline(k.name, k.wt, k.consts);
+  const op = "linear";
+  return m.chunks.map((c) => {
+    check(c.rowStart + c.rows <= m.N, `chunk rows ${c.rowStart}+${c.rows} exceed N=${m.N}`);
+    check(m.wt !== "int8" || c.scales !== undefined, "int8 chunks need their scales");
+    check(!k.inter || c.inter !== undefined, "matmul_rows needs the chunks' k8-interleaved copies");
+    // A chunk's bias slice starts at rowStart: only a single chunk carries a bias.
+    const params = lib.uniform([
+      T,
+      m.K,
+      c.rows,
+      (o.xRow ?? 0) * m.K,
+      o.yStride ?? m.N,
+      (o.yCol ?? 0) + c.rowStart,
+      flags,
+      0,
+    ]);
+    const buffers = [
+      params,
+      o.x,
+      k.inter ? c.inter! : c.buf,
+      m.bias ?? lib.zero(),
+      o.y,
+      ...(c.scales ? [c.scales] : []),
+    ];
+    return lib.dispatch(
+      o.label ?? op,
+      pl,
+      buffers,
+      k.inter
+        ? [
+          Math.ceil(Math.ceil(Math.ceil(c.rows / (k.rows / k.consts.WGS)) / 8) * 8 / k.consts.WGS),
+          1,
+          Math.ceil(T / k.tok),
+        ]
+        : [Math.ceil(c.rows / k.rows), Math.ceil(T / k.tok)],
+      meta(op, k.name, o, {
+        shape: `${T}x${m.K} * ${m.N}x${m.K}^T ${m.wt}`,
+        bytes: c.buf.size + (c.scales?.size ?? 0) + (m.bias ? c.rows * F32 : 0) + T * m.K * F32 +
+          T * c.rows * F32 * (o.accumulate ? 2 : 1),
+        flops: 2 * T * c.rows * m.K + (m.bias ? T * c.rows : 0),
+      }),
+    );
+  });
+}
+
+// ---- embedding ----------------------------------------------------------------------------
+
+/** Options of {@link embedding}. */
+export interface EmbeddingOptions extends OpPlace {
+  /** state: [cacheLen, tokenPos, ...] u32 (engine/model.ts STATE_*). */
+  state: GPUBuffer;
+  /** tokens: u32 ids; tokens[tokenPos .. tokenPos+T-1] are gathered. */
+  tokens: GPUBuffer;
+  /** x: [T, d] f32. */
+  x: GPUBuffer;
+  T: number;
+}
+
+/**
+ * x[t, :] = table[tokens[tokenPos + t], :], one dispatch per chunk of the table [V, d]
+ * (embedding.wgsl for f16/f32, embedding_int8.wgsl dequantizing int8 rows).
+ */
+export function embedding(lib: KernelLibrary, table: Linear, o: EmbeddingOptions): Dispatch[] {
+  const d = table.K;
+  const int8 = table.wt === "int8";
+  const kernel = int8 ? "embedding_int8" : "embedding";
+  const pl = int8
+    ? lib.pipeline(kernel, "int8", { GROUP: table.group ?? 0 })
+    : lib.pipeline(kernel, table.wt);
+  return table.chunks.map((c) => {
+    check(!int8 || c.scales !== undefined, "int8 embedding chunks need their scales");
+    // Each token reads one row of one chunk: its share of the bytes goes to each chunk.
+    const share = c.rows / table.N;
+    const rowBytes = (c.buf.size + (c.scales?.size ?? 0)) / c.rows;
+    return lib.dispatch(
+      o.label ?? "embedding",
+      pl,
+      [
+        lib.uniform([o.T, d, c.rowStart, c.rows]),
+        o.state,
+        o.tokens,
+        c.buf,
+        o.x,
+        ...(c.scales ? [c.scales] : []),
+      ],
+      [Math.ceil(d / 64), o.T],
+      meta("embedding", kernel, o, {
+        shape: `${o.T} rows of ${table.N}x${d} ${table.wt}`,
+        bytes: share * o.T * (rowBytes + d * F32 + 4),
+        flops: 0,
+      }),
+    );
+  });
+}
+
+// ---- layer norm ----------------------------------------------------------------------------
+
+/** Options of {@link layerNorm}. */
