@@ -9,7 +9,7 @@
  * First round, as transformers' assisted generation: the draft drafts from the prompt and
  * the target's prefill is the first verify pass (prefill of n-1 tokens + verify of K+1).
  */
-import { gpuIdle, readBuffer, storageBuffer } from "./device.ts";
+import { type Gpu, gpuIdle, readBuffer, storageBuffer } from "./device.ts";
 import { NeoxError } from "./errors.ts";
 import {
   encodePrefill,
@@ -352,28 +352,60 @@ export async function speculativeGenerate(
     );
     const t2 = performance.now();
     const rounds = Array.from(accepted.subarray(1, 1 + roundsDone));
-    const words = async (seq: Sequence): Promise<[number, number]> => {
-      const [len, pos] = new Uint32Array(await readBuffer(gpu, seq.state, 0, 8));
-      return [len, pos];
-    };
-    const state = o.readState
-      ? { target: await words(run.target), draft: await words(run.draft) }
-      : undefined;
-    // The target caches every committed token but the last.
-    const appended = ids.length + rounds.reduce((sum, a) => sum + a + 1, 0) - 1;
     return {
       tokens: Array.from(out),
       rounds,
       kPerRound,
-      ...(state ? { state } : {}),
-      ttftMs: t1 - t0,
-      decodeMs: t2 - t1,
-      gpuWaits: gpu.waits.count - waits0,
-      kvBytes: run.target.kvBytes + run.draft.kvBytes,
-      peakBytes: target.weightBytes + draft.weightBytes + run.bytes,
-      compressionEvents: compressionEvents(o.cache ?? FULL_CACHE, appended),
+      ...(await roundsStats(gpu, run, { ...o, ids, rounds, t0, t1, t2, waits0 })),
     };
   } finally {
     run.destroy();
   }
+}
+
+/** The pair of sequences a speculative loop (chain or tree) runs, and their buffers' bytes. */
+export interface RunSequences {
+  readonly target: Sequence;
+  readonly draft: Sequence;
+  readonly bytes: number;
+}
+
+/**
+ * What every speculative loop (chain or tree) reports once its rounds are read back: times,
+ * waits, memory, cache compressions and, with `readState`, the final [cacheLen, tokenPos] of
+ * both models. `rounds` are the accepted drafts per round; `t0..t2` the start, the first
+ * token and the end (ms); `waits0` the wait count before the run.
+ */
+export async function roundsStats(
+  gpu: Gpu,
+  run: RunSequences,
+  o: {
+    ids: number[];
+    rounds: number[];
+    cache?: CachePolicy;
+    readState?: boolean;
+    t0: number;
+    t1: number;
+    t2: number;
+    waits0: number;
+  },
+) {
+  const words = async (seq: Sequence): Promise<[number, number]> => {
+    const [len, pos] = new Uint32Array(await readBuffer(gpu, seq.state, 0, 8));
+    return [len, pos];
+  };
+  const state = o.readState
+    ? { target: await words(run.target), draft: await words(run.draft) }
+    : undefined;
+  // The target caches every committed token but the last.
+  const appended = o.ids.length + o.rounds.reduce((sum, a) => sum + a + 1, 0) - 1;
+  return {
+    ...(state ? { state } : {}),
+    ttftMs: o.t1 - o.t0,
+    decodeMs: o.t2 - o.t1,
+    gpuWaits: gpu.waits.count - o.waits0,
+    kvBytes: run.target.kvBytes + run.draft.kvBytes,
+    peakBytes: run.target.model.weightBytes + run.draft.model.weightBytes + run.bytes,
+    compressionEvents: compressionEvents(o.cache ?? FULL_CACHE, appended),
+  };
 }

@@ -24,7 +24,6 @@ import {
 import {
   type CachePolicy,
   checkCachePolicy,
-  compressionEvents,
   FULL_CACHE,
   MAX_CACHE_ENTRIES,
   sinkCacheSlots,
@@ -43,7 +42,7 @@ import {
 } from "./ops.ts";
 import type { NeoxModel, Sequence } from "./model.ts";
 import { type Dispatch, encodeDispatches } from "../kernels/kernel.ts";
-import { checkPair } from "./speculative.ts";
+import { checkPair, roundsStats } from "./speculative.ts";
 
 /**
  * A token tree: `parent[u]` and `depth[u]` of each node, breadth-first, root 0. A static tree
@@ -442,26 +441,12 @@ export async function treeGenerate(
     // Each logged word is node | sibling rank << 16 (kernels/tree_accept.wgsl).
     const paths = rounds.map((a, r) => logged(r, a).map((w) => w & 0xffff));
     const ranks = rounds.map((a, r) => logged(r, a).map((w) => w >>> 16));
-    const words = async (seq: Sequence): Promise<[number, number]> => {
-      const [len, pos] = new Uint32Array(await readBuffer(gpu, seq.state, 0, 8));
-      return [len, pos];
-    };
-    const state = o.readState
-      ? { target: await words(run.target), draft: await words(run.draft) }
-      : undefined;
-    const appended = ids.length + rounds.reduce((sum, a) => sum + a + 1, 0) - 1;
     return {
       tokens: Array.from(out),
       rounds,
       paths,
       ranks,
-      ...(state ? { state } : {}),
-      ttftMs: t1 - t0,
-      decodeMs: t2 - t1,
-      gpuWaits: gpu.waits.count - waits0,
-      kvBytes: run.target.kvBytes + run.draft.kvBytes,
-      peakBytes: target.weightBytes + draft.weightBytes + run.bytes,
-      compressionEvents: compressionEvents(o.cache ?? FULL_CACHE, appended),
+      ...(await roundsStats(gpu, run, { ...o, ids, rounds, t0, t1, t2, waits0 })),
     };
   } finally {
     run.destroy();

@@ -21,6 +21,7 @@ import { checkPair } from "../engine/speculative.ts";
 import type { TextCodec } from "../engine/tokenizer.ts";
 import { encodeDispatches } from "../kernels/kernel.ts";
 import { speculativeMetrics } from "./metrics.ts";
+import { argmax } from "./quality.ts";
 
 /** Schema tag of an acceptance file. */
 export const ACCEPTANCE_SCHEMA = "neox-spec/acceptance/1";
@@ -287,20 +288,6 @@ export function perPositionFromAgreement(
   return reached.map((r, i) => (r > 0 ? accepted[i] / r : 0));
 }
 
-/** Index of the largest entry of row `r` (the first one on ties, as the argmax kernel). */
-function argmaxRow(logits: Float32Array, r: number, V: number): number {
-  let best = 0;
-  let bestV = -Infinity;
-  for (let i = 0; i < V; i++) {
-    const v = logits[r * V + i];
-    if (v > bestV) {
-      bestV = v;
-      best = i;
-    }
-  }
-  return best;
-}
-
 /**
  * Logits rows [from, ids.length) of one teacher-forced pass over `ids` under `cache`, in
  * chunks; a sink cache shows each token the window single-token appends would (see
@@ -404,7 +391,10 @@ export async function measureAcceptance(
     const seq = [...ids, ...gen.tokens];
     // Row r is the prediction of position ids.length + r, made after its predecessors.
     const q = await teacherForcedLogits(draft, seq.slice(0, -1), cache, ids.length - 1);
-    const agreement = gen.tokens.map((t, j) => (argmaxRow(q, j, V) === t ? 1 : 0));
+    const agreement = gen.tokens.map((
+      t,
+      j,
+    ) => (argmax(q.subarray(j * V, (j + 1) * V)) === t ? 1 : 0));
     const entry: PromptAcceptance = {
       name: p.name,
       kind: p.kind,

@@ -20,7 +20,8 @@ import {
   profilePasses,
   withFloors,
 } from "./kernel_profile.ts";
-import { cpuModel, dispatchCount, tunedLines, verifyCurve } from "./bench_extra.ts";
+import { dispatchCount, tunedLines, verifyCurve } from "./bench_extra.ts";
+import { describeMachine } from "./device_info.ts";
 
 /** What to measure. */
 export interface BenchOptions {
@@ -356,8 +357,9 @@ export async function runBench(
   const targetMs = whole("target")?.wholePassMs ?? null;
   const v4 = curve.find((c) => c.T === 4)?.ms ?? null;
   const draftMs = whole("draft")?.wholePassMs ?? null;
+  const machine = describeMachine(gpu);
   const extra: BenchExtra = {
-    cpuModel: cpuModel(),
+    cpuModel: machine.cpuModel ?? null,
     dispatches: {
       target: dispatchCount(target, 1),
       draft: dispatchCount(draft, 1),
@@ -385,13 +387,11 @@ export async function runBench(
     tool: { name: "neox-spec", version: o.version },
     createdAt: new Date().toISOString(),
     machine: {
-      adapter: gpu.adapterInfo.description || gpu.adapterInfo.device || "unknown",
-      vendor: gpu.adapterInfo.vendor,
-      architecture: gpu.adapterInfo.architecture,
-      isFallbackAdapter: Boolean(
-        (gpu.adapterInfo as { isFallbackAdapter?: boolean }).isFallbackAdapter,
-      ),
-      cpus: navigator.hardwareConcurrency,
+      adapter: machine.description,
+      vendor: machine.vendor,
+      architecture: machine.architecture,
+      isFallbackAdapter: machine.isFallbackAdapter,
+      cpus: machine.cpuCores ?? navigator.hardwareConcurrency,
       loadAvgStart,
       loadAvgEnd: loadAvg(),
     },

@@ -1,22 +1,11 @@
 /**
- * Small additions to `mod.ts bench` (profiler/bench.ts): the CPU model (lavapipe figures mean
- * nothing without it), dispatches per pass and per layer (from the dispatch metadata), the
+ * Small additions to `mod.ts bench` (profiler/bench.ts): dispatches per pass and per layer (from the dispatch metadata), the
  * verify pass's GPU time for every T (it should grow smoothly: monotone in T), and the
  * measured matmul choices of engine/autotune.ts.
  */
 import type { NeoxModel } from "../engine/model.ts";
 import type { GpuTimer } from "./gpu_timer.ts";
 import { timePass } from "./kernel_profile.ts";
-
-/** "model name" of /proc/cpuinfo (Linux), or null. */
-export function cpuModel(): string | null {
-  try {
-    const m = Deno.readTextFileSync("/proc/cpuinfo").match(/^model name\s*:\s*(.+)$/m);
-    return m ? m[1].trim() : null;
-  } catch {
-    return null;
-  }
-}
 
 /** Dispatches of one pass of T tokens: in all, and in one transformer layer. */
 export function dispatchCount(model: NeoxModel, T: number): { pass: number; perLayer: number } {

@@ -38,7 +38,8 @@ function logSoftmax(row: Float32Array): Float64Array {
   return out;
 }
 
-function argmax(row: Float32Array): number {
+/** Index of the largest entry (the first one on ties, as the argmax kernel). */
+export function argmax(row: Float32Array): number {
   let best = 0;
   for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
   return best;
