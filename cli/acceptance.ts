@@ -19,14 +19,16 @@ import {
   quantFlag,
   required,
   str,
+  treesFlag,
 } from "./flags.ts";
+import { parseTreeSpec } from "../engine/tree_speculative.ts";
 
 /** `--help` text. */
 export const HELP =
   `deno run -A mod.ts acceptance --model T --draft D --max-new-tokens N -o acc.json
     [--prompt-types medium,long | --prompt TEXT | --text FILE]
     [--quant int8] [--cache full|sink --cache-size C --sinks S] [--k-values 1 2 ... 9]
-    [--temperature T --seed S]
+    [--temperature T --seed S] [--trees 2,2,1 4,2,1,1 ...]
   Acceptance of the draft measured without speculation: per prompt the target alone
   generates N + max K - 1 tokens, then one teacher-forced draft pass over prompt + those
   tokens gives the draft's prediction at every position (same cache policy for both).
@@ -38,12 +40,16 @@ export const HELP =
   positions, iid:{meanRunLength, expectedRunLength, lag1Autocorrelation, runsTestZ},
   perPositionAcceptance, perK:{K:{rounds, tokensPerRound, draftAcceptanceRate,
   perPositionAcceptance}}}}}. Prompts: the built-in kinds (default medium,long), one
-  --prompt (kind "prompt") or the text of --text FILE (kind "text").`;
+  --prompt (kind "prompt") or the text of --text FILE (kind "text"). Every prompt also
+  records ranks[j], the rank of the target's token j among the draft's candidates (0..15,
+  -1 beyond): static token trees' greedy rounds follow from them (mod.ts predict --trees);
+  --trees extends the positions measured to the deepest tree's.`;
 
 /** Runs `acceptance`. */
 export async function run(args: string[]): Promise<void> {
   const cmd = "acceptance";
-  const f = parse(cmd, joinLists(args, ["--k-values"]), {
+  const { trees, rest } = treesFlag(cmd, args);
+  const f = parse(cmd, joinLists(rest, ["--k-values"]), {
     model: { type: "string" },
     draft: { type: "string" },
     "prompt-types": { type: "string" },
@@ -142,6 +148,7 @@ export async function run(args: string[]): Promise<void> {
     maxNewTokens: maxNew,
     cache,
     kValues,
+    depthMax: Math.max(0, ...trees.map((t) => parseTreeSpec(t).widths.length)),
     temperature,
     seed,
     quant: quant ?? "fp16",

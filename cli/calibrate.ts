@@ -5,23 +5,28 @@ import { loadTokenizer } from "../engine/tokenizer.ts";
 import { MAX_K } from "../engine/speculative.ts";
 import { checkOutputPath, writeFileAtomic } from "../engine/output.ts";
 import { BUILTIN_PROMPTS } from "../profiler/prompts.ts";
-import { int, joinLists, parse, required, str } from "./flags.ts";
+import { int, joinLists, parse, required, str, treesFlag } from "./flags.ts";
+import { parseTreeSpec } from "../engine/tree_speculative.ts";
 import { UsageError } from "../engine/errors.ts";
 
 /** `--help` text. */
 export const HELP = `deno run -A mod.ts calibrate [--model T --draft D] [--quant fp16,int8]
-    [--k-max 9] [--prefill-lengths 20,66] -o device.json
+    [--k-max 9] [--prefill-lengths 20,66] [--trees 2,2,1 4,2,1,1 ...] -o device.json
   Measures, apart from any sweep, the GPU time of every pass kind of the given models (target
-  decode/prefill, target verify, draft) as a function of tokens per pass T (1..k-max+1 and
-  prefill lengths: by default the built-in prompts' lengths) and cache length L (16, 128),
-  fits T_pass(T, L) = a(T) + c T L (a piecewise linear, non-decreasing in T) and prints its fit error, then fits
-  per-wait and per-pass CPU overheads on real generation loops of a calibration prompt. Also
-  writes the simulator's rates. Models default to the embedded pair.`;
+  decode/prefill, target verify, draft; with --trees also each tree's verify and the draft's
+  passes over its levels) as a function of tokens per pass T (1..k-max+1 and prefill
+  lengths: by default the built-in prompts' lengths) and cache length L (16, 128), in three
+  rounds over the grid (each point's median), fits T_pass(T, L) = a(T) + (b + c T) L (a
+  piecewise linear, non-decreasing in T) and prints its fit error, then fits per-wait and
+  per-pass CPU overheads on real generation loops of a calibration prompt (samples
+  interleaved across loops). Also writes the simulator's rates. Models default to the
+  embedded pair.`;
 
 /** Runs `calibrate`. */
 export async function run(rawArgs: string[]): Promise<void> {
   const cmd = "calibrate";
-  const f = parse(cmd, joinLists(rawArgs, ["--quant", "--prefill-lengths"]), {
+  const { trees, rest } = treesFlag(cmd, rawArgs);
+  const f = parse(cmd, joinLists(rest, ["--quant", "--prefill-lengths"]), {
     out: { type: "string", short: "o" },
     model: { type: "string" },
     draft: { type: "string" },
@@ -68,6 +73,7 @@ export async function run(rawArgs: string[]): Promise<void> {
     quant: quant as ("fp16" | "int8")[],
     kMax,
     prefillLengths,
+    trees: trees.map(parseTreeSpec),
     progress: (line) => console.error(line),
   });
   await writeFileAtomic(out, JSON.stringify(costs, null, 1));
@@ -75,9 +81,9 @@ export async function run(rawArgs: string[]): Promise<void> {
   console.log(`form: ${costs.form}`);
   for (const [key, p] of Object.entries(costs.passes)) {
     console.log(
-      `${key}: a(1) ${p.knots[0].ms.toFixed(3)} ms, c ${
-        (p.msPerKey * 1e6).toFixed(1)
-      } ns/(token x key); ` +
+      `${key}: a(1) ${p.knots[0].ms.toFixed(3)} ms, b ${
+        ((p.msPerCachedKey ?? 0) * 1e6).toFixed(1)
+      } ns/key, c ${(p.msPerKey * 1e6).toFixed(1)} ns/(token x key); ` +
         `fit error mean ${p.fitError.meanRelPct.toFixed(1)}%, max ${
           p.fitError.maxRelPct.toFixed(1)
         }%`,
@@ -91,9 +97,17 @@ export async function run(rawArgs: string[]): Promise<void> {
       o.fitError.maxRelPct.toFixed(1)
     }%`,
   );
+  const sf = costs.passFit;
+  if (sf) {
+    console.log(
+      `simulator: ${sf.form}; fitted on ${sf.calibratedOn.join(", ")}: fit error mean ${
+        sf.fitError.meanRelPct.toFixed(1)
+      }%, max ${sf.fitError.maxRelPct.toFixed(1)}% (${sf.fitError.points} points)`,
+    );
+  }
   for (const v of costs.simulatorValidation ?? []) {
     console.log(
-      `simulator (rates from synthetic pythia-70m) on left-out ${v.key}: error mean ${
+      `simulator on left-out ${v.key} (a shape it was not fitted on): error mean ${
         v.error.meanRelPct.toFixed(1)
       }%, max ${v.error.maxRelPct.toFixed(1)}%`,
     );

@@ -14,6 +14,7 @@ import {
 import type { SamplingOptions } from "../engine/sampling.ts";
 import { loadTokenizer, type TextCodec } from "../engine/tokenizer.ts";
 import { QUANT_MODES, type QuantMode } from "../engine/quantize.ts";
+import { parseTreeSpec } from "../engine/tree_speculative.ts";
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
 export type OptionSpec = Record<
@@ -333,4 +334,25 @@ export function gridFlags(cmd: string, f: Flags, maxK: number): GridFlags {
     promptTypes,
     quant: quant as ("fp16" | "int8")[],
   };
+}
+
+/**
+ * `--trees 2,2,1 auto:16 ...` taken out of the arguments before the other lists are joined
+ * (a tree's widths hold the commas that join list values).
+ */
+export function treesFlag(cmd: string, args: string[]): { trees: string[]; rest: string[] } {
+  const at = args.indexOf("--trees");
+  if (at < 0) return { trees: [], rest: args };
+  let end = at + 1;
+  while (end < args.length && !args[end].startsWith("-")) end++;
+  const trees = args.slice(at + 1, end);
+  if (trees.length === 0) throw new UsageError(`${cmd}: --trees needs at least one tree`);
+  for (const spec of trees) {
+    try {
+      parseTreeSpec(spec);
+    } catch (e) {
+      throw new UsageError(`${cmd}: --trees: ${(e as Error).message}`);
+    }
+  }
+  return { trees, rest: [...args.slice(0, at), ...args.slice(end)] };
 }

@@ -2,20 +2,32 @@
 import { NeoxError } from "../engine/errors.ts";
 import { MAX_K } from "../engine/speculative.ts";
 import { checkOutputPath, writeFileAtomic } from "../engine/output.ts";
-import { GRID_LISTS, GRID_OPTIONS, gridFlags, joinLists, parse, required, str } from "./flags.ts";
+import {
+  GRID_LISTS,
+  GRID_OPTIONS,
+  gridFlags,
+  joinLists,
+  parse,
+  required,
+  str,
+  treesFlag,
+} from "./flags.ts";
+import { parseTreeSpec } from "../engine/tree_speculative.ts";
 import type { AcceptanceFile } from "../profiler/acceptance.ts";
 
 /** `--help` text. */
 export const HELP = `deno run -A mod.ts predict [--target-model DIR] [--draft-model DIR]
     [--k-values 3 5 7 9] [--max-new-tokens 48] [--max-cache-lens full 128]
-    [--prompt-types medium long] [--quant fp16 int8]
+    [--prompt-types medium long] [--quant fp16 int8] [--trees 2,2,1 4,2,1,1 ...]
     --device dev.json --acceptance acc.json [more acceptance files, one per quant/cache]
     --output-json F
   Predicts every configuration the sweep (deno task profile) would run with the same grid
   flags, from a device profile (mod.ts calibrate) and acceptance measured without
   speculation (mod.ts acceptance); runs no generation. Writes
   {"predictions":[{"id","tokensPerRound","throughputTokS","speedup":{"seed","leviathan",
-  "costAware"}, ...}]}.`;
+  "costAware"}, ...}]}. Static --trees are predicted from the acceptance files' draft ranks
+  (measure them with the same --trees) and the device profile's tree pass kinds (calibrate
+  --trees); dynamic ones (auto:N) are not predicted.`;
 
 async function readJson(path: string, what: string): Promise<unknown> {
   try {
@@ -41,7 +53,8 @@ export async function readAcceptanceFiles(paths: string[]): Promise<AcceptanceFi
 /** Runs `predict`. */
 export async function run(rawArgs: string[]): Promise<void> {
   const cmd = "predict";
-  const f = parse(cmd, joinLists(rawArgs, [...GRID_LISTS, "--acceptance"]), {
+  const { trees, rest } = treesFlag(cmd, rawArgs);
+  const f = parse(cmd, joinLists(rest, [...GRID_LISTS, "--acceptance"]), {
     ...GRID_OPTIONS,
     device: { type: "string" },
     acceptance: { type: "string" },
@@ -64,7 +77,7 @@ export async function run(rawArgs: string[]): Promise<void> {
   const acceptance = await readAcceptanceFiles(accPaths);
   let predictions;
   try {
-    predictions = predictGrid(device, acceptance, grid);
+    predictions = predictGrid(device, acceptance, { ...grid, trees: trees.map(parseTreeSpec) });
   } catch (e) {
     throw new NeoxError(`${cmd}: ${(e as Error).message}`);
   }
@@ -76,7 +89,7 @@ export async function run(rawArgs: string[]): Promise<void> {
   for (const r of predictions) {
     const s = r.speedup;
     console.log(
-      `${r.id.padEnd(32)} ${r.throughputTokS.toFixed(1).padStart(7)} tok/s  tau ${
+      `${r.id.padEnd(34)} ${r.throughputTokS.toFixed(1).padStart(7)} tok/s  tau ${
         r.tokensPerRound?.toFixed(2) ?? "-"
       }  seed ${s.seed?.toFixed(2) ?? "-"}  leviathan ${
         s.leviathan?.toFixed(2) ?? "-"

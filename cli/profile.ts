@@ -39,12 +39,13 @@ import {
   num,
   parse,
   str,
+  treesFlag,
 } from "./flags.ts";
 
 /** `--help` text. */
 export const HELP = `deno task profile [--target-model DIR] [--draft-model DIR] [--k-values 3 5 7 9]
     [--max-new-tokens 48] [--max-cache-lens full 128] [--prompt-types medium long] [--prompt TEXT]
-    [--num-samples 2] [--max-samples M] [--time-budget-s 120] [--ci-target 0.05]
+    [--num-samples 3] [--max-samples 6] [--time-budget-s 45] [--ci-target 0.05]
     [--quant fp16 int8] [--output-json F] [--output-html F] [--trace F]
     [--per-kernel] [--alpha A | --accept-trace FILE] [--device dev.json]
     [--acceptance acc.json ...] [--trees 2,2,1 4,2,1,1 auto:16 ...]
@@ -64,7 +65,8 @@ export const HELP = `deno task profile [--target-model DIR] [--draft-model DIR] 
   --alpha/--accept-trace).
   Baseline and every K of a (cache, quant, N, prompt type) group are sampled interleaved;
   each gets --num-samples samples, then more (up to --max-samples, within --time-budget-s
-  per group) while the 95% t-interval of its mean throughput is wider than --ci-target.`;
+  per group) while the 95% t-interval of its mean throughput is wider than --ci-target
+  (--num-samples N alone: exactly N).`;
 
 /** Runs `profile`. */
 export async function run(rawArgs: string[]): Promise<void> {
@@ -89,9 +91,17 @@ export async function run(rawArgs: string[]): Promise<void> {
   if (f.help) return void console.log(HELP);
   const { targetModel, draftModel, kValues, maxNewTokens, cacheLens, promptTypes, quant } =
     gridFlags(cmd, f, MAX_K);
-  const numSamples = int(cmd, f, "num-samples", 2, 1, 1000);
-  const maxSamples = int(cmd, f, "max-samples", numSamples, numSamples, 10000);
-  const timeBudgetS = num(cmd, f, "time-budget-s", 120, 0, 1e6);
+  const numSamples = int(cmd, f, "num-samples", 3, 1, 1000);
+  // Given --num-samples alone means exactly that many; by default up to 6 while wide.
+  const maxSamples = int(
+    cmd,
+    f,
+    "max-samples",
+    str(f, "num-samples") === undefined ? 6 : numSamples,
+    numSamples,
+    10000,
+  );
+  const timeBudgetS = num(cmd, f, "time-budget-s", 45, 0, 1e6);
   const ciTarget = num(cmd, f, "ci-target", 0.05, 0, 1);
   const replay = await replayFlags(cmd, f);
   const prompt = str(f, "prompt");
@@ -135,6 +145,7 @@ export async function run(rawArgs: string[]): Promise<void> {
       quant,
     },
     promptCases(codec, promptTypes, prompt),
+    trees,
     bar,
   );
   const results = await runSweep(gpu, codec, {
@@ -223,36 +234,18 @@ async function replayFlags(cmd: string, f: Flags): Promise<SweepOptions["replay"
   return { trace: tracePath, counts: () => rounds as number[] };
 }
 
-/**
- * `--trees 2,2,1 auto:16 ...` taken out of the arguments before the other lists are joined
- * (a tree's widths hold the commas that join list values).
- */
-function treesFlag(cmd: string, args: string[]): { trees: string[]; rest: string[] } {
-  const at = args.indexOf("--trees");
-  if (at < 0) return { trees: [], rest: args };
-  let end = at + 1;
-  while (end < args.length && !args[end].startsWith("-")) end++;
-  const trees = args.slice(at + 1, end);
-  if (trees.length === 0) throw new UsageError(`${cmd}: --trees needs at least one tree`);
-  for (const spec of trees) {
-    try {
-      parseTreeSpec(spec);
-    } catch (e) {
-      throw new UsageError(`${cmd}: --trees: ${(e as Error).message}`);
-    }
-  }
-  return { trees, rest: [...args.slice(0, at), ...args.slice(end)] };
-}
-
 /** Device profile and acceptance (read or measured), then one prediction per configuration. */
 async function predictFirst(
   gpu: Gpu,
   f: Flags,
   grid: GridFlags,
   prompts: PromptCase[],
+  treeSpecs: string[],
   log: (line: string) => void,
 ) {
   const kMax = Math.max(...grid.kValues);
+  const trees = treeSpecs.map(parseTreeSpec);
+  const depthMax = Math.max(0, ...trees.map((t) => t.widths.length));
   const devicePath = str(f, "device");
   let device: DeviceCosts;
   if (devicePath) {
@@ -266,7 +259,7 @@ async function predictFirst(
       quant: grid.quant,
       kMax,
       prefillLengths: lengths.filter((n) => n >= 1 && n <= 256),
-      reps: 3,
+      trees,
       progress: log,
     });
   }
@@ -289,6 +282,7 @@ async function predictFirst(
             prompts,
             maxNewTokens: Math.max(...grid.maxNewTokens),
             kValues: grid.kValues,
+            depthMax,
             quant,
             cache: size === null ? FULL_CACHE : sinkWindowCache(size, DEFAULT_SINKS),
           }),
@@ -298,8 +292,13 @@ async function predictFirst(
     }
     draft.destroy();
   }
-  const rows = predictGrid(device, acceptance, grid);
-  log(`predict first: ${rows.length} configurations predicted before any was measured`);
+  const rows = predictGrid(device, acceptance, { ...grid, trees });
+  const dynamic = trees.filter((t) => t.budget !== undefined).length;
+  log(
+    `predict first: ${rows.length} configurations predicted before any was measured${
+      dynamic ? ` (${dynamic} dynamic tree(s) per group not predicted)` : ""
+    }`,
+  );
   return {
     device,
     rows,

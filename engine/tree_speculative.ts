@@ -34,6 +34,7 @@ import {
   MAX_TREE_DEPTH,
   MAX_TREE_NODES,
   treeAccept,
+  treeAttentionMaxKeys,
   treeCompact,
   treeExpand,
   treeSelect,
@@ -230,6 +231,13 @@ class TreeRun {
     const maxT = Math.max(Math.min(prefill, promptLen), N);
     // A tree pass appends N entries and keeps a + 1: a sink cache needs room for both.
     const capacity = cache.kind === "sink" ? sinkCacheSlots(cache, maxT, N) : positions;
+    const wgBytes = gpu.device.limits.maxComputeWorkgroupStorageSize;
+    const maxKeys = treeAttentionMaxKeys(wgBytes);
+    if (capacity > maxKeys) {
+      throw new NeoxError(
+        `--tree: this adapter's ${wgBytes} bytes of workgroup memory hold ${maxKeys} attention scores; the ${cache.kind} cache needs ${capacity} positions (use --cache sink, or fewer tokens)`,
+      );
+    }
     const common = { capacity, maxTokens: positions + 1, maxT, tokens: this.tokens, cache };
     this.target = targetModel.newSequence({ ...common, logitsRows: N });
     const widest = Math.max(1, ...tree.levels.slice(1, D).map((l) => l.count));

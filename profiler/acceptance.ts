@@ -105,6 +105,26 @@ export interface PromptAcceptance {
   agreement: number[];
   /** Sampling only: beta[j] = sum_x min(p_j(x), q_j(x)), same positions as agreement. */
   beta?: number[];
+  /**
+   * ranks[j]: the rank of the target's token j among the draft's candidates at position j
+   * (0 = the draft's argmax, ties to the lower token id), -1 past {@link MAX_RANK}; same
+   * positions as agreement (agreement[j] = 1 iff ranks[j] = 0). A static token tree's greedy
+   * rounds follow from them (profiler/tree_predict.ts).
+   */
+  ranks?: number[];
+}
+
+/** Ranks recorded per position: a tree node has at most this many children. */
+export const MAX_RANK = 16;
+
+/** Rank of token `t` in a logits row (ties to the lower id), -1 when >= MAX_RANK. */
+export function rankOf(row: ArrayLike<number>, t: number): number {
+  const v = row[t];
+  let rank = 0;
+  for (let x = 0; x < row.length && rank < MAX_RANK; x++) {
+    if (row[x] > v || (row[x] === v && x < t)) rank++;
+  }
+  return rank < MAX_RANK ? rank : -1;
 }
 
 /** The file `acceptance` writes and `predict` reads. */
@@ -160,6 +180,8 @@ export interface AcceptanceOptions {
   cache: CachePolicy;
   /** Draft lengths whose rounds are derived (1..16). */
   kValues: number[];
+  /** Deepest token tree to be predicted from the ranks (positions measured cover it). */
+  depthMax?: number;
   /** 0 (default): greedy. */
   temperature?: number;
   seed?: number;
@@ -376,8 +398,9 @@ export async function measureAcceptance(
   const temperature = o.temperature ?? 0;
   const sampling = temperature > 0 ? { temperature, seed: o.seed ?? 0 } : undefined;
   const V = target.cfg.vocabSize;
-  // A run of N tokens reads agreement up to position N + K - 2 in its last round.
-  const measured = n + kMax - 1;
+  // A run of N tokens reads agreement up to position N + K - 2 in its last round (a tree's
+  // up to N + depth - 2).
+  const measured = n + Math.max(kMax, o.depthMax ?? 0) - 1;
 
   const prompts: PromptAcceptance[] = [];
   for (const p of o.prompts) {
@@ -400,6 +423,7 @@ export async function measureAcceptance(
       kind: p.kind,
       promptTokens: ids.length,
       agreement,
+      ranks: gen.tokens.map((t, j) => rankOf(q.subarray(j * V, (j + 1) * V), t)),
     };
     if (sampling) {
       const pl = await teacherForcedLogits(target, seq.slice(0, -1), cache, ids.length - 1);

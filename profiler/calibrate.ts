@@ -13,12 +13,20 @@ import {
 import { advance, type Linear, linear } from "../engine/ops.ts";
 import { GpuTimer } from "./gpu_timer.ts";
 import { describeMachine } from "./device_info.ts";
-import type { DeviceProfile, ModelShape } from "./simulator.ts";
-import { passTimeMs, PYTHIA_SHAPES, weightParamsPerPass } from "./simulator.ts";
+import type { DeviceProfile, ModelShape, SimulatorFit } from "./simulator.ts";
+import {
+  fitSimulator,
+  passTimeMs,
+  PYTHIA_SHAPES,
+  SIMULATOR_FORM,
+  simulatorTerms,
+  weightParamsPerPass,
+} from "./simulator.ts";
 import { loadModel, syntheticModel } from "../engine/load.ts";
 import type { NeoxConfig } from "../engine/config.ts";
 import type { NeoxModel } from "../engine/model.ts";
 import { FULL_CACHE } from "../engine/cache_policy.ts";
+import { type TokenTree, treeWords } from "../engine/tree_speculative.ts";
 import type { TickCalibrationInfo } from "./gpu_timer.ts";
 import { median } from "./stats.ts";
 import { type RunConfig, runGeneration, warmUp } from "./measure.ts";
@@ -48,6 +56,8 @@ export interface CalibrateOptions {
   reps?: number;
   /** Synthetic Pythia model whose passes give the rates (default pythia-70m). */
   model?: string;
+  /** Synthetic Pythia shapes to fit the simulator's pass form on (none: roofline rates only). */
+  fitShapes?: string[];
 }
 
 /** Measures a device profile. */
@@ -136,6 +146,9 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
     gemvGBs.f16 = gemvGBs.f32 / 2;
     gemmGflops.f16 = gemmGflops.f32;
   }
+  const passFit = o.fitShapes?.length
+    ? await fitSimulatorPasses(gpu, timer, o.fitShapes)
+    : undefined;
   const waits: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
@@ -153,6 +166,83 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
     dispatchMs,
     waitMs: median(waits),
     tickCalibration,
+    ...(passFit ? { passFit } : {}),
+  };
+}
+
+/**
+ * The simulator's fitted pass form (profiler/simulator.ts SimulatorFit) from passes of
+ * synthetic Pythia shapes, per weight dtype the adapter runs (f16 when it has shader-f16,
+ * int8): T in 1, 4, 8 over L = 16 and 64 cached keys, each the median of three rounds.
+ */
+async function fitSimulatorPasses(
+  gpu: Gpu,
+  timer: GpuTimer,
+  shapes: string[],
+): Promise<SimulatorFit> {
+  const dtypes: ("f16" | "int8")[] = gpu.hasF16 ? ["f16", "int8"] : ["int8"];
+  const byDtype: SimulatorFit["byDtype"] = {};
+  const errors: number[] = [];
+  for (const dtype of dtypes) {
+    const points: { shape: ModelShape; T: number; L: number; ms: number }[] = [];
+    for (const name of shapes) {
+      const model = syntheticModel(gpu, name, dtype === "int8" ? { quant: "int8" } : {});
+      const seq = model.newSequence({ capacity: 80, maxTokens: 80, maxT: 8 });
+      try {
+        const plans = [1, 4, 8].flatMap((T) =>
+          [16, 64].map((L) => ({
+            T,
+            L,
+            plan: seq.plan(T, { logits: "last", argmax: true, advance: false }),
+            ms: [] as number[],
+          }))
+        );
+        const shape: ModelShape = {
+          ...PYTHIA_SHAPES[name],
+          bytesPerWeight: dtype === "int8" ? 1 : 2,
+          dispatches: plans[0].plan.length,
+        };
+        for (let round = 0; round < 3; round++) {
+          for (const p of plans) {
+            seq.setState(p.L, p.L);
+            timer.reset();
+            const enc = gpu.device.createCommandEncoder();
+            if (round === 0) {
+              const warm = enc.beginComputePass();
+              encodeDispatches(warm, p.plan);
+              warm.end();
+            }
+            const pass = enc.beginComputePass(timer.pass("target"));
+            encodeDispatches(pass, p.plan);
+            pass.end();
+            gpu.device.queue.submit([enc.finish()]);
+            await timer.resolve();
+            p.ms.push(...timer.ms("target"));
+          }
+        }
+        for (const p of plans) points.push({ shape, T: p.T, L: p.L, ms: median(p.ms) });
+      } finally {
+        seq.destroy();
+        model.destroy();
+      }
+    }
+    const c = byDtype[dtype] = fitSimulator(points);
+    for (const p of points) {
+      const [dn, bytes, flops, pairs] = simulatorTerms(p.shape, p.T, p.L);
+      const fit = dn * c.msPerDispatch + bytes * c.msPerWeightByte + flops * c.msPerFlop +
+        pairs * c.msPerKeyPair;
+      errors.push(100 * Math.abs(fit - p.ms) / p.ms);
+    }
+  }
+  return {
+    form: SIMULATOR_FORM,
+    byDtype,
+    calibratedOn: shapes.map((s) => `synthetic:${s}`),
+    fitError: {
+      meanRelPct: errors.reduce((a, b) => a + b, 0) / errors.length,
+      maxRelPct: Math.max(...errors),
+      points: errors.length,
+    },
   };
 }
 
@@ -194,10 +284,27 @@ export interface CostCalibrationOptions {
   prefillLengths?: number[];
   /** Cache lengths L to measure every T at (default 16, 64, 128). */
   cacheLens?: number[];
-  /** Timed repetitions per (T, L) (default 5; the median is kept). */
+  /** Rounds over the (T, L) grid (default 3; each point's median over all is kept). */
+  rounds?: number;
+  /** Timed repetitions per (T, L) and round (default 1). */
   reps?: number;
+  /** Samples of each overhead loop, interleaved across loops (default 3). */
+  loopSamples?: number;
+  /** Synthetic shapes to fit the simulator on (default {@link SIMULATOR_SHAPES}). */
+  simulatorShapes?: string[];
+  /**
+   * Token trees to price: their verify (all nodes, ancestor mask) and the draft's passes over
+   * each deeper level are measured as pass kinds `target-<quant>-tree` and `draft-fp16-tree`.
+   */
+  trees?: TokenTree[];
   progress?: (line: string) => void;
 }
+
+/**
+ * Synthetic shapes the simulator's pass form is fitted on; the models being calibrated
+ * (other shapes: another vocabulary, width and depth) are its left-out check.
+ */
+export const SIMULATOR_SHAPES = ["pythia-14m", "pythia-70m", "pythia-160m"];
 
 /** Token counts of the one-row-logits knots besides 1..kMax+1: prefill chunk sizes. */
 const PREFILL_KNOTS = [16, 32, 64];
@@ -213,7 +320,8 @@ export async function calibrateCosts(
   o: CostCalibrationOptions,
 ): Promise<DeviceCosts> {
   const log = o.progress ?? (() => {});
-  const reps = o.reps ?? 5;
+  const rounds = o.rounds ?? 3;
+  const reps = o.reps ?? 1;
   const Ls = o.cacheLens ?? [16, 128];
   const timer = new GpuTimer(gpu, 512);
   let tickCalibration: TickCalibrationInfo | null = null;
@@ -231,7 +339,30 @@ export async function calibrateCosts(
   const verifyTs = [...new Set([2, 4, 5, 8, 9, 16, o.kMax + 1])].filter((t) => t <= o.kMax + 1)
     .sort((a, b) => a - b);
   const draft = await loadModel(gpu, o.draft);
-  const measureKind = async (model: NeoxModel, key: string, Ts: number[], verify: boolean) => {
+  // Dispatches of one pass of each kind (the simulator's check uses the real count).
+  const dispatches: Record<string, number> = {};
+  // A tree buffer per token count of a tree pass (the tree whose verify or level has it).
+  const treeBufs: GPUBuffer[] = [];
+  const treeTs = (levels: boolean) => {
+    const byT = new Map<number, GPUBuffer>();
+    for (const tree of o.trees ?? []) {
+      const buf = storageBuffer(gpu, 0, "calibration tree", treeWords(tree));
+      treeBufs.push(buf);
+      const Ts = levels
+        ? tree.levels.slice(1, tree.widths.length).map((l) => l.count)
+        : [tree.parent.length];
+      for (const T of Ts) if (!byT.has(T)) byT.set(T, buf);
+    }
+    return byT;
+  };
+  const measureKind = async (
+    model: NeoxModel,
+    key: string,
+    Ts: number[],
+    verify: boolean,
+    trees?: Map<number, GPUBuffer>,
+  ) => {
+    if (Ts.length === 0) return;
     const maxT = Math.max(...Ts);
     const capacity = Math.max(...Ls) + maxT + 1;
     const seq = model.newSequence({
@@ -240,35 +371,55 @@ export async function calibrateCosts(
       maxT,
       logitsRows: verify ? maxT : 1,
     });
-    const points: PassPoint[] = [];
+    // Rounds over the whole (L, T) grid, each point's median over rounds: on a shared
+    // machine a slow spell of a second or two then spoils one round of a point, not all of
+    // its repetitions (back-to-back repetitions once put a whole row 1.6x high).
+    const samples = new Map<string, number[]>();
     try {
-      for (const L of Ls) {
-        for (const T of Ts) {
-          seq.setState(L, L);
-          const plan = seq.plan(T, {
-            logits: verify ? "all" : "last",
-            argmax: !verify,
-            advance: false,
-          });
-          timer.reset();
-          const enc = gpu.device.createCommandEncoder();
-          // One untimed pass first: pipelines compile, caches warm.
-          const warm = enc.beginComputePass();
-          encodeDispatches(warm, plan);
-          warm.end();
-          for (let r = 0; r < reps; r++) {
-            const pass = enc.beginComputePass(timer.pass("target"));
-            encodeDispatches(pass, plan);
-            pass.end();
+      dispatches[key] = seq.plan(Ts[0], {
+        logits: verify ? "all" : "last",
+        argmax: !verify,
+        advance: false,
+        tree: trees?.get(Ts[0]),
+      }).length;
+      for (let round = 0; round < rounds; round++) {
+        for (const L of Ls) {
+          for (const T of Ts) {
+            seq.setState(L, L);
+            const plan = seq.plan(T, {
+              logits: verify ? "all" : "last",
+              argmax: !verify,
+              advance: false,
+              tree: trees?.get(T),
+            });
+            timer.reset();
+            const enc = gpu.device.createCommandEncoder();
+            // One untimed pass in the first round: pipelines compile, caches warm (later
+            // rounds follow a pass of the same model).
+            if (round === 0) {
+              const warm = enc.beginComputePass();
+              encodeDispatches(warm, plan);
+              warm.end();
+            }
+            for (let r = 0; r < reps; r++) {
+              const pass = enc.beginComputePass(timer.pass("target"));
+              encodeDispatches(pass, plan);
+              pass.end();
+            }
+            gpu.device.queue.submit([enc.finish()]);
+            await timer.resolve();
+            const k = `${T} ${L}`;
+            samples.set(k, [...(samples.get(k) ?? []), ...timer.ms("target")]);
           }
-          gpu.device.queue.submit([enc.finish()]);
-          await timer.resolve();
-          points.push({ T, L, ms: median(timer.ms("target")) });
         }
       }
     } finally {
       seq.destroy();
     }
+    const points: PassPoint[] = [...samples.entries()].map(([k, ms]) => {
+      const [T, L] = k.split(" ").map(Number);
+      return { T, L, ms: median(ms) };
+    });
     passes[key] = fitPasses(points);
     const e = passes[key].fitError;
     log(
@@ -293,9 +444,25 @@ export async function calibrateCosts(
         }${tickCalibration.fallback ? " (FALLBACK: 1 ns/tick assumed)" : ""}`,
       );
       await measureKind(draft, passKey("draft", "fp16"), decodeTs, false);
+      const levels = treeTs(true);
+      await measureKind(
+        draft,
+        passKey("draft", "fp16", true, true),
+        [...levels.keys()],
+        true,
+        levels,
+      );
     }
     await measureKind(target, passKey("target", quant), decodeTs, false);
     await measureKind(target, passKey("target", quant, true), verifyTs, true);
+    const verifies = treeTs(false);
+    await measureKind(
+      target,
+      passKey("target", quant, true, true),
+      [...verifies.keys()],
+      true,
+      verifies,
+    );
     target.destroy();
   }
 
@@ -303,7 +470,7 @@ export async function calibrateCosts(
   const costs: DeviceCosts = {
     schema: DEVICE_SCHEMA,
     form: PASS_FORM,
-    ...(await calibrateDevice(gpu)),
+    ...(await calibrateDevice(gpu, { fitShapes: o.simulatorShapes ?? SIMULATOR_SHAPES })),
     models: { target: o.target, draft: o.draft },
     quant: o.quant,
     tickCalibration,
@@ -311,7 +478,7 @@ export async function calibrateCosts(
     overheads: fitOverheads([]),
     fitError: combineFitErrors(Object.values(passes).map((p) => p.fitError)),
   };
-  costs.simulatorValidation = await simulatorOnLeftOutShapes(costs, o);
+  costs.simulatorValidation = await simulatorOnLeftOutShapes(costs, o, dispatches);
   for (const v of costs.simulatorValidation) {
     log(
       `simulator on ${v.shape} (${v.key}, not calibrated on it): error mean ${
@@ -332,9 +499,10 @@ export async function calibrateCosts(
       n: 40,
     })),
   ];
-  for (const l of loopsToRun) {
-    await warmUp(l.c, [{ ids }], l.n);
-    for (let s = 0; s < 2; s++) {
+  for (const l of loopsToRun) await warmUp(l.c, [{ ids }], l.n);
+  // Samples interleaved across the loops, so that a slow spell lands on all kinds alike.
+  for (let s = 0; s < (o.loopSamples ?? 3); s++) {
+    for (const l of loopsToRun) {
       const r = await runGeneration(l.c, ids, l.n, timer);
       const sched = l.c.mode === "baseline"
         ? baselineSchedule(ids.length, l.n, FULL_CACHE)
@@ -353,6 +521,7 @@ export async function calibrateCosts(
   target.destroy();
   draft.destroy();
   timer.destroy();
+  for (const b of treeBufs) b.destroy();
   costs.overheads = fitOverheads(loops);
   const oe = costs.overheads;
   log(
@@ -373,6 +542,7 @@ export async function calibrateCosts(
 async function simulatorOnLeftOutShapes(
   costs: DeviceCosts,
   o: CostCalibrationOptions,
+  dispatches: Record<string, number>,
 ): Promise<NonNullable<DeviceCosts["simulatorValidation"]>> {
   const { loadConfig } = await import("../engine/config.ts");
   const out: NonNullable<DeviceCosts["simulatorValidation"]> = [];
@@ -380,7 +550,10 @@ async function simulatorOnLeftOutShapes(
     const role = key.startsWith("draft") ? "draft" : "target";
     const spec = role === "draft" ? o.draft : o.target;
     const cfg = spec.startsWith("synthetic:") ? null : await loadConfig(spec);
-    const shape = shapeOf(spec, cfg, key.includes("int8") ? 1 : 2);
+    const shape = {
+      ...shapeOf(spec, cfg, key.includes("int8") ? 1 : 2),
+      dispatches: dispatches[key],
+    };
     const rows = fit.points.map((p) => ({
       T: p.T,
       L: p.L,

@@ -4,13 +4,16 @@
  *
  * Pass time, per pass kind (model, quantization, logits rows):
  *
- *   T_pass(T, L) = a(T) + c * T * L        [ms]
+ *   T_pass(T, L) = a(T) + (b + c * T) * L        [ms]
  *
  * with T the tokens of the pass, L the cached keys it attends over, a(T) non-decreasing and
- * piecewise linear between the measured token counts (knots) and extended linearly past the last two, and one
- * attention cost c per query-key pair (T queries over L cached keys) per pass kind. A first
+ * piecewise linear between the measured token counts (knots) and extended linearly past the
+ * last two, b the cost of reading one cached key's K and V (whatever T) and c the cost of one
+ * query-key pair (T queries over L cached keys), one b and c per pass kind. A first
  * calibration with c * L alone (no T) gave negative a(1): a prefill of 64 tokens over 128 keys
- * pays 64x a decode's attention. a(T) is piecewise rather than a + b T because the matmul kernels
+ * pays 64x a decode's attention. With c * T * L alone, c came from the large passes and a
+ * one-token decode's cost in L was under-counted by 5x (on lavapipe, measured: 0.11 ms per key
+ * at T = 1 against 0.02 per query-key pair at T = 64). a(T) is piecewise rather than a + b T because the matmul kernels
  * pick a row tile by T (1, 4 or 8 rows per workgroup): on lavapipe a pass of 2 tokens costs
  * about what 4 do, so time is a staircase in T, not a line.
  *
@@ -22,6 +25,7 @@
  * perWaitMs and perPassMs by least squares (>= 0) on wall time minus the loops' GPU time.
  */
 import type { CachePolicy } from "../engine/cache_policy.ts";
+import type { TokenTree } from "../engine/tree_speculative.ts";
 import { PREFILL_CHUNK, SINK_PREFILL_CHUNK } from "../engine/generate.ts";
 import type { TickCalibrationInfo } from "./gpu_timer.ts";
 import type { DeviceProfile } from "./simulator.ts";
@@ -50,6 +54,8 @@ export interface PassFit {
   knots: { T: number; ms: number }[];
   /** c: ms per (query token x cached key) pair. */
   msPerKey: number;
+  /** b: ms per cached key, whatever the tokens of the pass (reading its K and V). */
+  msPerCachedKey: number;
   fitError: FitError;
   /** The measurements the fit came from. */
   points: PassPoint[];
@@ -95,7 +101,7 @@ export interface DeviceCosts extends DeviceProfile {
   /** Mean and max fit error over every pass kind. */
   fitError: FitError;
   /**
-   * The simulator (roofline rates from synthetic pythia-70m passes) predicting the measured
+   * The simulator (its pass form fitted on synthetic Pythia shapes) predicting the measured
    * pass times of these models, whose shapes it was not calibrated on: error per pass kind.
    */
   simulatorValidation?: {
@@ -107,20 +113,23 @@ export interface DeviceCosts extends DeviceProfile {
 }
 
 /** The form string written into device profiles. */
-export const PASS_FORM = "T_pass(T, L) = a(T) + c * T * L ms; a(T) non-decreasing, piecewise " +
-  "linear between measured T knots (linear extension past the ends), one c >= 0 per pass kind; " +
+export const PASS_FORM = "T_pass(T, L) = a(T) + (b + c * T) * L ms; a(T) non-decreasing, " +
+  "piecewise linear between measured T knots (linear extension past the ends), one b >= 0 and " +
+  "one c >= 0 per pass kind; pass points are medians over rounds spread in time; " +
   "generation = passScale * sum T_pass + perWaitMs * waits + perPassMs * passes";
 
 /**
  * Key of a pass kind: `target-fp16` (one-row logits: decode and prefill), `target-fp16-verify`
- * (logits for all rows), `draft-fp16`.
+ * (logits for all rows), `target-fp16-tree` (logits for all rows, attention by a token tree's
+ * ancestor mask: a tree's verify, or a draft pass over a tree level), `draft-fp16`.
  */
 export function passKey(
   role: "target" | "draft",
   quant: "fp16" | "int8",
   verify = false,
+  tree = false,
 ): string {
-  return `${role}-${quant}${verify ? "-verify" : ""}`;
+  return `${role}-${quant}${tree ? "-tree" : verify ? "-verify" : ""}`;
 }
 
 function knotMs(knots: { T: number; ms: number }[], T: number): number {
@@ -146,7 +155,7 @@ export function passMs(costs: DeviceCosts, modelKey: string, T: number, L: numbe
       })`,
     );
   }
-  return Math.max(0, knotMs(fit.knots, T) + fit.msPerKey * T * L);
+  return Math.max(0, knotMs(fit.knots, T) + ((fit.msPerCachedKey ?? 0) + fit.msPerKey * T) * L);
 }
 
 export function fitErrorOf(pairs: { fit: number; measured: number }[]): FitError {
@@ -172,32 +181,66 @@ function isotonic(values: number[], w: number[]): number[] {
 }
 
 /**
- * Fits a(T) + c T L to measured points: c from the within-T covariance of time and T L (least
- * squares with a free intercept per T; kept >= 0, attending over more keys costs no less),
- * a(T) = mean time at T - c * mean L at T, made non-decreasing in T (pool adjacent
- * violators: a pass of more tokens costs no less; a noisy point cannot make a dip).
+ * Least squares y = u * x1 + v * x2 with u, v >= 0 (a negative one is refitted as 0 with the
+ * other alone), from the sums x1.x1, x1.x2, x2.x2, x1.y, x2.y.
+ */
+function nnls2(
+  a11: number,
+  a12: number,
+  a22: number,
+  b1: number,
+  b2: number,
+): [number, number] {
+  const det = a11 * a22 - a12 * a12;
+  let u = det > 0 ? (b1 * a22 - b2 * a12) / det : -1;
+  let v = det > 0 ? (a11 * b2 - a12 * b1) / det : -1;
+  if (u < 0 || v < 0) {
+    const onlyU = a11 > 0 ? Math.max(0, b1 / a11) : 0;
+    const onlyV = a22 > 0 ? Math.max(0, b2 / a22) : 0;
+    // The better of the two one-variable fits (smaller residual: larger b.x explained).
+    if (onlyU * b1 >= onlyV * b2) [u, v] = [onlyU, 0];
+    else [u, v] = [0, onlyV];
+  }
+  return [u, v];
+}
+
+/**
+ * Fits a(T) + (b + c T) L to measured points: b and c from the within-T covariance of time
+ * with L and with T L (least squares with a free intercept per T; kept >= 0, attending over
+ * more keys costs no less), a(T) = mean time at T - (b + c T) * mean L at T, made
+ * non-decreasing in T (pool adjacent violators: a pass of more tokens costs no less; a noisy
+ * point cannot make a dip).
  */
 export function fitPasses(points: PassPoint[]): PassFit {
   const byT = new Map<number, PassPoint[]>();
   for (const p of points) byT.set(p.T, [...(byT.get(p.T) ?? []), p]);
-  let sxy = 0, sxx = 0;
+  let a11 = 0, a12 = 0, a22 = 0, b1 = 0, b2 = 0;
   for (const ps of byT.values()) {
-    const l = mean(ps.map((p) => p.T * p.L)), m = mean(ps.map((p) => p.ms));
+    const l = mean(ps.map((p) => p.L)), m = mean(ps.map((p) => p.ms));
     for (const p of ps) {
-      sxy += (p.T * p.L - l) * (p.ms - m);
-      sxx += (p.T * p.L - l) ** 2;
+      const x1 = p.L - l, x2 = p.T * (p.L - l), y = p.ms - m;
+      a11 += x1 * x1;
+      a12 += x1 * x2;
+      a22 += x2 * x2;
+      b1 += x1 * y;
+      b2 += x2 * y;
     }
   }
-  const msPerKey = sxx > 0 ? Math.max(0, sxy / sxx) : 0;
+  const [msPerCachedKey, msPerKey] = nnls2(a11, a12, a22, b1, b2);
+  const attend = (T: number, L: number) => (msPerCachedKey + msPerKey * T) * L;
   const groups = [...byT.entries()].sort(([a], [b]) => a - b);
-  const raw = groups.map(([T, ps]) =>
-    mean(ps.map((p) => p.ms)) - msPerKey * T * mean(ps.map((p) => p.L))
-  );
+  const raw = groups.map(([T, ps]) => mean(ps.map((p) => p.ms - attend(T, p.L))));
   const mono = isotonic(raw, groups.map(([, ps]) => ps.length));
   const knots = groups.map(([T], i) => ({ T, ms: mono[i] }));
-  const fit = { knots, msPerKey, fitError: { meanRelPct: 0, maxRelPct: 0, points: 0 }, points };
+  const fit: PassFit = {
+    knots,
+    msPerKey,
+    msPerCachedKey,
+    fitError: { meanRelPct: 0, maxRelPct: 0, points: 0 },
+    points,
+  };
   fit.fitError = fitErrorOf(
-    points.map((p) => ({ fit: knotMs(knots, p.T) + msPerKey * p.T * p.L, measured: p.ms })),
+    points.map((p) => ({ fit: knotMs(knots, p.T) + attend(p.T, p.L), measured: p.ms })),
   );
   return fit;
 }
@@ -208,6 +251,8 @@ export interface ScheduledPass {
   timed?: boolean;
   role: "target" | "draft";
   verify: boolean;
+  /** A pass of token-tree nodes (ancestor mask, logits for all rows). */
+  tree?: boolean;
   T: number;
   L: number;
 }
@@ -303,6 +348,72 @@ export function speculativeSchedule(
   return { passes, waits: waits + 1 };
 }
 
+/**
+ * Passes and waits of greedy token-tree decoding (engine/tree_speculative.ts) whose rounds
+ * accept `rounds[r]` nodes: the first round prefills the target and the draft (P - 1 tokens
+ * each, untimed); every round runs the draft's root pass (1 token in the first round, then 2:
+ * the last accepted token and the root), one draft pass per deeper level over that level's
+ * nodes (logits for every row, tree mask) and the target's verify of the root and every node
+ * (N tokens); rounds go in batches of ceil((N_new - produced) / (D + 1)) per submit with one
+ * read each; one wait for the first round and one read of its log, one final read of the
+ * tokens and one of the accepted paths. The top-k and accept kernels inside those passes are
+ * not priced (the pass kinds time model passes only).
+ */
+export function treeSchedule(
+  promptTokens: number,
+  n: number,
+  tree: Pick<TokenTree, "widths" | "levels" | "parent">,
+  rounds: readonly number[],
+  cache: CachePolicy,
+): Schedule {
+  const P = promptTokens;
+  const N = tree.parent.length;
+  const D = tree.widths.length;
+  const chunk = Math.max(
+    1,
+    Math.max(Math.min(cache.kind === "sink" ? SINK_PREFILL_CHUNK : PREFILL_CHUNK, P), N),
+  );
+  const passes: ScheduledPass[] = P > 1
+    ? [
+      ...prefillPasses("target", P - 1, chunk, cache),
+      ...prefillPasses("draft", P - 1, chunk, cache),
+    ].map((p) => ({ ...p, timed: false }))
+    : [];
+  let len = P;
+  let produced = 0;
+  let waits = 2;
+  let r = 0;
+  const round = (first: boolean) => {
+    passes.push(
+      first
+        ? { role: "draft", verify: false, T: 1, L: live(cache, len - 1) }
+        : { role: "draft", verify: false, T: 2, L: live(cache, len - 2) },
+    );
+    for (let d = 1; d < D; d++) {
+      const { start, count } = tree.levels[d];
+      passes.push({
+        role: "draft",
+        verify: true,
+        tree: true,
+        T: count,
+        L: live(cache, len - 1 + start),
+      });
+    }
+    passes.push({ role: "target", verify: true, tree: true, T: N, L: live(cache, len - 1) });
+    const a = Math.min(rounds[r] ?? 0, D);
+    len += a + 1;
+    produced += a + 1;
+    r++;
+  };
+  round(true);
+  while (produced < n) {
+    const batch = Math.ceil((n - produced) / (D + 1));
+    for (let i = 0; i < batch; i++) round(false);
+    waits++;
+  }
+  return { passes, waits: waits + 2 };
+}
+
 /** GPU ms of a schedule's passes under the profile's pass model (only timed or untimed ones). */
 export function scheduleGpuMs(
   costs: DeviceCosts,
@@ -314,7 +425,7 @@ export function scheduleGpuMs(
   for (const p of s.passes) {
     if (only && (p.timed !== false) !== (only === "timed")) continue;
     // The draft always runs fp16 weights.
-    const key = passKey(p.role, p.role === "draft" ? "fp16" : quant, p.verify);
+    const key = passKey(p.role, p.role === "draft" ? "fp16" : quant, p.verify, p.tree);
     ms += passMs(costs, key, p.T, p.L);
   }
   return ms;
@@ -342,18 +453,13 @@ export function fitOverheads(loops: OverheadLoop[]): Overheads {
   const y = loops.map((l) => l.wallMs - l.timedGpuMs - passScale * l.untimedModelMs);
   const x1 = loops.map((l) => l.waits), x2 = loops.map((l) => l.passes);
   const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
-  const a11 = dot(x1, x1), a12 = dot(x1, x2), a22 = dot(x2, x2);
-  const b1 = dot(x1, y), b2 = dot(x2, y);
-  const det = a11 * a22 - a12 * a12;
-  let perWaitMs = det !== 0 ? (b1 * a22 - b2 * a12) / det : 0;
-  let perPassMs = det !== 0 ? (a11 * b2 - a12 * b1) / det : 0;
-  if (perWaitMs < 0 || det === 0) {
-    perWaitMs = 0;
-    perPassMs = a22 > 0 ? Math.max(0, b2 / a22) : 0;
-  } else if (perPassMs < 0) {
-    perPassMs = 0;
-    perWaitMs = a11 > 0 ? Math.max(0, b1 / a11) : 0;
-  }
+  const [perWaitMs, perPassMs] = nnls2(
+    dot(x1, x1),
+    dot(x1, x2),
+    dot(x2, x2),
+    dot(x1, y),
+    dot(x2, y),
+  );
   return {
     form: "passScale = sum timed GPU / sum pass model; wall - timed GPU - passScale * untimed " +
       "model = perWaitMs * waits + perPassMs * passes (least squares, >= 0)",

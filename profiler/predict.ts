@@ -36,7 +36,11 @@ import {
   passMs,
   scheduleWallMs,
   speculativeSchedule,
+  treeSchedule,
 } from "./cost_model.ts";
+import { treeRoundsFromRanks } from "./tree_predict.ts";
+import { type TokenTree, treeName, treeNodes } from "../engine/tree_speculative.ts";
+import { speculativeMetrics } from "./metrics.ts";
 import { configId } from "./prompts.ts";
 import type { ConfigPrediction, ConfigResult, ResultsFile } from "./results.ts";
 import { mean } from "./stats.ts";
@@ -49,12 +53,20 @@ export interface PredictGrid {
   cacheLens: (number | null)[];
   promptTypes: string[];
   quant: ("fp16" | "int8")[];
+  /**
+   * Token trees measured beside the chain (profile --trees). Static trees are predicted from
+   * the acceptance file's per-position draft ranks; dynamic ones (auto:N) are not: which
+   * candidates fill a level depends on draft probabilities off the target's path, which a
+   * teacher-forced measurement does not see.
+   */
+  trees?: TokenTree[];
 }
 
 /** One predicted configuration. */
 export interface PredictionRow extends ConfigPrediction {
   id: string;
-  mode: "baseline" | "speculative";
+  mode: "baseline" | "speculative" | "tree";
+  /** K, or a tree's depth. */
   k: number | null;
   maxNewTokens: number;
   cacheSize: number | null;
@@ -181,6 +193,45 @@ export function predictGrid(
               sampleMs: specMs,
             });
           }
+          for (const tree of (grid.trees ?? []).filter((t) => t.budget === undefined)) {
+            const D = tree.widths.length;
+            const perPrompt = prompts.map((p) => {
+              if (!p.ranks || p.ranks.length < n + D - 1) {
+                throw new RangeError(
+                  `acceptance prompt ${p.name} has no draft ranks for ${
+                    n + D - 1
+                  } positions: re-measure it (mod.ts acceptance, with the tree's depth)`,
+                );
+              }
+              return treeRoundsFromRanks(tree.widths, p.ranks.slice(0, n + D - 1), n);
+            });
+            const treeMs = prompts.reduce(
+              (s, p, i) =>
+                s +
+                scheduleWallMs(
+                  device,
+                  quant,
+                  treeSchedule(p.promptTokens, n, tree, perPrompt[i], policy),
+                ),
+              0,
+            );
+            const m = speculativeMetrics(perPrompt.flat(), D, n * prompts.length);
+            const treeTokS = (prompts.length * n) / (treeMs / 1000);
+            rows.push({
+              id: configId({ k: D, treeName: treeName(tree), ...base }),
+              mode: "tree",
+              k: D,
+              ...base,
+              tokensPerRound: m.meanTokensPerRound,
+              throughputTokS: treeTokS,
+              // The chain's formulas do not describe a tree's rounds.
+              speedup: { seed: null, leviathan: null, costAware: treeTokS / baseTokS },
+              draftAcceptanceRate: m.draftAcceptanceRate * D / treeNodes(tree),
+              alpha: alpha ?? null,
+              c,
+              sampleMs: treeMs,
+            });
+          }
         }
       }
     }
@@ -209,6 +260,7 @@ export function scorePredictions(
     costAware: { s: [] as number[], t: [] as number[] },
   };
   const tauErr: number[] = [];
+  const tree = { s: [] as number[], t: [] as number[], tau: [] as number[] };
   for (const cfg of configs) {
     const r = byId.get(cfg.id);
     if (!r) continue;
@@ -239,8 +291,14 @@ export function scorePredictions(
       speedup: { ...r.speedup },
       errorPct: e,
     };
-    if (cfg.mode !== "speculative") {
+    if (cfg.mode === "baseline") {
       errs.costAware.t.push(Math.abs(e.throughputTokS));
+      continue;
+    }
+    if (cfg.mode === "tree") {
+      tree.t.push(Math.abs(e.throughputTokS));
+      tree.s.push(Math.abs(e.speedup.costAware));
+      if (e.tokensPerRound !== null) tree.tau.push(Math.abs(e.tokensPerRound));
       continue;
     }
     if (e.tokensPerRound !== null) tauErr.push(Math.abs(e.tokensPerRound));
@@ -267,5 +325,15 @@ export function scorePredictions(
       n: errs[model].s.length,
     })),
     tokensPerRoundMeanAbsPctError: avg(tauErr),
+    ...(tree.s.length
+      ? {
+        trees: {
+          speedupMeanAbsPctError: avg(tree.s)!,
+          throughputMeanAbsPctError: avg(tree.t)!,
+          tokensPerRoundMeanAbsPctError: avg(tree.tau),
+          n: tree.s.length,
+        },
+      }
+      : {}),
   };
 }

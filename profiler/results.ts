@@ -246,6 +246,13 @@ export interface ResultsFile {
     tokensPerRoundMeanAbsPctError: number | null;
     /** The acceptance the predictions used, one per quant x cache (absent in older files). */
     acceptanceSummary?: AcceptanceSummary[];
+    /** Static token trees (cost-aware only: the chain's formulas do not describe trees). */
+    trees?: {
+      speedupMeanAbsPctError: number;
+      throughputMeanAbsPctError: number;
+      tokensPerRoundMeanAbsPctError: number | null;
+      n: number;
+    };
   };
   /** Why the sweep stopped early (e.g. the GPU device was lost); absent when it finished. */
   interrupted?: string;

@@ -34,7 +34,43 @@ export interface DeviceProfile {
   attnMsPerKey?: number;
   /** How the GPU timer's ticks became ns (its fit r2 and whether it fell back to 1 ns/tick). */
   tickCalibration?: { nsPerTick: number; r2: number; samples: number; fallback: boolean } | null;
+  /**
+   * The fitted pass form (calibrate): when present, passTimeMs uses it instead of the
+   * roofline rates above.
+   */
+  passFit?: SimulatorFit;
 }
+
+/** Coefficients of the fitted pass form for one weight dtype. */
+export interface SimulatorCoefficients {
+  msPerDispatch: number;
+  msPerWeightByte: number;
+  msPerFlop: number;
+  /** ms per (layer x query x key) attention pair. */
+  msPerKeyPair: number;
+}
+
+/**
+ * The simulator's fitted pass form:
+ *
+ *   T_pass = dispatches * d + weightBytes * w + 2 T weightParams * f + layers T (L + T) * a
+ *
+ * (all four >= 0, least squares on relative error), fitted per weight dtype on passes of
+ * synthetic Pythia shapes and checked on shapes it was not fitted on.
+ */
+export interface SimulatorFit {
+  form: string;
+  byDtype: Partial<Record<"f16" | "f32" | "int8", SimulatorCoefficients>>;
+  /** The shapes the coefficients were fitted on. */
+  calibratedOn: string[];
+  /** Mean and max relative error on those points, %. */
+  fitError: { meanRelPct: number; maxRelPct: number; points: number };
+}
+
+/** The form string of {@link SimulatorFit}. */
+export const SIMULATOR_FORM =
+  "T_pass = dispatches * d + weightBytes * w + 2 T weightParams * f + layers T (L + T) * a; " +
+  "d, w, f, a >= 0 per weight dtype, least squares on relative error";
 
 /** The shape of a GPT-NeoX model, enough to count its bytes, FLOPs and dispatches. */
 export interface ModelShape {
@@ -52,6 +88,8 @@ export interface ModelShape {
   vocab: number;
   /** 2 for fp16, 4 for fp32, 1 for int8. */
   bytesPerWeight: number;
+  /** Kernel dispatches of one pass when known (a loaded model's plan); else estimated. */
+  dispatches?: number;
 }
 
 /** The real Pythia shapes (fp16) of engine/pythia.ts, keyed "pythia-70m" etc. */
@@ -67,9 +105,83 @@ export const PYTHIA_SHAPES: Record<string, ModelShape> = Object.fromEntries(
   }]),
 );
 
-/** Kernel dispatches of one forward pass: 10 per layer plus 5. */
+/**
+ * Kernel dispatches of one forward pass: the loaded model's count when the shape has one,
+ * else 7 per layer plus 4 (engine/model.ts plan of a model whose weights are not repacked:
+ * synthetic or int8; an f16 checkpoint's plan has 6 per layer plus 4).
+ */
 export function dispatchesPerPass(shape: ModelShape): number {
-  return 10 * shape.layers + 5;
+  return shape.dispatches ?? 7 * shape.layers + 4;
+}
+
+/** The regressors of the fitted form for a pass: dispatches, bytes, FLOPs, attention pairs. */
+export function simulatorTerms(shape: ModelShape, T: number, L: number): number[] {
+  const params = weightParamsPerPass(shape);
+  return [
+    dispatchesPerPass(shape),
+    params * shape.bytesPerWeight,
+    2 * T * params,
+    shape.layers * T * (L + T),
+  ];
+}
+
+/**
+ * Non-negative least squares of small systems (rows x, targets y): the unconstrained
+ * solution on the free variables; the most negative one is fixed at 0 and the rest refitted
+ * until none is negative.
+ */
+export function nonNegativeLeastSquares(x: number[][], y: number[]): number[] {
+  const n = x[0]?.length ?? 0;
+  const free = new Set(Array.from({ length: n }, (_, i) => i));
+  for (;;) {
+    const idx = [...free];
+    const m = idx.length;
+    const a = Array.from({ length: m }, () => new Array<number>(m + 1).fill(0));
+    x.forEach((row, r) => {
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < m; j++) a[i][j] += row[idx[i]] * row[idx[j]];
+        a[i][m] += row[idx[i]] * y[r];
+      }
+    });
+    // Gaussian elimination with partial pivoting.
+    for (let c = 0; c < m; c++) {
+      let piv = c;
+      for (let r = c + 1; r < m; r++) if (Math.abs(a[r][c]) > Math.abs(a[piv][c])) piv = r;
+      [a[c], a[piv]] = [a[piv], a[c]];
+      if (Math.abs(a[c][c]) < 1e-300) continue;
+      for (let r = 0; r < m; r++) {
+        if (r === c) continue;
+        const f = a[r][c] / a[c][c];
+        for (let k = c; k <= m; k++) a[r][k] -= f * a[c][k];
+      }
+    }
+    const sol = a.map((row, i) => (Math.abs(row[i]) < 1e-300 ? 0 : row[m] / row[i]));
+    let worst = -1;
+    sol.forEach((v, i) => {
+      if (v < 0 && (worst < 0 || v < sol[worst])) worst = i;
+    });
+    if (worst < 0) {
+      const out = new Array<number>(n).fill(0);
+      idx.forEach((v, i) => (out[v] = sol[i]));
+      return out;
+    }
+    free.delete(idx[worst]);
+  }
+}
+
+/**
+ * Fits {@link SimulatorFit} coefficients of one dtype to measured passes (relative error:
+ * each row divided by its time, so a 2 ms pass counts as much as a 200 ms one).
+ */
+export function fitSimulator(
+  points: { shape: ModelShape; T: number; L: number; ms: number }[],
+): SimulatorCoefficients {
+  const x = points.map((p) => simulatorTerms(p.shape, p.T, p.L).map((v) => v / p.ms));
+  const [msPerDispatch, msPerWeightByte, msPerFlop, msPerKeyPair] = nonNegativeLeastSquares(
+    x,
+    points.map(() => 1),
+  );
+  return { msPerDispatch, msPerWeightByte, msPerFlop, msPerKeyPair };
 }
 
 /** Matrix parameters streamed by one forward pass: layers * (4 d^2 + 2 d ff) + V d. */
@@ -106,6 +218,12 @@ export function passTimeMs(
   if (!(tokens >= 1)) throw new RangeError(`a pass needs at least one token, got ${tokens}`);
   if (!(cacheLen >= 0)) throw new RangeError(`cacheLen must be >= 0, got ${cacheLen}`);
   const dtype = dtypeKey(shape);
+  const fitted = profile.passFit?.byDtype[dtype];
+  if (fitted) {
+    const [dn, bytes, flops, pairs] = simulatorTerms(shape, tokens, cacheLen);
+    return dn * fitted.msPerDispatch + bytes * fitted.msPerWeightByte +
+      flops * fitted.msPerFlop + pairs * fitted.msPerKeyPair;
+  }
   const params = weightParamsPerPass(shape);
   const memoryMs = (params * shape.bytesPerWeight) / (profile.gemvGBs[dtype] * 1e6);
   const computeMs = (2 * tokens * params) / (profile.gemmGflops[dtype] * 1e6);

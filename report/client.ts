@@ -26,6 +26,7 @@ import { drawQuant } from "./sections/quant.ts";
 import { drawSummary, setupDownload } from "./sections/summary.ts";
 import { drawTable } from "./sections/table.ts";
 import { drawThroughput } from "./sections/throughput.ts";
+import { drawTrees } from "./sections/trees.ts";
 import { reportView, type SectionDraw, type SectionHost } from "./view.ts";
 
 /** The drawer of every registered section: a missing or unknown id is a type error. */
@@ -38,6 +39,7 @@ const DRAWERS = {
   positions: drawPositions,
   analytic: drawAnalytic,
   cache: drawCache,
+  trees: drawTrees,
   memory: drawMemory,
   kernels: drawKernels,
   quant: drawQuant,

@@ -25,6 +25,9 @@ export const fmt3 = orDash(f3);
 export const fmtInt = orDash(fInt);
 export const fmtPct = orDash(fPct);
 /** A speedup, e.g. `1.42×`. */
+/** A signed percentage: "+4.1%", "−3.0%". */
+export const signedPct = (x: number) => `${x >= 0 ? "+" : "−"}${f1(Math.abs(x))}%`;
+
 export const fmtX = orDash((v) => `${f2(v)}×`);
 
 const MIB = 1024 * 1024;

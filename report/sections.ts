@@ -55,6 +55,7 @@ export const SECTIONS = [
     kind: "chart",
   },
   { id: "cache", title: "Cache size: throughput and compression", wide: true, kind: "chart" },
+  { id: "trees", title: "Token trees vs the chain", wide: true, kind: "chart" },
   { id: "memory", title: "KV-cache memory during generation", wide: false, kind: "chart" },
   { id: "kernels", title: "Per-kernel GPU time", wide: false, kind: "chart" },
   { id: "quant", title: "INT8 vs FP16 target", wide: true, kind: "chart" },

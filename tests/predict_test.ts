@@ -10,7 +10,9 @@ import {
   fitPasses,
   passMs,
   speculativeSchedule,
+  treeSchedule,
 } from "../profiler/cost_model.ts";
+import { dynamicTree, staticTree } from "../engine/tree_speculative.ts";
 import type { AcceptanceFile } from "../profiler/acceptance.ts";
 import { acceptanceForK, greedyRoundsFromAgreement } from "../profiler/acceptance.ts";
 import { predictGrid, scorePredictions } from "../profiler/predict.ts";
@@ -24,6 +26,7 @@ const close = (actual: number | null, expected: number, tol = 1e-9) =>
 const fit = (ms: number) => ({
   knots: [{ T: 1, ms }, { T: 64, ms }],
   msPerKey: 0,
+  msPerCachedKey: 0,
   fitError: { meanRelPct: 0, maxRelPct: 0, points: 0 },
   points: [],
 });
@@ -45,6 +48,8 @@ function device(): DeviceCosts {
       "draft-fp16": fit(1),
       "target-fp16": fit(10),
       "target-fp16-verify": fit(12),
+      "draft-fp16-tree": fit(2),
+      "target-fp16-tree": fit(20),
     },
     overheads: {
       form: "test",
@@ -143,17 +148,18 @@ Deno.test("speculative schedule: passes and waits as the engine runs them", () =
 });
 
 Deno.test("fitPasses: a staircase in T and a slope in L are fitted exactly", () => {
-  const truth = (T: number, L: number) => (T === 1 ? 5 : T <= 4 ? 8 : 13) + 0.01 * T * L;
+  const truth = (T: number, L: number) => (T === 1 ? 5 : T <= 4 ? 8 : 13) + (0.05 + 0.01 * T) * L;
   const points = [];
   for (const T of [1, 2, 4, 5, 8]) {
     for (const L of [16, 128]) points.push({ T, L, ms: truth(T, L) });
   }
   const f = fitPasses(points);
   close(f.msPerKey, 0.01);
+  close(f.msPerCachedKey, 0.05);
   close(f.fitError.maxRelPct, 0, 1e-9);
   const d = device();
   d.passes["target-fp16"] = f;
-  close(passMs(d, "target-fp16", 3, 64), 8 + 0.01 * 3 * 64);
+  close(passMs(d, "target-fp16", 3, 64), 8 + (0.05 + 0.01 * 3) * 64);
   close(passMs(d, "target-fp16", 7, 0), 13);
   assert.throws(() => passMs(d, "target-int8", 1, 0), RangeError);
 });
@@ -262,7 +268,58 @@ Deno.test("fitPasses: a noisy dip in T is pooled away, never a negative slope in
     { T: 4, L: 128, ms: 11 },
   ]);
   assert.equal(f.msPerKey, 0);
+  assert.equal(f.msPerCachedKey, 0);
   close(f.knots[0].ms, 7.75);
   close(f.knots[1].ms, 7.75);
   close(f.knots[2].ms, 11.5);
+});
+
+Deno.test("predict: a static tree's rounds from draft ranks, priced by the tree pass kinds", () => {
+  const acc = acceptance();
+  // Ranks of the target's tokens among the draft's candidates; agreement = (rank == 0).
+  const ranks = [0, 1, 3, 0, 0, -1, 0, 0];
+  acc.prompts[0] = { ...acc.prompts[0], ranks, agreement: ranks.map((r) => (r === 0 ? 1 : 0)) };
+  const tree = staticTree([2, 1]);
+  // From 0: rank 0 < 2, then rank 1 >= 1: 1 accepted; from 2: rank 3 >= 2: 0; from 3: 0, 0: 2.
+  const s = treeSchedule(4, 6, tree, [1, 0, 2], FULL_CACHE);
+  assert.deepEqual(
+    s.passes.map((p) =>
+      `${p.role}${p.tree ? "-tree" : p.verify ? "-verify" : ""}:${p.T}@${p.L}${
+        p.timed === false ? " untimed" : ""
+      }`
+    ),
+    [
+      "target:3@0 untimed",
+      "draft:3@0 untimed",
+      "draft:1@3",
+      "draft-tree:2@4",
+      "target-tree:5@3",
+      "draft:2@4",
+      "draft-tree:2@6",
+      "target-tree:5@5",
+      "draft:2@5",
+      "draft-tree:2@7",
+      "target-tree:5@6",
+    ],
+  );
+  // First round's wait and log read, one batch of two rounds, the tokens and paths reads.
+  assert.equal(s.waits, 5);
+  const rows = predictGrid(device(), [acc], { ...GRID, trees: [tree, dynamicTree(4)] });
+  // The dynamic tree is not predicted: no row.
+  assert.deepEqual(rows.map((r) => r.id), [
+    "base-n6-full-fp16-medium",
+    "spec-k2-n6-full-fp16-medium",
+    "tree-2x1-n6-full-fp16-medium",
+  ]);
+  const t = rows[2];
+  // Prefills 10 + 1, then three rounds of root (1) + level (2) + verify (20) = 80 ms.
+  close(t.sampleMs, 80);
+  close(t.throughputTokS, 6 / 0.08);
+  close(t.tokensPerRound, 2);
+  close(t.speedup.costAware, 60 / 80);
+  assert.equal(t.speedup.seed, null);
+  assert.equal(t.mode, "tree");
+  // Without ranks the tree cannot be predicted: one clear error.
+  acc.prompts[0] = { ...acc.prompts[0], ranks: undefined };
+  assert.throws(() => predictGrid(device(), [acc], { ...GRID, trees: [tree] }), /ranks/);
 });

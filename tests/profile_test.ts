@@ -19,7 +19,7 @@ Deno.test("profile: a short real sweep writes results, report and trace", async 
         "mod.ts",
         "profile",
         ...["--k-values", "3", "5", "--max-new-tokens", "32", "--max-cache-lens", "64"],
-        ...["--prompt-types", "medium", "--num-samples", "1"],
+        ...["--prompt-types", "medium", "--num-samples", "1", "--trees", "2,1"],
         ...["--output-json", json, "--output-html", html, "--trace", trace],
       ],
       cwd: root,
@@ -36,8 +36,9 @@ Deno.test("profile: a short real sweep writes results, report and trace", async 
     );
 
     const results = validateResults(await Deno.readTextFile(json), json);
-    // fp16 and int8 (the default), one sink cache, one prompt type: 2 x (baseline + 2 K).
-    assert.equal(results.configs.length, 6);
+    // fp16 and int8 (the default), one sink cache, one prompt type: 2 x (baseline + 2 K +
+    // the tree 2,1).
+    assert.equal(results.configs.length, 8);
     for (const c of results.configs) {
       assert.equal(c.cache, "sink");
       assert.equal(c.cacheSize, 64);
@@ -45,6 +46,12 @@ Deno.test("profile: a short real sweep writes results, report and trace", async 
       assert.ok(c.kvBytes > 0 && c.peakBytes >= c.kvBytes + c.weightBytes, c.id);
       if (c.mode === "baseline") {
         assert.equal(c.measuredSpeedup, 1);
+        continue;
+      }
+      if (c.mode === "tree") {
+        assert.equal(c.tree!.nodesPerVerify, 4);
+        // The tree's greedy rounds were predicted from the draft's ranks, before it ran.
+        assert.equal(c.predicted!.tokensPerRound, c.meanTokensPerRound, c.id);
         continue;
       }
       assert.ok(c.draftAcceptanceRate! >= 0 && c.draftAcceptanceRate! <= 1, c.id);
@@ -71,6 +78,8 @@ Deno.test("profile: a short real sweep writes results, report and trace", async 
     assert.equal(pred.rows.length, results.configs.length);
     assert.ok(results.configs.every((c) => c.predicted && c.predicted.throughputTokS > 0));
     assert.equal(pred.tokensPerRoundMeanAbsPctError, 0);
+    assert.equal(pred.trees!.n, 2);
+    assert.equal(pred.trees!.tokensPerRoundMeanAbsPctError, 0);
     assert.deepEqual(pred.summary.map((s) => s.model), ["seed", "leviathan", "costAware"]);
     assert.ok(results.timing && results.timing.timerOverflowPasses === 0);
     assert.ok(results.simulator && results.simulator.rows.length === 4);

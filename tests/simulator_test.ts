@@ -3,7 +3,9 @@ import { refinedSpeedup } from "../profiler/analytic.ts";
 import {
   type DeviceProfile,
   dispatchesPerPass,
+  fitSimulator,
   type ModelShape,
+  nonNegativeLeastSquares,
   passTimeMs,
   PYTHIA_SHAPES,
   simulate,
@@ -52,14 +54,16 @@ Deno.test("Pythia shapes", () => {
 
 Deno.test("passTimeMs on a hand-computed profile", () => {
   assert.equal(weightParamsPerPass(tiny), 340_000);
-  assert.equal(dispatchesPerPass(tiny), 25);
-  // 1 token, 10 cached: dispatch 0.25 ms; bytes 680_000 / 100 GB/s = 0.0068 ms;
+  // The engine's plan without repacked weights: 7 per layer + 4; a loaded model's own count.
+  assert.equal(dispatchesPerPass(tiny), 18);
+  assert.equal(dispatchesPerPass({ ...tiny, dispatches: 25 }), 25);
+  // 1 token, 10 cached: dispatch 0.18 ms; bytes 680_000 / 100 GB/s = 0.0068 ms;
   // flops 680_000 / 1000 GFLOP/s = 0.00068 ms; attention 1e-4 * 2 * 11 = 0.0022 ms.
-  close(passTimeMs(device, tiny, 1, 10), 0.25 + 0.0068 + 0.0022);
+  close(passTimeMs(device, tiny, 1, 10), 0.18 + 0.0068 + 0.0022);
   // 50 tokens: flops 34e6 / 1e12/s = 0.034 ms beats bytes; attention 1e-4 * 2 * 60.
-  close(passTimeMs(device, tiny, 50, 10), 0.25 + 0.034 + 0.012);
+  close(passTimeMs(device, tiny, 50, 10), 0.18 + 0.034 + 0.012);
   // int8 reads at 50 GB/s: 340_000 B -> 0.0068 ms.
-  close(passTimeMs(device, { ...tiny, bytesPerWeight: 1 }, 1, 0), 0.25 + 0.0068 + 0.0002);
+  close(passTimeMs(device, { ...tiny, bytesPerWeight: 1 }, 1, 0), 0.18 + 0.0068 + 0.0002);
   assert.throws(() => passTimeMs(device, { ...tiny, bytesPerWeight: 3 }, 1, 0), RangeError);
 });
 
@@ -74,14 +78,14 @@ Deno.test("simulate: hand-computed round", () => {
     promptTokens: 0,
   });
   // Cache length 0 + 20 / 2 = 10.
-  // Draft: params 1.2e5 + 1e5 = 220_000; 15 dispatches -> 0.15 + 0.0044 + 1e-4 * 11.
-  close(r.tDraftMs, 0.15 + 0.0044 + 0.0011);
-  close(r.tTargetMs, 0.259);
-  // Verify of 5 tokens: bytes 0.0068 vs flops 0.0034 -> 0.25 + 0.0068 + 1e-4 * 2 * 15.
-  close(r.tVerifyMs, 0.25 + 0.0068 + 0.003);
-  close(r.c, r.tDraftMs / 0.259);
+  // Draft: params 1.2e5 + 1e5 = 220_000; 11 dispatches -> 0.11 + 0.0044 + 1e-4 * 11.
+  close(r.tDraftMs, 0.11 + 0.0044 + 0.0011);
+  close(r.tTargetMs, 0.189);
+  // Verify of 5 tokens: bytes 0.0068 vs flops 0.0034 -> 0.18 + 0.0068 + 1e-4 * 2 * 15.
+  close(r.tVerifyMs, 0.18 + 0.0068 + 0.003);
+  close(r.c, r.tDraftMs / 0.189);
   close(r.expectedTokensPerRound, 3.3616);
-  close(r.baselineTokS, 1000 / (0.259 + 0.5));
+  close(r.baselineTokS, 1000 / (0.189 + 0.5));
   close(r.speculativeTokS, (1000 * 3.3616) / (4 * r.tDraftMs + r.tVerifyMs + 5 * 0.5));
   close(r.speedup, r.speculativeTokS / r.baselineTokS);
 });
@@ -101,3 +105,40 @@ Deno.test("simulate: without waits the speedup is the refined model", () => {
     assert.ok(r.c > 0 && r.c < 1);
   }
 });
+
+Deno.test("fitted pass form: exact coefficients back from exact data; none negative", () => {
+  const truth = { msPerDispatch: 0.05, msPerWeightByte: 2e-7, msPerFlop: 1e-7, msPerKeyPair: 3e-4 };
+  const shapes = ["pythia-14m", "pythia-70m", "pythia-160m"].map((n) => PYTHIA_SHAPES[n]);
+  const points = shapes.flatMap((shape) =>
+    [1, 4, 8].flatMap((T) =>
+      [16, 64].map((L) => {
+        const fitted = { ...device, passFit: fitOf(truth) };
+        return { shape, T, L, ms: passTimeMs(fitted, shape, T, L) };
+      })
+    )
+  );
+  const c = fitSimulator(points);
+  for (const k of Object.keys(truth) as (keyof typeof truth)[]) {
+    close(c[k], truth[k], 1e-6);
+  }
+  // y = 2 x1 - 1 x2 has a negative coefficient: x2 is held at 0 and x1 refitted alone.
+  const x = [[1, 1], [2, 1], [3, 2]];
+  const sol = nonNegativeLeastSquares(x, x.map(([a, b]) => 2 * a - b));
+  assert.equal(sol[1], 0);
+  // x1 alone: sum(x1 y) / sum(x1^2) = (1 + 6 + 12) / 14.
+  close(sol[0], 19 / 14);
+});
+
+function fitOf(c: {
+  msPerDispatch: number;
+  msPerWeightByte: number;
+  msPerFlop: number;
+  msPerKeyPair: number;
+}) {
+  return {
+    form: "test",
+    byDtype: { f16: c },
+    calibratedOn: [],
+    fitError: { meanRelPct: 0, maxRelPct: 0, points: 0 },
+  };
+}

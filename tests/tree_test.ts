@@ -11,11 +11,19 @@ import { readBuffer, storageBuffer } from "../engine/device.ts";
 import { loadModel } from "../engine/load.ts";
 import { rotaryTable } from "../engine/model.ts";
 import type { NeoxConfig } from "../engine/config.ts";
-import { kvAppend, treeAttention, treeRotary, treeSelect, treeTopK } from "../engine/ops.ts";
+import {
+  kvAppend,
+  treeAttention,
+  treeAttentionMaxKeys,
+  treeRotary,
+  treeSelect,
+  treeTopK,
+} from "../engine/ops.ts";
 import { encodeDispatches } from "../kernels/kernel.ts";
 import { greedyGenerate } from "../engine/generate.ts";
 import { speculativeGenerate } from "../engine/speculative.ts";
-import { sinkWindowCache } from "../engine/cache_policy.ts";
+import { FULL_CACHE, sinkWindowCache } from "../engine/cache_policy.ts";
+import { measureAcceptance } from "../profiler/acceptance.ts";
 import {
   dynamicTree,
   parseTreeSpec,
@@ -56,7 +64,11 @@ Deno.test("tree attention = float64 reference on random trees (committed prefix 
     [33, 64, 3, 32, 32, 0],
     [12, 40, 2, 64, 16, 9], // a draft-side pass over nodes [9, 40)
   ];
-  for (const [P, N, H, hd, rot, first] of shapes) {
+  // maxKeys 2048: the kernel as WebGPU's default 16 KiB of workgroup memory compiles it.
+  assert.equal(treeAttentionMaxKeys(16384), 2048);
+  assert.equal(treeAttentionMaxKeys(32768), 4096);
+  const rows = shapes.flatMap((s) => [{ s, maxKeys: undefined }, { s, maxKeys: 2048 }]);
+  for (const { s: [P, N, H, hd, rot, first], maxKeys } of rows) {
     const rnd = seededRandom(P * 131 + N);
     const tree = randomTree(N, P + N);
     const T = N - first;
@@ -96,7 +108,7 @@ Deno.test("tree attention = float64 reference on random trees (committed prefix 
     encodeDispatches(pass, [
       treeRotary(lib, { ...heads, qkv: buf(qkv), cosSin, q, tree: treeBuf }),
       kvAppend(lib, { state, qkv: buf(qkv), kCache, vCache, T, H, hd, C }),
-      treeAttention(lib, { ...heads, q, kCache, vCache, cosSin, out, C, tree: treeBuf }),
+      treeAttention(lib, { ...heads, q, kCache, vCache, cosSin, out, C, tree: treeBuf, maxKeys }),
     ]);
     pass.end();
     gpu.device.queue.submit([enc.finish()]);
@@ -131,7 +143,9 @@ Deno.test("tree attention = float64 reference on random trees (committed prefix 
       }
     }
     console.log(
-      `tree_attention P=${P} N=${N} first=${first} H=${H} hd=${hd}: max|diff| ${maxDiff}`,
+      `tree_attention P=${P} N=${N} first=${first} H=${H} hd=${hd} maxKeys ${
+        maxKeys ?? "device"
+      }: max|diff| ${maxDiff}`,
     );
     assert.ok(maxDiff < 1e-5, `P=${P} N=${N}: max|diff| ${maxDiff}`);
   }
@@ -222,11 +236,23 @@ const draft = await loadModel(gpu, `${modelsDir}pydoc-neox-2.5m`);
 const golden = await readGolden<TargetGolden>("target.json");
 const n = 40;
 
-Deno.test("greedy tree output = target greedy, every shape, full and sink cache; lengths roll back", async () => {
+Deno.test("greedy tree output = target greedy, every shape, full and sink cache; lengths roll back; rounds as predicted from ranks", async () => {
   const shapes = [[2, 2, 1], [4, 2, 1, 1], [1, 1, 1], [3], [2, 1, 2, 1, 1]];
   const prompts = golden.prompts.filter((p) => p.name !== "medium-1");
   for (const cache of [undefined, sinkWindowCache(40)]) {
-    for (const p of prompts) {
+    // Acceptance measured without speculation (target alone + one teacher-forced draft pass):
+    // the draft's rank of each target token gives every static tree's rounds.
+    const acc = await measureAcceptance(gpu, null, {
+      target,
+      draft,
+      prompts: prompts.map((p) => ({ name: p.name, kind: "golden", ids: p.ids })),
+      maxNewTokens: n,
+      cache: cache ?? FULL_CACHE,
+      kValues: [1],
+      depthMax: Math.max(...shapes.map((w) => w.length)),
+      quant: "fp16",
+    });
+    for (const [pi, p] of prompts.entries()) {
       const want = cache
         ? (await greedyGenerate(target, p.ids, n, { cache })).tokens
         : golden.entries.find((e) => e.prompt === p.name)!.greedy_128.slice(0, n);
@@ -253,6 +279,8 @@ Deno.test("greedy tree output = target greedy, every shape, full and sink cache;
         assert.deepEqual(r.ranks, layoutRanks, `${what}: ranks`);
         const m = treeMetrics(tree, r.rounds, r.ranks);
         assert.equal(m.acceptedDepthHistogram.reduce((a, b) => a + b, 0), r.rounds.length);
+        const ranks = acc.prompts[pi].ranks!.slice(0, n + widths.length - 1);
+        assert.deepEqual(treeRoundsFromRanks(widths, ranks, n), r.rounds, `${what}: predicted`);
       }
     }
   }

@@ -41,6 +41,22 @@ export interface TreeAttentionOptions extends Omit<AttentionOptions, "variant"> 
   tree: GPUBuffer;
   /** Depth of the deepest node (for the cost estimate). */
   maxDepth?: number;
+  /** Scores held in workgroup memory (default: {@link treeAttentionMaxKeys} of the device). */
+  maxKeys?: number;
+}
+
+/**
+ * Keys a tree-attention workgroup can hold in `maxWorkgroupBytes`: 4096 (all of
+ * MAX_CACHE_ENTRIES, 17.3 KiB) where it fits, else the largest power of two that does (2048 at
+ * WebGPU's default 16 KiB). A tree pass needs its cache capacity C within it: the engine
+ * refuses larger full caches there (a sink cache keeps C small).
+ */
+export function treeAttentionMaxKeys(maxWorkgroupBytes: number): number {
+  // score[keys] + qv[256] + ancSlot[MAX_TREE_NODES] + the reduction's red[64], f32 / u32
+  const bytes = (keys: number) => (keys + ATTENTION_MAX_HEAD_DIM + MAX_TREE_NODES + 64) * F32;
+  let keys = MAX_CACHE_ENTRIES;
+  while (keys > 64 && bytes(keys) > maxWorkgroupBytes) keys >>= 1;
+  return keys;
 }
 
 /**
@@ -51,12 +67,16 @@ export function treeAttention(lib: KernelLibrary, o: TreeAttentionOptions): Disp
   const { T, H, hd, rot, C } = o;
   check(hd <= ATTENTION_MAX_HEAD_DIM, `attention needs hd <= ${ATTENTION_MAX_HEAD_DIM} (hd=${hd})`);
   check(T <= MAX_TREE_NODES, `treeAttention needs T <= ${MAX_TREE_NODES} (T=${T})`);
+  const maxKeys = o.maxKeys ??
+    treeAttentionMaxKeys(lib.device.limits.maxComputeWorkgroupStorageSize);
+  // Scores past maxKeys would be cut off silently: the cache must fit whole.
+  check(C <= maxKeys, `treeAttention holds ${maxKeys} keys, the cache has ${C} (C)`);
   const perKey = H * (4 * hd + 3 * rot + 4);
   const perKeyBytes = 2 * H * hd * F32 + rot * F32;
   const depth = o.maxDepth ?? T - 1;
   return lib.dispatch(
     o.label ?? "attention",
-    lib.pipeline("tree_attention", "f32", { MAXKEYS: MAX_CACHE_ENTRIES }),
+    lib.pipeline("tree_attention", "f32", { MAXKEYS: maxKeys }),
     [
       lib.uniform([T, H, hd, rot, C, 1 / Math.sqrt(hd), o.outStride ?? 0, 0], [5]),
       o.state,

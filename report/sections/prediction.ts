@@ -9,7 +9,7 @@
 
 import { format } from "d3-format";
 import { el, legendOf, MODEL_COLORS, noData, panels, xyPanel, type XYSeries } from "../charts.ts";
-import { f1, f2, fmtX } from "../format.ts";
+import { f1, f2, fmtX, signedPct } from "../format.ts";
 import { type Cfg, findBaseline, type ReportView, type SectionHost, uniq } from "../view.ts";
 
 /** The predicting models, in the order the page names them. */
@@ -23,7 +23,7 @@ const LABELS: Record<Predictor, string> = {
 };
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-const signed = (x: number) => `${x >= 0 ? "+" : "−"}${f1(Math.abs(x))}%`;
+const signed = signedPct;
 
 /** Relative 95% half-width of a run's mean throughput; null without >= 2 samples. */
 export function relCi(c: Cfg): number | null {
