@@ -15,7 +15,7 @@ import {
 import { type Layer, type Linear, NeoxModel, type Weights } from "./model.ts";
 import type { WeightType } from "../kernels/kernel.ts";
 import { syntheticConfig } from "./pythia.ts";
-import { interleaveF16 } from "./ops.ts";
+import { INTERLEAVE_MAX_BYTES, interleaveF16 } from "./ops.ts";
 import { tuneMatmuls } from "./autotune.ts";
 import { rowsPerChunk, syntheticModel } from "./synthetic.ts";
 
@@ -50,11 +50,7 @@ export interface LoadOptions {
   tune?: boolean;
 }
 
-/**
- * f16 checkpoints up to this many weight bytes also get a k8-interleaved copy of every
- * linear weight (ops.ts interleaveF16) for matmul_rows: it doubles their weight memory.
- */
-export const INTERLEAVE_MAX_BYTES = 512 << 20;
+export { INTERLEAVE_MAX_BYTES } from "./ops.ts";
 
 /** Loads `spec` (a folder or `synthetic:NAME`) onto the GPU. */
 export async function loadModel(
@@ -65,12 +61,22 @@ export async function loadModel(
   if (opts.quant !== undefined && !QUANT_MODES.includes(opts.quant)) {
     throw new NeoxError(`unknown quant mode "${opts.quant}" (use ${QUANT_MODES.join(" or ")})`);
   }
-  if (spec.startsWith("synthetic:")) {
-    return syntheticModel(gpu, spec.slice("synthetic:".length), opts);
+  const model = spec.startsWith("synthetic:")
+    ? syntheticModel(gpu, spec.slice("synthetic:".length), opts)
+    : await openCheckpoint(spec).then(({ cfg, file }) => {
+      checkFits(gpu, cfg, file, opts);
+      return fileModel(gpu, cfg, file, spec, opts);
+    });
+  if (opts.tune ?? true) {
+    const { layers, embedOut } = model.weights;
+    const mats = layers.flatMap((l) =>
+      l.denseOut
+        ? [l.queryKeyValue, l.denseHTo4h, l.denseOut]
+        : [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH]
+    );
+    model.profile = await tuneMatmuls(gpu, model.lib, [...mats, embedOut]);
   }
-  const { cfg, file } = await openCheckpoint(spec);
-  checkFits(gpu, cfg, file, opts);
-  return await fileModel(gpu, cfg, file, spec, opts);
+  return model;
 }
 
 /** Reads and cross-checks config.json and the model.safetensors header (no weights read). */
@@ -265,14 +271,5 @@ async function fileModel(
     finalLayerNorm: await norm("gpt_neox.final_layer_norm"),
     embedOut: await linear("embed_out", false),
   };
-  const model = new NeoxModel(gpu, cfg, weights, source);
-  if (opts.tune ?? true) {
-    const mats = layers.flatMap((l) =>
-      l.denseOut
-        ? [l.queryKeyValue, l.denseHTo4h, l.denseOut]
-        : [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH]
-    );
-    model.profile = await tuneMatmuls(gpu, model.lib, [...mats, weights.embedOut]);
-  }
-  return model;
+  return new NeoxModel(gpu, cfg, weights, source);
 }

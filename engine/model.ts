@@ -316,6 +316,7 @@ export class NeoxModel {
       for (const c of m.chunks) {
         c.buf.destroy();
         c.scales?.destroy();
+        c.inter?.destroy();
       }
       m.bias?.destroy();
     };

@@ -6,7 +6,7 @@
 import { type Gpu, storageBuffer } from "./device.ts";
 import { type Layer, type Linear, NeoxModel, type Weights } from "./model.ts";
 import { encodeDispatches, KernelLibrary, type WeightType } from "../kernels/kernel.ts";
-import { fill as fillOp } from "./ops.ts";
+import { fill as fillOp, interleave, INTERLEAVE_MAX_BYTES, interleavedBytes } from "./ops.ts";
 import { syntheticConfig } from "./pythia.ts";
 import { int8Groups, int8RowWords, quantGroup, type QuantMode } from "./quantize.ts";
 
@@ -48,7 +48,12 @@ export function syntheticModel(gpu: Gpu, name: string, opts: SyntheticOptions = 
   };
   const d = cfg.hiddenSize;
   const std = 0.02 * Math.sqrt(3);
-  const linear = (N: number, K: number, label: string, bias: boolean): Linear => {
+  const ff = cfg.intermediateSize;
+  // f16 weights up to INTERLEAVE_MAX_BYTES get the layout and fused matrix a checkpoint of that
+  // size gets, so that a synthetic shape runs the kernels a real one would.
+  const f16Bytes = 2 * (cfg.numLayers * (4 * d * d + 2 * d * ff) + 2 * cfg.vocabSize * d);
+  const interleaved = wt === "f16" && f16Bytes <= INTERLEAVE_MAX_BYTES;
+  const linear = (N: number, K: number, label: string, bias: boolean, mm = true): Linear => {
     if (wt === "int8") {
       // q uniform in [-127, 127] times scales near std/127: weights near uniform(-std, std)
       const words = int8RowWords(K);
@@ -71,7 +76,14 @@ export function syntheticModel(gpu: Gpu, name: string, opts: SyntheticOptions = 
     const chunks = [];
     for (let r = 0; r < N; r += per) {
       const rows = Math.min(per, N - r);
-      chunks.push({ buf: fill(rows * K, wt, std, 0, `${label}[${r}:]`), rowStart: r, rows });
+      const buf = fill(rows * K, wt, std, 0, `${label}[${r}:]`);
+      // As a small f16 checkpoint loads (engine/load.ts): a k8-interleaved copy for matmul_rows.
+      let inter: GPUBuffer | undefined;
+      if (interleaved && mm && K % 8 === 0) {
+        inter = storageBuffer(gpu, interleavedBytes(rows, K), `${label}[${r}:] k8`);
+        encodeDispatches(pass, [interleave(lib, { src: buf, dst: inter, R: rows, K })]);
+      }
+      chunks.push({ buf, rowStart: r, rows, ...(inter ? { inter } : {}) });
     }
     return { N, K, wt, chunks, bias: bias ? fill(N, "f32", std, 0, `${label}.bias`) : null };
   };
@@ -88,10 +100,15 @@ export function syntheticModel(gpu: Gpu, name: string, opts: SyntheticOptions = 
       dense: linear(d, d, `dense.${i}`, true),
       denseHTo4h: linear(cfg.intermediateSize, d, `dense_h_to_4h.${i}`, true),
       dense4hToH: linear(d, cfg.intermediateSize, `dense_4h_to_h.${i}`, true),
+      // [dense | dense_4h_to_h] as one [d, d + ff] matrix (engine/model.ts uses it whenever
+      // present): its own random weights, as random as the two it stands for.
+      ...(interleaved && cfg.parallelResidual && rowsPerChunk(gpu, d + ff, 2) >= d
+        ? { denseOut: linear(d, d + ff, `dense+dense_4h_to_h.${i}`, true) }
+        : {}),
     });
   }
   const weights: Weights = {
-    embedIn: linear(cfg.vocabSize, d, "embed_in", false),
+    embedIn: linear(cfg.vocabSize, d, "embed_in", false, false),
     layers,
     finalLayerNorm: norm("final_layer_norm"),
     embedOut: linear(cfg.vocabSize, d, "embed_out", false),

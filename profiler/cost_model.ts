@@ -20,16 +20,16 @@
  * Generation wall time = passScale * the sum of its passes' T_pass + perWaitMs * CPU waits on
  * the GPU + perPassMs * passes (CPU encode and submit). All three come from real generation
  * loops on a calibration prompt (not any configuration a sweep runs), timed pass by pass:
- * passScale = GPU time of the passes inside the loops / the pass model's time for them
- * (passes timed alone and back to back differ, by a lot on a loaded software adapter);
- * perWaitMs and perPassMs by least squares (>= 0) on wall time minus the loops' GPU time.
+ * passScale = the median over loops of the GPU time of their passes / the pass model's time
+ * for them (passes timed alone and inside loops differ); perWaitMs and perPassMs by least
+ * squares (>= 0) on wall time minus the loops' GPU time, over loops not in a slow spell.
  */
 import type { CachePolicy } from "../engine/cache_policy.ts";
 import type { TokenTree } from "../engine/tree_speculative.ts";
 import { PREFILL_CHUNK, SINK_PREFILL_CHUNK } from "../engine/generate.ts";
 import type { TickCalibrationInfo } from "./gpu_timer.ts";
 import type { DeviceProfile } from "./simulator.ts";
-import { mean } from "./stats.ts";
+import { mean, median } from "./stats.ts";
 
 /** Schema tag of a device profile with measured pass costs. */
 export const DEVICE_SCHEMA = "neox-spec/device@2";
@@ -85,6 +85,8 @@ export interface OverheadLoop {
   untimedModelMs: number;
   waits: number;
   passes: number;
+  /** Its passes ran > 25% from the median in-loop scale: left out of the overhead fit. */
+  spell?: boolean;
 }
 
 /** A device profile: the simulator's rates plus measured pass costs and overheads. */
@@ -442,16 +444,29 @@ export function scheduleWallMs(
     costs.overheads.perPassMs * s.passes.length;
 }
 
+/** A loop whose passes ran this far from the median in-loop scale ran in a slow spell. */
+const SPELL = 0.25;
+
 /**
- * Overheads from loops: passScale = sum of timed GPU ms / sum of their pass model ms; then
- * wall - timed GPU - passScale * untimed model = perWaitMs * waits + perPassMs * passes by
- * least squares, both kept >= 0 (a negative one is refitted as 0 with the other alone).
+ * Overheads from loops: passScale = the median over loops of timed GPU ms / their pass model
+ * ms (one loop in a slow spell of a shared machine cannot move it; the sum once gave 1.87
+ * where quiet runs give 1.0-1.13); loops within 25% of it then fit wall - timed GPU -
+ * passScale * untimed model = perWaitMs * waits + perPassMs * passes by least squares, both
+ * kept >= 0 (a negative one is refitted as 0 with the other alone); the others are kept in
+ * `loops`, marked `spell`.
  */
 export function fitOverheads(loops: OverheadLoop[]): Overheads {
-  const model = loops.reduce((s, l) => s + l.timedModelMs, 0);
-  const passScale = model > 0 ? loops.reduce((s, l) => s + l.timedGpuMs, 0) / model : 1;
-  const y = loops.map((l) => l.wallMs - l.timedGpuMs - passScale * l.untimedModelMs);
-  const x1 = loops.map((l) => l.waits), x2 = loops.map((l) => l.passes);
+  const ratios = loops.filter((l) => l.timedModelMs > 0).map((l) => l.timedGpuMs / l.timedModelMs);
+  const passScale = ratios.length ? median(ratios) : 1;
+  const marked = loops.map((l): OverheadLoop => {
+    const r = l.timedModelMs > 0 ? l.timedGpuMs / l.timedModelMs : passScale;
+    const { spell: _, ...rest } = l;
+    return Math.abs(r / passScale - 1) > SPELL ? { ...rest, spell: true } : rest;
+  });
+  let fitOn = marked.filter((l) => !l.spell);
+  if (fitOn.length < 2) fitOn = marked;
+  const y = fitOn.map((l) => l.wallMs - l.timedGpuMs - passScale * l.untimedModelMs);
+  const x1 = fitOn.map((l) => l.waits), x2 = fitOn.map((l) => l.passes);
   const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
   const [perWaitMs, perPassMs] = nnls2(
     dot(x1, x1),
@@ -461,19 +476,20 @@ export function fitOverheads(loops: OverheadLoop[]): Overheads {
     dot(x2, y),
   );
   return {
-    form: "passScale = sum timed GPU / sum pass model; wall - timed GPU - passScale * untimed " +
-      "model = perWaitMs * waits + perPassMs * passes (least squares, >= 0)",
+    form: "passScale = median over loops of timed GPU / pass model; loops within 25% of it: " +
+      "wall - timed GPU - passScale * untimed model = perWaitMs * waits + perPassMs * passes " +
+      "(least squares, >= 0)",
     passScale,
     perWaitMs,
     perPassMs,
     fitError: fitErrorOf(
-      loops.map((l) => ({
+      fitOn.map((l) => ({
         fit: passScale * (l.timedModelMs + l.untimedModelMs) + perWaitMs * l.waits +
           perPassMs * l.passes,
         measured: l.wallMs,
       })),
     ),
-    loops,
+    loops: marked,
   };
 }
 

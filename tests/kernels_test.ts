@@ -26,6 +26,8 @@ import {
   type AttentionVariant,
   embedding,
   fill,
+  interleave,
+  interleavedBytes,
   interleaveF16,
   kvAppend,
   layerNorm,
@@ -985,6 +987,25 @@ function fillRows(b: Bench): Row[] {
   }));
 }
 
+/** interleave_f16 against its CPU oracle interleaveF16 (a permutation: bit-exact). */
+function interleaveRows(b: Bench, rnd: ReturnType<typeof seededRandom>): Row[] {
+  // [R, K]: a partial last panel, one panel, a wide matrix
+  const cases: [number, number][] = [[13, 24], [8, 8], [64, 512]];
+  return cases.map(([R, K]) => ({
+    kernel: "interleave_f16",
+    shape: `${R}x${K}`,
+    tol: 0,
+    nmseTol: 0,
+    run: async () => {
+      const bits = Uint16Array.from({ length: R * K }, () => rnd.int(65536));
+      const dst = b.buffer(new Uint32Array(interleavedBytes(R, K) / 4));
+      b.run([interleave(b.lib, { src: b.buffer(bits), dst, R, K })]);
+      const got = await b.u32(dst, interleavedBytes(R, K) / 4);
+      return { got, want: new Uint32Array(interleaveF16(bits, R, K).buffer) };
+    },
+  }));
+}
+
 Deno.test("kernels: every WGSL kernel against the float64 reference", async () => {
   const gpu = await getGpu();
   const b = new Bench(gpu);
@@ -1001,6 +1022,7 @@ Deno.test("kernels: every WGSL kernel against the float64 reference", async () =
     ...acceptGreedyRows(b, rnd),
     ...advanceRows(b),
     ...fillRows(b),
+    ...interleaveRows(b, rnd),
   ];
   const failed: string[] = [];
   const worst = new Map<string, { rows: number; maxDiff: number; nmse: number; ofTol: number }>();

@@ -256,6 +256,19 @@ Deno.test("fitOverheads: pass scale from in-loop GPU time, then waits and passes
   close(o.perWaitMs, 3, 1e-9);
   close(o.perPassMs, 0.2, 1e-9);
   close(o.fitError.maxRelPct, 0, 1e-9);
+  // A loop run in a slow spell (everything 1.8x): the median scale and the fit ignore it.
+  const slow = loop(150, 0, 4, 40);
+  const spell = { ...slow, wallMs: 1.8 * slow.wallMs, timedGpuMs: 1.8 * slow.timedGpuMs };
+  const p = fitOverheads([
+    loop(100, 0, 2, 24),
+    spell,
+    loop(200, 10, 6, 60),
+    loop(300, 10, 11, 133),
+  ]);
+  close(p.passScale, 0.5);
+  close(p.perWaitMs, 3, 1e-9);
+  close(p.perPassMs, 0.2, 1e-9);
+  assert.deepEqual(p.loops.map((l) => l.spell ?? false), [false, true, false, false]);
 });
 
 Deno.test("fitPasses: a noisy dip in T is pooled away, never a negative slope in L", () => {

@@ -63,6 +63,50 @@ export function interleaveF16(bits: Uint16Array, R: number, K: number): Uint16Ar
 }
 
 /**
+ * f16 weights up to this many bytes also get a k8-interleaved copy of every linear weight
+ * ({@link interleaveF16}) for matmul_rows, and the fused [dense | dense_4h_to_h] matrix: it
+ * doubles their weight memory (engine/load.ts for checkpoints, engine/synthetic.ts).
+ */
+export const INTERLEAVE_MAX_BYTES = 512 << 20;
+
+/** Bytes of the k8-interleaved copy of an [R, K] f16 matrix (R padded to a multiple of 8). */
+export function interleavedBytes(R: number, K: number): number {
+  return Math.ceil(R / 8) * 8 * Math.ceil(K / 8) * 16;
+}
+
+/** Options of {@link interleave}. */
+export interface InterleaveOptions extends OpPlace {
+  /** src: [R, K] f16 (packed in u32); dst: {@link interleavedBytes}, zero-filled. */
+  src: GPUBuffer;
+  dst: GPUBuffer;
+  R: number;
+  K: number;
+}
+
+/**
+ * {@link interleaveF16} on the GPU (kernels/interleave_f16.wgsl), for weights that never
+ * visit the host (synthetic models): K must be a multiple of 8.
+ */
+export function interleave(lib: KernelLibrary, o: InterleaveOptions): Dispatch {
+  check(o.K % 8 === 0, `interleave: K must be a multiple of 8 (K=${o.K})`);
+  check(o.dst.size >= interleavedBytes(o.R, o.K), `interleave: dst too small for ${o.R}x${o.K}`);
+  const words = o.R * (o.K / 8);
+  const groups = Math.ceil(words / 64);
+  const x = Math.min(groups, 65535);
+  return lib.dispatch(
+    o.label ?? "interleave",
+    lib.pipeline("interleave_f16", "f32"),
+    [lib.uniform([o.R, o.K / 8, 0, 0]), o.src, o.dst],
+    [x, Math.ceil(groups / x)],
+    meta("interleave", "interleave_f16", o, {
+      shape: `${o.R}x${o.K}`,
+      bytes: 2 * words * 16,
+      flops: 0,
+    }),
+  );
+}
+
+/**
  * Invocations per workgroup of matmul_rows for S row-owning invocations: 64, halved down to 8
  * until there are at least 8 workgroups (a software adapter runs each workgroup on one CPU
  * thread: one big workgroup would leave the other cores idle).
