@@ -13,6 +13,7 @@ import {
 import { advance, type Linear, linear } from "../engine/ops.ts";
 import { GpuTimer } from "./gpu_timer.ts";
 import { describeMachine } from "./device_info.ts";
+import { modelName } from "./results.ts";
 import type { DeviceProfile, ModelShape, SimulatorFit } from "./simulator.ts";
 import {
   fitSimulator,
@@ -58,6 +59,34 @@ export interface CalibrateOptions {
   model?: string;
   /** Synthetic Pythia shapes to fit the simulator's pass form on (none: roofline rates only). */
   fitShapes?: string[];
+}
+
+/**
+ * GPU ms of `reps` timed passes of `plan` in one submit, after one untimed pass when `warm`
+ * (pipelines compile, caches warm).
+ */
+async function timePlan(
+  gpu: Gpu,
+  timer: GpuTimer,
+  plan: Dispatch[],
+  reps: number,
+  warm: boolean,
+): Promise<number[]> {
+  timer.reset();
+  const enc = gpu.device.createCommandEncoder();
+  if (warm) {
+    const pass = enc.beginComputePass();
+    encodeDispatches(pass, plan);
+    pass.end();
+  }
+  for (let r = 0; r < reps; r++) {
+    const pass = enc.beginComputePass(timer.pass("target"));
+    encodeDispatches(pass, plan);
+    pass.end();
+  }
+  gpu.device.queue.submit([enc.finish()]);
+  await timer.resolve();
+  return timer.ms("target");
 }
 
 /** Measures a device profile. */
@@ -123,16 +152,7 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
     seq.setState(16, 16);
     const passMs = async (t: number) => {
       const plan = seq.plan(t, { logits: "last", argmax: false, advance: false });
-      timer.reset();
-      const enc = gpu.device.createCommandEncoder();
-      for (let r = 0; r < reps; r++) {
-        const pass = enc.beginComputePass(timer.pass("target"));
-        encodeDispatches(pass, plan);
-        pass.end();
-      }
-      gpu.device.queue.submit([enc.finish()]);
-      await timer.resolve();
-      const ms = median(timer.ms("target"));
+      const ms = median(await timePlan(gpu, timer, plan, reps, false));
       return Math.max(ms - dispatchMs * plan.length, ms / 2);
     };
     const params = weightParamsPerPass(shape);
@@ -205,19 +225,7 @@ async function fitSimulatorPasses(
         for (let round = 0; round < 3; round++) {
           for (const p of plans) {
             seq.setState(p.L, p.L);
-            timer.reset();
-            const enc = gpu.device.createCommandEncoder();
-            if (round === 0) {
-              const warm = enc.beginComputePass();
-              encodeDispatches(warm, p.plan);
-              warm.end();
-            }
-            const pass = enc.beginComputePass(timer.pass("target"));
-            encodeDispatches(pass, p.plan);
-            pass.end();
-            gpu.device.queue.submit([enc.finish()]);
-            await timer.resolve();
-            p.ms.push(...timer.ms("target"));
+            p.ms.push(...await timePlan(gpu, timer, p.plan, 1, round === 0));
           }
         }
         for (const p of plans) points.push({ shape, T: p.T, L: p.L, ms: median(p.ms) });
@@ -392,24 +400,10 @@ export async function calibrateCosts(
               advance: false,
               tree: trees?.get(T),
             });
-            timer.reset();
-            const enc = gpu.device.createCommandEncoder();
-            // One untimed pass in the first round: pipelines compile, caches warm (later
-            // rounds follow a pass of the same model).
-            if (round === 0) {
-              const warm = enc.beginComputePass();
-              encodeDispatches(warm, plan);
-              warm.end();
-            }
-            for (let r = 0; r < reps; r++) {
-              const pass = enc.beginComputePass(timer.pass("target"));
-              encodeDispatches(pass, plan);
-              pass.end();
-            }
-            gpu.device.queue.submit([enc.finish()]);
-            await timer.resolve();
+            // The first round warms up (later rounds follow a pass of the same model).
+            const ms = await timePlan(gpu, timer, plan, reps, round === 0);
             const k = `${T} ${L}`;
-            samples.set(k, [...(samples.get(k) ?? []), ...timer.ms("target")]);
+            samples.set(k, [...(samples.get(k) ?? []), ...ms]);
           }
         }
       }
@@ -471,7 +465,8 @@ export async function calibrateCosts(
     schema: DEVICE_SCHEMA,
     form: PASS_FORM,
     ...(await calibrateDevice(gpu, { fitShapes: o.simulatorShapes ?? SIMULATOR_SHAPES })),
-    models: { target: o.target, draft: o.draft },
+    // Names, never the local path: device profiles travel inside shared reports.
+    models: { target: modelName(o.target), draft: modelName(o.draft) },
     quant: o.quant,
     tickCalibration,
     passes,
@@ -562,7 +557,7 @@ async function simulatorOnLeftOutShapes(
     }));
     out.push({
       key,
-      shape: spec,
+      shape: modelName(spec),
       error: fitErrorOf(rows.map((r) => ({ fit: r.simulatedMs, measured: r.measuredMs }))),
       rows,
     });

@@ -326,28 +326,47 @@ export function speculativeSchedule(
   ].map((p) => ({ ...p, timed: false }));
   // Committed tokens before each round (prompt included): the target has cached all but the
   // last, the draft likewise after its 2-token catch-up pass.
-  let len = P;
-  let produced = 0;
-  let waits = 2;
-  let r = 0;
-  const round = (first: boolean) => {
+  const batches = batchedRounds(P, n, k, rounds, (len, first) => {
     if (!first) passes.push({ role: "draft", verify: false, T: 2, L: live(cache, len - 2) });
     for (let i = 1; i < k; i++) {
       passes.push({ role: "draft", verify: false, T: 1, L: live(cache, len - 1 + i) });
     }
     passes.push({ role: "target", verify: true, T: k + 1, L: live(cache, len - 1) });
-    const a = Math.min(rounds[r] ?? 0, k);
+  });
+  return { passes, waits: 2 + batches + 1 };
+}
+
+/**
+ * The rounds of a greedy loop as the engines submit them: the first round alone, then batches
+ * of ceil((n - produced) / (depth + 1)) rounds (each round yields at most depth + 1 tokens, so a
+ * batch cannot pass n) until n tokens exist; `encode` adds one round's passes with `len`
+ * committed tokens (prompt included) before it. Returns the number of batches after the first
+ * round (one accept-log read each).
+ */
+function batchedRounds(
+  promptTokens: number,
+  n: number,
+  depth: number,
+  rounds: readonly number[],
+  encode: (len: number, first: boolean) => void,
+): number {
+  let len = promptTokens;
+  let produced = 0;
+  let r = 0;
+  const round = (first: boolean) => {
+    encode(len, first);
+    const a = Math.min(rounds[r++] ?? 0, depth);
     len += a + 1;
     produced += a + 1;
-    r++;
   };
   round(true);
+  let batches = 0;
   while (produced < n) {
-    const batch = Math.ceil((n - produced) / (k + 1));
+    const batch = Math.ceil((n - produced) / (depth + 1));
     for (let i = 0; i < batch; i++) round(false);
-    waits++;
+    batches++;
   }
-  return { passes, waits: waits + 1 };
+  return batches;
 }
 
 /**
@@ -381,11 +400,7 @@ export function treeSchedule(
       ...prefillPasses("draft", P - 1, chunk, cache),
     ].map((p) => ({ ...p, timed: false }))
     : [];
-  let len = P;
-  let produced = 0;
-  let waits = 2;
-  let r = 0;
-  const round = (first: boolean) => {
+  const batches = batchedRounds(P, n, D, rounds, (len, first) => {
     passes.push(
       first
         ? { role: "draft", verify: false, T: 1, L: live(cache, len - 1) }
@@ -402,18 +417,9 @@ export function treeSchedule(
       });
     }
     passes.push({ role: "target", verify: true, tree: true, T: N, L: live(cache, len - 1) });
-    const a = Math.min(rounds[r] ?? 0, D);
-    len += a + 1;
-    produced += a + 1;
-    r++;
-  };
-  round(true);
-  while (produced < n) {
-    const batch = Math.ceil((n - produced) / (D + 1));
-    for (let i = 0; i < batch; i++) round(false);
-    waits++;
-  }
-  return { passes, waits: waits + 2 };
+  });
+  // The first round's wait and log read, one read per batch, the tokens and the paths.
+  return { passes, waits: 2 + batches + 2 };
 }
 
 /** GPU ms of a schedule's passes under the profile's pass model (only timed or untimed ones). */

@@ -83,6 +83,11 @@ Deno.test("profile: a short real sweep writes results, report and trace", async 
     assert.deepEqual(pred.summary.map((s) => s.model), ["seed", "leviathan", "costAware"]);
     assert.ok(results.timing && results.timing.timerOverflowPasses === 0);
     assert.ok(results.simulator && results.simulator.rows.length === 4);
+    // The device profile inside the results (and so inside a shared report) names the models
+    // by folder, never by this machine's path.
+    assert.ok(!JSON.stringify(results.simulator).includes(root), "a local path in the profile");
+    const page0 = await Deno.readTextFile(html);
+    assert.ok(!page0.includes(root), "a local path in the report");
 
     const page = await Deno.readTextFile(html);
     assert.match(page, /^<!doctype html>/i);

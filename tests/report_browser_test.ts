@@ -282,6 +282,7 @@ Deno.test({
           "agreement",
           "positions",
           "analytic",
+          "trees",
         ]);
       });
 

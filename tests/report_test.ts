@@ -146,7 +146,7 @@ Deno.test({
 
 Deno.test("report: validateResults accepts the fixture and raw JSON text", () => {
   const parsed = validateResults(fixture(), "results_sample.json");
-  assert.equal(parsed.configs.length, 60);
+  assert.equal(parsed.configs.length, 62);
   const fromText = validateResults(fixtureText, "results_sample.json");
   assert.deepEqual(fromText, fixture());
 });
