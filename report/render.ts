@@ -115,7 +115,30 @@ export function shareableResults(results: ResultsFile): ResultsFile {
     settings: replay?.trace === undefined
       ? results.settings
       : { ...results.settings, replay: { ...replay, trace: modelName(replay.trace) } },
+    ...(results.simulator ? { simulator: shareableSimulator(results.simulator) } : {}),
   };
+}
+
+/**
+ * The simulator check's device profile without local paths: the calibrated models and the
+ * shapes of its left-out check by folder name (files written before calibrate recorded names).
+ */
+function shareableSimulator(
+  sim: NonNullable<ResultsFile["simulator"]>,
+): NonNullable<ResultsFile["simulator"]> {
+  const device = { ...sim.device };
+  const models = device.models as Record<string, unknown> | undefined;
+  if (models && typeof models === "object") {
+    device.models = Object.fromEntries(
+      Object.entries(models).map(([k, v]) => [k, typeof v === "string" ? modelName(v) : v]),
+    );
+  }
+  if (Array.isArray(device.simulatorValidation)) {
+    device.simulatorValidation = device.simulatorValidation.map((v: Record<string, unknown>) =>
+      typeof v?.shape === "string" ? { ...v, shape: modelName(v.shape) } : v
+    );
+  }
+  return { ...sim, device };
 }
 
 /**

@@ -124,6 +124,15 @@ Deno.test({
     results.models.target.path = "/home/qsender/qckpts/pythia-2.8b-deduped/";
     results.models.draft!.path = "C:\\Users\\qpeer\\models\\pythia-70m-deduped";
     results.settings.replay = { trace: "/home/qsender/qtraces/accept.jsonl" };
+    // A calibrated device profile from before calibrate recorded names.
+    results.simulator = {
+      device: {
+        models: { target: "/home/qsender/qckpts/pythia-2.8b-deduped", draft: "synthetic:x" },
+        simulatorValidation: [{ key: "target-fp16", shape: "/home/qsender/qckpts/t" }],
+      },
+      rows: [],
+      meanAbsPctError: 0,
+    };
     const html = await renderReport(results);
     for (const part of ["/home/", "qsender", "qckpts", "Users", "qpeer", "qtraces"]) {
       assert.ok(!html.includes(part), `"${part}" of a local path is in the report`);
@@ -132,6 +141,10 @@ Deno.test({
     assert.equal(shared.models.target.path, "pythia-2.8b-deduped");
     assert.equal(shared.models.draft?.path, "pythia-70m-deduped");
     assert.equal(shared.settings.replay?.trace, "accept.jsonl");
+    assert.deepEqual(shared.simulator?.device.models, {
+      target: "pythia-2.8b-deduped",
+      draft: "synthetic:x",
+    });
     // Parameters and everything else are kept; the caller's results are not modified.
     assert.equal(shared.models.target.params, results.models.target.params);
     assert.deepEqual(shared.configs, results.configs);
