@@ -17,7 +17,7 @@ import type { WeightType } from "../kernels/kernel.ts";
 import { syntheticConfig } from "./pythia.ts";
 import { INTERLEAVE_MAX_BYTES, interleaveF16 } from "./ops.ts";
 import { tuneMatmuls } from "./autotune.ts";
-import { rowsPerChunk, syntheticModel } from "./synthetic.ts";
+import { rowChunks, rowsPerChunk, syntheticModel } from "./synthetic.ts";
 
 export { syntheticModel } from "./synthetic.ts";
 
@@ -131,28 +131,17 @@ function int8Chunks(
   const { N, K, group } = shape;
   const words = int8RowWords(K);
   const G = int8Groups(K, group);
-  const per = rowsPerChunk(gpu, words * 4, 1);
-  const chunks = [];
-  for (let r = 0; r < N; r += per) {
-    const rows = Math.min(per, N - r);
-    chunks.push({
-      buf: storageBuffer(
-        gpu,
-        0,
-        `${label}[${r}:]`,
-        m.packed.subarray(r * words, (r + rows) * words),
-      ),
-      scales: storageBuffer(
-        gpu,
-        0,
-        `${label}.scales[${r}:]`,
-        m.scales.subarray(r * G, (r + rows) * G),
-      ),
-      rowStart: r,
-      rows,
-    });
-  }
-  return chunks;
+  return rowChunks(gpu, N, words * 4, 1, (r, rows) => ({
+    buf: storageBuffer(gpu, 0, `${label}[${r}:]`, m.packed.subarray(r * words, (r + rows) * words)),
+    scales: storageBuffer(
+      gpu,
+      0,
+      `${label}.scales[${r}:]`,
+      m.scales.subarray(r * G, (r + rows) * G),
+    ),
+    rowStart: r,
+    rows,
+  }));
 }
 
 async function fileModel(
@@ -184,23 +173,14 @@ async function fileModel(
     const wt: WeightType = keepF16 ? "f16" : "f32";
     const data = keepF16 ? raw : new Uint8Array(toFloat32(t.dtype, raw).buffer);
     const bpw = keepF16 ? 2 : 4;
-    const per = rowsPerChunk(gpu, K, bpw);
-    const chunks = [];
-    for (let r = 0; r < N; r += per) {
-      const rows = Math.min(per, N - r);
+    const chunks = rowChunks(gpu, N, K, bpw, (r, rows) => {
       const bytes = data.subarray(r * K * bpw, (r + rows) * K * bpw);
-      const bits = keepF16 && mm && interleave
-        ? new Uint16Array(bytes.slice().buffer, 0, rows * K)
-        : null;
-      chunks.push({
-        buf: storageBuffer(gpu, rows * K * bpw, `${name}[${r}:]`, bytes),
-        rowStart: r,
-        rows,
-        ...(bits
-          ? { inter: storageBuffer(gpu, 0, `${name}[${r}:] k8`, interleaveF16(bits, rows, K)) }
-          : {}),
-      });
-    }
+      const buf = storageBuffer(gpu, rows * K * bpw, `${name}[${r}:]`, bytes);
+      if (!(keepF16 && mm && interleave)) return { buf, rowStart: r, rows };
+      const bits = new Uint16Array(bytes.slice().buffer, 0, rows * K);
+      const inter = storageBuffer(gpu, 0, `${name}[${r}:] k8`, interleaveF16(bits, rows, K));
+      return { buf, rowStart: r, rows, inter };
+    });
     const bias = hasBias ? await f32Buffer(`${name}.bias`) : null;
     return { N, K, wt, chunks, bias };
   };

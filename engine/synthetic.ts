@@ -25,6 +25,23 @@ export function rowsPerChunk(gpu: Gpu, K: number, bytesPerWeight: number): numbe
   return Math.max(1, Math.floor(gpu.maxBindingBytes / (K * bytesPerWeight)));
 }
 
+/**
+ * The chunks of an [N, K] matrix, each as many rows as fit one binding (`bytesPerWeight` per
+ * value): `make(r, rows)` for rows [r, r + rows).
+ */
+export function rowChunks<C>(
+  gpu: Gpu,
+  N: number,
+  K: number,
+  bytesPerWeight: number,
+  make: (r: number, rows: number) => C,
+): C[] {
+  const per = rowsPerChunk(gpu, K, bytesPerWeight);
+  const chunks: C[] = [];
+  for (let r = 0; r < N; r += per) chunks.push(make(r, Math.min(per, N - r)));
+  return chunks;
+}
+
 /** Seeded random weights of a Pythia shape, generated on the GPU (no host copy). */
 export function syntheticModel(gpu: Gpu, name: string, opts: SyntheticOptions = {}): NeoxModel {
   const cfg = syntheticConfig(name);
@@ -58,33 +75,23 @@ export function syntheticModel(gpu: Gpu, name: string, opts: SyntheticOptions = 
       // q uniform in [-127, 127] times scales near std/127: weights near uniform(-std, std)
       const words = int8RowWords(K);
       const G = int8Groups(K, group);
-      const per = rowsPerChunk(gpu, words * 4, 1);
-      const chunks = [];
-      for (let r = 0; r < N; r += per) {
-        const rows = Math.min(per, N - r);
-        chunks.push({
-          buf: fill(rows * words * 4, "int8", 0, 0, `${label}[${r}:]`),
-          scales: fill(rows * G, "f32", 0.1 * std / 127, std / 127, `${label}.scales[${r}:]`),
-          rowStart: r,
-          rows,
-        });
-      }
+      const chunks = rowChunks(gpu, N, words * 4, 1, (r, rows) => ({
+        buf: fill(rows * words * 4, "int8", 0, 0, `${label}[${r}:]`),
+        scales: fill(rows * G, "f32", 0.1 * std / 127, std / 127, `${label}.scales[${r}:]`),
+        rowStart: r,
+        rows,
+      }));
       const b = bias ? fill(N, "f32", std, 0, `${label}.bias`) : null;
       return { N, K, wt, group, chunks, bias: b };
     }
-    const per = rowsPerChunk(gpu, K, wt === "f16" ? 2 : 4);
-    const chunks = [];
-    for (let r = 0; r < N; r += per) {
-      const rows = Math.min(per, N - r);
+    const chunks = rowChunks(gpu, N, K, wt === "f16" ? 2 : 4, (r, rows) => {
       const buf = fill(rows * K, wt, std, 0, `${label}[${r}:]`);
+      if (!(interleaved && mm && K % 8 === 0)) return { buf, rowStart: r, rows };
       // As a small f16 checkpoint loads (engine/load.ts): a k8-interleaved copy for matmul_rows.
-      let inter: GPUBuffer | undefined;
-      if (interleaved && mm && K % 8 === 0) {
-        inter = storageBuffer(gpu, interleavedBytes(rows, K), `${label}[${r}:] k8`);
-        encodeDispatches(pass, [interleave(lib, { src: buf, dst: inter, R: rows, K })]);
-      }
-      chunks.push({ buf, rowStart: r, rows, ...(inter ? { inter } : {}) });
-    }
+      const inter = storageBuffer(gpu, interleavedBytes(rows, K), `${label}[${r}:] k8`);
+      encodeDispatches(pass, [interleave(lib, { src: buf, dst: inter, R: rows, K })]);
+      return { buf, rowStart: r, rows, inter };
+    });
     return { N, K, wt, chunks, bias: bias ? fill(N, "f32", std, 0, `${label}.bias`) : null };
   };
   const norm = (label: string) => ({

@@ -211,6 +211,14 @@ class TreeRun {
   readonly cand: GPUBuffer | null;
   readonly tree: TokenTree;
   #verify: Dispatch[] | null = null;
+  /** Dispatches made once and encoded every round (bind groups are not made per round). */
+  #made = new Map<string, Dispatch[]>();
+
+  #once(key: string, make: () => Dispatch[]): Dispatch[] {
+    let d = this.#made.get(key);
+    if (!d) this.#made.set(key, d = make());
+    return d;
+  }
 
   constructor(targetModel: NeoxModel, draftModel: NeoxModel, promptLen: number, o: TreeOptions) {
     const gpu = targetModel.gpu;
@@ -318,9 +326,10 @@ class TreeRun {
       encodeDispatches(pass, draft.plan(1, root));
     } else {
       encodeDispatches(pass, draft.plan(2, root));
-      encodeDispatches(pass, [advance(lib, { state, T: 1 })]);
+      encodeDispatches(pass, this.#once("advance", () => [advance(lib, { state, T: 1 })]));
     }
-    const expand = (d: number): Dispatch[] => {
+    const expand = (d: number): Dispatch[] => this.#once(`expand ${d}`, () => expandAt(d));
+    const expandAt = (d: number): Dispatch[] => {
       const rows = tree.levels[d].count;
       const childStart = tree.levels[d + 1].start;
       if (!this.cum || !this.cand) {
@@ -369,7 +378,10 @@ class TreeRun {
     for (let d = 1; d < D; d++) {
       const { start, count } = tree.levels[d];
       pass = beginPass(enc, hook, "draft");
-      encodeDispatches(pass, [treeStep(lib, { state, first: start })]);
+      encodeDispatches(
+        pass,
+        this.#once(`step ${d}`, () => [treeStep(lib, { state, first: start })]),
+      );
       encodeDispatches(
         pass,
         draft.plan(count, { logits: "all", argmax: false, advance: false, tree: this.treeBuf }),

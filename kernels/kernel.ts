@@ -8,7 +8,8 @@
  * this module reads no files, runs in a browser and a bundler carries the kernels along.
  * Every .wgsl file with a `main` entry point is one operation, reached through one function
  * of engine/ops.ts; the include-only files (accept_commit, activation, argmax_row,
- * inverse_cdf, matmul_tile, rng, sink_window, workgroup_reduce) are pieces shared by them.
+ * inverse_cdf, matmul_tile, rng, rotate_half, row_stats, row_topk,
+ * sink_window, tree, workgroup_reduce) are pieces shared by them.
  */
 import { WGSL } from "./wgsl.ts";
 

@@ -10,16 +10,14 @@ struct Params { T: u32, d: u32, eps: f32, _pad: u32 }
 
 const WG = 64u;
 #include "workgroup_reduce.wgsl"
+#include "row_stats.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let row = wg.x * p.d;
-  var s = 0.0;
-  for (var i = li; i < p.d; i += WG) { s += x[row + i]; }
-  let mean = wgSum(li, s) / f32(p.d);
-  var v = 0.0;
-  for (var i = li; i < p.d; i += WG) { let c = x[row + i] - mean; v += c * c; }
-  let rstd = 1.0 / sqrt(wgSum(li, v) / f32(p.d) + p.eps);
+  let st = rowMeanRstd(li, row);
+  let mean = st.x;
+  let rstd = st.y;
   for (var i = li; i < p.d; i += WG) {
     y[row + i] = (x[row + i] - mean) * rstd * w[i] + b[i];
   }

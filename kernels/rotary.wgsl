@@ -12,6 +12,8 @@ struct Params { T: u32, H: u32, hd: u32, rot: u32 }
 @group(0) @binding(3) var<storage, read> cosSin: array<f32>;
 @group(0) @binding(4) var<storage, read_write> q: array<f32>;
 
+#include "rotate_half.wgsl"
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3u) {
   let i = g.x;  // dim within the head
@@ -19,18 +21,5 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if (i >= p.hd || th >= p.T * p.H) { return; }
   let t = th / p.H;
   let src = th * 3u * p.hd;
-  var v = qkv[src + i];
-  if (i < p.rot) {
-    let half = p.rot / 2u;
-    let f = i % half;
-    let pos = liveEntries(state[0] + t, state[STATE_HIGH], state[STATE_LOW]) - 1u;
-    let c = cosSin[(pos * half + f) * 2u];
-    let s = cosSin[(pos * half + f) * 2u + 1u];
-    if (i < half) {
-      v = v * c - qkv[src + i + half] * s;
-    } else {
-      v = v * c + qkv[src + i - half] * s;
-    }
-  }
-  q[th * p.hd + i] = v;
+  q[th * p.hd + i] = rotateHalf(src, i, state[0] + t);
 }

@@ -14,6 +14,8 @@ struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, _p0: u32, _p1: u32, _
 @group(0) @binding(5) var<storage, read_write> kCache: array<f32>;
 @group(0) @binding(6) var<storage, read_write> vCache: array<f32>;
 
+#include "rotate_half.wgsl"
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3u) {
   let i = g.x;  // dim within the head
@@ -22,21 +24,8 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   let t = th / p.H;
   let h = th % p.H;
   let src = th * 3u * p.hd;
-  var v = qkv[src + i];
-  if (i < p.rot) {
-    let half = p.rot / 2u;
-    let f = i % half;
-    let pos = liveEntries(state[0] + t, state[STATE_HIGH], state[STATE_LOW]) - 1u;
-    let c = cosSin[(pos * half + f) * 2u];
-    let s = cosSin[(pos * half + f) * 2u + 1u];
-    if (i < half) {
-      v = v * c - qkv[src + i + half] * s;
-    } else {
-      v = v * c + qkv[src + i - half] * s;
-    }
-  }
-  q[th * p.hd + i] = v;
   let pos = state[0] + t;
+  q[th * p.hd + i] = rotateHalf(src, i, pos);
   // A full cache never wraps: positions past its capacity are dropped.
   if (state[STATE_HIGH] == 0u && pos >= p.C) { return; }
   let slot = cacheSlot(pos, state[STATE_SINKS], p.C);

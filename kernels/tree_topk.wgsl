@@ -13,18 +13,8 @@ struct Params { V: u32, K: u32, parentStart: u32, _p0: u32 }
 @group(0) @binding(3) var<storage, read_write> cand: array<u32>;
 
 const WG = 256u;
-var<workgroup> bestV: array<f32, WG>;
-var<workgroup> bestI: array<u32, WG>;
-var<workgroup> chosen: array<u32, 16>;
-var<workgroup> chosenV: array<f32, 16>;
+#include "row_topk.wgsl"
 #include "workgroup_reduce.wgsl"
-
-fn taken(v: u32, j: u32) -> bool {
-  for (var i = 0u; i < j; i++) {
-    if (chosen[i] == v) { return true; }
-  }
-  return false;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -36,34 +26,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var s = 0.0;
   for (var v = li; v < p.V; v += WG) { s += exp(logits[row + v] - mx); }
   let lse = mx + log(wgSum(li, s));
-  for (var j = 0u; j < p.K; j++) {
-    var bv = -3.4e38;
-    var bi = 0xffffffffu;
-    for (var v = li; v < p.V; v += WG) {
-      let x = logits[row + v];
-      if ((x > bv || bi == 0xffffffffu) && !taken(v, j)) { bv = x; bi = v; }
-    }
-    bestV[li] = bv;
-    bestI[li] = bi;
-    workgroupBarrier();
-    for (var h = WG / 2u; h > 0u; h = h >> 1u) {
-      if (li < h) {
-        let ov = bestV[li + h];
-        let oi = bestI[li + h];
-        if (oi != 0xffffffffu &&
-            (bestI[li] == 0xffffffffu || ov > bestV[li] || (ov == bestV[li] && oi < bestI[li]))) {
-          bestV[li] = ov;
-          bestI[li] = oi;
-        }
-      }
-      workgroupBarrier();
-    }
-    if (li == 0u) {
-      chosen[j] = bestI[0];
-      chosenV[j] = bestV[0];
-    }
-    workgroupBarrier();
-  }
+  rowTopK(li, row, p.V, p.K);
   if (li < p.K) {
     let at = (r * p.K + li) * 2u;
     cand[at] = chosen[li];

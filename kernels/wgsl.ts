@@ -598,16 +598,14 @@ struct Params { T: u32, d: u32, eps: f32, _pad: u32 }
 
 const WG = 64u;
 #include "workgroup_reduce.wgsl"
+#include "row_stats.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let row = wg.x * p.d;
-  var s = 0.0;
-  for (var i = li; i < p.d; i += WG) { s += x[row + i]; }
-  let mean = wgSum(li, s) / f32(p.d);
-  var v = 0.0;
-  for (var i = li; i < p.d; i += WG) { let c = x[row + i] - mean; v += c * c; }
-  let rstd = 1.0 / sqrt(wgSum(li, v) / f32(p.d) + p.eps);
+  let st = rowMeanRstd(li, row);
+  let mean = st.x;
+  let rstd = st.y;
   for (var i = li; i < p.d; i += WG) {
     y[row + i] = (x[row + i] - mean) * rstd * w[i] + b[i];
   }
@@ -630,16 +628,14 @@ struct Params { T: u32, d: u32, eps: f32, _pad: u32 }
 
 const WG = 64u;
 #include "workgroup_reduce.wgsl"
+#include "row_stats.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let row = wg.x * p.d;
-  var s = 0.0;
-  for (var i = li; i < p.d; i += WG) { s += x[row + i]; }
-  let mean = wgSum(li, s) / f32(p.d);
-  var v = 0.0;
-  for (var i = li; i < p.d; i += WG) { let c = x[row + i] - mean; v += c * c; }
-  let rstd = 1.0 / sqrt(wgSum(li, v) / f32(p.d) + p.eps);
+  let st = rowMeanRstd(li, row);
+  let mean = st.x;
+  let rstd = st.y;
   for (var i = li; i < p.d; i += WG) {
     let n = (x[row + i] - mean) * rstd;
     y1[row + i] = n * w1[i] + b1[i];
@@ -1165,6 +1161,8 @@ struct Params { T: u32, H: u32, hd: u32, rot: u32 }
 @group(0) @binding(3) var<storage, read> cosSin: array<f32>;
 @group(0) @binding(4) var<storage, read_write> q: array<f32>;
 
+#include "rotate_half.wgsl"
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3u) {
   let i = g.x;  // dim within the head
@@ -1172,20 +1170,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if (i >= p.hd || th >= p.T * p.H) { return; }
   let t = th / p.H;
   let src = th * 3u * p.hd;
-  var v = qkv[src + i];
-  if (i < p.rot) {
-    let half = p.rot / 2u;
-    let f = i % half;
-    let pos = liveEntries(state[0] + t, state[STATE_HIGH], state[STATE_LOW]) - 1u;
-    let c = cosSin[(pos * half + f) * 2u];
-    let s = cosSin[(pos * half + f) * 2u + 1u];
-    if (i < half) {
-      v = v * c - qkv[src + i + half] * s;
-    } else {
-      v = v * c + qkv[src + i - half] * s;
-    }
-  }
-  q[th * p.hd + i] = v;
+  q[th * p.hd + i] = rotateHalf(src, i, state[0] + t);
 }
 `,
   rotary_append: `// rotary.wgsl and kv_append.wgsl in one dispatch (same grid: one invocation per head dim of
@@ -1204,6 +1189,8 @@ struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, _p0: u32, _p1: u32, _
 @group(0) @binding(5) var<storage, read_write> kCache: array<f32>;
 @group(0) @binding(6) var<storage, read_write> vCache: array<f32>;
 
+#include "rotate_half.wgsl"
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3u) {
   let i = g.x;  // dim within the head
@@ -1212,27 +1199,90 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   let t = th / p.H;
   let h = th % p.H;
   let src = th * 3u * p.hd;
-  var v = qkv[src + i];
-  if (i < p.rot) {
-    let half = p.rot / 2u;
-    let f = i % half;
-    let pos = liveEntries(state[0] + t, state[STATE_HIGH], state[STATE_LOW]) - 1u;
-    let c = cosSin[(pos * half + f) * 2u];
-    let s = cosSin[(pos * half + f) * 2u + 1u];
-    if (i < half) {
-      v = v * c - qkv[src + i + half] * s;
-    } else {
-      v = v * c + qkv[src + i - half] * s;
-    }
-  }
-  q[th * p.hd + i] = v;
   let pos = state[0] + t;
+  q[th * p.hd + i] = rotateHalf(src, i, pos);
   // A full cache never wraps: positions past its capacity are dropped.
   if (state[STATE_HIGH] == 0u && pos >= p.C) { return; }
   let slot = cacheSlot(pos, state[STATE_SINKS], p.C);
   let dst = (slot * p.H + h) * p.hd + i;
   kCache[dst] = qkv[src + p.hd + i];
   vCache[dst] = qkv[src + 2u * p.hd + i];
+}
+`,
+  rotate_half: `// Partial rotary ("rotate_half") of dim i of the query slice at qkv[src ..] for the token at
+// stream position \`stream\`, rotated by its cache index (sink_window.wgsl): its stream position
+// in a full cache, the StreamingLLM "pos-shift" in a sink cache. Needs at module scope
+// \`p.rot\`, \`state\`, \`qkv\` and \`cosSin\` ([P, rot/2, 2] f32 of cos, sin(p * inv_freq_i)); and
+// sink_window.wgsl included before it.
+fn rotateHalf(src: u32, i: u32, stream: u32) -> f32 {
+  let v = qkv[src + i];
+  if (i >= p.rot) { return v; }
+  let half = p.rot / 2u;
+  let f = i % half;
+  let pos = liveEntries(stream, state[STATE_HIGH], state[STATE_LOW]) - 1u;
+  let c = cosSin[(pos * half + f) * 2u];
+  let s = cosSin[(pos * half + f) * 2u + 1u];
+  if (i < half) { return v * c - qkv[src + i + half] * s; }
+  return v * c + qkv[src + i - half] * s;
+}
+`,
+  row_stats: `// LayerNorm's statistics of one row x[row .. row + d): (mean, 1 / sqrt(biased variance + eps)),
+// two-pass. Needs at module scope \`p.d\`, \`p.eps\`, \`x: array<f32>\` and workgroup_reduce.wgsl
+// included before it; every invocation of the workgroup calls it.
+fn rowMeanRstd(li: u32, row: u32) -> vec2f {
+  var s = 0.0;
+  for (var i = li; i < p.d; i += WG) { s += x[row + i]; }
+  let mean = wgSum(li, s) / f32(p.d);
+  var v = 0.0;
+  for (var i = li; i < p.d; i += WG) { let c = x[row + i] - mean; v += c * c; }
+  return vec2f(mean, 1.0 / sqrt(wgSum(li, v) / f32(p.d) + p.eps));
+}
+`,
+  row_topk: `// The K largest entries of one logits row, in descending order, ties to the lower id: chosen[j]
+// (token) and chosenV[j] (its logit) for j < K <= 16. Needs at module scope the constant WG (a
+// power of two) and \`logits: array<f32>\`; declares bestV, bestI, chosen, chosenV. Every
+// invocation of the workgroup calls it (it holds barriers).
+var<workgroup> bestV: array<f32, WG>;
+var<workgroup> bestI: array<u32, WG>;
+var<workgroup> chosen: array<u32, 16>;
+var<workgroup> chosenV: array<f32, 16>;
+
+fn taken(v: u32, j: u32) -> bool {
+  for (var i = 0u; i < j; i++) {
+    if (chosen[i] == v) { return true; }
+  }
+  return false;
+}
+
+fn rowTopK(li: u32, row: u32, V: u32, K: u32) {
+  for (var j = 0u; j < K; j++) {
+    var bv = -3.4e38;
+    var bi = 0xffffffffu;
+    for (var v = li; v < V; v += WG) {
+      let x = logits[row + v];
+      if ((x > bv || bi == 0xffffffffu) && !taken(v, j)) { bv = x; bi = v; }
+    }
+    bestV[li] = bv;
+    bestI[li] = bi;
+    workgroupBarrier();
+    for (var h = WG / 2u; h > 0u; h = h >> 1u) {
+      if (li < h) {
+        let ov = bestV[li + h];
+        let oi = bestI[li + h];
+        if (oi != 0xffffffffu &&
+            (bestI[li] == 0xffffffffu || ov > bestV[li] || (ov == bestV[li] && oi < bestI[li]))) {
+          bestV[li] = ov;
+          bestI[li] = oi;
+        }
+      }
+      workgroupBarrier();
+    }
+    if (li == 0u) {
+      chosen[j] = bestI[0];
+      chosenV[j] = bestV[0];
+    }
+    workgroupBarrier();
+  }
 }
 `,
   sample: `// Sampling transform of logits rows (one workgroup per row): probabilities of
@@ -1634,46 +1684,13 @@ struct Params { V: u32, W: u32, childStart: u32, _p0: u32 }
 @group(0) @binding(3) var<storage, read_write> tokens: array<u32>;
 
 const WG = 256u;
-var<workgroup> bestV: array<f32, WG>;
-var<workgroup> bestI: array<u32, WG>;
-var<workgroup> chosen: array<u32, 16>;
-
-fn taken(v: u32, j: u32) -> bool {
-  for (var i = 0u; i < j; i++) {
-    if (chosen[i] == v) { return true; }
-  }
-  return false;
-}
+#include "row_topk.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let r = wg.x;
   let row = r * p.V;
-  for (var j = 0u; j < p.W; j++) {
-    var bv = bitcast<f32>(0xff800000u);
-    var bi = 0xffffffffu;
-    for (var v = li; v < p.V; v += WG) {
-      let x = logits[row + v];
-      if ((x > bv || bi == 0xffffffffu) && !taken(v, j)) { bv = x; bi = v; }
-    }
-    bestV[li] = bv;
-    bestI[li] = bi;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-      if (li < s) {
-        let ov = bestV[li + s];
-        let oi = bestI[li + s];
-        if (oi != 0xffffffffu &&
-            (bestI[li] == 0xffffffffu || ov > bestV[li] || (ov == bestV[li] && oi < bestI[li]))) {
-          bestV[li] = ov;
-          bestI[li] = oi;
-        }
-      }
-      workgroupBarrier();
-    }
-    if (li == 0u) { chosen[j] = bestI[0]; }
-    workgroupBarrier();
-  }
+  rowTopK(li, row, p.V, p.W);
   if (li < p.W) {
     let base = state[1] - state[STATE_TREE_FIRST];
     tokens[base + p.childStart + r * p.W + li] = chosen[li];
@@ -1696,6 +1713,8 @@ struct Params { T: u32, H: u32, hd: u32, rot: u32 }
 @group(0) @binding(4) var<storage, read_write> q: array<f32>;
 @group(0) @binding(5) var<storage, read> tree: array<u32>;
 
+#include "rotate_half.wgsl"
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3u) {
   let i = g.x;
@@ -1703,22 +1722,9 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if (i >= p.hd || th >= p.T * p.H) { return; }
   let t = th / p.H;
   let src = th * 3u * p.hd;
-  var v = qkv[src + i];
-  if (i < p.rot) {
-    let first = state[STATE_TREE_FIRST];
-    let P = state[0] - first;
-    let half = p.rot / 2u;
-    let f = i % half;
-    let pos = liveEntries(P + tree[(first + t) * 4u], state[STATE_HIGH], state[STATE_LOW]) - 1u;
-    let c = cosSin[(pos * half + f) * 2u];
-    let s = cosSin[(pos * half + f) * 2u + 1u];
-    if (i < half) {
-      v = v * c - qkv[src + i + half] * s;
-    } else {
-      v = v * c + qkv[src + i - half] * s;
-    }
-  }
-  q[th * p.hd + i] = v;
+  // Node t of the pass sits at depth tree[..] after the committed prefix P.
+  let first = state[STATE_TREE_FIRST];
+  q[th * p.hd + i] = rotateHalf(src, i, state[0] - first + tree[(first + t) * 4u]);
 }
 `,
   tree_select: `// Dynamic token tree, draft side, step 2 of 2: of the rows * K candidates of tree_topk (row r's
@@ -1808,18 +1814,8 @@ struct Params { V: u32, K: u32, parentStart: u32, _p0: u32 }
 @group(0) @binding(3) var<storage, read_write> cand: array<u32>;
 
 const WG = 256u;
-var<workgroup> bestV: array<f32, WG>;
-var<workgroup> bestI: array<u32, WG>;
-var<workgroup> chosen: array<u32, 16>;
-var<workgroup> chosenV: array<f32, 16>;
+#include "row_topk.wgsl"
 #include "workgroup_reduce.wgsl"
-
-fn taken(v: u32, j: u32) -> bool {
-  for (var i = 0u; i < j; i++) {
-    if (chosen[i] == v) { return true; }
-  }
-  return false;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -1831,34 +1827,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var s = 0.0;
   for (var v = li; v < p.V; v += WG) { s += exp(logits[row + v] - mx); }
   let lse = mx + log(wgSum(li, s));
-  for (var j = 0u; j < p.K; j++) {
-    var bv = -3.4e38;
-    var bi = 0xffffffffu;
-    for (var v = li; v < p.V; v += WG) {
-      let x = logits[row + v];
-      if ((x > bv || bi == 0xffffffffu) && !taken(v, j)) { bv = x; bi = v; }
-    }
-    bestV[li] = bv;
-    bestI[li] = bi;
-    workgroupBarrier();
-    for (var h = WG / 2u; h > 0u; h = h >> 1u) {
-      if (li < h) {
-        let ov = bestV[li + h];
-        let oi = bestI[li + h];
-        if (oi != 0xffffffffu &&
-            (bestI[li] == 0xffffffffu || ov > bestV[li] || (ov == bestV[li] && oi < bestI[li]))) {
-          bestV[li] = ov;
-          bestI[li] = oi;
-        }
-      }
-      workgroupBarrier();
-    }
-    if (li == 0u) {
-      chosen[j] = bestI[0];
-      chosenV[j] = bestV[0];
-    }
-    workgroupBarrier();
-  }
+  rowTopK(li, row, p.V, p.K);
   if (li < p.K) {
     let at = (r * p.K + li) * 2u;
     cand[at] = chosen[li];
