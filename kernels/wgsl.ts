@@ -996,53 +996,64 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   let K8 = (p.K + 7u) / 8u;
   var acc: array<f32, RPT * TOK>;
   var row: array<u32, TOK>;
-  for (var t = 0u; t < TOK; t++) { row[t] = p.xOffset + min(t0 + t, p.T - 1u) * p.K; }
+#unroll t TOK 4
+  row[t] = p.xOffset + min(t0 + t, p.T - 1u) * p.K;
+#end
+  // The loops over rows, and over tokens up to 4, are unrolled (#unroll, kernels/kernel.ts):
+  // acc, xa, xb, wa and wb indexed by constants stay in a software adapter's registers.
   for (var j = 0u; j < K8; j++) {
     let k = 8u * j;
     if (TOK <= RPT) {
       // Few tokens: keep this step's x of every token in registers, stream the rows.
       var xa: array<vec4f, TOK>;
       var xb: array<vec4f, TOK>;
-      for (var t = 0u; t < TOK; t++) {
-        xa[t] = xw(row[t], k);
-        xb[t] = xw(row[t], k + 4u);
-      }
-      for (var r = 0u; r < RPT; r++) {
-        let n = min(gx + r * S, R - 1u);
-        let w = W[((n >> 3u) * K8 + j) * 8u + (n & 7u)];
-        let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
-        let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
-        for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(wa, xa[t]) + dot(wb, xb[t]); }
-      }
+#unroll t TOK 4
+      xa[t] = xw(row[t], k);
+      xb[t] = xw(row[t], k + 4u);
+#end
+#unroll r RPT
+      let n = min(gx + r * S, R - 1u);
+      let w = W[((n >> 3u) * K8 + j) * 8u + (n & 7u)];
+      let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
+      let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
+#unroll t TOK 4
+      acc[r * TOK + t] += dot(wa, xa[t]) + dot(wb, xb[t]);
+#end
+#end
     } else {
       // Many tokens: keep this step's weights of every row in registers, stream the tokens
       // (fewer live registers than TOK x values: no spills as T grows).
       var wa: array<vec4f, RPT>;
       var wb: array<vec4f, RPT>;
-      for (var r = 0u; r < RPT; r++) {
-        let n = min(gx + r * S, R - 1u);
-        let w = W[((n >> 3u) * K8 + j) * 8u + (n & 7u)];
-        wa[r] = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
-        wb[r] = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
-      }
-      for (var t = 0u; t < TOK; t++) {
-        let xa = xw(row[t], k);
-        let xb = xw(row[t], k + 4u);
-        for (var r = 0u; r < RPT; r++) { acc[r * TOK + t] += dot(wa[r], xa) + dot(wb[r], xb); }
-      }
+#unroll r RPT
+      let n = min(gx + r * S, R - 1u);
+      let w = W[((n >> 3u) * K8 + j) * 8u + (n & 7u)];
+      wa[r] = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
+      wb[r] = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
+#end
+#unroll t TOK 4
+      let xa = xw(row[t], k);
+      let xb = xw(row[t], k + 4u);
+#unroll r RPT
+      acc[r * TOK + t] += dot(wa[r], xa) + dot(wb[r], xb);
+#end
+#end
     }
   }
-  for (var r = 0u; r < RPT; r++) {
-    let n = gx + r * S;
-    if (n >= R) { break; }
-    for (var t = 0u; t < nT; t++) {
+#unroll r RPT
+  let n = gx + r * S;
+  if (n < R) {
+#unroll t TOK 4
+    if (t < nT) {
       var s = acc[r * TOK + t];
       if ((p.flags & BIAS) != 0u) { s += bias[n]; }
       s = activate(s, p.flags);
       let o = (t0 + t) * p.yStride + p.yOffset + n;
       if ((p.flags & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
     }
+#end
   }
+#end
 }
 `,
   matmul_tile: `// Shared by the tiled linear kernels (matmul, matmul_vec4, matmul_f16x8, matmul_int8,

@@ -49,6 +49,7 @@ import {
   refRotary,
 } from "./reference.ts";
 import { type SeededRandom, seededRandom } from "./seeded_random.ts";
+import { MAX_ACCUMULATORS } from "../engine/autotune.ts";
 
 /** Weight types of the float kernels (the int8 kernels have tests/int8_test.ts). */
 type FloatWeight = "f16" | "f32";
@@ -350,8 +351,8 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
   // TOK = T (every weight read once for the pass), fewer tokens per invocation, 1-4 rows.
   for (const rpt of [1, 2, 4, 8, 16]) {
     for (const c of MATMUL_CASES) {
-      // engine/autotune.ts tries RPT x TOK <= 64 accumulators only.
-      if (rpt * rowsTok(c.T) <= 64) {
+      // engine/autotune.ts tries RPT x TOK <= MAX_ACCUMULATORS only.
+      if (rpt * rowsTok(c.T) <= MAX_ACCUMULATORS) {
         rows.push(matmulRow(b, rnd, rowsK(rowsTok(c.T), rpt), "f16", c));
       }
     }

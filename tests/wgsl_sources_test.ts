@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { wgslModuleText } from "../kernels/build_wgsl.ts";
-import { wgslSource } from "../kernels/kernel.ts";
+import { expandUnroll, wgslSource } from "../kernels/kernel.ts";
 
 Deno.test("kernels/wgsl.ts is up to date with kernels/*.wgsl", async () => {
   const want = await wgslModuleText();
@@ -18,4 +18,23 @@ Deno.test("every kernel's includes resolve", async () => {
     const src = wgslSource(e.name.slice(0, -".wgsl".length));
     assert.ok(!/^#include/m.test(src), `${e.name}: unresolved #include`);
   }
+});
+
+Deno.test("#unroll expands nested blocks, rolls past MAX and rejects unknown counts", () => {
+  const src = "a;\n#unroll r R\nx[r] += 1;\n#unroll t T 2\ny[r * 2u + t] = t;\n#end\n#end\nb;";
+  const two = expandUnroll(src, { R: 2, T: 2 });
+  assert.equal(two.match(/x\[\d+u\] \+= 1;/g)?.join(" "), "x[0u] += 1; x[1u] += 1;");
+  assert.deepEqual(two.match(/y\[.*?;/g), [
+    "y[0u * 2u + 0u] = 0u;",
+    "y[0u * 2u + 1u] = 1u;",
+    "y[1u * 2u + 0u] = 0u;",
+    "y[1u * 2u + 1u] = 1u;",
+  ]);
+  assert.ok(two.startsWith("a;\n") && two.endsWith("\nb;") && !/#/.test(two));
+  // T = 3 > MAX 2: a loop over t inside each unrolled copy of r.
+  const rolled = expandUnroll(src, { R: 1, T: 3 });
+  assert.match(rolled, /for \(var t = 0u; t < 3u; t\+\+\) \{\ny\[0u \* 2u \+ t\] = t;\n\}/);
+  assert.throws(() => expandUnroll(src, { R: 2 }), /T is not a literal or a known constant/);
+  assert.throws(() => expandUnroll("#unroll r 2\nx;"), /has no #end/);
+  assert.throws(() => expandUnroll("x;\n#end"), /#end without #unroll/);
 });
