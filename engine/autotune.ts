@@ -10,6 +10,12 @@
 import { type Gpu, readBuffer, storageBuffer } from "./device.ts";
 import { type Dispatch, encodeDispatches, type KernelLibrary } from "../kernels/kernel.ts";
 import {
+  attention,
+  attentionChoice,
+  attentionRowsFits,
+  type AttentionVariant,
+  type HeadShape,
+  layerNormPair,
   type Linear,
   linear,
   type MatmulChoice,
@@ -33,10 +39,23 @@ export interface TunedMatmul {
   ticks: Record<string, number>;
 }
 
-/** The device profile: tuned matmul choices by `tuneKey`, and how they were obtained. */
+/** A measured attention kernel for a head shape and token bucket. */
+export interface TunedAttention {
+  variant: AttentionVariant;
+  /** Fastest GPU ticks of each candidate per dispatch, by kernel name (for reports). */
+  ticks: Record<string, number>;
+}
+
+/**
+ * The device profile: tuned matmul choices by `tuneKey`, attention kernels by
+ * `attentionKey`, and how they were obtained.
+ */
 export interface DeviceProfile {
   adapter: string;
   matmul: Map<string, TunedMatmul>;
+  attention: Map<string, TunedAttention>;
+  /** layernorm_pair by `normKey`: whether the barrier-free kernel won. */
+  norm: Map<string, { rows: boolean; ticks: Record<string, number> }>;
 }
 
 const profiles = new Map<string, DeviceProfile>();
@@ -46,7 +65,12 @@ export function deviceProfile(gpu: Gpu): DeviceProfile {
   const i = gpu.adapterInfo;
   const adapter = `${i.vendor}|${i.architecture}|${i.device}|${i.description}`;
   let p = profiles.get(adapter);
-  if (!p) profiles.set(adapter, p = { adapter, matmul: new Map() });
+  if (!p) {
+    profiles.set(
+      adapter,
+      p = { adapter, matmul: new Map(), attention: new Map(), norm: new Map() },
+    );
+  }
   return p;
 }
 
@@ -136,8 +160,7 @@ export async function tuneMatmuls(
       });
     }
   }
-  const passes = jobs.reduce((s, j) => s + j.cands.length, 0) * rounds;
-  if (passes === 0) return profile;
+  if (jobs.length === 0) return profile;
   const flushSrc = storageBuffer(gpu, FLUSH_BYTES, "tune flush");
   const flushOut = storageBuffer(gpu, 64 * 64 * 16, "tune flush out");
   scratch.push(flushSrc, flushOut);
@@ -149,17 +172,61 @@ export async function tuneMatmuls(
     fma: 0,
     layout: 1,
   });
+  const samples = await timeCandidates(gpu, jobs, { rounds, reps, before: flush });
+  scratch.forEach((b) => b.destroy());
+  jobs.forEach((j, ji) => {
+    const best = fastest(samples[ji]);
+    if (best === null) return;
+    const c = j.cands[best.at].c;
+    profile.matmul.set(j.key, {
+      variant: c.variant,
+      rpt: c.rpt,
+      ticks: Object.fromEntries(j.cands.map((cd, i) => [name(cd.c), best.ticks[i]])),
+    });
+  });
+  return profile;
+}
+
+/**
+ * The fastest candidate of one job: each candidate's fastest round (other work on a shared
+ * machine only ever adds time), or null when every tick count is 0 (an adapter without
+ * working timestamps: keep the rule).
+ */
+function fastest(samples: number[][]): { at: number; ticks: number[] } | null {
+  const ticks = samples.map((s) => Math.min(...s));
+  if (ticks.every((v) => !(v > 0))) return null;
+  let at = 0;
+  ticks.forEach((v, i) => {
+    if (v < ticks[at]) at = i;
+  });
+  return { at, ticks };
+}
+
+/**
+ * Times the candidates of every job in one submit and one readback: each candidate runs
+ * `reps` times its dispatches in its own timestamped pass (after `before`, untimed, when
+ * given), `rounds` times interleaved with the others, the order rotated every round.
+ * Returns GPU ticks per repetition: [job][candidate][round].
+ */
+async function timeCandidates(
+  gpu: Gpu,
+  jobs: { cands: { d: Dispatch[] }[] }[],
+  o: { rounds: number; reps: number; before?: Dispatch },
+): Promise<number[][][]> {
+  const { rounds, reps } = o;
+  const passes = jobs.reduce((s, j) => s + j.cands.length, 0) * rounds;
   const set = gpu.device.createQuerySet({ type: "timestamp", count: 2 * passes });
   const enc = gpu.device.createCommandEncoder();
   let q = 0;
   for (let r = 0; r < rounds; r++) {
     for (const j of jobs) {
-      // Rotate the order each round so no candidate always runs first.
       for (let i = 0; i < j.cands.length; i++) {
         const cand = j.cands[(i + r) % j.cands.length];
-        const cold = enc.beginComputePass();
-        encodeDispatches(cold, [flush]);
-        cold.end();
+        if (o.before) {
+          const cold = enc.beginComputePass();
+          encodeDispatches(cold, [o.before]);
+          cold.end();
+        }
         const pass = enc.beginComputePass({
           timestampWrites: {
             querySet: set,
@@ -182,33 +249,147 @@ export async function tuneMatmuls(
   const ticks = new BigUint64Array(await readBuffer(gpu, buf));
   buf.destroy();
   set.destroy();
-  scratch.forEach((b) => b.destroy());
   // Walk the passes in the order they were encoded.
   const samples = jobs.map((j) => j.cands.map(() => [] as number[]));
   q = 0;
   for (let r = 0; r < rounds; r++) {
     jobs.forEach((j, ji) => {
       for (let i = 0; i < j.cands.length; i++) {
-        const ci = (i + r) % j.cands.length;
-        samples[ji][ci].push(Number(ticks[q + 1] - ticks[q]) / reps);
+        samples[ji][(i + r) % j.cands.length].push(Number(ticks[q + 1] - ticks[q]) / reps);
         q += 2;
       }
     });
   }
-  jobs.forEach((j, ji) => {
-    // The fastest round: other work on a shared machine only ever adds time.
-    const med = samples[ji].map((s) => Math.min(...s));
-    // Ticks of 0 everywhere (an adapter without working timestamps): keep the rule.
-    if (med.every((v) => !(v > 0))) return;
-    let best = 0;
-    med.forEach((v, i) => {
-      if (v < med[best]) best = i;
+  return samples;
+}
+
+/** Cached entries the attention candidates are timed over (the paper's middle cache size). */
+export const ATTENTION_TUNE_KEYS = 256;
+
+/** Key of a head shape and token bucket in the profile. */
+export function attentionKey(s: Omit<HeadShape, "T">, T: number): string {
+  return `attention H=${s.H} hd=${s.hd} rot=${s.rot} T<=${bucket(T)}`;
+}
+
+/** The attention kernel for heads `s` in a pass of T tokens: measured, else the default. */
+export function tunedAttention(
+  profile: DeviceProfile | null,
+  s: Omit<HeadShape, "T">,
+  T: number,
+): AttentionVariant | undefined {
+  return profile?.attention.get(attentionKey(s, T))?.variant;
+}
+
+/**
+ * Times the attention kernels for heads `s` at each token bucket over ATTENTION_TUNE_KEYS
+ * cached entries: the device's default (attention.wgsl or its tiled fallback) and, where the
+ * shape allows it, the barrier-free attention_rows; records the fastest.
+ */
+export async function tuneAttention(
+  gpu: Gpu,
+  lib: KernelLibrary,
+  s: Omit<HeadShape, "T">,
+  o: { rounds?: number; reps?: number } = {},
+): Promise<DeviceProfile> {
+  const profile = deviceProfile(gpu);
+  if (!gpu.hasTimestamps || !attentionRowsFits(s.hd, s.rot)) return profile;
+  const base = attentionChoice(gpu.device.limits.maxComputeWorkgroupStorageSize);
+  const variants: AttentionVariant[] = [base, { variant: "rows" }];
+  const L = ATTENTION_TUNE_KEYS;
+  const scratch: GPUBuffer[] = [];
+  const jobs: { key: string; cands: { v: AttentionVariant; d: Dispatch[] }[] }[] = [];
+  for (const T of TUNE_BUCKETS) {
+    const key = attentionKey(s, T);
+    if (profile.attention.has(key)) continue;
+    const C = L + T;
+    const entry = s.H * s.hd * 4;
+    const state = storageBuffer(gpu, 64, "tune state");
+    gpu.device.queue.writeBuffer(state, 0, new Uint32Array([L, L]));
+    const bufs = {
+      q: storageBuffer(gpu, T * entry, "tune q"),
+      kCache: storageBuffer(gpu, C * entry, "tune k"),
+      vCache: storageBuffer(gpu, C * entry, "tune v"),
+      cosSin: storageBuffer(gpu, C * Math.max(4, s.rot * 4), "tune cos/sin"),
+      out: storageBuffer(gpu, T * entry, "tune out"),
+    };
+    scratch.push(state, ...Object.values(bufs));
+    jobs.push({
+      key,
+      cands: variants.map((v) => ({
+        v,
+        d: [attention(lib, { ...s, ...bufs, state, T, C, variant: v, label: "tune" })],
+      })),
     });
-    const c = j.cands[best].c;
-    profile.matmul.set(j.key, {
-      variant: c.variant,
-      rpt: c.rpt,
-      ticks: Object.fromEntries(j.cands.map((cd, i) => [name(cd.c), med[i]])),
+  }
+  if (jobs.length === 0) return profile;
+  const samples = await timeCandidates(gpu, jobs, { rounds: o.rounds ?? 3, reps: o.reps ?? 2 });
+  scratch.forEach((b) => b.destroy());
+  jobs.forEach((j, ji) => {
+    const best = fastest(samples[ji]);
+    if (best === null) return;
+    profile.attention.set(j.key, {
+      variant: j.cands[best.at].v,
+      ticks: Object.fromEntries(j.cands.map((c, i) => [c.d[0].meta.kernel, best.ticks[i]])),
+    });
+  });
+  return profile;
+}
+
+/** Key of a row width and token bucket in the profile. */
+export function normKey(d: number, T: number): string {
+  return `layernorm_pair d=${d} T<=${bucket(T)}`;
+}
+
+/** Whether the measured layernorm_pair kernel for rows of d in a pass of T is the rows one. */
+export function tunedNormRows(profile: DeviceProfile | null, d: number, T: number): boolean {
+  return profile?.norm.get(normKey(d, T))?.rows ?? false;
+}
+
+/**
+ * Times layernorm_pair (one workgroup per row) against layernorm_pair_rows (one invocation
+ * per row, no barrier) for rows of d at each token bucket; records the fastest.
+ */
+export async function tuneNorms(
+  gpu: Gpu,
+  lib: KernelLibrary,
+  d: number,
+  o: { rounds?: number; reps?: number } = {},
+): Promise<DeviceProfile> {
+  const profile = deviceProfile(gpu);
+  if (!gpu.hasTimestamps || d % 4 !== 0) return profile;
+  const scratch: GPUBuffer[] = [];
+  const jobs: { key: string; cands: { d: Dispatch[] }[] }[] = [];
+  const param = (n: number, label: string) => {
+    const b = storageBuffer(gpu, n * 4, label);
+    scratch.push(b);
+    return b;
+  };
+  const norm = () => ({ weight: param(d, "tune w"), bias: param(d, "tune b") });
+  for (const T of TUNE_BUCKETS) {
+    const key = normKey(d, T);
+    if (profile.norm.has(key)) continue;
+    const io = {
+      x: param(T * d, "tune x"),
+      y1: param(T * d, "tune y1"),
+      y2: param(T * d, "tune y2"),
+    };
+    const ws = { norm1: norm(), norm2: norm() };
+    jobs.push({
+      key,
+      cands: [false, true].map((rows) => ({
+        d: [layerNormPair(lib, { ...io, ...ws, T, d, eps: 1e-5, rows, label: "tune" })],
+      })),
+    });
+  }
+  if (jobs.length === 0) return profile;
+  const samples = await timeCandidates(gpu, jobs, { rounds: o.rounds ?? 3, reps: o.reps ?? 4 });
+  scratch.forEach((b) => b.destroy());
+  jobs.forEach((j, ji) => {
+    const best = fastest(samples[ji]);
+    if (best === null) return;
+    profile.norm.set(j.key, {
+      rows: best.at === 1,
+      ticks: Object.fromEntries(j.cands.map((c, i) => [c.d[0].meta.kernel, best.ticks[i]])),
     });
   });
   return profile;

@@ -16,7 +16,7 @@ import { type Layer, type Linear, NeoxModel, type Weights } from "./model.ts";
 import type { WeightType } from "../kernels/kernel.ts";
 import { syntheticConfig } from "./pythia.ts";
 import { INTERLEAVE_MAX_BYTES, interleaveF16 } from "./ops.ts";
-import { tuneMatmuls } from "./autotune.ts";
+import { tuneAttention, tuneMatmuls, tuneNorms } from "./autotune.ts";
 import { rowChunks, rowsPerChunk, syntheticModel } from "./synthetic.ts";
 
 export { syntheticModel } from "./synthetic.ts";
@@ -44,8 +44,8 @@ export interface LoadOptions {
    */
   quant?: QuantMode;
   /**
-   * Time the candidate matmul kernels of the model's shapes on this adapter and use the
-   * fastest (engine/autotune.ts; default true; needs timestamp-query, else the rule).
+   * Time the candidate matmul and attention kernels of the model's shapes on this adapter and
+   * use the fastest (engine/autotune.ts; default true; needs timestamp-query, else the rule).
    */
   tune?: boolean;
 }
@@ -75,6 +75,9 @@ export async function loadModel(
         : [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH]
     );
     model.profile = await tuneMatmuls(gpu, model.lib, [...mats, embedOut]);
+    const { numHeads: H, headDim: hd, rotaryDims: rot } = model.cfg;
+    await tuneAttention(gpu, model.lib, { H, hd, rot });
+    if (model.cfg.parallelResidual) await tuneNorms(gpu, model.lib, model.cfg.hiddenSize);
   }
   return model;
 }

@@ -8,7 +8,7 @@ import { NeoxError } from "./errors.ts";
 import { type Gpu, storageBuffer } from "./device.ts";
 import type { NeoxConfig } from "./config.ts";
 import { type Dispatch, KernelLibrary } from "../kernels/kernel.ts";
-import { type DeviceProfile, tunedChoice } from "./autotune.ts";
+import { type DeviceProfile, tunedAttention, tunedChoice, tunedNormRows } from "./autotune.ts";
 import { cacheMarks, type CachePolicy, MAX_CACHE_ENTRIES } from "./cache_policy.ts";
 import {
   advance,
@@ -351,6 +351,9 @@ export class NeoxModel {
     const { state, tokens, x, h1, h2, qkv, q, ff, af, logits, cosSin } = seq;
     const choose = (m: Linear, T: number): MatmulChoice =>
       this.naive ? { variant: "naive" } : tunedChoice(this.profile, m, T);
+    // The measured attention kernel (engine/autotune.ts), else the device's default.
+    const variant = this.naive ? undefined : tunedAttention(this.profile, heads, T);
+    const normRows = !this.naive && tunedNormRows(this.profile, d, T);
     const norm = (label: string, layer: number, n: LayerNormWeights, x: GPUBuffer, y: GPUBuffer) =>
       layerNorm(lib, { label, layer, x, y, norm: n, T, d, eps: cfg.layerNormEps });
     const mm = (
@@ -379,6 +382,7 @@ export class NeoxModel {
           T,
           d,
           eps: cfg.layerNormEps,
+          rows: normRows,
         }));
       } else {
         out.push(norm("input_layernorm", l, L.inputLayernorm, x, h1));
@@ -404,7 +408,7 @@ export class NeoxModel {
         out.push(
           tree
             ? treeAttention(lib, { ...att, tree, outStride })
-            : attention(lib, { ...att, outStride }),
+            : attention(lib, { ...att, outStride, variant }),
         );
         out.push(...mm("dense_h_to_4h", l, L.denseHTo4h, h2, af, {
           act: cfg.activation,
@@ -415,7 +419,7 @@ export class NeoxModel {
         continue;
       }
       const att = { label: "attention", ...place, ...cache, q, cosSin, out: h1 };
-      out.push(tree ? treeAttention(lib, { ...att, tree }) : attention(lib, att));
+      out.push(tree ? treeAttention(lib, { ...att, tree }) : attention(lib, { ...att, variant }));
       out.push(...mm("dense", l, L.dense, h1, x, { accumulate: true }));
       if (!cfg.parallelResidual) {
         out.push(norm("post_attention_layernorm", l, L.postAttentionLayernorm, x, h2));

@@ -640,6 +640,6 @@ function extraLines(r: BenchResult, e: BenchExtra): string[] {
       }`,
     );
   }
-  if (e.tuned.length) out.push("matmul choices (timed at load):", ...e.tuned.map((l) => `  ${l}`));
+  if (e.tuned.length) out.push("kernel choices (timed at load):", ...e.tuned.map((l) => `  ${l}`));
   return out;
 }

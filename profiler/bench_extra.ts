@@ -3,6 +3,7 @@
  * verify pass's GPU time for every T (it should grow smoothly: monotone in T), and the
  * measured matmul choices of engine/autotune.ts.
  */
+import { ATTENTION_TUNE_KEYS } from "../engine/autotune.ts";
 import type { NeoxModel } from "../engine/model.ts";
 import type { GpuTimer } from "./gpu_timer.ts";
 import { timePass } from "./kernel_profile.ts";
@@ -53,13 +54,21 @@ export async function verifyCurve(
   }
 }
 
-/** The measured matmul choices of a model's adapter profile, one line each. */
+/** The measured matmul and attention choices of a model's adapter profile, one line each. */
 export function tunedLines(model: NeoxModel): string[] {
   const p = model.profile;
   if (!p) return [];
-  return [...p.matmul].map(([k, v]) =>
-    `${k}: ${v.variant}${v.rpt ? ` RPT=${v.rpt}` : ""} (${
-      Object.entries(v.ticks).map(([n, t]) => `${n} ${(t / 1e3).toFixed(0)}k`).join(", ")
-    } ticks)`
-  );
+  const ticks = (t: Record<string, number>) =>
+    Object.entries(t).map(([n, v]) => `${n} ${(v / 1e3).toFixed(0)}k`).join(", ");
+  return [
+    ...[...p.matmul].map(([k, v]) =>
+      `${k}: ${v.variant}${v.rpt ? ` RPT=${v.rpt}` : ""} (${ticks(v.ticks)} ticks)`
+    ),
+    ...[...p.attention].map(([k, v]) =>
+      `${k} (${ATTENTION_TUNE_KEYS} cached): ${v.variant.variant} (${ticks(v.ticks)} ticks)`
+    ),
+    ...[...p.norm].map(([k, v]) =>
+      `${k}: ${v.rows ? "layernorm_pair_rows" : "layernorm_pair"} (${ticks(v.ticks)} ticks)`
+    ),
+  ];
 }

@@ -23,6 +23,7 @@ import {
   argmax,
   attention,
   attentionChoice,
+  attentionRowsFits,
   type AttentionVariant,
   embedding,
   fill,
@@ -455,9 +456,21 @@ async function runMatmul(
 }
 
 function layernormPairRows(b: Bench, rnd: SeededRandom): Row[] {
-  const shapes: [number, number][] = [[1, 1], [2, 3], [5, 63], [1, 65], [17, 384], [9, 513]];
-  return shapes.map(([T, d]) => ({
-    kernel: "layernorm_pair",
+  // The barrier-free kernel (one invocation per row) takes d % 4 == 0 only.
+  const shapes: [number, number, boolean][] = [
+    [1, 1, false],
+    [2, 3, false],
+    [5, 63, false],
+    [1, 65, false],
+    [17, 384, false],
+    [9, 513, false],
+    [1, 4, true],
+    [3, 128, true],
+    [17, 384, true],
+    [9, 516, true],
+  ];
+  return shapes.map(([T, d, rows]) => ({
+    kernel: rows ? "layernorm_pair_rows" : "layernorm_pair",
     shape: `T=${T} d=${d} (y1 then y2)`,
     tol: 5e-6,
     nmseTol: NMSE_F32,
@@ -476,6 +489,7 @@ function layernormPairRows(b: Bench, rnd: SeededRandom): Row[] {
         T,
         d,
         eps,
+        rows,
       })]);
       const ref = (w: Float32Array, c: Float32Array) =>
         refLayerNorm(Float64Array.from(x), Float64Array.from(w), Float64Array.from(c), T, d, eps);
@@ -632,6 +646,7 @@ function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
   assert.equal(limited.variant, "tiled", "16 KiB of workgroup memory cannot hold 4096 scores");
   assert.equal(attentionChoice(32 << 10).variant, "full");
   const tiles: AttentionVariant[] = [limited, { variant: "tiled", tile: 64 }];
+  const ROWS: AttentionVariant = { variant: "rows" };
   for (const [S, T, H, hd, rot] of shapes) {
     let pending: Promise<{ cache: Outcome; out: Outcome }> | null = null;
     const once = () => pending ??= runAttention(b, rnd, { S, T, H, hd, rot }, { variant: "full" });
@@ -653,12 +668,26 @@ function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
     // Output rows in a wider buffer (model.ts: attention beside the mlp hidden layer).
     for (const v of [{ variant: "full" } as AttentionVariant, ...tiles]) {
       rows.push({
-        kernel: v.variant === "full" ? "attention" : `attention_tiled TILE=${v.tile}`,
+        kernel: v.variant === "full"
+          ? "attention"
+          : `attention_tiled TILE=${v.variant === "tiled" ? v.tile : 0}`,
         shape: `${shape} outStride=+5`,
         tol: 1e-5,
         nmseTol: NMSE_F32,
         run: async () => (await runAttention(b, rnd, { S, T, H, hd, rot }, v, 5)).out,
       });
+    }
+    // The barrier-free kernel (hd and rot multiples of 4), also into a wider buffer.
+    if (attentionRowsFits(hd, rot)) {
+      for (const pad of [0, 5]) {
+        rows.push({
+          kernel: "attention_rows",
+          shape: pad ? `${shape} outStride=+${pad}` : shape,
+          tol: 1e-5,
+          nmseTol: NMSE_F32,
+          run: async () => (await runAttention(b, rnd, { S, T, H, hd, rot }, ROWS, pad)).out,
+        });
+      }
     }
     for (const v of tiles) {
       rows.push({

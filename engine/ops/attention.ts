@@ -49,7 +49,15 @@ export interface LayerNormPairOptions extends OpPlace {
   T: number;
   d: number;
   eps: number;
+  /**
+   * One invocation per row, no barrier (kernels/layernorm_pair_rows.wgsl; d % 4 == 0), the
+   * shape a software adapter runs fastest; default: one workgroup per row.
+   */
+  rows?: boolean;
 }
+
+/** Rows per workgroup of layernorm_pair_rows (one 256-bit vector of lavapipe's). */
+const NORM_ROWS_WGS = 8;
 
 /**
  * Both LayerNorms of a parallel-residual block in one dispatch: y1 = ln1(x), y2 = ln2(x), the
@@ -58,9 +66,11 @@ export interface LayerNormPairOptions extends OpPlace {
 export function layerNormPair(lib: KernelLibrary, o: LayerNormPairOptions): Dispatch {
   const { T, d } = o;
   check(T >= 1 && d >= 1, `layerNormPair needs T, d >= 1 (T=${T}, d=${d})`);
+  check(!o.rows || d % 4 === 0, `layernorm_pair_rows needs d % 4 == 0 (d=${d})`);
+  const kernel = o.rows ? "layernorm_pair_rows" : "layernorm_pair";
   return lib.dispatch(
     o.label ?? "layer_norm_pair",
-    lib.pipeline("layernorm_pair"),
+    o.rows ? lib.pipeline(kernel, "f32", { WGS: NORM_ROWS_WGS }) : lib.pipeline(kernel),
     [
       lib.uniform([T, d, o.eps, 0], [2]),
       o.x,
@@ -71,8 +81,8 @@ export function layerNormPair(lib: KernelLibrary, o: LayerNormPairOptions): Disp
       o.norm2.bias,
       o.y2,
     ],
-    [T],
-    meta("layer_norm", "layernorm_pair", o, {
+    [o.rows ? Math.ceil(T / NORM_ROWS_WGS) : T],
+    meta("layer_norm", kernel, o, {
       shape: `${T}x${d} x2`,
       bytes: 3 * T * d * F32 + 4 * d * F32,
       flops: 12 * T * d,
@@ -200,8 +210,23 @@ export function rotaryAppend(lib: KernelLibrary, o: RotaryAppendOptions): Dispat
 /** Largest head dimension of the attention kernels (their `qv` array). */
 export const ATTENTION_MAX_HEAD_DIM = 256;
 
-/** Attention kernels: all scores in workgroup memory, or tiles of them (online softmax). */
-export type AttentionVariant = { variant: "full" } | { variant: "tiled"; tile: number };
+/**
+ * Attention kernels: all scores in workgroup memory, tiles of them (online softmax), or one
+ * invocation per query and head with no workgroup memory (attention_rows.wgsl; hd and rot
+ * multiples of 4), the shape a software adapter runs fastest.
+ */
+export type AttentionVariant =
+  | { variant: "full" }
+  | { variant: "tiled"; tile: number }
+  | { variant: "rows" };
+
+/** Invocations per workgroup of attention_rows (one 256-bit vector of lavapipe's). */
+const ATTENTION_ROWS_WGS = 8;
+
+/** Whether attention_rows can run heads of hd dims with the first rot rotated. */
+export function attentionRowsFits(hd: number, rot: number): boolean {
+  return hd % 4 === 0 && rot % 4 === 0;
+}
 
 /** Workgroup bytes of attention.wgsl / attention_tiled.wgsl with `keys` scores held. */
 function attentionWorkgroupBytes(keys: number): number {
@@ -248,10 +273,25 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
   const { T, H, hd, rot, C } = o;
   check(hd <= ATTENTION_MAX_HEAD_DIM, `attention needs hd <= ${ATTENTION_MAX_HEAD_DIM} (hd=${hd})`);
   const v = o.variant ?? attentionChoice(lib.device.limits.maxComputeWorkgroupStorageSize);
-  const kernel = v.variant === "full" ? "attention" : "attention_tiled";
+  check(
+    v.variant !== "rows" || attentionRowsFits(hd, rot),
+    `attention_rows needs hd and rot multiples of 4 (hd=${hd}, rot=${rot})`,
+  );
+  const kernel = v.variant === "full"
+    ? "attention"
+    : v.variant === "tiled"
+    ? "attention_tiled"
+    : "attention_rows";
   const pl = v.variant === "full"
     ? lib.pipeline(kernel, "f32", { MAXKEYS: MAX_CACHE_ENTRIES })
-    : lib.pipeline(kernel, "f32", { MAXKEYS: MAX_CACHE_ENTRIES, TILE: v.tile });
+    : v.variant === "tiled"
+    ? lib.pipeline(kernel, "f32", { MAXKEYS: MAX_CACHE_ENTRIES, TILE: v.tile })
+    : lib.pipeline(kernel, "f32", {
+      HD4: hd / 4,
+      HALF: rot / 2,
+      ROT4: rot / 4,
+      WGS: ATTENTION_ROWS_WGS,
+    });
   // Query t sees cacheLen + t + 1 keys; each key costs a rotated dot and a weighted sum.
   const perKey = H * (4 * hd + 3 * rot + 4);
   const perKeyBytes = 2 * H * hd * F32 + rot * F32;
@@ -267,7 +307,7 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
       o.cosSin,
       o.out,
     ],
-    [H, T],
+    v.variant === "rows" ? [Math.ceil((T * H) / ATTENTION_ROWS_WGS)] : [H, T],
     meta("attention", kernel, o, {
       // Keys depend on the cache length: the profiler prefixes "Tq x Nk, ".
       shape: `${H}x${hd} rot ${rot}`,

@@ -1,0 +1,80 @@
+// Causal attention exactly as attention.wgsl computes it, shaped for software adapters
+// (lavapipe), which pay per barrier and per load rather than per byte: no workgroup memory
+// and no barrier. Each invocation owns one (query, head) pair and walks that query's keys in
+// cache-index order once, with an online softmax (running max and sum, the output rescaled
+// when the max grows); its query and output stay in registers as HD4 vec4s (loops unrolled,
+// kernels/kernel.ts #unroll), and keys and values are read as vec4s past the rotated dims.
+// Constants per pipeline: HD4 = hd / 4, HALF = rot / 2, ROT4 = rot / 4 (rot % 4 == 0), WGS.
+// q: [T, H, hd] f32 (rotated); kCache, vCache: [C, H, hd] f32 (keys before rotary);
+// cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart.
+#include "sink_window.wgsl"
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read> q: array<vec4f>;
+@group(0) @binding(3) var<storage, read> kCache: array<vec4f>;
+@group(0) @binding(4) var<storage, read> vCache: array<vec4f>;
+@group(0) @binding(5) var<storage, read> cosSin: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WGS)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  _ = arrayLength(&cosSin); // bound (and in the layout) even when rot = 0
+  let H = p.H;
+  if (g.x >= p.T * H) { return; }
+  let t = g.x / H;
+  let h = g.x % H;
+  let pos = state[0] + t;
+  let sinks = state[STATE_SINKS];
+  let n = min(liveEntries(pos, state[STATE_HIGH], state[STATE_LOW]), p.C);
+  let evicted = pos + 1u - n;
+  var qv: array<vec4f, HD4>;
+  var acc: array<vec4f, HD4>;
+#unroll c HD4
+  qv[c] = q[(t * H + h) * HD4 + c];
+  acc[c] = vec4f(0.0);
+#end
+  var m = -3.4e38;
+  var l = 0.0;
+  // Walk the slots in cache-index order: sinks, then the ring from the window's start.
+  var slot = 0u;
+  for (var j = 0u; j < n; j++) {
+    if (j == sinks) { slot = cacheSlot(j + evicted, sinks, p.C); }
+    let kb = (slot * H + h) * HD4;
+    var sd = 0.0;
+    // Key j rotated by its cache index j (rotate_half over the first rot dims).
+#unroll f HALF
+    let cs = (j * HALF + f) * 2u;
+    let c = cosSin[cs];
+    let s = cosSin[cs + 1u];
+    let k1 = kCache[kb + f / 4u][f % 4u];
+    let k2 = kCache[kb + (f + HALF) / 4u][(f + HALF) % 4u];
+    sd += qv[f / 4u][f % 4u] * (k1 * c - k2 * s) +
+      qv[(f + HALF) / 4u][(f + HALF) % 4u] * (k2 * c + k1 * s);
+#end
+#unroll c HD4
+    if (c >= ROT4) { sd += dot(qv[c], kCache[kb + c]); }
+#end
+    let sc = sd * p.scale;
+    let mNew = max(m, sc);
+    let corr = exp(m - mNew);
+    let e = exp(sc - mNew);
+    l = l * corr + e;
+    m = mNew;
+#unroll c HD4
+    acc[c] = acc[c] * corr + e * vCache[kb + c];
+#end
+    slot++;
+    if (slot == p.C) { slot = sinks; }
+  }
+  let o = t * select(H * p.hd, p.outStride, p.outStride != 0u) + h * p.hd;
+  let inv = 1.0 / l;
+#unroll c HD4
+  let r = acc[c] * inv;
+  out[o + 4u * c] = r.x;
+  out[o + 4u * c + 1u] = r.y;
+  out[o + 4u * c + 2u] = r.z;
+  out[o + 4u * c + 3u] = r.w;
+#end
+}
