@@ -93,20 +93,20 @@ export function tuneKey(m: Pick<Linear, "wt" | "N" | "K">, T: number): string {
 export const MAX_ACCUMULATORS = 128;
 
 /**
- * Candidates timed for a matrix: matmul_rows at 1, 2, 4, 8 and 16 rows per invocation (at most
- * MAX_ACCUMULATORS partial sums), and matmul_f16x8.
+ * Candidates timed for a matrix: matmul_rows at 1, 4, 8 and 16 rows per invocation (at most
+ * MAX_ACCUMULATORS partial sums; 2 never won on lavapipe, 1 keeps the most parallel shape for
+ * a GPU), matmul_rows_tex at 8 and 16 where the chunks have weight textures, and matmul_f16x8.
  */
 
 function candidates(m: Linear, T: number): MatmulChoice[] {
   if (m.wt !== "f16" || !m.chunks.every((c) => c.inter)) return [];
   const tok = rowsTok(T);
-  const out: MatmulChoice[] = [1, 2, 4, 8, 16].filter((rpt) => rpt * tok <= MAX_ACCUMULATORS).map((
-    rpt,
-  ) => ({
-    variant: "rows",
-    tok,
-    rpt,
-  }));
+  const rpts = [1, 4, 8, 16].filter((rpt) => rpt * tok <= MAX_ACCUMULATORS);
+  const out: MatmulChoice[] = rpts.map((rpt) => ({ variant: "rows", tok, rpt }));
+  // The texture-weight twin at the row counts that win on lavapipe (PERF.md).
+  if (m.K % 4 === 0 && m.chunks.every((c) => c.tex)) {
+    for (const rpt of rpts.filter((r) => r >= 8)) out.push({ variant: "rows_tex", tok, rpt });
+  }
   if (m.K % 8 === 0) out.push(matmulTuning("f16x8", T));
   return out;
 }
@@ -122,7 +122,9 @@ function name(c: MatmulChoice): string {
 export function tunedChoice(profile: DeviceProfile | null, m: Linear, T: number): MatmulChoice {
   const t = profile?.matmul.get(tuneKey(m, T));
   if (!t) return matmulChoice(m, T);
-  if (t.variant === "rows") return { variant: "rows", tok: rowsTok(T), rpt: t.rpt };
+  if (t.variant === "rows" || t.variant === "rows_tex") {
+    return { variant: t.variant, tok: rowsTok(T), rpt: t.rpt };
+  }
   return matmulTuning(t.variant, T);
 }
 

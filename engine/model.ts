@@ -317,6 +317,7 @@ export class NeoxModel {
         c.buf.destroy();
         c.scales?.destroy();
         c.inter?.destroy();
+        c.tex?.destroy();
       }
       m.bias?.destroy();
     };

@@ -169,17 +169,20 @@ export class KernelLibrary {
     return this.#zero;
   }
 
-  /** Binds `buffers` to bindings 0..n-1 of group 0 and records the dispatch. */
+  /** Binds `resources` (buffers, or textures' default views) to bindings 0..n-1 of group 0 and records the dispatch. */
   dispatch(
     label: string,
     pipeline: GPUComputePipeline,
-    buffers: GPUBuffer[],
+    resources: (GPUBuffer | GPUTexture)[],
     workgroups: [number, number?, number?],
     meta: DispatchMeta,
   ): Dispatch {
     const bindGroup = this.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
-      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: resources.map((r, binding) => ({
+        binding,
+        resource: "createView" in r ? r.createView() : { buffer: r },
+      })),
     });
     return {
       label,

@@ -9,4 +9,10 @@ fn xw(row: u32, k: u32) -> vec4f {
   return select(vec4f(0.0), x[(row + k) / 4u], k < p.K);
 }
 
+@group(0) @binding(2) var<storage, read> W: array<vec4u>;
+
+fn wload(i: u32) -> vec4u {
+  return W[i];
+}
+
 #include "matmul_rows_body.wgsl"

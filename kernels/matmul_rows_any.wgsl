@@ -12,4 +12,10 @@ fn xw(row: u32, k: u32) -> vec4f {
   return vec4f(xs(row, k), xs(row, k + 1u), xs(row, k + 2u), xs(row, k + 3u));
 }
 
+@group(0) @binding(2) var<storage, read> W: array<vec4u>;
+
+fn wload(i: u32) -> vec4u {
+  return W[i];
+}
+
 #include "matmul_rows_body.wgsl"

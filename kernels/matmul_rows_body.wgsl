@@ -11,13 +11,13 @@
 // to a multiple of 8, which keeps that adjacency for every r.
 // y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
 // Needs at module scope: fn xw(row: u32, k: u32) -> vec4f (x[row + k .. row + k + 3], zero
-// at k >= K), RPT, TOK and WGS (invocations per workgroup: small matrices use small
+// at k >= K), fn wload(i: u32) -> vec4u (word i of the interleaved weights, binding 2), RPT,
+// TOK and WGS (invocations per workgroup: small matrices use small
 // workgroups so that every CPU thread of a software adapter gets some).
 struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
 const ACCUMULATE = 1u;
 const BIAS = 8u;
 
-@group(0) @binding(2) var<storage, read> W: array<vec4u>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -51,7 +51,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 #end
 #unroll r RPT
       let n = min(gx + r * S, R - 1u);
-      let w = W[((n >> 3u) * K8 + j) * 8u + (n & 7u)];
+      let w = wload(((n >> 3u) * K8 + j) * 8u + (n & 7u));
       let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
       let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
 #unroll t TOK 4
@@ -65,7 +65,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       var wb: array<vec4f, RPT>;
 #unroll r RPT
       let n = min(gx + r * S, R - 1u);
-      let w = W[((n >> 3u) * K8 + j) * 8u + (n & 7u)];
+      let w = wload(((n >> 3u) * K8 + j) * 8u + (n & 7u));
       wa[r] = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
       wb[r] = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
 #end

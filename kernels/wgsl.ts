@@ -1064,6 +1064,12 @@ fn xw(row: u32, k: u32) -> vec4f {
   return select(vec4f(0.0), x[(row + k) / 4u], k < p.K);
 }
 
+@group(0) @binding(2) var<storage, read> W: array<vec4u>;
+
+fn wload(i: u32) -> vec4u {
+  return W[i];
+}
+
 #include "matmul_rows_body.wgsl"
 `,
   matmul_rows_any: `// matmul_rows.wgsl for any K: x read as scalars (its rows need not be 16-byte aligned).
@@ -1078,6 +1084,12 @@ fn xs(row: u32, k: u32) -> f32 {
 
 fn xw(row: u32, k: u32) -> vec4f {
   return vec4f(xs(row, k), xs(row, k + 1u), xs(row, k + 2u), xs(row, k + 3u));
+}
+
+@group(0) @binding(2) var<storage, read> W: array<vec4u>;
+
+fn wload(i: u32) -> vec4u {
+  return W[i];
 }
 
 #include "matmul_rows_body.wgsl"
@@ -1095,13 +1107,13 @@ fn xw(row: u32, k: u32) -> vec4f {
 // to a multiple of 8, which keeps that adjacency for every r.
 // y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
 // Needs at module scope: fn xw(row: u32, k: u32) -> vec4f (x[row + k .. row + k + 3], zero
-// at k >= K), RPT, TOK and WGS (invocations per workgroup: small matrices use small
+// at k >= K), fn wload(i: u32) -> vec4u (word i of the interleaved weights, binding 2), RPT,
+// TOK and WGS (invocations per workgroup: small matrices use small
 // workgroups so that every CPU thread of a software adapter gets some).
 struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
 const ACCUMULATE = 1u;
 const BIAS = 8u;
 
-@group(0) @binding(2) var<storage, read> W: array<vec4u>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -1135,7 +1147,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 #end
 #unroll r RPT
       let n = min(gx + r * S, R - 1u);
-      let w = W[((n >> 3u) * K8 + j) * 8u + (n & 7u)];
+      let w = wload(((n >> 3u) * K8 + j) * 8u + (n & 7u));
       let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
       let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
 #unroll t TOK 4
@@ -1149,7 +1161,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       var wb: array<vec4f, RPT>;
 #unroll r RPT
       let n = min(gx + r * S, R - 1u);
-      let w = W[((n >> 3u) * K8 + j) * 8u + (n & 7u)];
+      let w = wload(((n >> 3u) * K8 + j) * 8u + (n & 7u));
       wa[r] = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
       wb[r] = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
 #end
@@ -1177,6 +1189,26 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   }
 #end
 }
+`,
+  matmul_rows_tex: `// matmul_rows.wgsl with the k8-interleaved weights in an rgba32uint texture (word i at texel
+// (i % TEXW, i / TEXW); engine/ops/linear.ts weightTexture) instead of a storage buffer: on
+// lavapipe a texel fetch is one 16-byte load per invocation where a storage load of a
+// vec4<u32> is four scalar loads behind lane-by-lane branches (PERF.md). K % 4 == 0.
+// x: [T, K] f32 (vec4 view); bias: [N] f32; y: [T, yStride] f32. TEXW set per pipeline.
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var W: texture_2d<u32>;
+
+fn xw(row: u32, k: u32) -> vec4f {
+  return select(vec4f(0.0), x[(row + k) / 4u], k < p.K);
+}
+
+fn wload(i: u32) -> vec4u {
+  return textureLoad(W, vec2u(i % TEXW, i / TEXW), 0);
+}
+
+#include "matmul_rows_body.wgsl"
 `,
   matmul_tile: `// Shared by the tiled linear kernels (matmul, matmul_vec4, matmul_f16x8, matmul_int8,
 // matmul_int8x16): their parameters, the tile shape and the store epilogue.

@@ -40,6 +40,7 @@ import {
   rotary,
   rotaryAppend,
   rowsTok,
+  weightTexture,
 } from "../engine/ops.ts";
 import {
   refAttention,
@@ -132,6 +133,7 @@ class Bench {
   readonly gpu: Gpu;
   readonly lib: KernelLibrary;
   #made: GPUBuffer[] = [];
+  #textures: GPUTexture[] = [];
   constructor(gpu: Gpu) {
     this.gpu = gpu;
     this.lib = new KernelLibrary(gpu.device);
@@ -143,6 +145,14 @@ class Bench {
   }
   nan(count: number): GPUBuffer {
     return this.buffer(new Float32Array(count).fill(NaN), "nan-filled");
+  }
+  /** The weight texture of an interleaved copy (as loadModel makes it). */
+  texture(inter: GPUBuffer): GPUTexture {
+    const enc = this.gpu.device.createCommandEncoder();
+    const t = weightTexture(this.gpu.device, enc, inter, "test");
+    this.gpu.device.queue.submit([enc.finish()]);
+    this.#textures.push(t);
+    return t;
   }
   state(cacheLen: number, tokenPos: number): GPUBuffer {
     const s = new Uint32Array(16);
@@ -165,7 +175,9 @@ class Bench {
   }
   destroy(): void {
     for (const b of this.#made) b.destroy();
+    for (const t of this.#textures) t.destroy();
     this.#made = [];
+    this.#textures = [];
   }
 }
 
@@ -291,6 +303,7 @@ const MATMUL_SOURCE: Record<string, string> = {
   vec4: "matmul_vec4",
   f16x8: "matmul_f16x8",
   rows: "matmul_rows",
+  rows_tex: "matmul_rows_tex",
 };
 
 function matmulName(k: MatmulChoice): string {
@@ -359,6 +372,23 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
     }
   }
   for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, rowsK(4, 1), "f16", c));
+  // matmul_rows_tex: the same body over a weight texture (K % 4 == 0), at the row counts tuned.
+  for (const rpt of [4, 8, 16]) {
+    for (const c of MATMUL_CASES.filter((c) => c.K % 4 === 0)) {
+      if (rpt * rowsTok(c.T) <= MAX_ACCUMULATORS) {
+        rows.push(matmulRow(b, rnd, { variant: "rows_tex", tok: rowsTok(c.T), rpt }, "f16", c));
+      }
+    }
+  }
+  // A matrix of more than one texture row (TEXTURE_WIDTH words), its last row partial.
+  for (const T of [1, 5, 17]) {
+    rows.push(matmulRow(b, rnd, { variant: "rows_tex", tok: rowsTok(T), rpt: 8 }, "f16", {
+      K: 384,
+      N: 1200,
+      T,
+      bias: true,
+    }));
+  }
   // Verify passes of T = 1..17 tokens on shapes of the embedded target and odd ones.
   for (const [K, N] of [[384, 1152], [1536, 384], [65, 100], [130, 7]]) {
     for (let T = 1; T <= 17; T++) {
@@ -416,7 +446,13 @@ async function runMatmul(
     N: stride,
     K,
     wt: o.wt,
-    chunks: [{ buf: b.buffer(o.wt === "f16" ? f16.bits : w), rowStart: padL, rows: N, inter }],
+    chunks: [{
+      buf: b.buffer(o.wt === "f16" ? f16.bits : w),
+      rowStart: padL,
+      rows: N,
+      inter,
+      tex: inter && o.variant?.variant === "rows_tex" ? b.texture(inter) : undefined,
+    }],
     bias: c.bias ? b.buffer(bias) : null,
   };
   // yPad through the options (yStride, yCol) when the case asks, else as a chunk's rowStart.

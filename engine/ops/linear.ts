@@ -16,7 +16,9 @@ export interface Linear {
    * scales (int8 only): [rows, 1 or ceil(K/group)] f32;
    * inter (f16 only, optional): the same rows repacked k8-interleaved ({@link interleaveF16})
    * for matmul_rows, made at load beside buf (buf stays: the naive oracle, embeddings and the
-   * other variants read it).
+   * other variants read it);
+   * tex (optional): inter's words as an rgba32uint texture for matmul_rows_tex
+   * ({@link weightTexture}; made at load when the kernels are tuned).
    */
   chunks: {
     buf: GPUBuffer;
@@ -24,6 +26,7 @@ export interface Linear {
     rows: number;
     scales?: GPUBuffer;
     inter?: GPUBuffer;
+    tex?: GPUTexture;
   }[];
   /** [N] f32, or null for no bias. */
   bias: GPUBuffer | null;
@@ -39,6 +42,7 @@ export type MatmulVariant =
   | "vec4"
   | "f16x8"
   | "rows"
+  | "rows_tex"
   | "int8"
   | "int8x16";
 
@@ -72,6 +76,42 @@ export const INTERLEAVE_MAX_BYTES = 512 << 20;
 /** Bytes of the k8-interleaved copy of an [R, K] f16 matrix (R padded to a multiple of 8). */
 export function interleavedBytes(R: number, K: number): number {
   return Math.ceil(R / 8) * 8 * Math.ceil(K / 8) * 16;
+}
+
+/** Texels per row of a weight texture (matmul_rows_tex.wgsl TEXW). */
+export const TEXTURE_WIDTH = 4096;
+
+/**
+ * The k8-interleaved words of `inter` (16 bytes each) as an rgba32uint texture, word i at
+ * texel (i % TEXTURE_WIDTH, i / TEXTURE_WIDTH), copied on the GPU (encoded on `enc`).
+ */
+export function weightTexture(
+  device: GPUDevice,
+  enc: GPUCommandEncoder,
+  inter: GPUBuffer,
+  label = "weights",
+): GPUTexture {
+  const words = inter.size / 16;
+  const W = TEXTURE_WIDTH;
+  const full = Math.floor(words / W);
+  const rest = words - full * W;
+  const tex = device.createTexture({
+    label: `${label} texture`,
+    size: [W, full + (rest ? 1 : 0)],
+    format: "rgba32uint",
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+  });
+  if (full) {
+    enc.copyBufferToTexture({ buffer: inter, bytesPerRow: W * 16 }, { texture: tex }, [W, full]);
+  }
+  if (rest) {
+    enc.copyBufferToTexture(
+      { buffer: inter, offset: full * W * 16, bytesPerRow: W * 16 },
+      { texture: tex, origin: [0, full] },
+      [rest, 1],
+    );
+  }
+  return tex;
 }
 
 /** Options of {@link interleave}. */
@@ -163,7 +203,7 @@ export function matmulChoice(
 /** The default TOK and RPT of a matmul variant for passes of T tokens. */
 export function matmulTuning(variant: MatmulVariant, T: number): MatmulChoice {
   if (variant === "naive") return { variant };
-  if (variant === "rows") return { variant, tok: rowsTok(T), rpt: 1 };
+  if (variant === "rows" || variant === "rows_tex") return { variant, tok: rowsTok(T), rpt: 1 };
   if (variant === "tiled") return { variant, tok: T === 1 ? 1 : T <= 8 ? 4 : 8 };
   return { variant, tok: T === 1 ? 1 : T <= 4 ? 4 : 8, rpt: 4 };
 }
@@ -180,6 +220,8 @@ function matmulKernel(
   tok: number;
   /** matmul_rows: one invocation per RPT rows, bound to the chunks' k8-interleaved copies. */
   inter?: boolean;
+  /** matmul_rows_tex: bound to the chunks' weight textures. */
+  tex?: boolean;
 } {
   const int8 = m.wt === "int8";
   const group: Record<string, number> = int8 ? { GROUP: m.group ?? 0 } : {};
@@ -213,17 +255,21 @@ function matmulKernel(
         rows: 4 * rpt,
         tok,
       };
-    case "rows": {
+    case "rows":
+    case "rows_tex": {
       check(m.wt === "f16", "matmul_rows needs f16 weights (k8-interleaved)");
+      const tex = c.variant === "rows_tex";
+      check(!tex || m.K % 4 === 0, `matmul_rows_tex needs K % 4 == 0 (K=${m.K})`);
       const rpt1 = c.rpt ?? 1;
       const wgs = rowsWorkgroup(Math.ceil(m.N / rpt1));
       return {
-        name: m.K % 4 === 0 ? "matmul_rows" : "matmul_rows_any",
+        name: tex ? "matmul_rows_tex" : m.K % 4 === 0 ? "matmul_rows" : "matmul_rows_any",
         wt: "f32",
-        consts: { TOK: tok, RPT: rpt1, WGS: wgs },
+        consts: { TOK: tok, RPT: rpt1, WGS: wgs, ...(tex ? { TEXW: TEXTURE_WIDTH } : {}) },
         rows: wgs * rpt1,
         tok,
         inter: true,
+        tex,
       };
     }
     case "int8":
@@ -292,6 +338,7 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
     check(c.rowStart + c.rows <= m.N, `chunk rows ${c.rowStart}+${c.rows} exceed N=${m.N}`);
     check(m.wt !== "int8" || c.scales !== undefined, "int8 chunks need their scales");
     check(!k.inter || c.inter !== undefined, "matmul_rows needs the chunks' k8-interleaved copies");
+    check(!k.tex || c.tex !== undefined, "matmul_rows_tex needs the chunks' weight textures");
     // A chunk's bias slice starts at rowStart: only a single chunk carries a bias.
     const params = lib.uniform([
       T,
@@ -306,7 +353,7 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
     const buffers = [
       params,
       o.x,
-      k.inter ? c.inter! : c.buf,
+      k.tex ? c.tex! : k.inter ? c.inter! : c.buf,
       m.bias ?? lib.zero(),
       o.y,
       ...(c.scales ? [c.scales] : []),
