@@ -23,6 +23,7 @@ import {
   matmulTuning,
   rowsTok,
   streamRead,
+  weightTexture,
 } from "./ops.ts";
 
 /**
@@ -97,7 +98,6 @@ export const MAX_ACCUMULATORS = 128;
  * MAX_ACCUMULATORS partial sums; 2 never won on lavapipe, 1 keeps the most parallel shape for
  * a GPU), matmul_rows_tex at 8 and 16 where the chunks have weight textures, and matmul_f16x8.
  */
-
 function candidates(m: Linear, T: number): MatmulChoice[] {
   if (m.wt !== "f16" || !m.chunks.every((c) => c.inter)) return [];
   const tok = rowsTok(T);
@@ -132,7 +132,8 @@ export function tunedChoice(profile: DeviceProfile | null, m: Linear, T: number)
  * Times every candidate of every matrix in `linears` (distinct shapes only, those not yet in
  * the profile) at each tuned bucket and records the fastest. One submit and one readback in
  * all: each candidate runs `reps` dispatches in its own timestamped pass, `rounds` times
- * interleaved with the others; the fastest round counts.
+ * interleaved with the others; the fastest round counts. Interleaved chunks get weight
+ * textures first (matmul_rows_tex's candidates); those no measured choice reads are freed.
  */
 export async function tuneMatmuls(
   gpu: Gpu,
@@ -142,6 +143,7 @@ export async function tuneMatmuls(
 ): Promise<DeviceProfile> {
   const profile = deviceProfile(gpu);
   if (!gpu.hasTimestamps) return profile;
+  addWeightTextures(gpu, linears);
   const rounds = o.rounds ?? 3;
   const reps = o.reps ?? 1;
   const jobs: { key: string; cands: { c: MatmulChoice; d: Dispatch[] }[] }[] = [];
@@ -162,7 +164,20 @@ export async function tuneMatmuls(
       });
     }
   }
-  if (jobs.length === 0) return profile;
+  if (jobs.length > 0) await timeMatmuls(gpu, lib, profile, jobs, { rounds, reps }, scratch);
+  dropUnusedTextures(profile, linears);
+  return profile;
+}
+
+/** Times the matmul jobs (each candidate after a read that evicts its weights); records the fastest. */
+async function timeMatmuls(
+  gpu: Gpu,
+  lib: KernelLibrary,
+  profile: DeviceProfile,
+  jobs: { key: string; cands: { c: MatmulChoice; d: Dispatch[] }[] }[],
+  o: { rounds: number; reps: number },
+  scratch: GPUBuffer[],
+): Promise<void> {
   const flushSrc = storageBuffer(gpu, FLUSH_BYTES, "tune flush");
   const flushOut = storageBuffer(gpu, 64 * 64 * 16, "tune flush out");
   scratch.push(flushSrc, flushOut);
@@ -174,34 +189,73 @@ export async function tuneMatmuls(
     fma: 0,
     layout: 1,
   });
-  const samples = await timeCandidates(gpu, jobs, { rounds, reps, before: flush });
-  scratch.forEach((b) => b.destroy());
-  jobs.forEach((j, ji) => {
-    const best = fastest(samples[ji]);
-    if (best === null) return;
-    const c = j.cands[best.at].c;
+  await keepFastest(gpu, jobs, { ...o, before: flush }, (j, at, ticks) => {
+    const c = j.cands[at].c;
     profile.matmul.set(j.key, {
       variant: c.variant,
       rpt: c.rpt,
-      ticks: Object.fromEntries(j.cands.map((cd, i) => [name(cd.c), best.ticks[i]])),
+      ticks: Object.fromEntries(j.cands.map((cd, i) => [name(cd.c), ticks[i]])),
     });
   });
-  return profile;
+  scratch.forEach((b) => b.destroy());
 }
 
 /**
- * The fastest candidate of one job: each candidate's fastest round (other work on a shared
- * machine only ever adds time), or null when every tick count is 0 (an adapter without
- * working timestamps: keep the rule).
+ * Gives every interleaved chunk (K % 4 == 0) its weight texture, so that matmul_rows_tex is
+ * among the candidates: copied on the GPU, one submit.
  */
-function fastest(samples: number[][]): { at: number; ticks: number[] } | null {
-  const ticks = samples.map((s) => Math.min(...s));
-  if (ticks.every((v) => !(v > 0))) return null;
-  let at = 0;
-  ticks.forEach((v, i) => {
-    if (v < ticks[at]) at = i;
+function addWeightTextures(gpu: Gpu, linears: Linear[]): void {
+  const enc = gpu.device.createCommandEncoder();
+  for (const m of linears) {
+    for (const c of m.chunks) {
+      if (c.inter && !c.tex && m.K % 4 === 0) {
+        c.tex = weightTexture(gpu.device, enc, c.inter, c.inter.label);
+      }
+    }
+  }
+  gpu.device.queue.submit([enc.finish()]);
+}
+
+/** Frees the weight textures of matrices whose measured choices never read them. */
+function dropUnusedTextures(profile: DeviceProfile, linears: Linear[]): void {
+  for (const m of linears) {
+    if (TUNE_BUCKETS.some((T) => profile.matmul.get(tuneKey(m, T))?.variant === "rows_tex")) {
+      continue;
+    }
+    for (const c of m.chunks) {
+      c.tex?.destroy();
+      c.tex = undefined;
+    }
+  }
+}
+
+/**
+ * Times every job's candidates ({@link timeCandidates}) and calls `keep` with the fastest of
+ * each: its index and every candidate's fastest round (other work on a shared machine only
+ * ever adds time). A job whose ticks are all 0 (an adapter without working timestamps) is
+ * skipped: the rule stands.
+ */
+async function keepFastest<J extends { cands: { d: Dispatch[] }[] }>(
+  gpu: Gpu,
+  jobs: J[],
+  o: { rounds: number; reps: number; before?: Dispatch },
+  keep: (job: J, at: number, ticks: number[]) => void,
+): Promise<void> {
+  const samples = await timeCandidates(gpu, jobs, o);
+  jobs.forEach((j, ji) => {
+    const ticks = samples[ji].map((s) => Math.min(...s));
+    if (ticks.every((v) => !(v > 0))) return;
+    let at = 0;
+    ticks.forEach((v, i) => {
+      if (v < ticks[at]) at = i;
+    });
+    keep(j, at, ticks);
   });
-  return { at, ticks };
+}
+
+/** Fastest ticks of each candidate, by the kernel its first dispatch runs (for reports). */
+function ticksByKernel(j: { cands: { d: Dispatch[] }[] }, ticks: number[]) {
+  return Object.fromEntries(j.cands.map((c, i) => [c.d[0].meta.kernel, ticks[i]]));
 }
 
 /**
@@ -324,16 +378,10 @@ export async function tuneAttention(
     });
   }
   if (jobs.length === 0) return profile;
-  const samples = await timeCandidates(gpu, jobs, { rounds: o.rounds ?? 3, reps: o.reps ?? 2 });
-  scratch.forEach((b) => b.destroy());
-  jobs.forEach((j, ji) => {
-    const best = fastest(samples[ji]);
-    if (best === null) return;
-    profile.attention.set(j.key, {
-      variant: j.cands[best.at].v,
-      ticks: Object.fromEntries(j.cands.map((c, i) => [c.d[0].meta.kernel, best.ticks[i]])),
-    });
+  await keepFastest(gpu, jobs, { rounds: o.rounds ?? 3, reps: o.reps ?? 2 }, (j, at, ticks) => {
+    profile.attention.set(j.key, { variant: j.cands[at].v, ticks: ticksByKernel(j, ticks) });
   });
+  scratch.forEach((b) => b.destroy());
   return profile;
 }
 
@@ -384,15 +432,9 @@ export async function tuneNorms(
     });
   }
   if (jobs.length === 0) return profile;
-  const samples = await timeCandidates(gpu, jobs, { rounds: o.rounds ?? 3, reps: o.reps ?? 4 });
-  scratch.forEach((b) => b.destroy());
-  jobs.forEach((j, ji) => {
-    const best = fastest(samples[ji]);
-    if (best === null) return;
-    profile.norm.set(j.key, {
-      rows: best.at === 1,
-      ticks: Object.fromEntries(j.cands.map((c, i) => [c.d[0].meta.kernel, best.ticks[i]])),
-    });
+  await keepFastest(gpu, jobs, { rounds: o.rounds ?? 3, reps: o.reps ?? 4 }, (j, at, ticks) => {
+    profile.norm.set(j.key, { rows: at === 1, ticks: ticksByKernel(j, ticks) });
   });
+  scratch.forEach((b) => b.destroy());
   return profile;
 }

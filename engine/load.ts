@@ -15,7 +15,7 @@ import {
 import { type Layer, type Linear, NeoxModel, type Weights } from "./model.ts";
 import type { WeightType } from "../kernels/kernel.ts";
 import { syntheticConfig } from "./pythia.ts";
-import { INTERLEAVE_MAX_BYTES, interleaveF16, weightTexture } from "./ops.ts";
+import { INTERLEAVE_MAX_BYTES, interleaveF16 } from "./ops.ts";
 import { tuneAttention, tuneMatmuls, tuneNorms } from "./autotune.ts";
 import { rowChunks, rowsPerChunk, syntheticModel } from "./synthetic.ts";
 
@@ -74,18 +74,6 @@ export async function loadModel(
         ? [l.queryKeyValue, l.denseHTo4h, l.denseOut]
         : [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH]
     );
-    // Weight textures beside the interleaved copies: matmul_rows_tex joins the candidates.
-    if (gpu.hasTimestamps) {
-      const enc = gpu.device.createCommandEncoder();
-      for (const m of [...mats, embedOut]) {
-        for (const c of m.chunks) {
-          if (c.inter && !c.tex && m.K % 4 === 0) {
-            c.tex = weightTexture(gpu.device, enc, c.inter, c.inter.label);
-          }
-        }
-      }
-      gpu.device.queue.submit([enc.finish()]);
-    }
     model.profile = await tuneMatmuls(gpu, model.lib, [...mats, embedOut]);
     const { numHeads: H, headDim: hd, rotaryDims: rot } = model.cfg;
     await tuneAttention(gpu, model.lib, { H, hd, rot });

@@ -169,7 +169,10 @@ export class KernelLibrary {
     return this.#zero;
   }
 
-  /** Binds `resources` (buffers, or textures' default views) to bindings 0..n-1 of group 0 and records the dispatch. */
+  /**
+   * Binds `resources` (buffers, or textures' default views) to bindings 0..n-1 of group 0 and
+   * records the dispatch.
+   */
   dispatch(
     label: string,
     pipeline: GPUComputePipeline,

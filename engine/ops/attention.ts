@@ -56,8 +56,11 @@ export interface LayerNormPairOptions extends OpPlace {
   rows?: boolean;
 }
 
-/** Rows per workgroup of layernorm_pair_rows (one 256-bit vector of lavapipe's). */
-const NORM_ROWS_WGS = 8;
+/**
+ * Invocations per workgroup of the one-invocation-per-row kernels (layernorm_pair_rows,
+ * attention_rows): one 256-bit vector of lavapipe's; 4 and 2 were no faster (PERF.md).
+ */
+const ROWS_WGS = 8;
 
 /**
  * Both LayerNorms of a parallel-residual block in one dispatch: y1 = ln1(x), y2 = ln2(x), the
@@ -70,7 +73,7 @@ export function layerNormPair(lib: KernelLibrary, o: LayerNormPairOptions): Disp
   const kernel = o.rows ? "layernorm_pair_rows" : "layernorm_pair";
   return lib.dispatch(
     o.label ?? "layer_norm_pair",
-    o.rows ? lib.pipeline(kernel, "f32", { WGS: NORM_ROWS_WGS }) : lib.pipeline(kernel),
+    o.rows ? lib.pipeline(kernel, "f32", { WGS: ROWS_WGS }) : lib.pipeline(kernel),
     [
       lib.uniform([T, d, o.eps, 0], [2]),
       o.x,
@@ -81,7 +84,7 @@ export function layerNormPair(lib: KernelLibrary, o: LayerNormPairOptions): Disp
       o.norm2.bias,
       o.y2,
     ],
-    [o.rows ? Math.ceil(T / NORM_ROWS_WGS) : T],
+    [o.rows ? Math.ceil(T / ROWS_WGS) : T],
     meta("layer_norm", kernel, o, {
       shape: `${T}x${d} x2`,
       bytes: 3 * T * d * F32 + 4 * d * F32,
@@ -220,9 +223,6 @@ export type AttentionVariant =
   | { variant: "tiled"; tile: number }
   | { variant: "rows" };
 
-/** Invocations per workgroup of attention_rows (one 256-bit vector of lavapipe's). */
-const ATTENTION_ROWS_WGS = 8;
-
 /** Whether attention_rows can run heads of hd dims with the first rot rotated. */
 export function attentionRowsFits(hd: number, rot: number): boolean {
   return hd % 4 === 0 && rot % 4 === 0;
@@ -290,7 +290,7 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
       HD4: hd / 4,
       HALF: rot / 2,
       ROT4: rot / 4,
-      WGS: ATTENTION_ROWS_WGS,
+      WGS: ROWS_WGS,
     });
   // Query t sees cacheLen + t + 1 keys; each key costs a rotated dot and a weighted sum.
   const perKey = H * (4 * hd + 3 * rot + 4);
@@ -307,7 +307,7 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
       o.cosSin,
       o.out,
     ],
-    v.variant === "rows" ? [Math.ceil((T * H) / ATTENTION_ROWS_WGS)] : [H, T],
+    v.variant === "rows" ? [Math.ceil((T * H) / ROWS_WGS)] : [H, T],
     meta("attention", kernel, o, {
       // Keys depend on the cache length: the profiler prefixes "Tq x Nk, ".
       shape: `${H}x${hd} rot ${rot}`,
