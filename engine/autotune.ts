@@ -8,6 +8,8 @@
  * (tests/kernels_test.ts).
  */
 import { type Gpu, readBuffer, storageBuffer } from "./device.ts";
+import type { NeoxConfig } from "./config.ts";
+import type { NeoxModel } from "./model.ts";
 import { type Dispatch, encodeDispatches, type KernelLibrary } from "../kernels/kernel.ts";
 import {
   attention,
@@ -57,6 +59,8 @@ export interface DeviceProfile {
   attention: Map<string, TunedAttention>;
   /** layernorm_pair by `normKey`: whether the barrier-free kernel won. */
   norm: Map<string, { rows: boolean; ticks: Record<string, number> }>;
+  /** One-token passes by `fusedKey`: whether one decode_layer per layer won. */
+  fused: Map<string, { fused: boolean; ticks: Record<string, number> }>;
 }
 
 const profiles = new Map<string, DeviceProfile>();
@@ -69,7 +73,7 @@ export function deviceProfile(gpu: Gpu): DeviceProfile {
   if (!p) {
     profiles.set(
       adapter,
-      p = { adapter, matmul: new Map(), attention: new Map(), norm: new Map() },
+      p = { adapter, matmul: new Map(), attention: new Map(), norm: new Map(), fused: new Map() },
     );
   }
   return p;
@@ -436,5 +440,46 @@ export async function tuneNorms(
     profile.norm.set(j.key, { rows: at === 1, ticks: ticksByKernel(j, ticks) });
   });
   scratch.forEach((b) => b.destroy());
+  return profile;
+}
+
+/** Key of a model shape in the profile's one-token pass choices. */
+export function fusedKey(c: NeoxConfig): string {
+  return `decode_layer d=${c.hiddenSize} ff=${c.intermediateSize} H=${c.numHeads} hd=${c.headDim} rot=${c.rotaryDims} layers=${c.numLayers}`;
+}
+
+/** Whether the measured one-token pass of this shape is the fused one (decode_layer). */
+export function tunedFused(profile: DeviceProfile | null, c: NeoxConfig): boolean {
+  return profile?.fused.get(fusedKey(c))?.fused ?? false;
+}
+
+/**
+ * Times a whole one-token pass of `model` (logits and argmax, over ATTENTION_TUNE_KEYS cached
+ * entries) layer by layer with the tuned kernels against one decode_layer per layer, where
+ * the model fits it; records the faster. Run after the other tuners: the layer-by-layer pass
+ * uses their choices.
+ */
+export async function tuneFused(
+  gpu: Gpu,
+  model: NeoxModel,
+  o: { rounds?: number; reps?: number } = {},
+): Promise<DeviceProfile> {
+  const profile = deviceProfile(gpu);
+  const key = fusedKey(model.cfg);
+  if (!gpu.hasTimestamps || profile.fused.has(key)) return profile;
+  const L = ATTENTION_TUNE_KEYS;
+  const seq = model.newSequence({ capacity: L + 1, maxTokens: L + 2, maxT: 1 });
+  try {
+    const opts = { logits: "last", argmax: true, advance: false } as const;
+    const fused = model.fusedPass(seq, opts);
+    if (!fused) return profile;
+    seq.setState(L, L);
+    const job = { cands: [{ d: model.buildPass(seq, 1, opts) }, { d: fused }] };
+    await keepFastest(gpu, [job], { rounds: o.rounds ?? 3, reps: o.reps ?? 2 }, (_j, at, t) => {
+      profile.fused.set(key, { fused: at === 1, ticks: { layers: t[0], decode_layer: t[1] } });
+    });
+  } finally {
+    seq.destroy();
+  }
   return profile;
 }

@@ -16,7 +16,7 @@ import { type Layer, type Linear, NeoxModel, type Weights } from "./model.ts";
 import type { WeightType } from "../kernels/kernel.ts";
 import { syntheticConfig } from "./pythia.ts";
 import { INTERLEAVE_MAX_BYTES, interleaveF16 } from "./ops.ts";
-import { tuneAttention, tuneMatmuls, tuneNorms } from "./autotune.ts";
+import { tuneAttention, tuneFused, tuneMatmuls, tuneNorms } from "./autotune.ts";
 import { rowChunks, rowsPerChunk, syntheticModel } from "./synthetic.ts";
 
 export { syntheticModel } from "./synthetic.ts";
@@ -78,6 +78,7 @@ export async function loadModel(
     const { numHeads: H, headDim: hd, rotaryDims: rot } = model.cfg;
     await tuneAttention(gpu, model.lib, { H, hd, rot });
     if (model.cfg.parallelResidual) await tuneNorms(gpu, model.lib, model.cfg.hiddenSize);
+    await tuneFused(gpu, model);
   }
   return model;
 }

@@ -8,12 +8,20 @@ import { NeoxError } from "./errors.ts";
 import { type Gpu, storageBuffer } from "./device.ts";
 import type { NeoxConfig } from "./config.ts";
 import { type Dispatch, KernelLibrary } from "../kernels/kernel.ts";
-import { type DeviceProfile, tunedAttention, tunedChoice, tunedNormRows } from "./autotune.ts";
+import {
+  type DeviceProfile,
+  tunedAttention,
+  tunedChoice,
+  tunedFused,
+  tunedNormRows,
+} from "./autotune.ts";
 import { cacheMarks, type CachePolicy, MAX_CACHE_ENTRIES } from "./cache_policy.ts";
 import {
   advance,
   argmax,
   attention,
+  decodeLayer,
+  decodeLayerFits,
   embedding,
   kvAppend,
   layerNorm,
@@ -365,6 +373,10 @@ export class NeoxModel {
       y: GPUBuffer,
       more: Partial<LinearOptions> = {},
     ) => linear(lib, m, { label, layer, x, y, T, variant: choose(m, more.T ?? T), ...more });
+    if (T === 1 && !o.tree && !this.naive && tunedFused(this.profile, this.cfg)) {
+      const fused = this.fusedPass(seq, o);
+      if (fused) return fused;
+    }
     const out: Dispatch[] = [];
     out.push(...embedding(lib, w.embedIn, { label: "embed_in", state, tokens, x, T }));
     for (let l = 0; l < cfg.numLayers; l++) {
@@ -439,6 +451,83 @@ export class NeoxModel {
       }
     }
     if (o.advance) out.push(advance(lib, { label: "advance", state, T }));
+    return out;
+  }
+
+  /** Whether every layer of a one-token pass over `seq` can run as one decode_layer. */
+  fusedLayersFit(seq: Sequence): boolean {
+    const { cfg, weights: w } = this;
+    const shape = this.#layerShape(seq);
+    return cfg.parallelResidual &&
+      w.layers.every((L) =>
+        L.denseOut !== undefined &&
+        decodeLayerFits(this.gpu.device.limits, shape, [
+          L.queryKeyValue,
+          L.denseHTo4h,
+          L.denseOut,
+        ], w.embedIn)
+      );
+  }
+
+  #layerShape(seq: Sequence) {
+    const { cfg } = this;
+    return {
+      d: cfg.hiddenSize,
+      ff: cfg.intermediateSize,
+      H: cfg.numHeads,
+      hd: cfg.headDim,
+      rot: cfg.rotaryDims,
+      C: seq.opts.capacity,
+    };
+  }
+
+  /**
+   * A one-token pass with each layer in one decode_layer dispatch (embed_in folded into the
+   * first, final_layer_norm into the last): 4-5 dispatches where the layer-by-layer pass has
+   * 6 per layer + 5. Null where a layer does not fit (then the plain pass runs).
+   */
+  fusedPass(seq: Sequence, o: PassOptions): Dispatch[] | null {
+    if (!this.fusedLayersFit(seq)) return null;
+    const { cfg, lib, weights: w } = this;
+    const { state, tokens, x, h1, logits, cosSin } = seq;
+    const last = cfg.numLayers - 1;
+    const out: Dispatch[] = w.layers.map((L, l) =>
+      decodeLayer(lib, {
+        label: "decode_layer",
+        layer: l,
+        ...this.#layerShape(seq),
+        eps: cfg.layerNormEps,
+        act: cfg.activation,
+        state,
+        tokens,
+        embed: l === 0 ? w.embedIn : undefined,
+        x,
+        ln1: L.inputLayernorm,
+        ln2: L.postAttentionLayernorm,
+        qkv: L.queryKeyValue,
+        h4h: L.denseHTo4h,
+        out: L.denseOut!,
+        kCache: seq.kCache[l],
+        vCache: seq.vCache[l],
+        cosSin,
+        final: l === last && o.logits !== "none" ? { norm: w.finalLayerNorm, y: h1 } : undefined,
+      })
+    );
+    if (o.logits !== "none") {
+      out.push(...linear(lib, w.embedOut, {
+        label: "embed_out",
+        layer: -1,
+        x: h1,
+        y: logits,
+        T: 1,
+        variant: tunedChoice(this.profile, w.embedOut, 1),
+      }));
+      if (o.argmax) {
+        const V = cfg.vocabSize;
+        out.push(argmax(lib, { label: "argmax", state, logits, tokens, V, row: 0, T: 1 }));
+      }
+    }
+    if (o.advance) out.push(advance(lib, { label: "advance", state, T: 1 }));
     return out;
   }
 }

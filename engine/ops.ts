@@ -11,3 +11,4 @@ export * from "./ops/linear.ts";
 export * from "./ops/attention.ts";
 export * from "./ops/decode.ts";
 export * from "./ops/tree.ts";
+export * from "./ops/layer.ts";

@@ -70,5 +70,10 @@ export function tunedLines(model: NeoxModel): string[] {
     ...[...p.norm].map(([k, v]) =>
       `${k}: ${v.rows ? "layernorm_pair_rows" : "layernorm_pair"} (${ticks(v.ticks)} ticks)`
     ),
+    ...[...p.fused].map(([k, v]) =>
+      `one-token pass, ${k} (${ATTENTION_TUNE_KEYS} cached): ${
+        v.fused ? "decode_layer" : "layer by layer"
+      } (${ticks(v.ticks)} ticks)`
+    ),
   ];
 }
