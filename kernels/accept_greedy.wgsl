@@ -17,27 +17,24 @@ struct Params { V: u32, K: u32, _p0: u32, _p1: u32 }
 // chosen acceptance on models whose outputs never agree (synthetic weights).
 @group(0) @binding(6) var<storage, read> replay: array<u32>;
 
-const WG = 256u;
-var<workgroup> picks: array<u32, 17>;
+// All K+1 <= 17 rows at once, 8 invocations a row (one software adapter's SIMD slice).
+const LANES = 8u;
+const WG = 256u; // 32 rows of LANES
 
-#include "argmax_row.wgsl"
+#include "argmax_rows.wgsl"
 #include "accept_commit.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
-  for (var row = 0u; row <= p.K; row++) {
-    let best = rowArgmax(li, row * p.V, p.V);
-    if (li == 0u) { picks[row] = best; }
-    workgroupBarrier();
-  }
+  rowsArgmax(li, 0u, p.K + 1u, p.V);
   if (li != 0u) { return; }
   let base = targetState[1];
   var a = 0u;
   if (REPLAY == 1u) {
     a = min(p.K, replay[1u + log[0] % max(replay[0], 1u)]);
   } else {
-    while (a < p.K && tokens[base + 1u + a] == picks[a]) { a++; }
+    while (a < p.K && tokens[base + 1u + a] == bestI[a * LANES]) { a++; }
   }
-  tokens[base + 1u + a] = picks[a];
+  tokens[base + 1u + a] = bestI[a * LANES];
   commitRound(base, a);
 }

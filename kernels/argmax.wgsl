@@ -7,11 +7,14 @@ struct Params { V: u32, row: u32, T: u32, _pad: u32 }
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read_write> tokens: array<u32>;
 
-const WG = 256u;
-#include "argmax_row.wgsl"
+// 32 invocations: on lavapipe 55-65 us against 94 us with 256 in one probe, all sizes alike
+// (69-98 us) in another (PERF.md); fewer slices to resume at each barrier.
+const WG = 32u;
+const LANES = 32u;
+#include "argmax_rows.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
-  let best = rowArgmax(li, p.row * p.V, p.V);
-  if (li == 0u) { tokens[state[1] + p.T] = best; }
+  rowsArgmax(li, p.row * p.V, 1u, p.V);
+  if (li == 0u) { tokens[state[1] + p.T] = bestI[0]; }
 }

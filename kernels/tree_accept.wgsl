@@ -24,19 +24,17 @@ struct Params { V: u32, N: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(8) var<storage, read_write> paths: array<u32>;
 
 const WG = 256u;
+const LANES = 4u; // up to 64 nodes' rows at once (argmax_rows.wgsl)
 const MAX_DEPTH = 16u;
 var<workgroup> picks: array<u32, MAX_NODES>;
 
-#include "argmax_row.wgsl"
+#include "argmax_rows.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
-  for (var row = 0u; row < p.N; row++) {
-    let best = rowArgmax(li, row * p.V, p.V);
-    if (li == 0u) { picks[row] = best; }
-    workgroupBarrier();
-  }
+  rowsArgmax(li, 0u, p.N, p.V);
   if (li != 0u) { return; }
+  for (var row = 0u; row < p.N; row++) { picks[row] = bestI[row * LANES]; }
   let base = targetState[1];
   let P = targetState[0];
   var cur = 0u;

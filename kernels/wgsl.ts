@@ -40,28 +40,25 @@ struct Params { V: u32, K: u32, _p0: u32, _p1: u32 }
 // chosen acceptance on models whose outputs never agree (synthetic weights).
 @group(0) @binding(6) var<storage, read> replay: array<u32>;
 
-const WG = 256u;
-var<workgroup> picks: array<u32, 17>;
+// All K+1 <= 17 rows at once, 8 invocations a row (one software adapter's SIMD slice).
+const LANES = 8u;
+const WG = 256u; // 32 rows of LANES
 
-#include "argmax_row.wgsl"
+#include "argmax_rows.wgsl"
 #include "accept_commit.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
-  for (var row = 0u; row <= p.K; row++) {
-    let best = rowArgmax(li, row * p.V, p.V);
-    if (li == 0u) { picks[row] = best; }
-    workgroupBarrier();
-  }
+  rowsArgmax(li, 0u, p.K + 1u, p.V);
   if (li != 0u) { return; }
   let base = targetState[1];
   var a = 0u;
   if (REPLAY == 1u) {
     a = min(p.K, replay[1u + log[0] % max(replay[0], 1u)]);
   } else {
-    while (a < p.K && tokens[base + 1u + a] == picks[a]) { a++; }
+    while (a < p.K && tokens[base + 1u + a] == bestI[a * LANES]) { a++; }
   }
-  tokens[base + 1u + a] = picks[a];
+  tokens[base + 1u + a] = bestI[a * LANES];
   commitRound(base, a);
 }
 `,
@@ -210,33 +207,43 @@ struct Params { V: u32, row: u32, T: u32, _pad: u32 }
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read_write> tokens: array<u32>;
 
-const WG = 256u;
-#include "argmax_row.wgsl"
+// 32 invocations: on lavapipe 55-65 us against 94 us with 256 in one probe, all sizes alike
+// (69-98 us) in another (PERF.md); fewer slices to resume at each barrier.
+const WG = 32u;
+const LANES = 32u;
+#include "argmax_rows.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
-  let best = rowArgmax(li, p.row * p.V, p.V);
-  if (li == 0u) { tokens[state[1] + p.T] = best; }
+  rowsArgmax(li, p.row * p.V, 1u, p.V);
+  if (li == 0u) { tokens[state[1] + p.T] = bestI[0]; }
 }
 `,
-  argmax_row: `// Argmax of one logits row by one workgroup of WG invocations: the largest value, the first
-// index on ties (as torch); a row of -inf picks index 0. Every invocation gets the result.
-// Needs at module scope: \`logits: array<f32>\` and the constant WG (a power of two).
+  argmax_rows: `// Argmax of each of \`rows\` logits rows from \`base\` (rows <= WG / LANES) at once by one workgroup: LANES
+// invocations a row, the largest value, the first index on ties (as torch); a row of -inf
+// picks index 0. Row r's pick is left in bestI[r * LANES] for invocation 0 (after the last
+// barrier). No loop around a barrier: a one-row argmax called once per row in a loop cost ~2 ms
+// on lavapipe for 4 rows of 8192, this ~0.1-0.25 ms (PERF.md).
+// Needs at module scope: \`logits: array<f32>\` and the constants WG and LANES (powers of two).
 var<workgroup> bestV: array<f32, WG>;
 var<workgroup> bestI: array<u32, WG>;
 
-fn rowArgmax(li: u32, base: u32, V: u32) -> u32 {
+fn rowsArgmax(li: u32, base: u32, rows: u32, V: u32) {
+  let row = li / LANES;
+  let lane = li % LANES;
   var bv = -3.4e38; // replaced by the first value (bi unset); a constant -inf is a WGSL error
   var bi = 0xffffffffu;
-  for (var v = li; v < V; v += WG) {
-    let x = logits[base + v];
-    if (x > bv || bi == 0xffffffffu) { bv = x; bi = v; }
+  if (row < rows) {
+    for (var v = lane; v < V; v += LANES) {
+      let x = logits[base + row * V + v];
+      if (x > bv || bi == 0xffffffffu) { bv = x; bi = v; }
+    }
   }
   bestV[li] = bv;
   bestI[li] = bi;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (li < s) {
+  for (var s = LANES / 2u; s > 0u; s = s >> 1u) {
+    if (lane < s) {
       let ov = bestV[li + s];
       let oi = bestI[li + s];
       if (ov > bestV[li] || (ov == bestV[li] && oi < bestI[li])) {
@@ -246,9 +253,6 @@ fn rowArgmax(li: u32, base: u32, V: u32) -> u32 {
     }
     workgroupBarrier();
   }
-  let r = bestI[0];
-  workgroupBarrier();
-  return r;
 }
 `,
   attention: `// Causal attention of T queries over one layer's KV cache, rotary applied to keys here.
@@ -1881,19 +1885,17 @@ struct Params { V: u32, N: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(8) var<storage, read_write> paths: array<u32>;
 
 const WG = 256u;
+const LANES = 4u; // up to 64 nodes' rows at once (argmax_rows.wgsl)
 const MAX_DEPTH = 16u;
 var<workgroup> picks: array<u32, MAX_NODES>;
 
-#include "argmax_row.wgsl"
+#include "argmax_rows.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
-  for (var row = 0u; row < p.N; row++) {
-    let best = rowArgmax(li, row * p.V, p.V);
-    if (li == 0u) { picks[row] = best; }
-    workgroupBarrier();
-  }
+  rowsArgmax(li, 0u, p.N, p.V);
   if (li != 0u) { return; }
+  for (var row = 0u; row < p.N; row++) { picks[row] = bestI[row * LANES]; }
   let base = targetState[1];
   let P = targetState[0];
   var cur = 0u;
