@@ -118,14 +118,26 @@ export async function readBuffer(
   offset = 0,
   bytes = src.size - offset,
 ): Promise<ArrayBuffer> {
+  return (await readBuffers(gpu, [{ src, offset, bytes }]))[0];
+}
+
+/** Copies several buffer ranges (offsets multiples of 4) to the CPU in one counted wait. */
+export async function readBuffers(
+  gpu: Gpu,
+  ranges: { src: GPUBuffer; offset: number; bytes: number }[],
+): Promise<ArrayBuffer[]> {
   const { device } = gpu;
-  const size = Math.ceil(bytes / 4) * 4;
+  const sizes = ranges.map((r) => Math.ceil(r.bytes / 4) * 4);
   const staging = device.createBuffer({
-    size,
+    size: Math.max(4, sizes.reduce((a, b) => a + b, 0)),
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
   const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(src, offset, staging, 0, size);
+  let at = 0;
+  ranges.forEach((r, i) => {
+    enc.copyBufferToBuffer(r.src, r.offset, staging, at, sizes[i]);
+    at += sizes[i];
+  });
   device.queue.submit([enc.finish()]);
   gpu.waits.count++;
   try {
@@ -134,7 +146,13 @@ export async function readBuffer(
     staging.destroy();
     throw await gpuFailure(gpu, e);
   }
-  const out = staging.getMappedRange().slice(0, bytes);
+  const mapped = staging.getMappedRange();
+  at = 0;
+  const out = ranges.map((r, i) => {
+    const b = mapped.slice(at, at + r.bytes);
+    at += sizes[i];
+    return b;
+  });
   staging.unmap();
   staging.destroy();
   if (gpu.lost.reason) throw new NeoxError(`GPU failure: ${gpu.lost.reason}`);

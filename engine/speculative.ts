@@ -4,12 +4,14 @@
  * scores all K in ONE verify pass over K+1 positions, an accept kernel keeps the longest
  * agreeing prefix (greedy) or applies the Leviathan/Chen rule (sampling), writes the
  * correction or bonus token, and rolls both caches back by moving their lengths.
- * Rounds are encoded back to back without CPU waits; accept counts are read in batches.
+ * Rounds are encoded back to back without CPU waits; accept counts are read in batches,
+ * each sized by the tokens a round has yielded so far: rounds encoded past the goal commit
+ * nothing (the accept kernel's stop), so a batch may overshoot instead of waiting again.
  *
  * First round, as transformers' assisted generation: the draft drafts from the prompt and
  * the target's prefill is the first verify pass (prefill of n-1 tokens + verify of K+1).
  */
-import { type Gpu, gpuIdle, readBuffer, storageBuffer } from "./device.ts";
+import { type Gpu, readBuffer, readBuffers, storageBuffer } from "./device.ts";
 import { NeoxError } from "./errors.ts";
 import {
   encodePrefill,
@@ -83,6 +85,22 @@ export interface SpeculativeResult extends GenerationStats {
 /** Largest draft length. */
 export const MAX_K = 16;
 
+/**
+ * Rounds in the next batch of a greedy loop that has `produced` of `goal` new tokens from
+ * `logged` rounds of K drafts: as many as the tokens per round so far say are left, that rate
+ * taken with two prior rounds of K+1 tokens (so a batch after one unlucky round does not run
+ * far past the goal), at most twice the count that cannot pass the goal (a round yields at
+ * most K+1). Rounds past the goal commit nothing (the accept kernel's stop) but cost their
+ * passes; each batch costs a readback wait (PERF.md weighs the two). profiler/cost_model.ts
+ * schedules the same rule.
+ */
+export function nextBatch(goal: number, produced: number, logged: number, k: number): number {
+  const remaining = goal - produced;
+  const safe = Math.ceil(remaining / (k + 1));
+  const expected = Math.ceil((remaining * (logged + 2)) / (produced + 2 * (k + 1)));
+  return Math.max(1, Math.min(expected, 2 * safe));
+}
+
 /** Checks that a draft can serve a target. */
 export function checkPair(target: NeoxModel, draft: NeoxModel): void {
   if (draft.cfg.vocabSize !== target.cfg.vocabSize) {
@@ -100,6 +118,8 @@ class SpeculativeRun {
   /** [rounds, accepted_0, accepted_1, ...] */
   readonly log: GPUBuffer;
   readonly maxRounds: number;
+  /** The accept kernels' stop: the target's tokenPos once maxNewTokens are committed. */
+  readonly stop: number;
   #accept = new Map<number, Dispatch>();
   /** [n, a_0, ...] accept counts to replay, or null; a 16-byte stand-in when unused. */
   readonly #replay: GPUBuffer | null = null;
@@ -124,14 +144,15 @@ class SpeculativeRun {
         `prompt (${promptLen} tokens) + ${o.maxNewTokens} new tokens + K exceed the full cache limit of ${MAX_CACHE_ENTRIES} positions (use --cache sink)`,
       );
     }
-    this.tokens = storageBuffer(gpu, (positions + 1) * 4, "shared tokens");
+    // Rounds past the goal write up to K+1 more tokens (never read back).
+    this.tokens = storageBuffer(gpu, (positions + o.k + 2) * 4, "shared tokens");
     const prefill = cache.kind === "sink" ? SINK_PREFILL_CHUNK : PREFILL_CHUNK;
     const maxT = Math.max(Math.min(prefill, promptLen), o.k + 1);
     // A sink cache also keeps room for the K entries a rollback drops.
     const capacity = cache.kind === "sink" ? sinkCacheSlots(cache, maxT, o.k) : positions;
     this.target = targetModel.newSequence({
       capacity,
-      maxTokens: positions + 1,
+      maxTokens: positions + o.k + 2,
       maxT,
       logitsRows: MAX_K + 1,
       tokens: this.tokens,
@@ -139,12 +160,13 @@ class SpeculativeRun {
     });
     this.draft = draftModel.newSequence({
       capacity,
-      maxTokens: positions + 1,
+      maxTokens: positions + o.k + 2,
       maxT,
       tokens: this.tokens,
       cache,
     });
     this.maxRounds = o.maxNewTokens + 1;
+    this.stop = promptLen + o.maxNewTokens - 1;
     this.log = storageBuffer(gpu, (this.maxRounds + 1) * 4, "round log");
     if (o.replay && isSampling(o.sampling)) {
       throw new NeoxError("acceptance replay works with greedy decoding only (temperature 0)");
@@ -205,6 +227,7 @@ class SpeculativeRun {
           log: this.log,
           V: this.target.model.cfg.vocabSize,
           K: k,
+          stop: this.stop,
           seed: s.seed ?? 0,
           rule: RULE_CODE[s.rule ?? "leviathan"],
         }),
@@ -227,6 +250,7 @@ class SpeculativeRun {
         replay: this.#replay,
         V: this.target.model.cfg.vocabSize,
         K: k,
+        stop: this.stop,
       });
       this.#accept.set(k, d);
     }
@@ -326,36 +350,44 @@ export async function speculativeGenerate(
     const kPerRound = [k];
     run.encodeRound(enc, k, true, ids.length, o.hook);
     gpu.device.queue.submit([enc.finish()]);
-    await gpuIdle(gpu);
+    // Every read takes the round log and the new tokens in one wait: the last one is the output.
+    const read = async (rounds: number) => {
+      const [log, out] = await readBuffers(gpu, [
+        { src: run.log, offset: 0, bytes: (rounds + 1) * 4 },
+        { src: run.tokens, offset: ids.length * 4, bytes: o.maxNewTokens * 4 },
+      ]);
+      return { log: new Uint32Array(log), out: new Uint32Array(out) };
+    };
+    let { log: accepted, out } = await read(1);
     const t1 = performance.now();
-    let accepted = new Uint32Array(await readBuffer(gpu, run.log, 0, 8));
     let produced = accepted[1] + 1;
-    let roundsDone = 1;
+    // Rounds logged (committed) and encoded; they differ only once the goal is passed.
+    let logged = 1;
+    let encoded = 1;
     while (produced < o.maxNewTokens) {
-      if (auto) k = nextK(auto, Array.from(accepted.subarray(1, 1 + roundsDone)), kPerRound, c);
-      // Each round yields at most K+1 tokens, so this many rounds cannot pass the goal.
-      let batch = Math.ceil((o.maxNewTokens - produced) / (k + 1));
+      if (auto) k = nextK(auto, Array.from(accepted.subarray(1, 1 + logged)), kPerRound, c);
+      let batch = nextBatch(o.maxNewTokens, produced, logged, k);
       if (auto) batch = Math.min(batch, roundsPerDecision(auto));
+      batch = Math.max(1, Math.min(batch, run.maxRounds - encoded));
       enc = gpu.device.createCommandEncoder();
       for (let i = 0; i < batch; i++) {
         run.encodeRound(enc, k, false, ids.length, o.hook);
         kPerRound.push(k);
       }
       gpu.device.queue.submit([enc.finish()]);
-      roundsDone += batch;
-      accepted = new Uint32Array(await readBuffer(gpu, run.log, 0, (roundsDone + 1) * 4));
+      encoded += batch;
+      ({ log: accepted, out } = await read(encoded));
+      logged = accepted[0];
       produced = 0;
-      for (let r = 0; r < roundsDone; r++) produced += accepted[1 + r] + 1;
+      for (let r = 0; r < logged; r++) produced += accepted[1 + r] + 1;
     }
-    const out = new Uint32Array(
-      await readBuffer(gpu, run.tokens, ids.length * 4, o.maxNewTokens * 4),
-    );
     const t2 = performance.now();
-    const rounds = Array.from(accepted.subarray(1, 1 + roundsDone));
+    const rounds = Array.from(accepted.subarray(1, 1 + logged));
     return {
       tokens: Array.from(out),
       rounds,
-      kPerRound,
+      // Rounds past the goal (committed nothing) are not reported.
+      kPerRound: kPerRound.slice(0, logged),
       ...(await roundsStats(gpu, run, { ...o, ids, rounds, t0, t1, t2, waits0 })),
     };
   } finally {

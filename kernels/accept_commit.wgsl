@@ -2,8 +2,16 @@
 // a drafts were accepted after the last committed token tokens[base] (the correction or
 // bonus token is already written at base+1+a). Rolls both caches back by moving their
 // lengths (state = [cacheLen, tokenPos, ...]) and appends a to the round log
-// [rounds, a_0, a_1, ...]. Needs at module scope: p.K, targetState, draftState, log.
+// [rounds, a_0, a_1, ...]. A round that started at or past p.stop (the loop's goal: rounds
+// encoded past it) commits nothing: the draft's K+1 steps are undone, the target (which did
+// not advance) is left, nothing is logged; the tokens it wrote lie past the goal.
+// Needs at module scope: p.K, p.stop, targetState, draftState, log.
 fn commitRound(base: u32, a: u32) {
+  if (base >= p.stop) {
+    draftState[0] = draftState[0] - (p.K + 1u);
+    draftState[1] = draftState[1] - (p.K + 1u);
+    return;
+  }
   // The verify pass appended K+1 entries without advancing: keep the a+1 that are committed.
   targetState[0] = targetState[0] + a + 1u;
   targetState[1] = base + a + 1u;

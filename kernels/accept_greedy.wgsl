@@ -4,7 +4,7 @@
 // where draft == target argmax, writes the correction (or bonus) token after it, rolls
 // both caches back by moving their lengths, and appends the accept count to the log.
 // log: [rounds, accepted_0, accepted_1, ...].
-struct Params { V: u32, K: u32, _p0: u32, _p1: u32 }
+struct Params { V: u32, K: u32, stop: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> targetState: array<u32>;

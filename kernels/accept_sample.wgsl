@@ -8,7 +8,7 @@
 // (draw rngUniform(seed, base+1+a, 3)). Then the cache rollback and round log of
 // accept_commit.wgsl. rule (tests only): 0 this rule; 1 always accept the drafts;
 // 2 resample from p_i instead of the residual.
-struct Params { V: u32, K: u32, seed: u32, rule: u32 }
+struct Params { V: u32, K: u32, seed: u32, rule: u32, stop: u32, _p0: u32, _p1: u32, _p2: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> targetState: array<u32>;

@@ -7,8 +7,16 @@ export const WGSL: Record<string, string> = {
 // a drafts were accepted after the last committed token tokens[base] (the correction or
 // bonus token is already written at base+1+a). Rolls both caches back by moving their
 // lengths (state = [cacheLen, tokenPos, ...]) and appends a to the round log
-// [rounds, a_0, a_1, ...]. Needs at module scope: p.K, targetState, draftState, log.
+// [rounds, a_0, a_1, ...]. A round that started at or past p.stop (the loop's goal: rounds
+// encoded past it) commits nothing: the draft's K+1 steps are undone, the target (which did
+// not advance) is left, nothing is logged; the tokens it wrote lie past the goal.
+// Needs at module scope: p.K, p.stop, targetState, draftState, log.
 fn commitRound(base: u32, a: u32) {
+  if (base >= p.stop) {
+    draftState[0] = draftState[0] - (p.K + 1u);
+    draftState[1] = draftState[1] - (p.K + 1u);
+    return;
+  }
   // The verify pass appended K+1 entries without advancing: keep the a+1 that are committed.
   targetState[0] = targetState[0] + a + 1u;
   targetState[1] = base + a + 1u;
@@ -27,7 +35,7 @@ fn commitRound(base: u32, a: u32) {
 // where draft == target argmax, writes the correction (or bonus) token after it, rolls
 // both caches back by moving their lengths, and appends the accept count to the log.
 // log: [rounds, accepted_0, accepted_1, ...].
-struct Params { V: u32, K: u32, _p0: u32, _p1: u32 }
+struct Params { V: u32, K: u32, stop: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> targetState: array<u32>;
@@ -72,7 +80,7 @@ fn main(@builtin(local_invocation_index) li: u32) {
 // (draw rngUniform(seed, base+1+a, 3)). Then the cache rollback and round log of
 // accept_commit.wgsl. rule (tests only): 0 this rule; 1 always accept the drafts;
 // 2 resample from p_i instead of the residual.
-struct Params { V: u32, K: u32, seed: u32, rule: u32 }
+struct Params { V: u32, K: u32, seed: u32, rule: u32, stop: u32, _p0: u32, _p1: u32, _p2: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> targetState: array<u32>;

@@ -27,6 +27,7 @@
 import type { CachePolicy } from "../engine/cache_policy.ts";
 import type { TokenTree } from "../engine/tree_speculative.ts";
 import { PREFILL_CHUNK, SINK_PREFILL_CHUNK } from "../engine/generate.ts";
+import { nextBatch } from "../engine/speculative.ts";
 import type { TickCalibrationInfo } from "./gpu_timer.ts";
 import type { DeviceProfile } from "./simulator.ts";
 import { mean, median } from "./stats.ts";
@@ -303,8 +304,9 @@ export function baselineSchedule(promptTokens: number, n: number, cache: CachePo
  * accept `rounds[r]` drafts: the first round prefills the target (P - 1 tokens) and the draft
  * (P), drafts K - 1 more tokens and verifies K + 1; every later round runs a 2-token draft
  * pass, K - 1 one-token draft passes and a verify of K + 1. Rounds go in batches of
- * ceil((N - produced) / (K + 1)) per submit with one read of the accept log each; one wait
- * for the first round, one read of its log, one final read of the tokens.
+ * engine/speculative.ts `nextBatch` per submit; rounds of a batch past the goal run their
+ * passes and commit nothing. One wait per read: the first round's, then one per batch (each
+ * read takes the accept log and the tokens).
  */
 export function speculativeSchedule(
   promptTokens: number,
@@ -332,16 +334,17 @@ export function speculativeSchedule(
       passes.push({ role: "draft", verify: false, T: 1, L: live(cache, len - 1 + i) });
     }
     passes.push({ role: "target", verify: true, T: k + 1, L: live(cache, len - 1) });
-  });
-  return { passes, waits: 2 + batches + 1 };
+  }, true);
+  return { passes, waits: 1 + batches };
 }
 
 /**
  * The rounds of a greedy loop as the engines submit them: the first round alone, then batches
- * of ceil((n - produced) / (depth + 1)) rounds (each round yields at most depth + 1 tokens, so a
- * batch cannot pass n) until n tokens exist; `encode` adds one round's passes with `len`
- * committed tokens (prompt included) before it. Returns the number of batches after the first
- * round (one accept-log read each).
+ * until n tokens exist; `encode` adds one round's passes with `len` committed tokens (prompt
+ * included) before it. Batches: with `overshoot` (the chain, engine/speculative.ts) of
+ * `nextBatch` rounds, those past the goal encoded but committing nothing, at most n + 1
+ * rounds in all; else (the tree loop) of ceil((n - produced) / (depth + 1)), which cannot
+ * pass n. Returns the number of batches after the first round (one read each).
  */
 function batchedRounds(
   promptTokens: number,
@@ -349,20 +352,28 @@ function batchedRounds(
   depth: number,
   rounds: readonly number[],
   encode: (len: number, first: boolean) => void,
+  overshoot = false,
 ): number {
   let len = promptTokens;
   let produced = 0;
+  let logged = 0;
+  let encoded = 0;
   let r = 0;
   const round = (first: boolean) => {
     encode(len, first);
+    encoded++;
+    if (produced >= n) return; // past the goal: the passes run, nothing is committed
     const a = Math.min(rounds[r++] ?? 0, depth);
     len += a + 1;
     produced += a + 1;
+    logged++;
   };
   round(true);
   let batches = 0;
   while (produced < n) {
-    const batch = Math.ceil((n - produced) / (depth + 1));
+    const batch = overshoot
+      ? Math.min(nextBatch(n, produced, logged, depth), n + 1 - encoded)
+      : Math.ceil((n - produced) / (depth + 1));
     for (let i = 0; i < batch; i++) round(false);
     batches++;
   }

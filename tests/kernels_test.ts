@@ -877,11 +877,13 @@ function argmaxRows(b: Bench, rnd: SeededRandom): Row[] {
 /**
  * Greedy verification of a speculative round: per-row argmax of K+1 target rows, the
  * longest accepted draft prefix, the correction/bonus token, both states rolled, one log
- * entry. Compared word for word with a CPU port of the rule in the kernel's header.
+ * entry. Compared word for word with a CPU port of the rule in the kernel's header. A round
+ * that starts at or past `stop` commits nothing: the draft's K+1 steps undone, no log entry.
  */
 function acceptGreedyRows(b: Bench, rnd: SeededRandom): Row[] {
-  // [V, K, drafts that agree with the target, replayed accept count or -1 (compare)]
-  const cases: [number, number, number, number][] = [
+  // [V, K, drafts that agree with the target, replayed accept count or -1 (compare),
+  //  stop: the round starts past the goal]
+  const cases: [number, number, number, number, boolean?][] = [
     [77, 1, 0, -1],
     [77, 1, 1, -1],
     [1000, 3, 2, -1],
@@ -892,10 +894,14 @@ function acceptGreedyRows(b: Bench, rnd: SeededRandom): Row[] {
     [1000, 5, 0, 3],
     [1000, 5, 5, 1],
     [77, 3, 1, 9],
+    [1000, 3, 2, -1, true],
+    [8192, 7, 7, 2, true],
   ];
-  return cases.map(([V, K, agree, replayed]) => ({
+  return cases.map(([V, K, agree, replayed, stop]) => ({
     kernel: replayed < 0 ? "accept_greedy" : "accept_greedy replay",
-    shape: `V=${V} K=${K} agree=${agree}${replayed < 0 ? "" : ` replay=${replayed}`}`,
+    shape: `V=${V} K=${K} agree=${agree}${replayed < 0 ? "" : ` replay=${replayed}`}${
+      stop ? " past stop" : ""
+    }`,
     tol: 0,
     nmseTol: 0,
     run: async () => {
@@ -935,15 +941,22 @@ function acceptGreedyRows(b: Bench, rnd: SeededRandom): Row[] {
         replay: replayed < 0 ? null : b.buffer(replay),
         V,
         K,
+        // The round's base is 6: a stop at 6 is reached, one at 7 (or none) is not.
+        stop: stop ? base : rnd.int(2) === 0 ? base + 1 : undefined,
       })]);
       const want = [tState, dState, tokens, log].map((x) => x.slice());
       want[2][base + 1 + a] = picks[a];
-      want[0][0] += a + 1;
-      want[0][1] = base + a + 1;
-      want[1][0] -= K - a;
-      want[1][1] = base + a;
-      want[3][1 + log[0]] = a;
-      want[3][0] += 1;
+      if (stop) {
+        want[1][0] -= K + 1;
+        want[1][1] -= K + 1;
+      } else {
+        want[0][0] += a + 1;
+        want[0][1] = base + a + 1;
+        want[1][0] -= K - a;
+        want[1][1] = base + a;
+        want[3][1 + log[0]] = a;
+        want[3][0] += 1;
+      }
       const got = [
         ...await b.u32(bufs[0], 16),
         ...await b.u32(bufs[1], 16),

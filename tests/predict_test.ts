@@ -143,8 +143,17 @@ Deno.test("speculative schedule: passes and waits as the engine runs them", () =
       "target-verify:3@6",
     ],
   );
-  // First round's wait and log read, one batch, the final token read.
-  assert.equal(s.waits, 4);
+  // The first round's read (accept log and tokens), one batch's read.
+  assert.equal(s.waits, 2);
+  // After a first round of 1 token the batch is min(ceil(5 * 3 / (1 + 2 * 3)), 2 ceil(5 / 3))
+  // = 3 rounds (engine/speculative.ts nextBatch); the goal is passed in its second, so its
+  // third runs at the length the second left, committing nothing.
+  const over = speculativeSchedule(4, 6, 2, [0, 2, 2, 2], FULL_CACHE);
+  assert.deepEqual(
+    over.passes.filter((p) => p.verify).map((p) => p.L),
+    [3, 4, 7, 10],
+  );
+  assert.equal(over.waits, 2);
 });
 
 Deno.test("fitPasses: a staircase in T and a slope in L are fitted exactly", () => {

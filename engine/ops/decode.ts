@@ -118,7 +118,16 @@ export interface AcceptBuffers extends OpPlace {
   log: GPUBuffer;
   V: number;
   K: number;
+  /**
+   * A round that starts with the target's tokenPos >= stop commits nothing: both states are
+   * left as before the round and nothing is logged (kernels/accept_commit.wgsl), so a loop
+   * may encode rounds past its goal. Default: never.
+   */
+  stop?: number;
 }
+
+/** `stop` of a round that never stops. */
+const NEVER = 0xffffffff;
 
 /** Options of {@link acceptGreedy}. */
 export interface AcceptGreedyOptions extends AcceptBuffers {
@@ -136,7 +145,7 @@ export function acceptGreedy(lib: KernelLibrary, o: AcceptGreedyOptions): Dispat
     o.label ?? "accept",
     pl,
     [
-      lib.uniform([o.V, o.K, 0, 0]),
+      lib.uniform([o.V, o.K, o.stop ?? NEVER, 0]),
       o.targetState,
       o.draftState,
       o.logits,
@@ -169,7 +178,7 @@ export function acceptSample(lib: KernelLibrary, o: AcceptSampleOptions): Dispat
     o.label ?? "accept",
     lib.pipeline("accept_sample"),
     [
-      lib.uniform([o.V, o.K, o.seed, o.rule]),
+      lib.uniform([o.V, o.K, o.seed, o.rule, o.stop ?? NEVER, 0, 0, 0]),
       o.targetState,
       o.draftState,
       o.p,
