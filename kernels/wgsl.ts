@@ -571,35 +571,10 @@ var<workgroup> af: array<vec4f, (D + FF) / 4u>; // attention out | mlp hidden
 var<workgroup> sc: array<f32, H * CAP>;
 var<workgroup> stats: array<f32, 2u * H + 2u>;
 
-// sum_k W[n, k] v[off4*4 + k] over k < K (K % 8 == 0), v in workgroup memory.
-fn rowDotH(w: u32, K8: u32, off4: u32) -> f32 {
-  var s = 0.0;
-  for (var j = 0u; j < K8; j++) {
-    let q = wqkv[w + j];
-    s += dot(vec4f(unpack2x16float(q.x), unpack2x16float(q.y)), hs[off4 + 2u * j]) +
-      dot(vec4f(unpack2x16float(q.z), unpack2x16float(q.w)), hs[off4 + 2u * j + 1u]);
-  }
-  return s;
-}
-
-fn row1(w: u32, K8: u32, off4: u32) -> f32 {
-  var s = 0.0;
-  for (var j = 0u; j < K8; j++) {
-    let q = w1[w + j];
-    s += dot(vec4f(unpack2x16float(q.x), unpack2x16float(q.y)), hs[off4 + 2u * j]) +
-      dot(vec4f(unpack2x16float(q.z), unpack2x16float(q.w)), hs[off4 + 2u * j + 1u]);
-  }
-  return s;
-}
-
-fn rowOut(w: u32, K8: u32) -> f32 {
-  var s = 0.0;
-  for (var j = 0u; j < K8; j++) {
-    let q = wout[w + j];
-    s += dot(vec4f(unpack2x16float(q.x), unpack2x16float(q.y)), af[2u * j]) +
-      dot(vec4f(unpack2x16float(q.z), unpack2x16float(q.w)), af[2u * j + 1u]);
-  }
-  return s;
+// Eight weights (packed f16) times eight activations.
+fn dot8(q: vec4u, a: vec4f, b: vec4f) -> f32 {
+  return dot(vec4f(unpack2x16float(q.x), unpack2x16float(q.y)), a) +
+    dot(vec4f(unpack2x16float(q.z), unpack2x16float(q.w)), b);
 }
 
 // Mean and 1/std of xs (two passes, as layernorm.wgsl) into stats[0..1], by invocation 0.
@@ -648,10 +623,19 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   workgroupBarrier();
   // qkv and the mlp's hidden layer (both read only hs).
   let K8 = D / 8u;
-  for (var n = lid; n < 3u * D; n += WGS) { qkvs[n] = rowDotH(n * K8, K8, 0u) + bqkv[n]; }
+  // (WGSL takes no storage pointer as an argument: one loop per weight binding.)
+  for (var n = lid; n < 3u * D; n += WGS) {
+    var s = bqkv[n];
+    for (var j = 0u; j < K8; j++) { s += dot8(wqkv[n * K8 + j], hs[2u * j], hs[2u * j + 1u]); }
+    qkvs[n] = s;
+  }
+  let h2 = D / 4u; // ln2(x) in hs
   for (var n = lid; n < FF; n += WGS) {
-    let v = activate(row1(n * K8, K8, D / 4u) + b1[n], p.flags);
-    af[(D + n) / 4u][n % 4u] = v;
+    var s = b1[n];
+    for (var j = 0u; j < K8; j++) {
+      s += dot8(w1[n * K8 + j], hs[h2 + 2u * j], hs[h2 + 2u * j + 1u]);
+    }
+    af[(D + n) / 4u][n % 4u] = activate(s, p.flags);
   }
   workgroupBarrier();
   // Rotary on the query, the key (before rotary) and value appended at the cache slot.
@@ -731,7 +715,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   // x += [a | f] Wout^T + bout.
   let KO8 = (D + FF) / 8u;
   for (var r = lid; r < D; r += WGS) {
-    let v = xs[r] + rowOut(r * KO8, KO8) + bout[r];
+    var s = bout[r];
+    for (var j = 0u; j < KO8; j++) { s += dot8(wout[r * KO8 + j], af[2u * j], af[2u * j + 1u]); }
+    let v = xs[r] + s;
     xs[r] = v;
     x[r] = v;
   }
