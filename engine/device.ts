@@ -121,6 +121,34 @@ export async function readBuffer(
   return (await readBuffers(gpu, [{ src, offset, bytes }]))[0];
 }
 
+const readbackMs = new WeakMap<Gpu, number>();
+
+/**
+ * What one readback wait costs on this device and runtime beyond the GPU's work (ms): the
+ * median of three reads of 4 bytes from an idle GPU, measured once per device (three counted
+ * waits). Deno polls for completion every 10 ms (~11 ms here, on lavapipe and an H200 alike);
+ * a browser answers in about a millisecond.
+ */
+export async function readbackCost(gpu: Gpu): Promise<number> {
+  let ms = readbackMs.get(gpu);
+  if (ms === undefined) {
+    const probe = storageBuffer(gpu, 4, "readback probe");
+    const t: number[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        await readBuffer(gpu, probe);
+        t.push(performance.now() - t0);
+      }
+    } finally {
+      probe.destroy();
+    }
+    ms = t.sort((a, b) => a - b)[1];
+    readbackMs.set(gpu, ms);
+  }
+  return ms;
+}
+
 /** Copies several buffer ranges (offsets multiples of 4) to the CPU in one counted wait. */
 export async function readBuffers(
   gpu: Gpu,

@@ -11,7 +11,7 @@
  * First round, as transformers' assisted generation: the draft drafts from the prompt and
  * the target's prefill is the first verify pass (prefill of n-1 tokens + verify of K+1).
  */
-import { type Gpu, readBuffer, readBuffers, storageBuffer } from "./device.ts";
+import { type Gpu, readbackCost, readBuffer, readBuffers, storageBuffer } from "./device.ts";
 import { NeoxError } from "./errors.ts";
 import {
   encodePrefill,
@@ -86,17 +86,31 @@ export interface SpeculativeResult extends GenerationStats {
 export const MAX_K = 16;
 
 /**
- * Rounds in the next batch of a greedy loop that has `produced` of `goal` new tokens from
- * `logged` rounds of K drafts: as many as the tokens per round so far say are left, that rate
- * taken with two prior rounds of K+1 tokens (so a batch after one unlucky round does not run
- * far past the goal), at most twice the count that cannot pass the goal (a round yields at
- * most K+1). Rounds past the goal commit nothing (the accept kernel's stop) but cost their
- * passes; each batch costs a readback wait (PERF.md weighs the two). profiler/cost_model.ts
- * schedules the same rule.
+ * A readback wait at least this long (ms) makes batches of rounds worth running past the goal
+ * (Deno's ~11 ms against rounds of 10-30 ms here); below it (a browser's ~1 ms) a wait is
+ * cheaper than the round it would save, and batches never pass the goal (PERF.md).
  */
-export function nextBatch(goal: number, produced: number, logged: number, k: number): number {
+export const OVERSHOOT_MIN_WAIT_MS = 5;
+
+/**
+ * Rounds in the next batch of a greedy loop that has `produced` of `goal` new tokens from
+ * `logged` rounds of K drafts. Without `overshoot`: the most that cannot pass the goal (a
+ * round yields at most K+1). With it: as many as the tokens per round so far say are left,
+ * that rate taken with two prior rounds of K+1 tokens (so a batch after one unlucky round does
+ * not run far past the goal), at most twice that safe count. Rounds past the goal commit
+ * nothing (the accept kernel's stop) but cost their passes; each batch costs a readback wait
+ * (PERF.md weighs the two). profiler/cost_model.ts schedules the same rule.
+ */
+export function nextBatch(
+  goal: number,
+  produced: number,
+  logged: number,
+  k: number,
+  overshoot: boolean,
+): number {
   const remaining = goal - produced;
   const safe = Math.ceil(remaining / (k + 1));
+  if (!overshoot) return safe;
   const expected = Math.ceil((remaining * (logged + 2)) / (produced + 2 * (k + 1)));
   return Math.max(1, Math.min(expected, 2 * safe));
 }
@@ -337,6 +351,7 @@ export async function speculativeGenerate(
   const c = auto?.c ?? draft.params / target.params;
   const gpu = target.gpu;
   // Buffers are sized for the largest K any round may use.
+  const overshoot = (await readbackCost(gpu)) >= OVERSHOOT_MIN_WAIT_MS;
   const run = new SpeculativeRun(target, draft, ids.length, { ...o, k: auto ? kMax : o.k });
   const waits0 = gpu.waits.count;
   try {
@@ -366,7 +381,7 @@ export async function speculativeGenerate(
     let encoded = 1;
     while (produced < o.maxNewTokens) {
       if (auto) k = nextK(auto, Array.from(accepted.subarray(1, 1 + logged)), kPerRound, c);
-      let batch = nextBatch(o.maxNewTokens, produced, logged, k);
+      let batch = nextBatch(o.maxNewTokens, produced, logged, k, overshoot);
       if (auto) batch = Math.min(batch, roundsPerDecision(auto));
       batch = Math.max(1, Math.min(batch, run.maxRounds - encoded));
       enc = gpu.device.createCommandEncoder();

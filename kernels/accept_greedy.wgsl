@@ -17,24 +17,23 @@ struct Params { V: u32, K: u32, stop: u32, _p1: u32 }
 // chosen acceptance on models whose outputs never agree (synthetic weights).
 @group(0) @binding(6) var<storage, read> replay: array<u32>;
 
-// All K+1 <= 17 rows at once, 8 invocations a row (one software adapter's SIMD slice).
-const LANES = 8u;
-const WG = 256u; // 32 rows of LANES
+// All K+1 <= 17 rows at once (argmax_rows.wgsl).
+const WG = 256u;
 
 #include "argmax_rows.wgsl"
 #include "accept_commit.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
-  rowsArgmax(li, 0u, p.K + 1u, p.V);
+  let lanes = rowsArgmax(li, 0u, p.K + 1u, p.V);
   if (li != 0u) { return; }
   let base = targetState[1];
   var a = 0u;
   if (REPLAY == 1u) {
     a = min(p.K, replay[1u + log[0] % max(replay[0], 1u)]);
   } else {
-    while (a < p.K && tokens[base + 1u + a] == bestI[a * LANES]) { a++; }
+    while (a < p.K && tokens[base + 1u + a] == bestI[a * lanes]) { a++; }
   }
-  tokens[base + 1u + a] = bestI[a * LANES];
+  tokens[base + 1u + a] = bestI[a * lanes];
   commitRound(base, a);
 }

@@ -10,7 +10,6 @@ struct Params { V: u32, row: u32, T: u32, _pad: u32 }
 // 32 invocations: on lavapipe 55-65 us against 94 us with 256 in one probe, all sizes alike
 // (69-98 us) in another (PERF.md); fewer slices to resume at each barrier.
 const WG = 32u;
-const LANES = 32u;
 #include "argmax_rows.wgsl"
 
 @compute @workgroup_size(WG)

@@ -24,7 +24,6 @@ struct Params { V: u32, N: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(8) var<storage, read_write> paths: array<u32>;
 
 const WG = 256u;
-const LANES = 4u; // up to 64 nodes' rows at once (argmax_rows.wgsl)
 const MAX_DEPTH = 16u;
 var<workgroup> picks: array<u32, MAX_NODES>;
 
@@ -32,9 +31,9 @@ var<workgroup> picks: array<u32, MAX_NODES>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
-  rowsArgmax(li, 0u, p.N, p.V);
+  let lanes = rowsArgmax(li, 0u, p.N, p.V); // every node's row at once
   if (li != 0u) { return; }
-  for (var row = 0u; row < p.N; row++) { picks[row] = bestI[row * LANES]; }
+  for (var row = 0u; row < p.N; row++) { picks[row] = bestI[row * lanes]; }
   let base = targetState[1];
   let P = targetState[0];
   var cur = 0u;

@@ -48,25 +48,24 @@ struct Params { V: u32, K: u32, stop: u32, _p1: u32 }
 // chosen acceptance on models whose outputs never agree (synthetic weights).
 @group(0) @binding(6) var<storage, read> replay: array<u32>;
 
-// All K+1 <= 17 rows at once, 8 invocations a row (one software adapter's SIMD slice).
-const LANES = 8u;
-const WG = 256u; // 32 rows of LANES
+// All K+1 <= 17 rows at once (argmax_rows.wgsl).
+const WG = 256u;
 
 #include "argmax_rows.wgsl"
 #include "accept_commit.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
-  rowsArgmax(li, 0u, p.K + 1u, p.V);
+  let lanes = rowsArgmax(li, 0u, p.K + 1u, p.V);
   if (li != 0u) { return; }
   let base = targetState[1];
   var a = 0u;
   if (REPLAY == 1u) {
     a = min(p.K, replay[1u + log[0] % max(replay[0], 1u)]);
   } else {
-    while (a < p.K && tokens[base + 1u + a] == bestI[a * LANES]) { a++; }
+    while (a < p.K && tokens[base + 1u + a] == bestI[a * lanes]) { a++; }
   }
-  tokens[base + 1u + a] = bestI[a * LANES];
+  tokens[base + 1u + a] = bestI[a * lanes];
   commitRound(base, a);
 }
 `,
@@ -218,7 +217,6 @@ struct Params { V: u32, row: u32, T: u32, _pad: u32 }
 // 32 invocations: on lavapipe 55-65 us against 94 us with 256 in one probe, all sizes alike
 // (69-98 us) in another (PERF.md); fewer slices to resume at each barrier.
 const WG = 32u;
-const LANES = 32u;
 #include "argmax_rows.wgsl"
 
 @compute @workgroup_size(WG)
@@ -227,22 +225,25 @@ fn main(@builtin(local_invocation_index) li: u32) {
   if (li == 0u) { tokens[state[1] + p.T] = bestI[0]; }
 }
 `,
-  argmax_rows: `// Argmax of each of \`rows\` logits rows from \`base\` (rows <= WG / LANES) at once by one workgroup: LANES
-// invocations a row, the largest value, the first index on ties (as torch); a row of -inf
-// picks index 0. Row r's pick is left in bestI[r * LANES] for invocation 0 (after the last
-// barrier). No loop around a barrier: a one-row argmax called once per row in a loop cost ~2 ms
-// on lavapipe for 4 rows of 8192, this ~0.1-0.25 ms (PERF.md).
-// Needs at module scope: \`logits: array<f32>\` and the constants WG and LANES (powers of two).
+  argmax_rows: `// Argmax of each of \`rows\` logits rows from \`base\` (rows <= WG) at once by one workgroup: the
+// invocations split evenly among the rows (the largest power of two each), the largest value,
+// the first index on ties (as torch); a row of -inf picks index 0. Returns the invocations per
+// row, \`lanes\`: row r's pick is in bestI[r * lanes] for invocation 0 (after the last barrier).
+// No loop around a barrier: a one-row argmax called once per row in a loop cost ~2 ms on
+// lavapipe for 4 rows of 8192, this ~0.1-0.25 ms (PERF.md); and every invocation scans.
+// Needs at module scope: \`logits: array<f32>\` and the constant WG (a power of two).
 var<workgroup> bestV: array<f32, WG>;
 var<workgroup> bestI: array<u32, WG>;
 
-fn rowsArgmax(li: u32, base: u32, rows: u32, V: u32) {
-  let row = li / LANES;
-  let lane = li % LANES;
+fn rowsArgmax(li: u32, base: u32, rows: u32, V: u32) -> u32 {
+  var lanes = WG;
+  while (lanes > 1u && lanes * rows > WG) { lanes = lanes >> 1u; }
+  let row = li / lanes;
+  let lane = li % lanes;
   var bv = -3.4e38; // replaced by the first value (bi unset); a constant -inf is a WGSL error
   var bi = 0xffffffffu;
   if (row < rows) {
-    for (var v = lane; v < V; v += LANES) {
+    for (var v = lane; v < V; v += lanes) {
       let x = logits[base + row * V + v];
       if (x > bv || bi == 0xffffffffu) { bv = x; bi = v; }
     }
@@ -250,7 +251,7 @@ fn rowsArgmax(li: u32, base: u32, rows: u32, V: u32) {
   bestV[li] = bv;
   bestI[li] = bi;
   workgroupBarrier();
-  for (var s = LANES / 2u; s > 0u; s = s >> 1u) {
+  for (var s = lanes / 2u; s > 0u; s = s >> 1u) {
     if (lane < s) {
       let ov = bestV[li + s];
       let oi = bestI[li + s];
@@ -261,6 +262,7 @@ fn rowsArgmax(li: u32, base: u32, rows: u32, V: u32) {
     }
     workgroupBarrier();
   }
+  return lanes;
 }
 `,
   attention: `// Causal attention of T queries over one layer's KV cache, rotary applied to keys here.
@@ -1879,7 +1881,6 @@ struct Params { V: u32, N: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(8) var<storage, read_write> paths: array<u32>;
 
 const WG = 256u;
-const LANES = 4u; // up to 64 nodes' rows at once (argmax_rows.wgsl)
 const MAX_DEPTH = 16u;
 var<workgroup> picks: array<u32, MAX_NODES>;
 
@@ -1887,9 +1888,9 @@ var<workgroup> picks: array<u32, MAX_NODES>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
-  rowsArgmax(li, 0u, p.N, p.V);
+  let lanes = rowsArgmax(li, 0u, p.N, p.V); // every node's row at once
   if (li != 0u) { return; }
-  for (var row = 0u; row < p.N; row++) { picks[row] = bestI[row * LANES]; }
+  for (var row = 0u; row < p.N; row++) { picks[row] = bestI[row * lanes]; }
   let base = targetState[1];
   let P = targetState[0];
   var cur = 0u;

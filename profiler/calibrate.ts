@@ -3,7 +3,7 @@
  * a 1-token pass and the FLOP rate of an 8-token pass per weight type (from passes of a
  * synthetic Pythia-70m), the fixed cost of a dispatch and of a CPU wait on the GPU.
  */
-import { type Gpu, gpuIdle, storageBuffer } from "../engine/device.ts";
+import { type Gpu, gpuIdle, readbackCost, storageBuffer } from "../engine/device.ts";
 import {
   type Dispatch,
   encodeDispatches,
@@ -495,13 +495,14 @@ export async function calibrateCosts(
     })),
   ];
   for (const l of loopsToRun) await warmUp(l.c, [{ ids }], l.n);
+  const waitMs = await readbackCost(gpu);
   // Samples interleaved across the loops, so that a slow spell lands on all kinds alike.
   for (let s = 0; s < (o.loopSamples ?? 3); s++) {
     for (const l of loopsToRun) {
       const r = await runGeneration(l.c, ids, l.n, timer);
       const sched = l.c.mode === "baseline"
         ? baselineSchedule(ids.length, l.n, FULL_CACHE)
-        : speculativeSchedule(ids.length, l.n, l.c.k!, r.rounds!, FULL_CACHE);
+        : speculativeSchedule(ids.length, l.n, l.c.k!, r.rounds!, FULL_CACHE, waitMs);
       loops.push({
         what: l.what,
         wallMs: r.ttftMs + r.decodeMs,

@@ -27,7 +27,7 @@
 import type { CachePolicy } from "../engine/cache_policy.ts";
 import type { TokenTree } from "../engine/tree_speculative.ts";
 import { PREFILL_CHUNK, SINK_PREFILL_CHUNK } from "../engine/generate.ts";
-import { nextBatch } from "../engine/speculative.ts";
+import { nextBatch, OVERSHOOT_MIN_WAIT_MS } from "../engine/speculative.ts";
 import type { TickCalibrationInfo } from "./gpu_timer.ts";
 import type { DeviceProfile } from "./simulator.ts";
 import { mean, median } from "./stats.ts";
@@ -304,9 +304,10 @@ export function baselineSchedule(promptTokens: number, n: number, cache: CachePo
  * accept `rounds[r]` drafts: the first round prefills the target (P - 1 tokens) and the draft
  * (P), drafts K - 1 more tokens and verifies K + 1; every later round runs a 2-token draft
  * pass, K - 1 one-token draft passes and a verify of K + 1. Rounds go in batches of
- * engine/speculative.ts `nextBatch` per submit; rounds of a batch past the goal run their
- * passes and commit nothing. One wait per read: the first round's, then one per batch (each
- * read takes the accept log and the tokens).
+ * engine/speculative.ts `nextBatch` per submit (past the goal when a readback wait costs
+ * `waitMs` >= OVERSHOOT_MIN_WAIT_MS, as the engine decides from its measured readback cost);
+ * rounds of a batch past the goal run their passes and commit nothing. One wait per read: the
+ * first round's, then one per batch (each read takes the accept log and the tokens).
  */
 export function speculativeSchedule(
   promptTokens: number,
@@ -314,6 +315,7 @@ export function speculativeSchedule(
   k: number,
   rounds: readonly number[],
   cache: CachePolicy,
+  waitMs: number,
 ): Schedule {
   const P = promptTokens;
   const chunk = Math.max(
@@ -334,17 +336,16 @@ export function speculativeSchedule(
       passes.push({ role: "draft", verify: false, T: 1, L: live(cache, len - 1 + i) });
     }
     passes.push({ role: "target", verify: true, T: k + 1, L: live(cache, len - 1) });
-  }, true);
+  }, waitMs >= OVERSHOOT_MIN_WAIT_MS);
   return { passes, waits: 1 + batches };
 }
 
 /**
  * The rounds of a greedy loop as the engines submit them: the first round alone, then batches
  * until n tokens exist; `encode` adds one round's passes with `len` committed tokens (prompt
- * included) before it. Batches: with `overshoot` (the chain, engine/speculative.ts) of
- * `nextBatch` rounds, those past the goal encoded but committing nothing, at most n + 1
- * rounds in all; else (the tree loop) of ceil((n - produced) / (depth + 1)), which cannot
- * pass n. Returns the number of batches after the first round (one read each).
+ * included) before it. Batches of `nextBatch` rounds (the tree loop never passes the goal),
+ * those past the goal encoded but committing nothing, at most n + 1 rounds in all. Returns
+ * the number of batches after the first round (one read each).
  */
 function batchedRounds(
   promptTokens: number,
@@ -371,9 +372,7 @@ function batchedRounds(
   round(true);
   let batches = 0;
   while (produced < n) {
-    const batch = overshoot
-      ? Math.min(nextBatch(n, produced, logged, depth), n + 1 - encoded)
-      : Math.ceil((n - produced) / (depth + 1));
+    const batch = Math.min(nextBatch(n, produced, logged, depth, overshoot), n + 1 - encoded);
     for (let i = 0; i < batch; i++) round(false);
     batches++;
   }

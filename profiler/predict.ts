@@ -171,7 +171,14 @@ export function predictGrid(
             const chain = acceptanceForK(prompts, k, n);
             const specMs = prompts.reduce((s, p) => {
               const rounds = greedyRoundsFromAgreement(p.agreement, k, n);
-              const sched = speculativeSchedule(p.promptTokens, n, k, rounds, policy);
+              const sched = speculativeSchedule(
+                p.promptTokens,
+                n,
+                k,
+                rounds,
+                policy,
+                device.overheads.perWaitMs,
+              );
               return s + scheduleWallMs(device, quant, sched);
             }, 0);
             const specTokS = (prompts.length * n) / (specMs / 1000);

@@ -128,7 +128,8 @@ Deno.test("predict: seed, Leviathan and cost-aware values by hand", () => {
 });
 
 Deno.test("speculative schedule: passes and waits as the engine runs them", () => {
-  const s = speculativeSchedule(4, 6, 2, [2, 2], FULL_CACHE);
+  // Readback waits of 11 ms (Deno's), so batches may pass the goal.
+  const s = speculativeSchedule(4, 6, 2, [2, 2], FULL_CACHE, 11);
   assert.deepEqual(
     s.passes.map((p) =>
       `${p.role}${p.verify ? "-verify" : ""}:${p.T}@${p.L}${p.timed === false ? " untimed" : ""}`
@@ -148,12 +149,17 @@ Deno.test("speculative schedule: passes and waits as the engine runs them", () =
   // After a first round of 1 token the batch is min(ceil(5 * 3 / (1 + 2 * 3)), 2 ceil(5 / 3))
   // = 3 rounds (engine/speculative.ts nextBatch); the goal is passed in its second, so its
   // third runs at the length the second left, committing nothing.
-  const over = speculativeSchedule(4, 6, 2, [0, 2, 2, 2], FULL_CACHE);
+  const over = speculativeSchedule(4, 6, 2, [0, 2, 2, 2], FULL_CACHE, 11);
   assert.deepEqual(
     over.passes.filter((p) => p.verify).map((p) => p.L),
     [3, 4, 7, 10],
   );
   assert.equal(over.waits, 2);
+  // Waits of 1 ms (a browser's): batches of ceil(remaining / 3) never pass the goal: one of
+  // ceil(5 / 3) = 2 rounds reaches it.
+  const safe = speculativeSchedule(4, 6, 2, [0, 2, 2, 2], FULL_CACHE, 1);
+  assert.deepEqual(safe.passes.filter((p) => p.verify).map((p) => p.L), [3, 4, 7]);
+  assert.equal(safe.waits, 2);
 });
 
 Deno.test("fitPasses: a staircase in T and a slope in L are fitted exactly", () => {

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { getGpu } from "../engine/device_deno.ts";
 import { loadModel } from "../engine/load.ts";
 import { speculativeGenerate } from "../engine/speculative.ts";
+import { readbackCost } from "../engine/device.ts";
 import type { PassName } from "../engine/hooks.ts";
 import { FULL_CACHE } from "../engine/cache_policy.ts";
 import { speculativeSchedule } from "../profiler/cost_model.ts";
@@ -62,6 +63,8 @@ Deno.test("the loop runs the passes and waits the cost model schedules, past the
   // Batches may pass the goal (engine/speculative.ts nextBatch): those rounds run their passes
   // and commit nothing. profiler/cost_model.ts prices the same rounds from the real ones.
   let overshot = 0;
+  // The engine passes the goal only where a readback wait costs enough (Deno: ~11 ms).
+  const waitMs = await readbackCost(gpu);
   for (const p of golden.prompts) {
     for (const k of [1, 3, 6]) {
       const names: PassName[] = [];
@@ -71,7 +74,7 @@ Deno.test("the loop runs the passes and waits the cost model schedules, past the
       assert.deepEqual(r.tokens, greedyOf(p.name).slice(0, n), `${p.name} K=${k}`);
       assert.equal(r.rounds.length, r.kPerRound.length);
       assert(r.rounds.reduce((s, a) => s + a + 1, 0) >= n, "the rounds reach the goal");
-      const s = speculativeSchedule(p.ids.length, n, k, r.rounds, FULL_CACHE);
+      const s = speculativeSchedule(p.ids.length, n, k, r.rounds, FULL_CACHE, waitMs);
       const timed = s.passes.filter((x) => x.timed !== false);
       const what = `${p.name} K=${k}`;
       assert.equal(
