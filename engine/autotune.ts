@@ -443,6 +443,15 @@ export async function tuneNorms(
   return profile;
 }
 
+/**
+ * decode_layer is taken only when its pass is faster than this fraction of the layer-by-layer
+ * one: it runs each layer in one workgroup, so on a software adapter one core does the work
+ * of all, and at parity the tuner flipped between the two from load to load on noise (in
+ * passes timed back to back, the draft with decode_layer took 1.2-2.9 ms against 1.1-1.9 layer
+ * by layer at cache 20-256, in one process; PERF.md).
+ */
+export const FUSED_MARGIN = 0.9;
+
 /** Key of a model shape in the profile's one-token pass choices. */
 export function fusedKey(c: NeoxConfig): string {
   return `decode_layer d=${c.hiddenSize} ff=${c.intermediateSize} H=${c.numHeads} hd=${c.headDim} rot=${c.rotaryDims} layers=${c.numLayers}`;
@@ -456,8 +465,8 @@ export function tunedFused(profile: DeviceProfile | null, c: NeoxConfig): boolea
 /**
  * Times a whole one-token pass of `model` (logits and argmax, over ATTENTION_TUNE_KEYS cached
  * entries) layer by layer with the tuned kernels against one decode_layer per layer, where
- * the model fits it; records the faster. Run after the other tuners: the layer-by-layer pass
- * uses their choices.
+ * the model fits it; records decode_layer where it wins by FUSED_MARGIN. Run after the other
+ * tuners: the layer-by-layer pass uses their choices.
  */
 export async function tuneFused(
   gpu: Gpu,
@@ -475,8 +484,11 @@ export async function tuneFused(
     if (!fused) return profile;
     seq.setState(L, L);
     const job = { cands: [{ d: model.buildPass(seq, 1, opts) }, { d: fused }] };
-    await keepFastest(gpu, [job], { rounds: o.rounds ?? 3, reps: o.reps ?? 2 }, (_j, at, t) => {
-      profile.fused.set(key, { fused: at === 1, ticks: { layers: t[0], decode_layer: t[1] } });
+    await keepFastest(gpu, [job], { rounds: o.rounds ?? 3, reps: o.reps ?? 2 }, (_j, _at, t) => {
+      profile.fused.set(key, {
+        fused: t[1] < FUSED_MARGIN * t[0],
+        ticks: { layers: t[0], decode_layer: t[1] },
+      });
     });
   } finally {
     seq.destroy();

@@ -20,7 +20,7 @@ import {
   profilePasses,
   withFloors,
 } from "./kernel_profile.ts";
-import { dispatchCount, tunedLines, verifyCurve } from "./bench_extra.ts";
+import { dispatchCount, type PassRounds, passRounds, tunedLines } from "./bench_extra.ts";
 import { describeMachine } from "./device_info.ts";
 
 /** What to measure. */
@@ -154,11 +154,16 @@ export interface BenchExtra {
   verifyCurve: { T: number; ms: number }[];
   /** Every step of verifyCurve is at least the one before, within 3%. */
   verifyMonotone: boolean;
-  /** verify(T=4) / target pass (1 token, one compute pass). */
+  /** Median ms over the rounds of the verify curve: target step, draft step, verify of 4. */
+  passMs: { target: number; draft: number; verify4: number } | null;
+  /** verify(T=4) / target step, each round's ratio (bench_extra.ts passRounds): the median. */
   verify4OverTarget: number | null;
-  /** c = T_draft / T_target, one compute pass each. */
+  /** The lowest and highest round's ratio. */
+  verify4OverTargetRange: [number, number] | null;
+  /** c = T_draft / T_target, each round's ratio: the median. */
   draftOverTarget: number | null;
-  /** target pass floor / its one-pass time. */
+  draftOverTargetRange: [number, number] | null;
+  /** The target step's floor / its median time in passRounds. */
   targetFloorFraction: number | null;
   /** The PyTorch peer with every core (torch.set_num_threads(cpus)). */
   peerAllCores: { threads: number; decodeTokS: number; tokensMatch: boolean } | null;
@@ -266,6 +271,7 @@ export async function runBench(
   // Per-kernel profile: mid-generation cache length, verify at the best K.
   let kernels: KernelFloorRow[] = [];
   let curve: { T: number; ms: number }[] = [];
+  let rounds: PassRounds | null = null;
   const kernelPasses: BenchResult["kernelPasses"] = [];
   if (timer && adapter) {
     const cacheLen = o.ids.length + Math.floor(N / 2);
@@ -294,12 +300,14 @@ export async function runBench(
         fraction: ms > 0 ? floorMs / ms : 0,
       });
     }
-    log("verify pass for T = 1..17");
-    curve = await verifyCurve(target, Array.from({ length: 17 }, (_, i) => i + 1), {
+    log("verify pass for T = 1..17, target and draft steps, 5 rounds");
+    rounds = await passRounds(target, draft, Array.from({ length: 17 }, (_, i) => i + 1), {
       timer,
       nsPerTick: adapter.nsPerTick,
       cacheLen,
+      rounds: 5,
     });
+    curve = rounds.curve;
     timer.destroy();
   }
 
@@ -353,10 +361,15 @@ export async function runBench(
       };
     }
   }
-  const whole = (pass: string) => kernelPasses.find((p) => p.pass === pass);
-  const targetMs = whole("target")?.wholePassMs ?? null;
-  const v4 = curve.find((c) => c.T === 4)?.ms ?? null;
-  const draftMs = whole("draft")?.wholePassMs ?? null;
+  const floorMs = kernelPasses.find((p) => p.pass === "target")?.floorMs ?? null;
+  // Ratios within each round of passRounds: median over the rounds, and their range.
+  const perRound = (num: number[]) => {
+    if (!rounds) return null;
+    const r = num.map((x, i) => x / rounds!.targetMs[i]);
+    return { median: median(r), min: Math.min(...r), max: Math.max(...r) };
+  };
+  const v4 = perRound(rounds?.verify4Ms ?? []);
+  const c = perRound(rounds?.draftMs ?? []);
   const machine = describeMachine(gpu);
   const extra: BenchExtra = {
     cpuModel: machine.cpuModel ?? null,
@@ -367,9 +380,18 @@ export async function runBench(
     },
     verifyCurve: curve,
     verifyMonotone: curve.every((c, i) => i === 0 || c.ms >= 0.97 * curve[i - 1].ms),
-    verify4OverTarget: targetMs && v4 ? v4 / targetMs : null,
-    draftOverTarget: targetMs && draftMs ? draftMs / targetMs : null,
-    targetFloorFraction: targetMs ? (whole("target")?.floorMs ?? 0) / targetMs : null,
+    passMs: rounds
+      ? {
+        target: median(rounds.targetMs),
+        draft: median(rounds.draftMs),
+        verify4: median(rounds.verify4Ms),
+      }
+      : null,
+    verify4OverTarget: v4?.median ?? null,
+    verify4OverTargetRange: v4 ? [v4.min, v4.max] : null,
+    draftOverTarget: c?.median ?? null,
+    draftOverTargetRange: c ? [c.min, c.max] : null,
+    targetFloorFraction: rounds && floorMs !== null ? floorMs / median(rounds.targetMs) : null,
     peerAllCores,
     tuned: [...new Set([...tunedLines(target), ...tunedLines(draft)])],
   };
@@ -493,6 +515,7 @@ export async function runPeer(
 
 const f = (x: number | null | undefined, d = 2) =>
   x === null || x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(d);
+const range = (r: [number, number] | null, d: number) => (r ? `${f(r[0], d)}-${f(r[1], d)}` : "-");
 
 function table(rows: string[][]): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -619,11 +642,14 @@ function extraLines(r: BenchResult, e: BenchExtra): string[] {
   const out = [
     `CPU: ${e.cpuModel ?? "unknown"}, ${r.machine.cpus} cores`,
     `dispatches per pass: target ${d.target.pass} (${d.target.perLayer} per layer), draft ${d.draft.pass} (${d.draft.perLayer} per layer), verify of 4 ${d.verify4.pass}`,
+    `passes back to back (median of 5 rounds): target ${f(e.passMs?.target ?? null, 2)} ms, draft ${
+      f(e.passMs?.draft ?? null, 2)
+    } ms, verify(4) ${f(e.passMs?.verify4 ?? null, 2)} ms`,
     `target pass ${
       f(e.targetFloorFraction === null ? null : 100 * e.targetFloorFraction, 1)
-    }% of the compute-read floor; verify(4) / target ${
-      f(e.verify4OverTarget)
-    }; c = draft / target ${f(e.draftOverTarget, 3)}`,
+    }% of the compute-read floor; verify(4) / target ${f(e.verify4OverTarget)} (rounds ${
+      range(e.verify4OverTargetRange, 2)
+    }); c = draft / target ${f(e.draftOverTarget, 3)} (rounds ${range(e.draftOverTargetRange, 3)})`,
   ];
   if (e.peerAllCores) {
     const v = r.plain.decodeTokS / e.peerAllCores.decodeTokS;

@@ -1,10 +1,12 @@
 /**
  * Small additions to `mod.ts bench` (profiler/bench.ts): dispatches per pass and per layer (from the dispatch metadata), the
- * verify pass's GPU time for every T (it should grow smoothly: monotone in T), and the
+ * verify pass's GPU time for every T (it should grow smoothly: monotone in T) with the target
+ * and draft steps timed in the same rounds, and the
  * measured matmul choices of engine/autotune.ts.
  */
 import { ATTENTION_TUNE_KEYS } from "../engine/autotune.ts";
-import type { NeoxModel } from "../engine/model.ts";
+import type { PassName } from "../engine/hooks.ts";
+import type { NeoxModel, Sequence } from "../engine/model.ts";
 import type { GpuTimer } from "./gpu_timer.ts";
 import { timePass } from "./kernel_profile.ts";
 
@@ -24,33 +26,62 @@ export function dispatchCount(model: NeoxModel, T: number): { pass: number; perL
   }
 }
 
-/** Fastest GPU ms of one verify pass (all logits, one compute pass) for each T, at `cacheLen`. */
-export async function verifyCurve(
-  model: NeoxModel,
+/** Pass times of {@link passRounds}, ms. */
+export interface PassRounds {
+  /** Verify pass (all logits) for each T: the fastest round's median. */
+  curve: { T: number; ms: number }[];
+  /** Per round, the median of its back-to-back passes: target and draft decode steps. */
+  targetMs: number[];
+  draftMs: number[];
+  /** Per round: the verify pass of 4 tokens. */
+  verify4Ms: number[];
+}
+
+/**
+ * Target decode step, draft decode step and the verify pass for every T, at `cacheLen`, in
+ * `rounds` interleaved rounds (a burst of noise on a shared machine then touches every
+ * figure of one round, not one part of the curve), each figure the median of 3 passes timed
+ * back to back after a warm-up (kernel_profile.ts timePassSamples): ratios of one round are
+ * of passes timed within a second of each other.
+ */
+export async function passRounds(
+  target: NeoxModel,
+  draft: NeoxModel,
   Ts: number[],
-  o: { timer: GpuTimer; nsPerTick: number; cacheLen: number; reps?: number },
-): Promise<{ T: number; ms: number }[]> {
-  const maxT = Math.max(...Ts);
+  o: { timer: GpuTimer; nsPerTick: number; cacheLen: number; rounds?: number },
+): Promise<PassRounds> {
+  const maxT = Math.max(4, ...Ts);
   const capacity = o.cacheLen + maxT + 1;
-  const seq = model.newSequence({ capacity, maxTokens: capacity + 1, maxT, logitsRows: maxT });
+  const seqOf = (m: NeoxModel, T: number) =>
+    m.newSequence({ capacity, maxTokens: capacity + 1, maxT: T, logitsRows: T });
+  const t = seqOf(target, maxT);
+  const d = seqOf(draft, 1);
   try {
-    // Rounds over all T, fastest round each: noise on a shared machine only adds time, and
-    // interleaving keeps a burst of it from bending one part of the curve.
+    const time = (seq: Sequence, T: number, pass: PassName, verify: boolean) =>
+      timePass(seq, T, o.timer, o.nsPerTick, {
+        cacheLen: o.cacheLen,
+        reps: 3,
+        pass,
+        passOptions: verify ? { logits: "all", argmax: false, advance: false } : undefined,
+      });
     const best = new Map<number, number>();
-    for (let r = 0; r < (o.reps ?? 3); r++) {
+    const out: PassRounds = { curve: [], targetMs: [], draftMs: [], verify4Ms: [] };
+    for (let r = 0; r < (o.rounds ?? 3); r++) {
+      out.targetMs.push(await time(t, 1, "target", false));
+      out.draftMs.push(await time(d, 1, "draft", false));
+      let v4 = Ts.includes(4) ? null : await time(t, 4, "verify", true);
       for (const T of Ts) {
-        const ms = await timePass(seq, T, o.timer, o.nsPerTick, {
-          cacheLen: o.cacheLen,
-          reps: 1,
-          pass: "verify",
-          passOptions: { logits: "all", argmax: false, advance: false },
-        });
+        const ms = await time(t, T, "verify", true);
+        if (T === 4) v4 = ms;
         best.set(T, Math.min(best.get(T) ?? Infinity, ms));
       }
+      out.verify4Ms.push(v4!);
     }
-    return Ts.map((T) => ({ T, ms: best.get(T)! }));
+    out.curve = Ts.map((T) => ({ T, ms: best.get(T)! }));
+    return out;
   } finally {
-    seq.destroy();
+    t.destroy();
+    d.destroy();
   }
 }
 

@@ -170,9 +170,48 @@ export async function profileKernels(
 }
 
 /**
- * Median GPU time, ms, of one whole pass of T tokens (every dispatch in one compute pass, as
- * the generation loops encode it), under the same settings as {@link profileKernels}.
+ * GPU times, ms, of one whole pass of T tokens (every dispatch in one compute pass, as the
+ * generation loops encode it), under the same settings as {@link profileKernels}: `reps`
+ * passes timed back to back in one submit after one untimed pass, as a decode loop runs them
+ * (the first pass of a submit on an idle adapter pays its wake-up: 1.1-1.9x the steady time
+ * on lavapipe, PERF.md). Passes that advance start before `cacheLen` so the last one ends on it.
  */
+export async function timePassSamples(
+  seq: Sequence,
+  T: number,
+  timer: GpuTimer,
+  nsPerTick: number,
+  o: ProfileKernelOptions = {},
+): Promise<number[]> {
+  const gpu = seq.model.gpu;
+  const passOptions = o.passOptions ??
+    (T === 1
+      ? { logits: "last", argmax: true, advance: true }
+      : { logits: "all", argmax: false, advance: false });
+  const capacity = seq.opts.capacity;
+  const reps = Math.max(1, o.reps ?? 5);
+  const cacheLen = o.cacheLen ?? Math.max(0, Math.min(capacity >> 1, capacity - T));
+  const start = passOptions.advance ? Math.max(0, cacheLen - reps) : cacheLen;
+  const plan = seq.plan(T, passOptions);
+  timer.reset();
+  seq.setState(start, start);
+  const enc = gpu.device.createCommandEncoder();
+  for (let r = 0; r <= reps; r++) {
+    const p = enc.beginComputePass(
+      r === 0 ? { label: "warm-up" } : timer.pass(o.pass ?? (T === 1 ? "target" : "verify")),
+    );
+    encodeDispatches(p, plan);
+    p.end();
+  }
+  gpu.device.queue.submit([enc.finish()]);
+  await timer.resolve();
+  const times = timer.spans().map((s) => (s.end - s.begin) * nsPerTick / 1e6);
+  timer.reset();
+  if (times.length === 0) throw new NeoxError("timePass: no valid timestamps");
+  return times;
+}
+
+/** Median of {@link timePassSamples}. */
 export async function timePass(
   seq: Sequence,
   T: number,
@@ -180,30 +219,8 @@ export async function timePass(
   nsPerTick: number,
   o: ProfileKernelOptions = {},
 ): Promise<number> {
-  const gpu = seq.model.gpu;
-  const passOptions = o.passOptions ??
-    (T === 1
-      ? { logits: "last", argmax: true, advance: true }
-      : { logits: "all", argmax: false, advance: false });
-  const capacity = seq.opts.capacity;
-  const cacheLen = o.cacheLen ?? Math.max(0, Math.min(capacity >> 1, capacity - T));
-  const plan = seq.plan(T, passOptions);
-  const times: number[] = [];
-  for (let r = 0; r < Math.max(1, o.reps ?? 5); r++) {
-    timer.reset();
-    seq.setState(cacheLen, cacheLen);
-    const enc = gpu.device.createCommandEncoder();
-    const p = enc.beginComputePass(timer.pass(o.pass ?? (T === 1 ? "target" : "verify")));
-    encodeDispatches(p, plan);
-    p.end();
-    gpu.device.queue.submit([enc.finish()]);
-    await timer.resolve();
-    const s = timer.spans();
-    if (s.length === 1) times.push((s[0].end - s[0].begin) * nsPerTick / 1e6);
-  }
-  timer.reset();
-  if (times.length === 0) throw new NeoxError("timePass: no valid timestamps");
-  return median(times);
+  const xs = await timePassSamples(seq, T, timer, nsPerTick, o);
+  return median(xs);
 }
 
 /**

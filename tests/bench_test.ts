@@ -115,8 +115,22 @@ Deno.test("bench --json: short mode, shape and sanity", async () => {
     Array.from({ length: 17 }, (_, i) => i + 1),
   );
   for (const c of r.extra.verifyCurve) positive(c.ms, `verify T=${c.T} ms`);
-  positive(r.extra.verify4OverTarget ?? 0, "verify(4) / target");
-  positive(r.extra.draftOverTarget ?? 0, "c");
+  // The ratios are medians of per-round ratios of passes timed in the same rounds.
+  const pm = r.extra.passMs;
+  assert(pm, "pass times");
+  for (const [name, v] of Object.entries(pm)) positive(v, `${name} pass ms`);
+  for (
+    const [name, mid, range] of [
+      ["verify(4) / target", r.extra.verify4OverTarget, r.extra.verify4OverTargetRange],
+      ["c", r.extra.draftOverTarget, r.extra.draftOverTargetRange],
+    ] as const
+  ) {
+    assert(mid !== null && range !== null, name);
+    positive(mid, name);
+    assert(range[0] <= mid && mid <= range[1], `${name}: ${mid} outside ${range}`);
+  }
+  const floor = r.kernelPasses.find((p) => p.pass === "target")!.floorMs;
+  assert.ok(Math.abs(r.extra.targetFloorFraction! - floor / pm.target) < 1e-12);
 
   if (r.peer) {
     positive(r.peer.decodeTokS, "peer decodeTokS");
