@@ -14,7 +14,9 @@ import { type Dispatch, encodeDispatches, type KernelLibrary } from "../kernels/
 import {
   attention,
   attentionChoice,
+  attentionName,
   attentionRowsFits,
+  attentionSplitFits,
   type AttentionVariant,
   type HeadShape,
   layerNormPair,
@@ -323,6 +325,12 @@ async function timeCandidates(
   return samples;
 }
 
+/**
+ * Invocations a head of attention_split: one 256-bit vector of lavapipe's, and a GPU's
+ * subgroup (32).
+ */
+export const ATTENTION_SPLIT_LANES = [8, 32] as const;
+
 /** Cached entries the attention candidates are timed over (the paper's middle cache size). */
 export const ATTENTION_TUNE_KEYS = 256;
 
@@ -343,7 +351,8 @@ export function tunedAttention(
 /**
  * Times the attention kernels for heads `s` at each token bucket over ATTENTION_TUNE_KEYS
  * cached entries: the device's default (attention.wgsl or its tiled fallback) and, where the
- * shape allows it, the barrier-free attention_rows; records the fastest.
+ * shape allows it, the barrier-free attention_rows and attention_split at each of
+ * ATTENTION_SPLIT_LANES; records the fastest.
  */
 export async function tuneAttention(
   gpu: Gpu,
@@ -353,8 +362,14 @@ export async function tuneAttention(
 ): Promise<DeviceProfile> {
   const profile = deviceProfile(gpu);
   if (!gpu.hasTimestamps || !attentionRowsFits(s.hd, s.rot)) return profile;
-  const base = attentionChoice(gpu.device.limits.maxComputeWorkgroupStorageSize);
-  const variants: AttentionVariant[] = [base, { variant: "rows" }];
+  const wgBytes = gpu.device.limits.maxComputeWorkgroupStorageSize;
+  const variants: AttentionVariant[] = [
+    attentionChoice(wgBytes),
+    { variant: "rows" },
+    ...ATTENTION_SPLIT_LANES.filter((n) => attentionSplitFits(s.hd, s.rot, n, wgBytes)).map((
+      lanes,
+    ) => ({ variant: "split", lanes }) as const),
+  ];
   const L = ATTENTION_TUNE_KEYS;
   const scratch: GPUBuffer[] = [];
   const jobs: { key: string; cands: { v: AttentionVariant; d: Dispatch[] }[] }[] = [];
@@ -383,7 +398,10 @@ export async function tuneAttention(
   }
   if (jobs.length === 0) return profile;
   await keepFastest(gpu, jobs, { rounds: o.rounds ?? 3, reps: o.reps ?? 2 }, (j, at, ticks) => {
-    profile.attention.set(j.key, { variant: j.cands[at].v, ticks: ticksByKernel(j, ticks) });
+    profile.attention.set(j.key, {
+      variant: j.cands[at].v,
+      ticks: Object.fromEntries(j.cands.map((c, i) => [attentionName(c.v), ticks[i]])),
+    });
   });
   scratch.forEach((b) => b.destroy());
   return profile;

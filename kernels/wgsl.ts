@@ -425,6 +425,101 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 #end
 }
 `,
+  attention_split: `// Causal attention as attention_rows.wgsl computes it, with each (query, head) pair's keys
+// split among the LANES invocations of one workgroup (the key axis split of flash-decoding):
+// invocation i walks keys i, i + LANES, ... in cache-index order with its own online softmax
+// (running max, sum and output), then one barrier, and the partial maxima, sums and outputs
+// are combined, each invocation finishing some of the HD4 output vec4s. A one-token pass of H
+// heads runs H workgroups where attention_rows runs one invocation per head: on a software
+// adapter the heads' key walks spread over every core, on a GPU over LANES threads a head.
+// Constants per pipeline: HD4 = hd / 4, HALF = rot / 2, ROT4 = rot / 4 (rot % 4 == 0), LANES.
+// q: [T, H, hd] f32 (rotated); kCache, vCache: [C, H, hd] f32 (keys before rotary);
+// cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart. Dispatch [H, T].
+#include "sink_window.wgsl"
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read> q: array<vec4f>;
+@group(0) @binding(3) var<storage, read> kCache: array<vec4f>;
+@group(0) @binding(4) var<storage, read> vCache: array<vec4f>;
+@group(0) @binding(5) var<storage, read> cosSin: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+var<workgroup> partMax: array<f32, LANES>;
+var<workgroup> partSum: array<f32, LANES>;
+var<workgroup> partOut: array<vec4f, LANES * HD4>;
+
+@compute @workgroup_size(LANES)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  _ = arrayLength(&cosSin); // bound (and in the layout) even when rot = 0
+  let H = p.H;
+  let h = wg.x;
+  let t = wg.y;
+  let pos = state[0] + t;
+  let sinks = state[STATE_SINKS];
+  let n = min(liveEntries(pos, state[STATE_HIGH], state[STATE_LOW]), p.C);
+  let evicted = pos + 1u - n;
+  var qv: array<vec4f, HD4>;
+  var acc: array<vec4f, HD4>;
+#unroll c HD4
+  qv[c] = q[(t * H + h) * HD4 + c];
+  acc[c] = vec4f(0.0);
+#end
+  var m = -3.4e38;
+  var l = 0.0;
+  for (var j = li; j < n; j += LANES) {
+    // Cache index j: a sink, or the ring from the window's start.
+    let slot = select(cacheSlot(j + evicted, sinks, p.C), j, j < sinks);
+    let kb = (slot * H + h) * HD4;
+    var sd = 0.0;
+    // Key j rotated by its cache index j (rotate_half over the first rot dims).
+#unroll f HALF
+    let cs = (j * HALF + f) * 2u;
+    let c = cosSin[cs];
+    let s = cosSin[cs + 1u];
+    let k1 = kCache[kb + f / 4u][f % 4u];
+    let k2 = kCache[kb + (f + HALF) / 4u][(f + HALF) % 4u];
+    sd += qv[f / 4u][f % 4u] * (k1 * c - k2 * s) +
+      qv[(f + HALF) / 4u][(f + HALF) % 4u] * (k2 * c + k1 * s);
+#end
+#unroll c HD4
+    if (c >= ROT4) { sd += dot(qv[c], kCache[kb + c]); }
+#end
+    let sc = sd * p.scale;
+    let mNew = max(m, sc);
+    let corr = exp(m - mNew);
+    let e = exp(sc - mNew);
+    l = l * corr + e;
+    m = mNew;
+#unroll c HD4
+    acc[c] = acc[c] * corr + e * vCache[kb + c];
+#end
+  }
+  partMax[li] = m;
+  partSum[li] = l;
+#unroll c HD4
+  partOut[li * HD4 + c] = acc[c];
+#end
+  workgroupBarrier();
+  // Invocations without a key hold m = -3.4e38, l = 0: their weight exp(m - mAll) is 0.
+  var mAll = -3.4e38;
+  for (var i = 0u; i < LANES; i++) { mAll = max(mAll, partMax[i]); }
+  var lAll = 0.0;
+  for (var i = 0u; i < LANES; i++) { lAll += partSum[i] * exp(partMax[i] - mAll); }
+  let inv = 1.0 / lAll;
+  let o = t * select(H * p.hd, p.outStride, p.outStride != 0u) + h * p.hd;
+  for (var c = li; c < HD4; c += LANES) {
+    var r = vec4f(0.0);
+    for (var i = 0u; i < LANES; i++) { r += partOut[i * HD4 + c] * exp(partMax[i] - mAll); }
+    r *= inv;
+    out[o + 4u * c] = r.x;
+    out[o + 4u * c + 1u] = r.y;
+    out[o + 4u * c + 2u] = r.z;
+    out[o + 4u * c + 3u] = r.w;
+  }
+}
+`,
   attention_tiled: `// Causal attention exactly as attention.wgsl computes it, for adapters whose workgroup
 // memory cannot hold MAXKEYS scores (maxComputeWorkgroupStorageSize of 16 KiB): the keys go
 // by in tiles of TILE scores with an online softmax (running max and sum; the partial

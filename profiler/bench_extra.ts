@@ -6,6 +6,7 @@
  */
 import { ATTENTION_TUNE_KEYS } from "../engine/autotune.ts";
 import type { PassName } from "../engine/hooks.ts";
+import { attentionName } from "../engine/ops.ts";
 import type { NeoxModel, Sequence } from "../engine/model.ts";
 import type { GpuTimer } from "./gpu_timer.ts";
 import { timePass } from "./kernel_profile.ts";
@@ -96,7 +97,7 @@ export function tunedLines(model: NeoxModel): string[] {
       `${k}: ${v.variant}${v.rpt ? ` RPT=${v.rpt}` : ""} (${ticks(v.ticks)} ticks)`
     ),
     ...[...p.attention].map(([k, v]) =>
-      `${k} (${ATTENTION_TUNE_KEYS} cached): ${v.variant.variant} (${ticks(v.ticks)} ticks)`
+      `${k} (${ATTENTION_TUNE_KEYS} cached): ${attentionName(v.variant)} (${ticks(v.ticks)} ticks)`
     ),
     ...[...p.norm].map(([k, v]) =>
       `${k}: ${v.rows ? "layernorm_pair_rows" : "layernorm_pair"} (${ticks(v.ticks)} ticks)`

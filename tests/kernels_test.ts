@@ -23,7 +23,9 @@ import {
   argmax,
   attention,
   attentionChoice,
+  attentionName,
   attentionRowsFits,
+  attentionSplitFits,
   type AttentionVariant,
   embedding,
   fill,
@@ -51,7 +53,7 @@ import {
   refRotary,
 } from "./reference.ts";
 import { type SeededRandom, seededRandom } from "./seeded_random.ts";
-import { MAX_ACCUMULATORS } from "../engine/autotune.ts";
+import { ATTENTION_SPLIT_LANES, MAX_ACCUMULATORS } from "../engine/autotune.ts";
 
 /** Weight types of the float kernels (the int8 kernels have tests/int8_test.ts). */
 type FloatWeight = "f16" | "f32";
@@ -713,15 +715,21 @@ function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
         run: async () => (await runAttention(b, rnd, { S, T, H, hd, rot }, v, 5)).out,
       });
     }
-    // The barrier-free kernel (hd and rot multiples of 4), also into a wider buffer.
-    if (attentionRowsFits(hd, rot)) {
+    // The barrier-free kernel (hd and rot multiples of 4), also into a wider buffer, and the
+    // key-split one at its lane counts (more lanes than keys at S = 1 and 5; fewer lanes than
+    // output vec4s at hd = 256).
+    const wgBytes = b.gpu.device.limits.maxComputeWorkgroupStorageSize;
+    const split = [4, ...ATTENTION_SPLIT_LANES]
+      .filter((lanes) => attentionSplitFits(hd, rot, lanes, wgBytes))
+      .map((lanes): AttentionVariant => ({ variant: "split", lanes }));
+    for (const v of attentionRowsFits(hd, rot) ? [ROWS, ...split] : []) {
       for (const pad of [0, 5]) {
         rows.push({
-          kernel: "attention_rows",
+          kernel: attentionName(v),
           shape: pad ? `${shape} outStride=+${pad}` : shape,
           tol: 1e-5,
           nmseTol: NMSE_F32,
-          run: async () => (await runAttention(b, rnd, { S, T, H, hd, rot }, ROWS, pad)).out,
+          run: async () => (await runAttention(b, rnd, { S, T, H, hd, rot }, v, pad)).out,
         });
       }
     }

@@ -20,6 +20,8 @@ import {
   liveEntries,
   sinkWindowCache,
 } from "../engine/cache_policy.ts";
+import { ATTENTION_SPLIT_LANES, attentionKey, TUNE_BUCKETS } from "../engine/autotune.ts";
+import { attentionName, type AttentionVariant } from "../engine/ops.ts";
 import { loadReferenceModel, referenceForward } from "./reference.ts";
 import { modelsDir, readGolden } from "./goldens.ts";
 
@@ -131,6 +133,56 @@ Deno.test("streamed logits match the float64 reference under every policy and ch
       assert(diff < 1e-4, `max|diff| ${diff}`);
       assert(fromFull > 0.1, "the policy must evict something in this check");
     }
+  }
+});
+
+Deno.test("attention_rows and attention_split under sink caches: logits against float64", async () => {
+  // Each barrier-free attention kernel forced for every pass size (not left to the tuner),
+  // streamed one token and 32 tokens a pass, so the sink-and-ring walk of each is checked.
+  const gpu = await getGpu();
+  const model = await loadModel(gpu, draftDir, { tune: false });
+  const ref = await loadReferenceModel(draftDir);
+  const golden = await readGolden<ModelGolden>("target.json");
+  const ids = golden.entries.flatMap((e) => e.ids).slice(0, 70);
+  const V = model.cfg.vocabSize;
+  const heads = { H: model.cfg.numHeads, hd: model.cfg.headDim, rot: model.cfg.rotaryDims };
+  const cache = sinkWindowCache(24, 4);
+  const want = referenceForward(ref, ids, cache);
+  const variants: AttentionVariant[] = [
+    { variant: "rows" },
+    ...ATTENTION_SPLIT_LANES.map((lanes): AttentionVariant => ({ variant: "split", lanes })),
+  ];
+  try {
+    for (const variant of variants) {
+      model.profile = {
+        adapter: "test",
+        matmul: new Map(),
+        attention: new Map(
+          TUNE_BUCKETS.map((T) => [attentionKey(heads, T), { variant, ticks: {} }]),
+        ),
+        norm: new Map(),
+        fused: new Map(),
+      };
+      for (const chunk of [1, 32]) {
+        let diff = 0;
+        let seen = 0;
+        await streamingPerplexity(model, ids, {
+          cache,
+          chunk,
+          onLogits: (rows, s) => {
+            seen += rows.length / V;
+            for (let i = 0; i < rows.length; i++) {
+              diff = Math.max(diff, Math.abs(rows[i] - want[s + Math.floor(i / V)][i % V]));
+            }
+          },
+        });
+        console.log(`${attentionName(variant)} chunk ${chunk}: max|diff| ${diff.toExponential(2)}`);
+        assert.equal(seen, ids.length - 1, "a row of logits for every predicted token");
+        assert(diff < 1e-4, `${attentionName(variant)} chunk ${chunk}: max|diff| ${diff}`);
+      }
+    }
+  } finally {
+    model.destroy();
   }
 });
 

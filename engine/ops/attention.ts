@@ -221,11 +221,40 @@ export const ATTENTION_MAX_HEAD_DIM = 256;
 export type AttentionVariant =
   | { variant: "full" }
   | { variant: "tiled"; tile: number }
-  | { variant: "rows" };
+  | { variant: "rows" }
+  | { variant: "split"; lanes: number };
+
+/** The kernel a variant runs, with its lanes where it has a choice (for reports). */
+export function attentionName(v: AttentionVariant): string {
+  switch (v.variant) {
+    case "full":
+      return "attention";
+    case "tiled":
+      return `attention_tiled TILE=${v.tile}`;
+    case "rows":
+      return "attention_rows";
+    case "split":
+      return `attention_split LANES=${v.lanes}`;
+  }
+}
 
 /** Whether attention_rows can run heads of hd dims with the first rot rotated. */
 export function attentionRowsFits(hd: number, rot: number): boolean {
   return hd % 4 === 0 && rot % 4 === 0;
+}
+
+/**
+ * Whether attention_split can run heads of hd dims with `lanes` invocations a head: hd and rot
+ * multiples of 4, and each invocation's partial output (hd floats), max and sum in workgroup
+ * memory.
+ */
+export function attentionSplitFits(
+  hd: number,
+  rot: number,
+  lanes: number,
+  maxWorkgroupBytes: number,
+): boolean {
+  return attentionRowsFits(hd, rot) && lanes * (hd + 2) * F32 <= maxWorkgroupBytes;
 }
 
 /** Workgroup bytes of attention.wgsl / attention_tiled.wgsl with `keys` scores held. */
@@ -274,24 +303,23 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
   check(hd <= ATTENTION_MAX_HEAD_DIM, `attention needs hd <= ${ATTENTION_MAX_HEAD_DIM} (hd=${hd})`);
   const v = o.variant ?? attentionChoice(lib.device.limits.maxComputeWorkgroupStorageSize);
   check(
-    v.variant !== "rows" || attentionRowsFits(hd, rot),
-    `attention_rows needs hd and rot multiples of 4 (hd=${hd}, rot=${rot})`,
+    (v.variant !== "rows" && v.variant !== "split") || attentionRowsFits(hd, rot),
+    `${attentionName(v)} needs hd and rot multiples of 4 (hd=${hd}, rot=${rot})`,
   );
-  const kernel = v.variant === "full"
-    ? "attention"
+  check(
+    v.variant !== "split" ||
+      attentionSplitFits(hd, rot, v.lanes, lib.device.limits.maxComputeWorkgroupStorageSize),
+    `${attentionName(v)} does not fit the device's workgroup memory (hd=${hd})`,
+  );
+  const heads = { HD4: hd / 4, HALF: rot / 2, ROT4: rot / 4 };
+  const [kernel, consts]: [string, Record<string, number>] = v.variant === "full"
+    ? ["attention", { MAXKEYS: MAX_CACHE_ENTRIES }]
     : v.variant === "tiled"
-    ? "attention_tiled"
-    : "attention_rows";
-  const pl = v.variant === "full"
-    ? lib.pipeline(kernel, "f32", { MAXKEYS: MAX_CACHE_ENTRIES })
-    : v.variant === "tiled"
-    ? lib.pipeline(kernel, "f32", { MAXKEYS: MAX_CACHE_ENTRIES, TILE: v.tile })
-    : lib.pipeline(kernel, "f32", {
-      HD4: hd / 4,
-      HALF: rot / 2,
-      ROT4: rot / 4,
-      WGS: ROWS_WGS,
-    });
+    ? ["attention_tiled", { MAXKEYS: MAX_CACHE_ENTRIES, TILE: v.tile }]
+    : v.variant === "rows"
+    ? ["attention_rows", { ...heads, WGS: ROWS_WGS }]
+    : ["attention_split", { ...heads, LANES: v.lanes }];
+  const pl = lib.pipeline(kernel, "f32", consts);
   // Query t sees cacheLen + t + 1 keys; each key costs a rotated dot and a weighted sum.
   const perKey = H * (4 * hd + 3 * rot + 4);
   const perKeyBytes = 2 * H * hd * F32 + rot * F32;
