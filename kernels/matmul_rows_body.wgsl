@@ -34,18 +34,21 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   let K8 = (p.K + 7u) / 8u;
   var acc: array<f32, RPT * TOK>;
   var row: array<u32, TOK>;
-#unroll t TOK 4
+#unroll t TOK 16
   row[t] = p.xOffset + min(t0 + t, p.T - 1u) * p.K;
 #end
-  // The loops over rows, and over tokens up to 4, are unrolled (#unroll, kernels/kernel.ts):
-  // acc, xa, xb, wa and wb indexed by constants stay in a software adapter's registers.
+  // The loops over rows and over tokens (TOK <= 16) are unrolled (#unroll, kernels/kernel.ts):
+  // acc, xa, xb, wa and wb indexed by constants stay in a software adapter's registers. Up to
+  // 4 tokens only, verify passes of 9-16 tokens took 1.5-2x as long on lavapipe (acc indexed
+  // by a loop counter lives in memory; PERF.md), at the price of ~1-2 s more shader
+  // compilation when a model is loaded and tuned.
   for (var j = 0u; j < K8; j++) {
     let k = 8u * j;
     if (TOK <= RPT) {
       // Few tokens: keep this step's x of every token in registers, stream the rows.
       var xa: array<vec4f, TOK>;
       var xb: array<vec4f, TOK>;
-#unroll t TOK 4
+#unroll t TOK 16
       xa[t] = xw(row[t], k);
       xb[t] = xw(row[t], k + 4u);
 #end
@@ -54,7 +57,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       let w = wload(((n >> 3u) * K8 + j) * 8u + (n & 7u));
       let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
       let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
-#unroll t TOK 4
+#unroll t TOK 16
       acc[r * TOK + t] += dot(wa, xa[t]) + dot(wb, xb[t]);
 #end
 #end
@@ -69,7 +72,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       wa[r] = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
       wb[r] = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
 #end
-#unroll t TOK 4
+#unroll t TOK 16
       let xa = xw(row[t], k);
       let xb = xw(row[t], k + 4u);
 #unroll r RPT
@@ -81,7 +84,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 #unroll r RPT
   let n = gx + r * S;
   if (n < R) {
-#unroll t TOK 4
+#unroll t TOK 16
     if (t < nT) {
       var s = acc[r * TOK + t];
       if ((p.flags & BIAS) != 0u) { s += bias[n]; }
