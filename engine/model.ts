@@ -357,9 +357,8 @@ export class NeoxModel {
     const { cfg, lib, weights: w } = this;
     const d = cfg.hiddenSize;
     const heads = { T, H: cfg.numHeads, hd: cfg.headDim, rot: cfg.rotaryDims };
-    const { state, tokens, x, h1, h2, qkv, q, ff, af, logits, cosSin } = seq;
-    const choose = (m: Linear, T: number): MatmulChoice =>
-      this.naive ? { variant: "naive" } : tunedChoice(this.profile, m, T);
+    const { state, tokens, x, h1, h2, qkv, q, ff, af, cosSin } = seq;
+    const choose = (m: Linear, T: number) => this.#choose(m, T);
     // The measured attention kernel (engine/autotune.ts), else the device's default.
     const variant = this.naive ? undefined : tunedAttention(this.profile, heads, T);
     const normRows = !this.naive && tunedNormRows(this.profile, d, T);
@@ -441,10 +440,36 @@ export class NeoxModel {
       out.push(...mm("dense_h_to_4h", l, L.denseHTo4h, h2, ff, { act: cfg.activation }));
       out.push(...mm("dense_4h_to_h", l, L.dense4hToH, ff, x, { accumulate: true }));
     }
+    if (o.logits !== "none") out.push(norm("final_layer_norm", -1, w.finalLayerNorm, x, h1));
+    out.push(...this.#tail(seq, T, o));
+    return out;
+  }
+
+  /** The measured matmul kernel for `m` in a pass of T tokens (the naive one in naive mode). */
+  #choose(m: Linear, T: number): MatmulChoice {
+    return this.naive ? { variant: "naive" } : tunedChoice(this.profile, m, T);
+  }
+
+  /**
+   * What follows the final LayerNorm (its output in h1) in a pass of T tokens: the logits of
+   * the last row or of all rows, the last row's argmax into the token buffer, and the state's
+   * advance, as `o` asks.
+   */
+  #tail(seq: Sequence, T: number, o: PassOptions): Dispatch[] {
+    const { cfg, lib, weights: w } = this;
+    const { state, tokens, h1, logits } = seq;
+    const out: Dispatch[] = [];
     if (o.logits !== "none") {
       const rows = o.logits === "all" ? T : 1;
-      out.push(norm("final_layer_norm", -1, w.finalLayerNorm, x, h1));
-      out.push(...mm("embed_out", -1, w.embedOut, h1, logits, { T: rows, xRow: T - rows }));
+      out.push(...linear(lib, w.embedOut, {
+        label: "embed_out",
+        layer: -1,
+        x: h1,
+        y: logits,
+        T: rows,
+        xRow: T - rows,
+        variant: this.#choose(w.embedOut, rows),
+      }));
       if (o.argmax) {
         const V = cfg.vocabSize;
         out.push(argmax(lib, { label: "argmax", state, logits, tokens, V, row: rows - 1, T }));
@@ -489,7 +514,7 @@ export class NeoxModel {
   fusedPass(seq: Sequence, o: PassOptions): Dispatch[] | null {
     if (!this.fusedLayersFit(seq)) return null;
     const { cfg, lib, weights: w } = this;
-    const { state, tokens, x, h1, logits, cosSin } = seq;
+    const { state, tokens, x, h1, cosSin } = seq;
     const last = cfg.numLayers - 1;
     const out: Dispatch[] = w.layers.map((L, l) =>
       decodeLayer(lib, {
@@ -513,21 +538,7 @@ export class NeoxModel {
         final: l === last && o.logits !== "none" ? { norm: w.finalLayerNorm, y: h1 } : undefined,
       })
     );
-    if (o.logits !== "none") {
-      out.push(...linear(lib, w.embedOut, {
-        label: "embed_out",
-        layer: -1,
-        x: h1,
-        y: logits,
-        T: 1,
-        variant: tunedChoice(this.profile, w.embedOut, 1),
-      }));
-      if (o.argmax) {
-        const V = cfg.vocabSize;
-        out.push(argmax(lib, { label: "argmax", state, logits, tokens, V, row: 0, T: 1 }));
-      }
-    }
-    if (o.advance) out.push(advance(lib, { label: "advance", state, T: 1 }));
+    out.push(...this.#tail(seq, 1, o));
     return out;
   }
 }

@@ -159,14 +159,15 @@ class SpeculativeRun {
       );
     }
     // Rounds past the goal write up to K+1 more tokens (never read back).
-    this.tokens = storageBuffer(gpu, (positions + o.k + 2) * 4, "shared tokens");
+    const maxTokens = positions + o.k + 2;
+    this.tokens = storageBuffer(gpu, maxTokens * 4, "shared tokens");
     const prefill = cache.kind === "sink" ? SINK_PREFILL_CHUNK : PREFILL_CHUNK;
     const maxT = Math.max(Math.min(prefill, promptLen), o.k + 1);
     // A sink cache also keeps room for the K entries a rollback drops.
     const capacity = cache.kind === "sink" ? sinkCacheSlots(cache, maxT, o.k) : positions;
     this.target = targetModel.newSequence({
       capacity,
-      maxTokens: positions + o.k + 2,
+      maxTokens,
       maxT,
       logitsRows: MAX_K + 1,
       tokens: this.tokens,
@@ -174,7 +175,7 @@ class SpeculativeRun {
     });
     this.draft = draftModel.newSequence({
       capacity,
-      maxTokens: positions + o.k + 2,
+      maxTokens,
       maxT,
       tokens: this.tokens,
       cache,
