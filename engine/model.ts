@@ -362,6 +362,11 @@ export class NeoxModel {
     // The measured attention kernel (engine/autotune.ts), else the device's default.
     const variant = this.naive ? undefined : tunedAttention(this.profile, heads, T);
     const normRows = !this.naive && tunedNormRows(this.profile, d, T);
+    // attention_split rotates the query and appends the key and value of a one-token pass
+    // itself: one dispatch a layer fewer.
+    const appendInAttention = T === 1 && !o.tree && variant?.variant === "split";
+    const attQkv = appendInAttention ? qkv : undefined;
+    const attLabel = appendInAttention ? "rotary+kv_append+attention" : "attention";
     const norm = (label: string, layer: number, n: LayerNormWeights, x: GPUBuffer, y: GPUBuffer) =>
       layerNorm(lib, { label, layer, x, y, norm: n, T, d, eps: cfg.layerNormEps });
     const mm = (
@@ -406,7 +411,7 @@ export class NeoxModel {
       if (tree) {
         out.push(treeRotary(lib, { label: "rotary", ...place, qkv, cosSin, q, tree }));
         out.push(kvAppend(lib, { label: "kv_append", layer: l, ...heads, ...cache, qkv }));
-      } else {
+      } else if (!appendInAttention) {
         out.push(
           rotaryAppend(lib, { label: "rotary+kv_append", ...place, ...cache, qkv, cosSin, q }),
         );
@@ -415,7 +420,7 @@ export class NeoxModel {
         // x += [attn | gelu(ln2 W1^T)] [Wo | W2]^T: attention and the mlp's hidden layer write
         // side by side into af, and one matmul adds both projections.
         const ffw = cfg.intermediateSize;
-        const att = { label: "attention", ...place, ...cache, q, cosSin, out: af };
+        const att = { label: attLabel, ...place, ...cache, q, qkv: attQkv, cosSin, out: af };
         const outStride = d + ffw;
         out.push(
           tree
@@ -430,7 +435,7 @@ export class NeoxModel {
         out.push(...mm("dense+dense_4h_to_h", l, L.denseOut, af, x, { accumulate: true }));
         continue;
       }
-      const att = { label: "attention", ...place, ...cache, q, cosSin, out: h1 };
+      const att = { label: attLabel, ...place, ...cache, q, qkv: attQkv, cosSin, out: h1 };
       out.push(tree ? treeAttention(lib, { ...att, tree }) : attention(lib, { ...att, variant }));
       out.push(...mm("dense", l, L.dense, h1, x, { accumulate: true }));
       if (!cfg.parallelResidual) {

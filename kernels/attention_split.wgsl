@@ -5,17 +5,22 @@
 // are combined, each invocation finishing some of the HD4 output vec4s. A one-token pass of H
 // heads runs H workgroups where attention_rows runs one invocation per head: on a software
 // adapter the heads' key walks spread over every core, on a GPU over LANES threads a head.
-// Constants per pipeline: HD4 = hd / 4, HALF = rot / 2, ROT4 = rot / 4 (rot % 4 == 0), LANES.
-// q: [T, H, hd] f32 (rotated); kCache, vCache: [C, H, hd] f32 (keys before rotary);
-// cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart. Dispatch [H, T].
+// With APPEND = 1u (a one-token pass, T = 1) it also does rotary_append.wgsl's work for its
+// head, so that dispatch is not needed: binding 2 is the pass's qkv ([1, H, 3*hd]), whose
+// query it rotates by the query's cache index in registers and whose key and value it
+// appends to the cache slot before walking the keys (one workgroup a head: no other reads it).
+// Constants per pipeline: HD4 = hd / 4, HALF = rot / 2, ROT4 = rot / 4 (rot % 4 == 0), LANES,
+// APPEND. q: [T, H, hd] f32 (rotated), or qkv; kCache, vCache: [C, H, hd] f32 (keys before
+// rotary); cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart.
+// Dispatch [H, T].
 #include "sink_window.wgsl"
 struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
 @group(0) @binding(2) var<storage, read> q: array<vec4f>;
-@group(0) @binding(3) var<storage, read> kCache: array<vec4f>;
-@group(0) @binding(4) var<storage, read> vCache: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> kCache: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> vCache: array<vec4f>;
 @group(0) @binding(5) var<storage, read> cosSin: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
@@ -35,10 +40,34 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let evicted = pos + 1u - n;
   var qv: array<vec4f, HD4>;
   var acc: array<vec4f, HD4>;
+  // The query's vec4s: rows of q, or the query slice of qkv.
+  let qb = (t * H + h) * HD4 * select(1u, 3u, APPEND == 1u);
 #unroll c HD4
-  qv[c] = q[(t * H + h) * HD4 + c];
+  qv[c] = q[qb + c];
   acc[c] = vec4f(0.0);
 #end
+  if (APPEND == 1u) {
+    // rotate_half of the first rot dims by the query's cache index (rotate_half.wgsl).
+    let qpos = liveEntries(pos, state[STATE_HIGH], state[STATE_LOW]) - 1u;
+    var raw = qv;
+#unroll f HALF
+    let c = cosSin[(qpos * HALF + f) * 2u];
+    let s = cosSin[(qpos * HALF + f) * 2u + 1u];
+    let x1 = raw[f / 4u][f % 4u];
+    let x2 = raw[(f + HALF) / 4u][(f + HALF) % 4u];
+    qv[f / 4u][f % 4u] = x1 * c - x2 * s;
+    qv[(f + HALF) / 4u][(f + HALF) % 4u] = x2 * c + x1 * s;
+#end
+    // kv_append.wgsl: a full cache never wraps (positions past its capacity are dropped).
+    if (state[STATE_HIGH] != 0u || pos < p.C) {
+      let dst = (cacheSlot(pos, sinks, p.C) * H + h) * HD4;
+      for (var c = li; c < HD4; c += LANES) {
+        kCache[dst + c] = q[qb + HD4 + c];
+        vCache[dst + c] = q[qb + 2u * HD4 + c];
+      }
+    }
+    storageBarrier();
+  }
   var m = -3.4e38;
   var l = 0.0;
   for (var j = li; j < n; j += LANES) {

@@ -733,6 +733,28 @@ function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
         });
       }
     }
+    // attention_split doing rotary_append's work in a one-token pass: from qkv, the cache it
+    // leaves (exact) and its output.
+    for (const v of T === 1 ? split : []) {
+      let appended: Promise<{ cache: Outcome; out: Outcome }> | null = null;
+      const run = () => appended ??= runAttention(b, rnd, { S, T, H, hd, rot }, v, 5, true);
+      const kernel = `${attentionName(v)} +rotary+kv_append`;
+      const at = `${shape} outStride=+5`;
+      rows.push({
+        kernel,
+        shape: `${at} cache`,
+        tol: 0,
+        nmseTol: 0,
+        run: async () => (await run()).cache,
+      });
+      rows.push({
+        kernel,
+        shape: at,
+        tol: 1e-5,
+        nmseTol: NMSE_F32,
+        run: async () => (await run()).out,
+      });
+    }
     for (const v of tiles) {
       rows.push({
         kernel: `attention_tiled TILE=${v.variant === "tiled" ? v.tile : 0}`,
@@ -753,6 +775,8 @@ async function runAttention(
   variant: AttentionVariant,
   /** Extra NaN columns right of each output row (outStride = H*hd + pad); they must stay NaN. */
   pad = 0,
+  /** One dispatch from qkv: attention_split rotates q and appends k, v itself (T = 1). */
+  append = false,
 ): Promise<{ cache: Outcome; out: Outcome }> {
   const { S, T, H, hd, rot } = s;
   const prior = S - T;
@@ -789,11 +813,13 @@ async function runAttention(
   const stride = entry + pad;
   const out = b.nan(T * stride);
   const lib = b.lib;
+  const qkvBuf = b.buffer(qkv);
   b.run([
-    kvAppend(lib, { state, qkv: b.buffer(qkv), kCache, vCache, T, H, hd, C }),
+    ...(append ? [] : [kvAppend(lib, { state, qkv: qkvBuf, kCache, vCache, T, H, hd, C })]),
     attention(lib, {
       state,
       q: b.buffer(new Float32Array(qRot)),
+      qkv: append ? qkvBuf : undefined,
       kCache,
       vCache,
       cosSin: b.buffer(rotaryTable(ropeConfig(rot, base, hd), C)),

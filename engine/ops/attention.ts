@@ -291,6 +291,12 @@ export interface AttentionOptions extends OpPlace, HeadShape {
   C: number;
   /** Force a kernel (default: `attentionChoice` of the device's limit). */
   variant?: AttentionVariant;
+  /**
+   * attention_split of a one-token pass only: the pass's qkv ([1, H, 3*hd]); the kernel then
+   * rotates the query and appends the key and value itself (no rotary_append dispatch), and
+   * `q` is not read.
+   */
+  qkv?: GPUBuffer;
 }
 
 /**
@@ -318,7 +324,11 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
     ? ["attention_tiled", { MAXKEYS: MAX_CACHE_ENTRIES, TILE: v.tile }]
     : v.variant === "rows"
     ? ["attention_rows", { ...heads, WGS: ROWS_WGS }]
-    : ["attention_split", { ...heads, LANES: v.lanes }];
+    : ["attention_split", { ...heads, LANES: v.lanes, APPEND: o.qkv ? 1 : 0 }];
+  check(
+    !o.qkv || (v.variant === "split" && T === 1),
+    "attention appends only in attention_split of a one-token pass",
+  );
   const pl = lib.pipeline(kernel, "f32", consts);
   // Query t sees cacheLen + t + 1 keys; each key costs a rotated dot and a weighted sum.
   const perKey = H * (4 * hd + 3 * rot + 4);
@@ -329,7 +339,7 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
     [
       lib.uniform([T, H, hd, rot, C, 1 / Math.sqrt(hd), o.outStride ?? 0, 0], [5]),
       o.state,
-      o.q,
+      o.qkv ?? o.q,
       o.kCache,
       o.vCache,
       o.cosSin,
@@ -339,8 +349,8 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
     meta("attention", kernel, o, {
       // Keys depend on the cache length: the profiler prefixes "Tq x Nk, ".
       shape: `${H}x${hd} rot ${rot}`,
-      bytes: T * perKeyBytes + 2 * T * H * hd * F32,
-      flops: ((T * (T + 1)) / 2) * perKey,
+      bytes: T * perKeyBytes + 2 * T * H * hd * F32 + (o.qkv ? 2 * H * hd * F32 : 0),
+      flops: ((T * (T + 1)) / 2) * perKey + (o.qkv ? 3 * H * rot : 0),
       perCachedEntry: { bytes: perKeyBytes, flops: T * perKey },
     }),
   );
