@@ -25,6 +25,7 @@ import {
   type MatmulChoice,
   matmulChoice,
   matmulTuning,
+  rotaryAppend,
   rowsTok,
   streamRead,
   weightTexture,
@@ -331,8 +332,14 @@ async function timeCandidates(
  */
 export const ATTENTION_SPLIT_LANES = [8, 32] as const;
 
-/** Cached entries the attention candidates are timed over (the paper's middle cache size). */
+/** Cached entries a one-token pass is timed over by tuneFused (the paper's middle cache size). */
 export const ATTENTION_TUNE_KEYS = 256;
+
+/**
+ * Cached entries the attention candidates are timed over, summed: a short cache and the
+ * paper's middle one (timed at 256 alone, the tuner took kernels that were 20% slower at 52).
+ */
+export const ATTENTION_TUNE_LENGTHS = [64, 256] as const;
 
 /** Key of a head shape and token bucket in the profile. */
 export function attentionKey(s: Omit<HeadShape, "T">, T: number): string {
@@ -349,10 +356,10 @@ export function tunedAttention(
 }
 
 /**
- * Times the attention kernels for heads `s` at each token bucket over ATTENTION_TUNE_KEYS
- * cached entries: the device's default (attention.wgsl or its tiled fallback) and, where the
- * shape allows it, the barrier-free attention_rows and attention_split at each of
- * ATTENTION_SPLIT_LANES; records the fastest.
+ * Times the attention kernels for heads `s` at each token bucket over each of
+ * ATTENTION_TUNE_LENGTHS cached entries (their sum counts): the device's default
+ * (attention.wgsl or its tiled fallback) and, where the shape allows it, the barrier-free
+ * attention_rows and attention_split at each of ATTENTION_SPLIT_LANES; records the fastest.
  */
 export async function tuneAttention(
   gpu: Gpu,
@@ -370,31 +377,42 @@ export async function tuneAttention(
       lanes,
     ) => ({ variant: "split", lanes }) as const),
   ];
-  const L = ATTENTION_TUNE_KEYS;
   const scratch: GPUBuffer[] = [];
   const jobs: { key: string; cands: { v: AttentionVariant; d: Dispatch[] }[] }[] = [];
   for (const T of TUNE_BUCKETS) {
     const key = attentionKey(s, T);
     if (profile.attention.has(key)) continue;
-    const C = L + T;
-    const entry = s.H * s.hd * 4;
-    const state = storageBuffer(gpu, 64, "tune state");
-    gpu.device.queue.writeBuffer(state, 0, new Uint32Array([L, L]));
-    const bufs = {
-      q: storageBuffer(gpu, T * entry, "tune q"),
-      kCache: storageBuffer(gpu, C * entry, "tune k"),
-      vCache: storageBuffer(gpu, C * entry, "tune v"),
-      cosSin: storageBuffer(gpu, C * Math.max(4, s.rot * 4), "tune cos/sin"),
-      out: storageBuffer(gpu, T * entry, "tune out"),
-    };
-    scratch.push(state, ...Object.values(bufs));
-    jobs.push({
-      key,
-      cands: variants.map((v) => ({
-        v,
-        d: [attention(lib, { ...s, ...bufs, state, T, C, variant: v, label: "tune" })],
-      })),
+    // One dispatch over each of ATTENTION_TUNE_LENGTHS cached entries: a candidate's time is
+    // their sum.
+    const places = ATTENTION_TUNE_LENGTHS.map((L) => {
+      const C = L + T;
+      const entry = s.H * s.hd * 4;
+      const state = storageBuffer(gpu, 64, "tune state");
+      gpu.device.queue.writeBuffer(state, 0, new Uint32Array([L, L]));
+      const bufs = {
+        q: storageBuffer(gpu, T * entry, "tune q"),
+        kCache: storageBuffer(gpu, C * entry, "tune k"),
+        vCache: storageBuffer(gpu, C * entry, "tune v"),
+        cosSin: storageBuffer(gpu, C * Math.max(4, s.rot * 4), "tune cos/sin"),
+        out: storageBuffer(gpu, T * entry, "tune out"),
+      };
+      scratch.push(state, ...Object.values(bufs));
+      return { ...bufs, state, C };
     });
+    // A one-token pass runs attention_split with the rotary and cache append folded in, the
+    // others after a rotary_append dispatch: time what the pass would run.
+    const qkv = T === 1 ? storageBuffer(gpu, 3 * s.H * s.hd * 4, "tune qkv") : undefined;
+    if (qkv) scratch.push(qkv);
+    const run = (v: AttentionVariant, b: (typeof places)[number]): Dispatch[] =>
+      !qkv
+        ? [attention(lib, { ...s, ...b, T, variant: v, label: "tune" })]
+        : v.variant === "split"
+        ? [attention(lib, { ...s, ...b, T, variant: v, qkv, label: "tune" })]
+        : [
+          rotaryAppend(lib, { ...s, ...b, T, qkv, label: "tune" }),
+          attention(lib, { ...s, ...b, T, variant: v, label: "tune" }),
+        ];
+    jobs.push({ key, cands: variants.map((v) => ({ v, d: places.flatMap((b) => run(v, b)) })) });
   }
   if (jobs.length === 0) return profile;
   await keepFastest(gpu, jobs, { rounds: o.rounds ?? 3, reps: o.reps ?? 2 }, (j, at, ticks) => {

@@ -4,7 +4,7 @@
  * and draft steps timed in the same rounds, and the
  * measured matmul choices of engine/autotune.ts.
  */
-import { ATTENTION_TUNE_KEYS } from "../engine/autotune.ts";
+import { ATTENTION_TUNE_KEYS, ATTENTION_TUNE_LENGTHS } from "../engine/autotune.ts";
 import type { PassName } from "../engine/hooks.ts";
 import { attentionName } from "../engine/ops.ts";
 import type { NeoxModel, Sequence } from "../engine/model.ts";
@@ -97,7 +97,9 @@ export function tunedLines(model: NeoxModel): string[] {
       `${k}: ${v.variant}${v.rpt ? ` RPT=${v.rpt}` : ""} (${ticks(v.ticks)} ticks)`
     ),
     ...[...p.attention].map(([k, v]) =>
-      `${k} (${ATTENTION_TUNE_KEYS} cached): ${attentionName(v.variant)} (${ticks(v.ticks)} ticks)`
+      `${k} (${ATTENTION_TUNE_LENGTHS.join(" + ")} cached): ${attentionName(v.variant)} (${
+        ticks(v.ticks)
+      } ticks)`
     ),
     ...[...p.norm].map(([k, v]) =>
       `${k}: ${v.rows ? "layernorm_pair_rows" : "layernorm_pair"} (${ticks(v.ticks)} ticks)`
