@@ -8,6 +8,7 @@
 // q: [T, H, hd] f32 (rotated); kCache, vCache: [C, H, hd] f32 (keys before rotary);
 // cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart.
 #include "sink_window.wgsl"
+#include "attention_key.wgsl"
 struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,41 +36,17 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   qv[c] = q[(t * H + h) * HD4 + c];
   acc[c] = vec4f(0.0);
 #end
-  var m = -3.4e38;
-  var l = 0.0;
+  var ml = vec2f(-3.4e38, 0.0); // running max and sum of the online softmax
   // Walk the slots in cache-index order: sinks, then the ring from the window's start.
   var slot = 0u;
   for (var j = 0u; j < n; j++) {
     if (j == sinks) { slot = cacheSlot(j + evicted, sinks, p.C); }
-    let kb = (slot * H + h) * HD4;
-    var sd = 0.0;
-    // Key j rotated by its cache index j (rotate_half over the first rot dims).
-#unroll f HALF
-    let cs = (j * HALF + f) * 2u;
-    let c = cosSin[cs];
-    let s = cosSin[cs + 1u];
-    let k1 = kCache[kb + f / 4u][f % 4u];
-    let k2 = kCache[kb + (f + HALF) / 4u][(f + HALF) % 4u];
-    sd += qv[f / 4u][f % 4u] * (k1 * c - k2 * s) +
-      qv[(f + HALF) / 4u][(f + HALF) % 4u] * (k2 * c + k1 * s);
-#end
-#unroll c HD4
-    if (c >= ROT4) { sd += dot(qv[c], kCache[kb + c]); }
-#end
-    let sc = sd * p.scale;
-    let mNew = max(m, sc);
-    let corr = exp(m - mNew);
-    let e = exp(sc - mNew);
-    l = l * corr + e;
-    m = mNew;
-#unroll c HD4
-    acc[c] = acc[c] * corr + e * vCache[kb + c];
-#end
+    attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4);
     slot++;
     if (slot == p.C) { slot = sinks; }
   }
   let o = t * select(H * p.hd, p.outStride, p.outStride != 0u) + h * p.hd;
-  let inv = 1.0 / l;
+  let inv = 1.0 / ml.y;
 #unroll c HD4
   let r = acc[c] * inv;
   out[o + 4u * c] = r.x;
