@@ -68,17 +68,17 @@ export interface DeviceProfile {
 
 const profiles = new Map<string, DeviceProfile>();
 
+/** A profile with nothing measured: every choice falls back to the engine's rules. */
+export function emptyProfile(adapter: string): DeviceProfile {
+  return { adapter, matmul: new Map(), attention: new Map(), norm: new Map(), fused: new Map() };
+}
+
 /** The process-wide profile of this adapter (created empty). */
 export function deviceProfile(gpu: Gpu): DeviceProfile {
   const i = gpu.adapterInfo;
   const adapter = `${i.vendor}|${i.architecture}|${i.device}|${i.description}`;
   let p = profiles.get(adapter);
-  if (!p) {
-    profiles.set(
-      adapter,
-      p = { adapter, matmul: new Map(), attention: new Map(), norm: new Map(), fused: new Map() },
-    );
-  }
+  if (!p) profiles.set(adapter, p = emptyProfile(adapter));
   return p;
 }
 

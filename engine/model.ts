@@ -358,7 +358,6 @@ export class NeoxModel {
     const d = cfg.hiddenSize;
     const heads = { T, H: cfg.numHeads, hd: cfg.headDim, rot: cfg.rotaryDims };
     const { state, tokens, x, h1, h2, qkv, q, ff, af, cosSin } = seq;
-    const choose = (m: Linear, T: number) => this.#choose(m, T);
     // The measured attention kernel (engine/autotune.ts), else the device's default.
     const variant = this.naive ? undefined : tunedAttention(this.profile, heads, T);
     const normRows = !this.naive && tunedNormRows(this.profile, d, T);
@@ -376,7 +375,7 @@ export class NeoxModel {
       x: GPUBuffer,
       y: GPUBuffer,
       more: Partial<LinearOptions> = {},
-    ) => linear(lib, m, { label, layer, x, y, T, variant: choose(m, more.T ?? T), ...more });
+    ) => linear(lib, m, { label, layer, x, y, T, variant: this.#choose(m, more.T ?? T), ...more });
     if (T === 1 && !o.tree && !this.naive && tunedFused(this.profile, this.cfg)) {
       const fused = this.fusedPass(seq, o);
       if (fused) return fused;

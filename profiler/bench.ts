@@ -130,7 +130,10 @@ export interface BenchResult {
     cacheLen: number;
     /** Sum of the kernels' times, each dispatch in its own compute pass. */
     ms: number;
-    /** The same pass with all its dispatches in one compute pass (as decoding runs it). */
+    /**
+     * The same pass with all its dispatches in one compute pass, timed back to back as
+     * decoding runs it: the median over the bench's pass rounds (bench_extra.ts passRounds).
+     */
     wholePassMs: number | null;
     floorMs: number;
     fraction: number;
@@ -276,16 +279,30 @@ export async function runBench(
   if (timer && adapter) {
     const cacheLen = o.ids.length + Math.floor(N / 2);
     log(`per-kernel profile at cache length ${cacheLen} (verify K+1 = ${best.k + 1})`);
-    const wholePassMs: Record<string, number> = {};
     const rows = await profilePasses(target, draft, {
       k: best.k,
       cacheLen,
       timer,
       nsPerTick: adapter.nsPerTick,
       reps: o.kernelReps ?? 5,
-      wholePassMs,
     });
     kernels = withFloors(rows, adapter);
+    log("verify pass for T = 1..17, target and draft steps, 5 rounds");
+    rounds = await passRounds(target, draft, Array.from({ length: 17 }, (_, i) => i + 1), {
+      timer,
+      nsPerTick: adapter.nsPerTick,
+      cacheLen,
+      rounds: 5,
+    });
+    curve = rounds.curve;
+    timer.destroy();
+    // Whole passes as decoding runs them: the median over passRounds' rounds.
+    const verify = rounds.verifyMs.get(best.k + 1);
+    const wholePassMs: Record<string, number | null> = {
+      target: median(rounds.targetMs),
+      draft: median(rounds.draftMs),
+      verify: verify ? median(verify) : null,
+    };
     for (const pass of ["target", "draft", "verify"]) {
       const rs = kernels.filter((r) => r.pass === pass);
       const ms = rs.reduce((s, r) => s + r.ms, 0);
@@ -300,15 +317,6 @@ export async function runBench(
         fraction: ms > 0 ? floorMs / ms : 0,
       });
     }
-    log("verify pass for T = 1..17, target and draft steps, 5 rounds");
-    rounds = await passRounds(target, draft, Array.from({ length: 17 }, (_, i) => i + 1), {
-      timer,
-      nsPerTick: adapter.nsPerTick,
-      cacheLen,
-      rounds: 5,
-    });
-    curve = rounds.curve;
-    timer.destroy();
   }
 
   // The PyTorch peer, after ours (they would compete for the same cores).
@@ -368,7 +376,7 @@ export async function runBench(
     const r = num.map((x, i) => x / rounds!.targetMs[i]);
     return { median: median(r), min: Math.min(...r), max: Math.max(...r) };
   };
-  const v4 = perRound(rounds?.verify4Ms ?? []);
+  const v4 = perRound(rounds?.verifyMs.get(4) ?? []);
   const c = perRound(rounds?.draftMs ?? []);
   const machine = describeMachine(gpu);
   const extra: BenchExtra = {
@@ -384,7 +392,7 @@ export async function runBench(
       ? {
         target: median(rounds.targetMs),
         draft: median(rounds.draftMs),
-        verify4: median(rounds.verify4Ms),
+        verify4: median(rounds.verifyMs.get(4)!),
       }
       : null,
     verify4OverTarget: v4?.median ?? null,

@@ -1,7 +1,7 @@
 /**
- * Small additions to `mod.ts bench` (profiler/bench.ts): dispatches per pass and per layer (from the dispatch metadata), the
- * verify pass's GPU time for every T (it should grow smoothly: monotone in T) with the target
- * and draft steps timed in the same rounds, and the
+ * Small additions to `mod.ts bench` (profiler/bench.ts): dispatches per pass and per layer
+ * (from the dispatch metadata), the verify pass's GPU time for every T (it should grow
+ * smoothly: monotone in T) with the target and draft steps timed in the same rounds, and the
  * measured matmul choices of engine/autotune.ts.
  */
 import { ATTENTION_TUNE_KEYS, ATTENTION_TUNE_LENGTHS } from "../engine/autotune.ts";
@@ -34,16 +34,16 @@ export interface PassRounds {
   /** Per round, the median of its back-to-back passes: target and draft decode steps. */
   targetMs: number[];
   draftMs: number[];
-  /** Per round: the verify pass of 4 tokens. */
-  verify4Ms: number[];
+  /** Per round, by T: the verify pass. */
+  verifyMs: Map<number, number[]>;
 }
 
 /**
  * Target decode step, draft decode step and the verify pass for every T, at `cacheLen`, in
  * `rounds` interleaved rounds (a burst of noise on a shared machine then touches every
  * figure of one round, not one part of the curve), each figure the median of 3 passes timed
- * back to back after a warm-up (kernel_profile.ts timePassSamples): ratios of one round are
- * of passes timed within a second of each other.
+ * back to back after a warm-up (kernel_profile.ts timePass): ratios of one round are of
+ * passes timed within a second of each other.
  */
 export async function passRounds(
   target: NeoxModel,
@@ -51,7 +51,7 @@ export async function passRounds(
   Ts: number[],
   o: { timer: GpuTimer; nsPerTick: number; cacheLen: number; rounds?: number },
 ): Promise<PassRounds> {
-  const maxT = Math.max(4, ...Ts);
+  const maxT = Math.max(...Ts);
   const capacity = o.cacheLen + maxT + 1;
   const seqOf = (m: NeoxModel, T: number) =>
     m.newSequence({ capacity, maxTokens: capacity + 1, maxT: T, logitsRows: T });
@@ -65,20 +65,18 @@ export async function passRounds(
         pass,
         passOptions: verify ? { logits: "all", argmax: false, advance: false } : undefined,
       });
-    const best = new Map<number, number>();
-    const out: PassRounds = { curve: [], targetMs: [], draftMs: [], verify4Ms: [] };
+    const out: PassRounds = {
+      curve: [],
+      targetMs: [],
+      draftMs: [],
+      verifyMs: new Map(Ts.map((T) => [T, []])),
+    };
     for (let r = 0; r < (o.rounds ?? 3); r++) {
       out.targetMs.push(await time(t, 1, "target", false));
       out.draftMs.push(await time(d, 1, "draft", false));
-      let v4 = Ts.includes(4) ? null : await time(t, 4, "verify", true);
-      for (const T of Ts) {
-        const ms = await time(t, T, "verify", true);
-        if (T === 4) v4 = ms;
-        best.set(T, Math.min(best.get(T) ?? Infinity, ms));
-      }
-      out.verify4Ms.push(v4!);
+      for (const T of Ts) out.verifyMs.get(T)!.push(await time(t, T, "verify", true));
     }
-    out.curve = Ts.map((T) => ({ T, ms: best.get(T)! }));
+    out.curve = Ts.map((T) => ({ T, ms: Math.min(...out.verifyMs.get(T)!) }));
     return out;
   } finally {
     t.destroy();

@@ -170,19 +170,19 @@ export async function profileKernels(
 }
 
 /**
- * GPU times, ms, of one whole pass of T tokens (every dispatch in one compute pass, as the
+ * Median GPU time, ms, of one whole pass of T tokens (every dispatch in one compute pass, as the
  * generation loops encode it), under the same settings as {@link profileKernels}: `reps`
  * passes timed back to back in one submit after one untimed pass, as a decode loop runs them
  * (the first pass of a submit on an idle adapter pays its wake-up: 1.1-1.9x the steady time
  * on lavapipe, PERF.md). Passes that advance start before `cacheLen` so the last one ends on it.
  */
-export async function timePassSamples(
+export async function timePass(
   seq: Sequence,
   T: number,
   timer: GpuTimer,
   nsPerTick: number,
   o: ProfileKernelOptions = {},
-): Promise<number[]> {
+): Promise<number> {
   const gpu = seq.model.gpu;
   const passOptions = o.passOptions ??
     (T === 1
@@ -208,19 +208,7 @@ export async function timePassSamples(
   const times = timer.spans().map((s) => (s.end - s.begin) * nsPerTick / 1e6);
   timer.reset();
   if (times.length === 0) throw new NeoxError("timePass: no valid timestamps");
-  return times;
-}
-
-/** Median of {@link timePassSamples}. */
-export async function timePass(
-  seq: Sequence,
-  T: number,
-  timer: GpuTimer,
-  nsPerTick: number,
-  o: ProfileKernelOptions = {},
-): Promise<number> {
-  const xs = await timePassSamples(seq, T, timer, nsPerTick, o);
-  return median(xs);
+  return median(times);
 }
 
 /**
@@ -268,8 +256,6 @@ export async function profilePasses(
     reps?: number;
     /** Appended to the pass names (e.g. " int8"). */
     suffix?: string;
-    /** Filled with each pass's GPU time with all its dispatches in one compute pass, ms. */
-    wholePassMs?: Record<string, number>;
   },
 ): Promise<KernelProfileRow[]> {
   const capacity = o.cacheLen + o.k + 2;
@@ -289,13 +275,6 @@ export async function profilePasses(
         reps: o.reps,
       });
       rows.push(...r.map((x) => ({ ...x, pass: x.pass + suffix })));
-      if (o.wholePassMs) {
-        o.wholePassMs[pass + suffix] = await timePass(seq, T, o.timer, o.nsPerTick, {
-          pass,
-          cacheLen: o.cacheLen,
-          reps: o.reps,
-        });
-      }
     } finally {
       seq.destroy();
     }

@@ -20,7 +20,12 @@ import {
   liveEntries,
   sinkWindowCache,
 } from "../engine/cache_policy.ts";
-import { ATTENTION_SPLIT_LANES, attentionKey, TUNE_BUCKETS } from "../engine/autotune.ts";
+import {
+  ATTENTION_SPLIT_LANES,
+  attentionKey,
+  emptyProfile,
+  TUNE_BUCKETS,
+} from "../engine/autotune.ts";
 import { attentionName, type AttentionVariant } from "../engine/ops.ts";
 import { loadReferenceModel, referenceForward } from "./reference.ts";
 import { modelsDir, readGolden } from "./goldens.ts";
@@ -154,15 +159,10 @@ Deno.test("attention_rows and attention_split under sink caches: logits against 
   ];
   try {
     for (const variant of variants) {
-      model.profile = {
-        adapter: "test",
-        matmul: new Map(),
-        attention: new Map(
-          TUNE_BUCKETS.map((T) => [attentionKey(heads, T), { variant, ticks: {} }]),
-        ),
-        norm: new Map(),
-        fused: new Map(),
-      };
+      model.profile = emptyProfile("test");
+      for (const T of TUNE_BUCKETS) {
+        model.profile.attention.set(attentionKey(heads, T), { variant, ticks: {} });
+      }
       for (const chunk of [1, 32]) {
         let diff = 0;
         let seen = 0;
