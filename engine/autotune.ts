@@ -19,15 +19,18 @@ import {
   attentionSplitFits,
   type AttentionVariant,
   type HeadShape,
+  isRowsVariant,
   layerNormPair,
   type Linear,
   linear,
   type MatmulChoice,
   matmulChoice,
   matmulTuning,
+  type MatmulVariant,
   rotaryAppend,
   rowsTok,
   streamRead,
+  uniformXFits,
   weightTexture,
 } from "./ops.ts";
 
@@ -103,16 +106,20 @@ export const MAX_ACCUMULATORS = 128;
 /**
  * Candidates timed for a matrix: matmul_rows at 1, 4, 8 and 16 rows per invocation (at most
  * MAX_ACCUMULATORS partial sums; 2 never won on lavapipe, 1 keeps the most parallel shape for
- * a GPU), matmul_rows_tex at 8 and 16 where the chunks have weight textures, and matmul_f16x8.
+ * a GPU), matmul_rows_tex at 8 and 16 where the chunks have weight textures, matmul_rows_ubo
+ * at 8 and 16 where x also fits a uniform binding, and matmul_f16x8.
  */
-function candidates(m: Linear, T: number): MatmulChoice[] {
+function candidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulChoice[] {
   if (m.wt !== "f16" || !m.chunks.every((c) => c.inter)) return [];
   const tok = rowsTok(T);
   const rpts = [1, 4, 8, 16].filter((rpt) => rpt * tok <= MAX_ACCUMULATORS);
   const out: MatmulChoice[] = rpts.map((rpt) => ({ variant: "rows", tok, rpt }));
-  // The texture-weight twin at the row counts that win on lavapipe (PERF.md).
+  // The texture-weight twins at the row counts that win on lavapipe (PERF.md).
   if (m.K % 4 === 0 && m.chunks.every((c) => c.tex)) {
     for (const rpt of rpts.filter((r) => r >= 8)) out.push({ variant: "rows_tex", tok, rpt });
+    if (uniformXFits(limits, m.K, T)) {
+      for (const rpt of rpts.filter((r) => r >= 8)) out.push({ variant: "rows_ubo", tok, rpt });
+    }
   }
   if (m.K % 8 === 0) out.push(matmulTuning("f16x8", T));
   return out;
@@ -129,7 +136,7 @@ function name(c: MatmulChoice): string {
 export function tunedChoice(profile: DeviceProfile | null, m: Linear, T: number): MatmulChoice {
   const t = profile?.matmul.get(tuneKey(m, T));
   if (!t) return matmulChoice(m, T);
-  if (t.variant === "rows" || t.variant === "rows_tex") {
+  if (isRowsVariant(t.variant)) {
     return { variant: t.variant, tok: rowsTok(T), rpt: t.rpt };
   }
   return matmulTuning(t.variant, T);
@@ -159,7 +166,7 @@ export async function tuneMatmuls(
   for (const m of linears) {
     for (const T of TUNE_BUCKETS) {
       const key = tuneKey(m, T);
-      const cs = candidates(m, T);
+      const cs = candidates(m, T, gpu.device.limits);
       if (seen.has(key) || profile.matmul.has(key) || cs.length < 2) continue;
       seen.add(key);
       const x = storageBuffer(gpu, T * m.K * 4, "tune x");
@@ -226,7 +233,8 @@ function addWeightTextures(gpu: Gpu, linears: Linear[]): void {
 /** Frees the weight textures of matrices whose measured choices never read them. */
 function dropUnusedTextures(profile: DeviceProfile, linears: Linear[]): void {
   for (const m of linears) {
-    if (TUNE_BUCKETS.some((T) => profile.matmul.get(tuneKey(m, T))?.variant === "rows_tex")) {
+    const readsTexture = (v?: MatmulVariant) => v === "rows_tex" || v === "rows_ubo";
+    if (TUNE_BUCKETS.some((T) => readsTexture(profile.matmul.get(tuneKey(m, T))?.variant))) {
       continue;
     }
     for (const c of m.chunks) {

@@ -205,7 +205,9 @@ export function storageBuffer(
     const buf = gpu.device.createBuffer({
       label,
       size,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      // UNIFORM too: matmul_rows_ubo binds its activations as a uniform range.
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC |
+        GPUBufferUsage.COPY_DST,
       mappedAtCreation: data !== undefined,
     });
     if (data) {

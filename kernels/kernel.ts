@@ -170,13 +170,13 @@ export class KernelLibrary {
   }
 
   /**
-   * Binds `resources` (buffers, or textures' default views) to bindings 0..n-1 of group 0 and
-   * records the dispatch.
+   * Binds `resources` (buffers, ranges of buffers, or textures' default views) to bindings
+   * 0..n-1 of group 0 and records the dispatch.
    */
   dispatch(
     label: string,
     pipeline: GPUComputePipeline,
-    resources: (GPUBuffer | GPUTexture)[],
+    resources: (GPUBuffer | GPUTexture | GPUBufferBinding)[],
     workgroups: [number, number?, number?],
     meta: DispatchMeta,
   ): Dispatch {
@@ -184,7 +184,7 @@ export class KernelLibrary {
       layout: pipeline.getBindGroupLayout(0),
       entries: resources.map((r, binding) => ({
         binding,
-        resource: "createView" in r ? r.createView() : { buffer: r },
+        resource: "createView" in r ? r.createView() : "buffer" in r ? r : { buffer: r },
       })),
     });
     return {

@@ -306,6 +306,7 @@ const MATMUL_SOURCE: Record<string, string> = {
   f16x8: "matmul_f16x8",
   rows: "matmul_rows",
   rows_tex: "matmul_rows_tex",
+  rows_ubo: "matmul_rows_ubo",
 };
 
 function matmulName(k: MatmulChoice): string {
@@ -382,6 +383,15 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
       }
     }
   }
+  // matmul_rows_ubo: x through a uniform binding (T <= 16; the rows_tex twin runs where it
+  // cannot be, as at T = 17 below or an unaligned xRow).
+  for (const rpt of [8, 16]) {
+    for (const c of MATMUL_CASES.filter((c) => c.K % 4 === 0)) {
+      if (rpt * rowsTok(c.T) <= MAX_ACCUMULATORS) {
+        rows.push(matmulRow(b, rnd, { variant: "rows_ubo", tok: rowsTok(c.T), rpt }, "f16", c));
+      }
+    }
+  }
   // A matrix of more than one texture row (TEXTURE_WIDTH words), its last row partial.
   for (const T of [1, 5, 17]) {
     rows.push(matmulRow(b, rnd, { variant: "rows_tex", tok: rowsTok(T), rpt: 8 }, "f16", {
@@ -453,7 +463,9 @@ async function runMatmul(
       rowStart: padL,
       rows: N,
       inter,
-      tex: inter && o.variant?.variant === "rows_tex" ? b.texture(inter) : undefined,
+      tex: inter && ["rows_tex", "rows_ubo"].includes(o.variant?.variant ?? "")
+        ? b.texture(inter)
+        : undefined,
     }],
     bias: c.bias ? b.buffer(bias) : null,
   };
@@ -463,7 +475,7 @@ async function runMatmul(
     m.N = N;
     m.chunks[0].rowStart = 0;
   }
-  b.run(linear(b.lib, m, {
+  const dispatches = linear(b.lib, m, {
     x: b.buffer(x),
     y,
     T,
@@ -472,7 +484,12 @@ async function runMatmul(
     accumulate: c.accumulate,
     act: c.act,
     variant: o.variant,
-  }));
+  });
+  // The uniform-x kernel runs wherever x fits a uniform binding (its storage twin elsewhere).
+  if (o.variant?.variant === "rows_ubo") {
+    assert.equal(dispatches[0].meta.kernel, T <= 16 ? "matmul_rows_ubo" : "matmul_rows_tex");
+  }
+  b.run(dispatches);
   const lin = refLinear(
     Float64Array.from(x.subarray(xRow * K)),
     Float64Array.from(wRef),

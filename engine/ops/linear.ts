@@ -43,6 +43,7 @@ export type MatmulVariant =
   | "f16x8"
   | "rows"
   | "rows_tex"
+  | "rows_ubo"
   | "int8"
   | "int8x16";
 
@@ -162,6 +163,21 @@ export function rowsTok(T: number): number {
   return Math.ceil(T / Math.ceil(T / 16));
 }
 
+/** The matmul_rows family: k8-interleaved weights, one invocation per RPT rows. */
+export function isRowsVariant(v: MatmulVariant): v is "rows" | "rows_tex" | "rows_ubo" {
+  return v === "rows" || v === "rows_tex" || v === "rows_ubo";
+}
+
+/**
+ * Whether matmul_rows_ubo can read x for a pass of T tokens from row xRow: T <= 16 (one token
+ * group, so the binding holds every row the pass reads), T * K * 4 bytes within the device's
+ * uniform binding size and the rows' byte offset aligned for a uniform binding.
+ */
+export function uniformXFits(limits: GPUSupportedLimits, K: number, T: number, xRow = 0): boolean {
+  return T <= 16 && K % 4 === 0 && T * K * F32 <= limits.maxUniformBufferBindingSize &&
+    (xRow * K * F32) % limits.minUniformBufferOffsetAlignment === 0;
+}
+
 /** A matmul kernel with its tuning: TOK tokens and RPT rows per invocation. */
 export interface MatmulChoice {
   variant: MatmulVariant;
@@ -203,7 +219,7 @@ export function matmulChoice(
 /** The default TOK and RPT of a matmul variant for passes of T tokens. */
 export function matmulTuning(variant: MatmulVariant, T: number): MatmulChoice {
   if (variant === "naive") return { variant };
-  if (variant === "rows" || variant === "rows_tex") return { variant, tok: rowsTok(T), rpt: 1 };
+  if (isRowsVariant(variant)) return { variant, tok: rowsTok(T), rpt: 1 };
   if (variant === "tiled") return { variant, tok: T === 1 ? 1 : T <= 8 ? 4 : 8 };
   return { variant, tok: T === 1 ? 1 : T <= 4 ? 4 : 8, rpt: 4 };
 }
@@ -212,6 +228,7 @@ export function matmulTuning(variant: MatmulVariant, T: number): MatmulChoice {
 function matmulKernel(
   m: Pick<Linear, "wt" | "K" | "group" | "N">,
   c: MatmulChoice,
+  T: number,
 ): {
   name: string;
   wt: WeightType;
@@ -220,8 +237,10 @@ function matmulKernel(
   tok: number;
   /** matmul_rows: one invocation per RPT rows, bound to the chunks' k8-interleaved copies. */
   inter?: boolean;
-  /** matmul_rows_tex: bound to the chunks' weight textures. */
+  /** matmul_rows_tex and _ubo: bound to the chunks' weight textures. */
   tex?: boolean;
+  /** matmul_rows_ubo: x bound as a uniform buffer of exactly T rows. */
+  ubo?: boolean;
 } {
   const int8 = m.wt === "int8";
   const group: Record<string, number> = int8 ? { GROUP: m.group ?? 0 } : {};
@@ -256,20 +275,36 @@ function matmulKernel(
         tok,
       };
     case "rows":
-    case "rows_tex": {
+    case "rows_tex":
+    case "rows_ubo": {
       check(m.wt === "f16", "matmul_rows needs f16 weights (k8-interleaved)");
-      const tex = c.variant === "rows_tex";
-      check(!tex || m.K % 4 === 0, `matmul_rows_tex needs K % 4 == 0 (K=${m.K})`);
+      const ubo = c.variant === "rows_ubo";
+      const tex = c.variant === "rows_tex" || ubo;
+      check(!tex || m.K % 4 === 0, `${c.variant} needs K % 4 == 0 (K=${m.K})`);
+      check(!ubo || T <= tok, `matmul_rows_ubo needs one token group (T=${T}, TOK=${tok})`);
       const rpt1 = c.rpt ?? 1;
       const wgs = rowsWorkgroup(Math.ceil(m.N / rpt1));
       return {
-        name: tex ? "matmul_rows_tex" : m.K % 4 === 0 ? "matmul_rows" : "matmul_rows_any",
+        name: ubo
+          ? "matmul_rows_ubo"
+          : tex
+          ? "matmul_rows_tex"
+          : m.K % 4 === 0
+          ? "matmul_rows"
+          : "matmul_rows_any",
         wt: "f32",
-        consts: { TOK: tok, RPT: rpt1, WGS: wgs, ...(tex ? { TEXW: TEXTURE_WIDTH } : {}) },
+        consts: {
+          TOK: tok,
+          RPT: rpt1,
+          WGS: wgs,
+          ...(tex ? { TEXW: TEXTURE_WIDTH } : {}),
+          ...(ubo ? { XN: (T * m.K) / 4 } : {}),
+        },
         rows: wgs * rpt1,
         tok,
         inter: true,
         tex,
+        ubo,
       };
     }
     case "int8":
@@ -326,12 +361,18 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
     (o.act === "gelu" ? LINEAR_FLAGS.gelu : 0) |
     (o.act === "gelu_tanh" ? LINEAR_FLAGS.geluTanh : 0) |
     (m.bias ? LINEAR_FLAGS.bias : 0);
-  const choice: MatmulChoice = o.variant === undefined
+  const chosen: MatmulChoice = o.variant === undefined
     ? matmulChoice(m, T)
     : typeof o.variant === "string"
     ? matmulTuning(o.variant, T)
     : o.variant;
-  const k = matmulKernel(m, choice);
+  // Where x cannot be a uniform binding (a prefill of more than 16 tokens, an unaligned row),
+  // matmul_rows_ubo's twin over a storage buffer runs instead.
+  const choice: MatmulChoice = chosen.variant === "rows_ubo" &&
+      !uniformXFits(lib.device.limits, m.K, T, o.xRow)
+    ? { ...chosen, variant: "rows_tex" }
+    : chosen;
+  const k = matmulKernel(m, choice, T);
   const pl = lib.pipeline(k.name, k.wt, k.consts);
   const op = "linear";
   return m.chunks.map((c) => {
@@ -344,7 +385,7 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
       T,
       m.K,
       c.rows,
-      (o.xRow ?? 0) * m.K,
+      k.ubo ? 0 : (o.xRow ?? 0) * m.K,
       o.yStride ?? m.N,
       (o.yCol ?? 0) + c.rowStart,
       flags,
@@ -352,7 +393,7 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
     ]);
     const buffers = [
       params,
-      o.x,
+      k.ubo ? { buffer: o.x, offset: (o.xRow ?? 0) * m.K * F32, size: T * m.K * F32 } : o.x,
       k.tex ? c.tex! : k.inter ? c.inter! : c.buf,
       m.bias ?? lib.zero(),
       o.y,
