@@ -457,7 +457,7 @@ export class NeoxModel {
   /**
    * What follows the final LayerNorm (its output in h1) in a pass of T tokens: the logits of
    * the last row or of all rows, the last row's argmax into the token buffer, and the state's
-   * advance, as `o` asks.
+   * advance, as `o` asks (by the argmax kernel where there is one).
    */
   #tail(seq: Sequence, T: number, o: PassOptions): Dispatch[] {
     const { cfg, lib, weights: w } = this;
@@ -476,7 +476,10 @@ export class NeoxModel {
       }));
       if (o.argmax) {
         const V = cfg.vocabSize;
-        out.push(argmax(lib, { label: "argmax", state, logits, tokens, V, row: rows - 1, T }));
+        const label = o.advance ? "argmax+advance" : "argmax";
+        const row = rows - 1;
+        out.push(argmax(lib, { label, state, logits, tokens, V, row, T, advance: o.advance }));
+        return out;
       }
     }
     if (o.advance) out.push(advance(lib, { label: "advance", state, T }));

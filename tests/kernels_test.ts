@@ -889,9 +889,10 @@ function argmaxRows(b: Bench, rnd: SeededRandom): Row[] {
     { V: 50304, ties: [40000, 40001, 50303], fill: "normal" },
     { V: 513, ties: [], fill: "zero" }, // all equal: index 0
   ];
-  return cases.map(({ V, ties, fill }) => ({
+  // Every other case also commits the pass (ADVANCE: the one-token passes' tail).
+  return cases.map(({ V, ties, fill }, ci) => ({
     kernel: "argmax",
-    shape: `V=${V} ties=[${ties}] ${fill}`,
+    shape: `V=${V} ties=[${ties}] ${fill}${ci % 2 ? " +advance" : ""}`,
     tol: 0,
     nmseTol: 0,
     run: async () => {
@@ -910,17 +911,16 @@ function argmaxRows(b: Bench, rnd: SeededRandom): Row[] {
       for (let i = 1; i < V; i++) if (logits[r0 + i] > logits[r0 + want]) want = i;
       const tokens = new Uint32Array(tokenPos + T + 2).fill(0xfffffff0);
       const tok = b.buffer(tokens);
-      b.run([argmax(b.lib, {
-        state: b.state(9, tokenPos),
-        logits: b.buffer(logits),
-        tokens: tok,
-        V,
-        row,
-        T,
-      })]);
+      const state = b.state(9, tokenPos);
+      const advance = ci % 2 === 1;
+      b.run([argmax(b.lib, { state, logits: b.buffer(logits), tokens: tok, V, row, T, advance })]);
       const expect = tokens.slice();
       expect[tokenPos + T] = want;
-      return { got: await b.u32(tok, tokens.length), want: expect };
+      const committed = advance ? [9 + T, tokenPos + T] : [9, tokenPos];
+      return {
+        got: [...await b.u32(tok, tokens.length), ...await b.u32(state, 2)],
+        want: [...expect, ...committed],
+      };
     },
   }));
 }

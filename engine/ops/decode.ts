@@ -12,13 +12,15 @@ export interface ArgmaxOptions extends OpPlace {
   row: number;
   /** Tokens of the pass: the pick goes to tokens[tokenPos + T]. */
   T: number;
+  /** Then commit the pass as {@link advance} does (the one-token passes' tail). */
+  advance?: boolean;
 }
 
 /** tokens[tokenPos + T] = argmax(logits[row]) (first index on ties). Before `advance`. */
 export function argmax(lib: KernelLibrary, o: ArgmaxOptions): Dispatch {
   return lib.dispatch(
     o.label ?? "argmax",
-    lib.pipeline("argmax"),
+    lib.pipeline("argmax", "f32", { ADVANCE: o.advance ? 1 : 0 }),
     [
       lib.uniform([o.V, o.row, o.T, 0]),
       o.state,
@@ -28,7 +30,7 @@ export function argmax(lib: KernelLibrary, o: ArgmaxOptions): Dispatch {
     [1],
     meta("argmax", "argmax", o, {
       shape: `1x${o.V}`,
-      bytes: o.V * F32 + 4,
+      bytes: o.V * F32 + 4 + (o.advance ? 16 : 0),
       flops: o.V,
     }),
   );
