@@ -106,20 +106,21 @@ export const MAX_ACCUMULATORS = 128;
 /**
  * Candidates timed for a matrix: matmul_rows at 1, 4, 8 and 16 rows per invocation (at most
  * MAX_ACCUMULATORS partial sums; 2 never won on lavapipe, 1 keeps the most parallel shape for
- * a GPU), matmul_rows_tex at 8 and 16 where the chunks have weight textures, matmul_rows_ubo
- * at 8 and 16 where x also fits a uniform binding, and matmul_f16x8.
+ * a GPU), at 8 and 16 where the chunks have weight textures matmul_rows_ubo (x fits a uniform
+ * binding) or else matmul_rows_tex, and matmul_f16x8. matmul_rows_ubo replaces its storage-x
+ * twin rather than joining it: interleaved on lavapipe at the embedded pair's seven shapes, 1, 4
+ * and 16 tokens, RPT 8 and 16, it took 0.79-1.08x its time (median 0.93; PERF.md), and each
+ * candidate is a shader to compile at load.
  */
 function candidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulChoice[] {
   if (m.wt !== "f16" || !m.chunks.every((c) => c.inter)) return [];
   const tok = rowsTok(T);
   const rpts = [1, 4, 8, 16].filter((rpt) => rpt * tok <= MAX_ACCUMULATORS);
   const out: MatmulChoice[] = rpts.map((rpt) => ({ variant: "rows", tok, rpt }));
-  // The texture-weight twins at the row counts that win on lavapipe (PERF.md).
+  // The texture-weight kernel at the row counts that win on lavapipe (PERF.md).
   if (m.K % 4 === 0 && m.chunks.every((c) => c.tex)) {
-    for (const rpt of rpts.filter((r) => r >= 8)) out.push({ variant: "rows_tex", tok, rpt });
-    if (uniformXFits(limits, m.K, T)) {
-      for (const rpt of rpts.filter((r) => r >= 8)) out.push({ variant: "rows_ubo", tok, rpt });
-    }
+    const variant = uniformXFits(limits, m.K, T) ? "rows_ubo" : "rows_tex";
+    for (const rpt of rpts.filter((r) => r >= 8)) out.push({ variant, tok, rpt });
   }
   if (m.K % 8 === 0) out.push(matmulTuning("f16x8", T));
   return out;
