@@ -26,7 +26,7 @@ import {
   type MatmulChoice,
   matmulChoice,
   matmulTuning,
-  type MatmulVariant,
+  readsWeightTexture,
   rotaryAppend,
   rowsTok,
   streamRead,
@@ -234,8 +234,7 @@ function addWeightTextures(gpu: Gpu, linears: Linear[]): void {
 /** Frees the weight textures of matrices whose measured choices never read them. */
 function dropUnusedTextures(profile: DeviceProfile, linears: Linear[]): void {
   for (const m of linears) {
-    const readsTexture = (v?: MatmulVariant) => v === "rows_tex" || v === "rows_ubo";
-    if (TUNE_BUCKETS.some((T) => readsTexture(profile.matmul.get(tuneKey(m, T))?.variant))) {
+    if (TUNE_BUCKETS.some((T) => readsWeightTexture(profile.matmul.get(tuneKey(m, T))?.variant))) {
       continue;
     }
     for (const c of m.chunks) {

@@ -26,32 +26,20 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if (g.x >= p.T * H) { return; }
   let t = g.x / H;
   let h = g.x % H;
-  let pos = state[0] + t;
-  let sinks = state[STATE_SINKS];
-  let n = min(liveEntries(pos, state[STATE_HIGH], state[STATE_LOW]), p.C);
-  let evicted = pos + 1u - n;
-  var qv: array<vec4f, HD4>;
-  var acc: array<vec4f, HD4>;
-#unroll c HD4
-  qv[c] = q[(t * H + h) * HD4 + c];
-  acc[c] = vec4f(0.0);
-#end
+  let w = keyWindow(t);
+  var qv = queryAt((t * H + h) * HD4);
+  var acc: array<vec4f, HD4>; // zero
   var ml = vec2f(-3.4e38, 0.0); // running max and sum of the online softmax
   // Walk the slots in cache-index order: sinks, then the ring from the window's start.
   var slot = 0u;
-  for (var j = 0u; j < n; j++) {
-    if (j == sinks) { slot = cacheSlot(j + evicted, sinks, p.C); }
+  for (var j = 0u; j < w.n; j++) {
+    if (j == w.sinks) { slot = cacheSlot(j + w.evicted, w.sinks, p.C); }
     attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4);
     slot++;
-    if (slot == p.C) { slot = sinks; }
+    if (slot == p.C) { slot = w.sinks; }
   }
-  let o = t * select(H * p.hd, p.outStride, p.outStride != 0u) + h * p.hd;
   let inv = 1.0 / ml.y;
 #unroll c HD4
-  let r = acc[c] * inv;
-  out[o + 4u * c] = r.x;
-  out[o + 4u * c + 1u] = r.y;
-  out[o + 4u * c + 2u] = r.z;
-  out[o + 4u * c + 3u] = r.w;
+  storeOut(t, h, c, acc[c] * inv);
 #end
 }

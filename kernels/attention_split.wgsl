@@ -35,21 +35,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let H = p.H;
   let h = wg.x;
   let t = wg.y;
-  let pos = state[0] + t;
-  let sinks = state[STATE_SINKS];
-  let n = min(liveEntries(pos, state[STATE_HIGH], state[STATE_LOW]), p.C);
-  let evicted = pos + 1u - n;
-  var qv: array<vec4f, HD4>;
-  var acc: array<vec4f, HD4>;
+  let w = keyWindow(t);
   // The query's vec4s: rows of q, or the query slice of qkv.
   let qb = (t * H + h) * HD4 * select(1u, 3u, APPEND == 1u);
-#unroll c HD4
-  qv[c] = q[qb + c];
-  acc[c] = vec4f(0.0);
-#end
+  var qv = queryAt(qb);
+  var acc: array<vec4f, HD4>; // zero
   if (APPEND == 1u) {
     // rotate_half of the first rot dims by the query's cache index (rotate_half.wgsl).
-    let qpos = liveEntries(pos, state[STATE_HIGH], state[STATE_LOW]) - 1u;
+    let qpos = liveEntries(w.pos, state[STATE_HIGH], state[STATE_LOW]) - 1u;
     var raw = qv;
 #unroll f HALF
     let c = cosSin[(qpos * HALF + f) * 2u];
@@ -60,8 +53,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     qv[(f + HALF) / 4u][(f + HALF) % 4u] = x2 * c + x1 * s;
 #end
     // kv_append.wgsl: a full cache never wraps (positions past its capacity are dropped).
-    if (state[STATE_HIGH] != 0u || pos < p.C) {
-      let dst = (cacheSlot(pos, sinks, p.C) * H + h) * HD4;
+    if (state[STATE_HIGH] != 0u || w.pos < p.C) {
+      let dst = (cacheSlot(w.pos, w.sinks, p.C) * H + h) * HD4;
       for (var c = li; c < HD4; c += LANES) {
         kCache[dst + c] = q[qb + HD4 + c];
         vCache[dst + c] = q[qb + 2u * HD4 + c];
@@ -70,9 +63,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     storageBarrier();
   }
   var ml = vec2f(-3.4e38, 0.0); // running max and sum of the online softmax
-  for (var j = li; j < n; j += LANES) {
+  for (var j = li; j < w.n; j += LANES) {
     // Cache index j: a sink, or the ring from the window's start.
-    let slot = select(cacheSlot(j + evicted, sinks, p.C), j, j < sinks);
+    let slot = select(cacheSlot(j + w.evicted, w.sinks, p.C), j, j < w.sinks);
     attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4);
   }
   partMax[li] = ml.x;
@@ -87,14 +80,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var lAll = 0.0;
   for (var i = 0u; i < LANES; i++) { lAll += partSum[i] * exp(partMax[i] - mAll); }
   let inv = 1.0 / lAll;
-  let o = t * select(H * p.hd, p.outStride, p.outStride != 0u) + h * p.hd;
   for (var c = li; c < HD4; c += LANES) {
     var r = vec4f(0.0);
     for (var i = 0u; i < LANES; i++) { r += partOut[i * HD4 + c] * exp(partMax[i] - mAll); }
-    r *= inv;
-    out[o + 4u * c] = r.x;
-    out[o + 4u * c + 1u] = r.y;
-    out[o + 4u * c + 2u] = r.z;
-    out[o + 4u * c + 3u] = r.w;
+    storeOut(t, h, c, r * inv);
   }
 }

@@ -351,11 +351,42 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   }
 }
 `,
-  attention_key: `// One key of the barrier-free attentions (attention_rows.wgsl, attention_split.wgsl): the
-// score of the key at cache index j (vec4 kb of kCache and vCache) against the query qv, the
-// key rotated by j (rotate_half over the first rot dims), folded into the online softmax: the
-// running max and sum ml = (m, l) and the output acc, rescaled when the max grows. Needs at
-// module scope kCache, vCache, cosSin, p.scale and the constants HD4, HALF, ROT4.
+  attention_key: `// What the barrier-free attentions (attention_rows.wgsl, attention_split.wgsl) share: the
+// window of keys a query sees, the query's load, one key's step and the output's store. Needs
+// at module scope state, q, kCache, vCache, cosSin, out, p (.H, .hd, .C, .scale, .outStride),
+// the constants HD4, HALF, ROT4 and sink_window.wgsl.
+
+// The keys query t of a pass sees: its stream position, the sinks, how many cache entries it
+// attends to and how many the window has evicted before it.
+struct KeyWindow { pos: u32, sinks: u32, n: u32, evicted: u32 }
+
+fn keyWindow(t: u32) -> KeyWindow {
+  let pos = state[0] + t;
+  let n = min(liveEntries(pos, state[STATE_HIGH], state[STATE_LOW]), p.C);
+  return KeyWindow(pos, state[STATE_SINKS], n, pos + 1u - n);
+}
+
+// The HD4 vec4s of q from vec4 qb.
+fn queryAt(qb: u32) -> array<vec4f, HD4> {
+  var qv: array<vec4f, HD4>;
+#unroll c HD4
+  qv[c] = q[qb + c];
+#end
+  return qv;
+}
+
+// Writes vec4 c of head h's output of query t (rows H * hd, or p.outStride, apart).
+fn storeOut(t: u32, h: u32, c: u32, r: vec4f) {
+  let o = t * select(p.H * p.hd, p.outStride, p.outStride != 0u) + h * p.hd + 4u * c;
+  out[o] = r.x;
+  out[o + 1u] = r.y;
+  out[o + 2u] = r.z;
+  out[o + 3u] = r.w;
+}
+
+// One key: the score of the key at cache index j (vec4 kb of kCache and vCache) against the
+// query qv, the key rotated by j (rotate_half over the first rot dims), folded into the online
+// softmax: the running max and sum ml = (m, l) and the output acc, rescaled when the max grows.
 fn attendKey(
   qv: ptr<function, array<vec4f, HD4>>,
   acc: ptr<function, array<vec4f, HD4>>,
@@ -415,33 +446,21 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if (g.x >= p.T * H) { return; }
   let t = g.x / H;
   let h = g.x % H;
-  let pos = state[0] + t;
-  let sinks = state[STATE_SINKS];
-  let n = min(liveEntries(pos, state[STATE_HIGH], state[STATE_LOW]), p.C);
-  let evicted = pos + 1u - n;
-  var qv: array<vec4f, HD4>;
-  var acc: array<vec4f, HD4>;
-#unroll c HD4
-  qv[c] = q[(t * H + h) * HD4 + c];
-  acc[c] = vec4f(0.0);
-#end
+  let w = keyWindow(t);
+  var qv = queryAt((t * H + h) * HD4);
+  var acc: array<vec4f, HD4>; // zero
   var ml = vec2f(-3.4e38, 0.0); // running max and sum of the online softmax
   // Walk the slots in cache-index order: sinks, then the ring from the window's start.
   var slot = 0u;
-  for (var j = 0u; j < n; j++) {
-    if (j == sinks) { slot = cacheSlot(j + evicted, sinks, p.C); }
+  for (var j = 0u; j < w.n; j++) {
+    if (j == w.sinks) { slot = cacheSlot(j + w.evicted, w.sinks, p.C); }
     attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4);
     slot++;
-    if (slot == p.C) { slot = sinks; }
+    if (slot == p.C) { slot = w.sinks; }
   }
-  let o = t * select(H * p.hd, p.outStride, p.outStride != 0u) + h * p.hd;
   let inv = 1.0 / ml.y;
 #unroll c HD4
-  let r = acc[c] * inv;
-  out[o + 4u * c] = r.x;
-  out[o + 4u * c + 1u] = r.y;
-  out[o + 4u * c + 2u] = r.z;
-  out[o + 4u * c + 3u] = r.w;
+  storeOut(t, h, c, acc[c] * inv);
 #end
 }
 `,
@@ -482,21 +501,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let H = p.H;
   let h = wg.x;
   let t = wg.y;
-  let pos = state[0] + t;
-  let sinks = state[STATE_SINKS];
-  let n = min(liveEntries(pos, state[STATE_HIGH], state[STATE_LOW]), p.C);
-  let evicted = pos + 1u - n;
-  var qv: array<vec4f, HD4>;
-  var acc: array<vec4f, HD4>;
+  let w = keyWindow(t);
   // The query's vec4s: rows of q, or the query slice of qkv.
   let qb = (t * H + h) * HD4 * select(1u, 3u, APPEND == 1u);
-#unroll c HD4
-  qv[c] = q[qb + c];
-  acc[c] = vec4f(0.0);
-#end
+  var qv = queryAt(qb);
+  var acc: array<vec4f, HD4>; // zero
   if (APPEND == 1u) {
     // rotate_half of the first rot dims by the query's cache index (rotate_half.wgsl).
-    let qpos = liveEntries(pos, state[STATE_HIGH], state[STATE_LOW]) - 1u;
+    let qpos = liveEntries(w.pos, state[STATE_HIGH], state[STATE_LOW]) - 1u;
     var raw = qv;
 #unroll f HALF
     let c = cosSin[(qpos * HALF + f) * 2u];
@@ -507,8 +519,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     qv[(f + HALF) / 4u][(f + HALF) % 4u] = x2 * c + x1 * s;
 #end
     // kv_append.wgsl: a full cache never wraps (positions past its capacity are dropped).
-    if (state[STATE_HIGH] != 0u || pos < p.C) {
-      let dst = (cacheSlot(pos, sinks, p.C) * H + h) * HD4;
+    if (state[STATE_HIGH] != 0u || w.pos < p.C) {
+      let dst = (cacheSlot(w.pos, w.sinks, p.C) * H + h) * HD4;
       for (var c = li; c < HD4; c += LANES) {
         kCache[dst + c] = q[qb + HD4 + c];
         vCache[dst + c] = q[qb + 2u * HD4 + c];
@@ -517,9 +529,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     storageBarrier();
   }
   var ml = vec2f(-3.4e38, 0.0); // running max and sum of the online softmax
-  for (var j = li; j < n; j += LANES) {
+  for (var j = li; j < w.n; j += LANES) {
     // Cache index j: a sink, or the ring from the window's start.
-    let slot = select(cacheSlot(j + evicted, sinks, p.C), j, j < sinks);
+    let slot = select(cacheSlot(j + w.evicted, w.sinks, p.C), j, j < w.sinks);
     attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4);
   }
   partMax[li] = ml.x;
@@ -534,15 +546,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var lAll = 0.0;
   for (var i = 0u; i < LANES; i++) { lAll += partSum[i] * exp(partMax[i] - mAll); }
   let inv = 1.0 / lAll;
-  let o = t * select(H * p.hd, p.outStride, p.outStride != 0u) + h * p.hd;
   for (var c = li; c < HD4; c += LANES) {
     var r = vec4f(0.0);
     for (var i = 0u; i < LANES; i++) { r += partOut[i * HD4 + c] * exp(partMax[i] - mAll); }
-    r *= inv;
-    out[o + 4u * c] = r.x;
-    out[o + 4u * c + 1u] = r.y;
-    out[o + 4u * c + 2u] = r.z;
-    out[o + 4u * c + 3u] = r.w;
+    storeOut(t, h, c, r * inv);
   }
 }
 `,

@@ -39,6 +39,7 @@ import {
   linear,
   type MatmulChoice,
   matmulChoice,
+  readsWeightTexture,
   rotary,
   rotaryAppend,
   rowsTok,
@@ -463,9 +464,7 @@ async function runMatmul(
       rowStart: padL,
       rows: N,
       inter,
-      tex: inter && ["rows_tex", "rows_ubo"].includes(o.variant?.variant ?? "")
-        ? b.texture(inter)
-        : undefined,
+      tex: inter && readsWeightTexture(o.variant?.variant) ? b.texture(inter) : undefined,
     }],
     bias: c.bias ? b.buffer(bias) : null,
   };

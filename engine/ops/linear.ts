@@ -168,6 +168,11 @@ export function isRowsVariant(v: MatmulVariant): v is "rows" | "rows_tex" | "row
   return v === "rows" || v === "rows_tex" || v === "rows_ubo";
 }
 
+/** The variants that read the chunks' weight textures ({@link weightTexture}). */
+export function readsWeightTexture(v: MatmulVariant | undefined): boolean {
+  return v === "rows_tex" || v === "rows_ubo";
+}
+
 /**
  * Whether matmul_rows_ubo can read x for a pass of T tokens from row xRow: T <= 16 (one token
  * group, so the binding holds every row the pass reads), T * K * 4 bytes within the device's
@@ -279,7 +284,7 @@ function matmulKernel(
     case "rows_ubo": {
       check(m.wt === "f16", "matmul_rows needs f16 weights (k8-interleaved)");
       const ubo = c.variant === "rows_ubo";
-      const tex = c.variant === "rows_tex" || ubo;
+      const tex = readsWeightTexture(c.variant);
       check(!tex || m.K % 4 === 0, `${c.variant} needs K % 4 == 0 (K=${m.K})`);
       check(!ubo || T <= tok, `matmul_rows_ubo needs one token group (T=${T}, TOK=${tok})`);
       const rpt1 = c.rpt ?? 1;
