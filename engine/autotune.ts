@@ -144,7 +144,18 @@ export function tunedChoice(profile: DeviceProfile | null, m: Linear, T: number)
 }
 
 /**
- * Times every candidate of every matrix in `linears` (distinct shapes only, those not yet in
+ * A matrix to tune and the epilogue its passes run (its bias comes with it): the kernels take
+ * the epilogue as a constant (kernels/matmul_tile.wgsl), so the candidates are timed, and
+ * their pipelines compiled, as the passes will run them.
+ */
+export interface TuneMatrix {
+  m: Linear;
+  act?: "gelu" | "gelu_tanh";
+  accumulate?: boolean;
+}
+
+/**
+ * Times every candidate of every matrix in `mats` (distinct shapes only, those not yet in
  * the profile) at each tuned bucket and records the fastest. One submit and one readback in
  * all: each candidate runs `reps` dispatches in its own timestamped pass, `rounds` times
  * interleaved with the others; the fastest round counts. Interleaved chunks get weight
@@ -153,9 +164,10 @@ export function tunedChoice(profile: DeviceProfile | null, m: Linear, T: number)
 export async function tuneMatmuls(
   gpu: Gpu,
   lib: KernelLibrary,
-  linears: Linear[],
+  mats: TuneMatrix[],
   o: { rounds?: number; reps?: number } = {},
 ): Promise<DeviceProfile> {
+  const linears = mats.map((t) => t.m);
   const profile = deviceProfile(gpu);
   if (!gpu.hasTimestamps) return profile;
   addWeightTextures(gpu, linears);
@@ -164,7 +176,7 @@ export async function tuneMatmuls(
   const jobs: { key: string; cands: { c: MatmulChoice; d: Dispatch[] }[] }[] = [];
   const seen = new Set<string>();
   const scratch: GPUBuffer[] = [];
-  for (const m of linears) {
+  for (const { m, act, accumulate } of mats) {
     for (const T of TUNE_BUCKETS) {
       const key = tuneKey(m, T);
       const cs = candidates(m, T, gpu.device.limits);
@@ -175,7 +187,10 @@ export async function tuneMatmuls(
       scratch.push(x, y);
       jobs.push({
         key,
-        cands: cs.map((c) => ({ c, d: linear(lib, m, { x, y, T, variant: c, label: "tune" }) })),
+        cands: cs.map((c) => ({
+          c,
+          d: linear(lib, m, { x, y, T, act, accumulate, variant: c, label: "tune" }),
+        })),
       });
     }
   }

@@ -69,12 +69,19 @@ export async function loadModel(
     });
   if (opts.tune ?? true) {
     const { layers, embedOut } = model.weights;
+    // With the epilogues of engine/model.ts's passes.
+    const act = model.cfg.activation;
     const mats = layers.flatMap((l) =>
       l.denseOut
-        ? [l.queryKeyValue, l.denseHTo4h, l.denseOut]
-        : [l.queryKeyValue, l.dense, l.denseHTo4h, l.dense4hToH]
+        ? [{ m: l.queryKeyValue }, { m: l.denseHTo4h, act }, { m: l.denseOut, accumulate: true }]
+        : [
+          { m: l.queryKeyValue },
+          { m: l.dense, accumulate: true },
+          { m: l.denseHTo4h, act },
+          { m: l.dense4hToH, accumulate: true },
+        ]
     );
-    model.profile = await tuneMatmuls(gpu, model.lib, [...mats, embedOut]);
+    model.profile = await tuneMatmuls(gpu, model.lib, [...mats, { m: embedOut }]);
     const { numHeads: H, headDim: hd, rotaryDims: rot } = model.cfg;
     await tuneAttention(gpu, model.lib, { H, hd, rot });
     if (model.cfg.parallelResidual) await tuneNorms(gpu, model.lib, model.cfg.hiddenSize);

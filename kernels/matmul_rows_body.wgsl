@@ -12,8 +12,9 @@
 // y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
 // Needs at module scope: fn xw(row: u32, k: u32) -> vec4f (x[row + k .. row + k + 3], zero
 // at k >= K), fn wload(i: u32) -> vec4u (word i of the interleaved weights, binding 2), RPT,
-// TOK and WGS (invocations per workgroup: small matrices use small
-// workgroups so that every CPU thread of a software adapter gets some).
+// TOK, WGS (invocations per workgroup: small matrices use small workgroups so that every CPU
+// thread of a software adapter gets some) and FLAGS (the epilogue: bias, activation, residual
+// add; see matmul_tile.wgsl for why it is a constant, not a uniform).
 struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
 const ACCUMULATE = 1u;
 const BIAS = 8u;
@@ -87,10 +88,10 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 #unroll t TOK 16
     if (t < nT) {
       var s = acc[r * TOK + t];
-      if ((p.flags & BIAS) != 0u) { s += bias[n]; }
-      s = activate(s, p.flags);
+      if ((FLAGS & BIAS) != 0u) { s += bias[n]; }
+      s = activate(s, FLAGS);
       let o = (t0 + t) * p.yStride + p.yOffset + n;
-      if ((p.flags & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
+      if ((FLAGS & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
     }
 #end
   }

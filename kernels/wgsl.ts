@@ -1457,8 +1457,9 @@ fn wload(i: u32) -> vec4u {
 // y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
 // Needs at module scope: fn xw(row: u32, k: u32) -> vec4f (x[row + k .. row + k + 3], zero
 // at k >= K), fn wload(i: u32) -> vec4u (word i of the interleaved weights, binding 2), RPT,
-// TOK and WGS (invocations per workgroup: small matrices use small
-// workgroups so that every CPU thread of a software adapter gets some).
+// TOK, WGS (invocations per workgroup: small matrices use small workgroups so that every CPU
+// thread of a software adapter gets some) and FLAGS (the epilogue: bias, activation, residual
+// add; see matmul_tile.wgsl for why it is a constant, not a uniform).
 struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
 const ACCUMULATE = 1u;
 const BIAS = 8u;
@@ -1532,10 +1533,10 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 #unroll t TOK 16
     if (t < nT) {
       var s = acc[r * TOK + t];
-      if ((p.flags & BIAS) != 0u) { s += bias[n]; }
-      s = activate(s, p.flags);
+      if ((FLAGS & BIAS) != 0u) { s += bias[n]; }
+      s = activate(s, FLAGS);
       let o = (t0 + t) * p.yStride + p.yOffset + n;
-      if ((p.flags & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
+      if ((FLAGS & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
     }
 #end
   }
@@ -1589,7 +1590,11 @@ fn wload(i: u32) -> vec4u {
 // matmul_int8x16): their parameters, the tile shape and the store epilogue.
 // A workgroup of 64 owns ROWS = RG * RPT output rows and TOK tokens; KL lanes split K so
 // neighbouring invocations read neighbouring weights; each keeps RPT x TOK partial sums.
-// TOK and RPT (and GROUP for int8) are set per pipeline.
+// TOK, RPT, FLAGS (and GROUP for int8) are set per pipeline. FLAGS (the epilogue's bias,
+// activation and residual add; the uniform's \`flags\` word is what the naive oracles read) is a
+// constant because a software adapter runs a branch on a uniform as masked straight-line code:
+// with the flags in a uniform, lavapipe evaluated the exact GELU (its exp) and gathered the
+// bias for every output of every linear layer, whatever the flags said (PERF.md).
 struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
 const ACCUMULATE = 1u;
 const BIAS = 8u;
@@ -1617,10 +1622,10 @@ fn storeOutputs(li: u32, wgx: u32, t0: u32, nT: u32) {
       var s = 0.0;
       for (var l = 0u; l < KL; l++) { s += part[(g * KL + l) * ACC + r * TOK + t]; }
       s *= rowScale(n);
-      if ((p.flags & BIAS) != 0u) { s += bias[n]; }
-      s = activate(s, p.flags);
+      if ((FLAGS & BIAS) != 0u) { s += bias[n]; }
+      s = activate(s, FLAGS);
       let y0 = (t0 + t) * p.yStride + p.yOffset + n;
-      if ((p.flags & ACCUMULATE) != 0u) { y[y0] += s; } else { y[y0] = s; }
+      if ((FLAGS & ACCUMULATE) != 0u) { y[y0] += s; } else { y[y0] = s; }
     }
   }
 }

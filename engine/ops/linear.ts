@@ -32,7 +32,10 @@ export interface Linear {
   bias: GPUBuffer | null;
 }
 
-/** Flag bits of the linear kernels' `flags` uniform (kernels/matmul_tile.wgsl). */
+/**
+ * Flag bits of the linear epilogue: the naive kernels read them from the `flags` uniform, the
+ * others take them as the pipeline constant FLAGS (kernels/matmul_tile.wgsl).
+ */
 export const LINEAR_FLAGS = { accumulate: 1, gelu: 2, geluTanh: 4, bias: 8 } as const;
 
 /** The linear kernels: the naive oracle and the tiled forms by weight type and K. */
@@ -378,7 +381,12 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
     ? { ...chosen, variant: "rows_tex" }
     : chosen;
   const k = matmulKernel(m, choice, T);
-  const pl = lib.pipeline(k.name, k.wt, k.consts);
+  // Every kernel but the naive oracle takes its epilogue as a constant (kernels/matmul_tile.wgsl).
+  const pl = lib.pipeline(
+    k.name,
+    k.wt,
+    choice.variant === "naive" ? k.consts : { ...k.consts, FLAGS: flags },
+  );
   const op = "linear";
   return m.chunks.map((c) => {
     check(c.rowStart + c.rows <= m.N, `chunk rows ${c.rowStart}+${c.rows} exceed N=${m.N}`);
