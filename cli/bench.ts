@@ -20,7 +20,7 @@ import {
 
 /** `--help` text. */
 export const HELP = `deno run -A mod.ts bench --model DIR --draft DIR [--ids 1,2,3 | --prompt TEXT]
-    --max-new-tokens N [--k-values 1 2 3 4 5] [--samples 2] [--kernel-reps 5]
+    --max-new-tokens N [--k-values 1 2 3 4 5] [--samples 3] [--kernel-reps 5]
     [--no-peer] [--peer-python /usr/bin/python3] [--json]
   Plain greedy and speculative decode tokens/s (after the first token) and CPU waits per
   token; the adapter's copy and compute-read bandwidth and FMA rate; every kernel of one
@@ -50,7 +50,7 @@ export async function run(rawArgs: string[]): Promise<void> {
   const draftDir = required(cmd, f, "draft");
   const maxNew = int(cmd, f, "max-new-tokens", 64, 2, 4000);
   const kValues = intList(cmd, f, "k-values", [1, 2, 3, 4, 5], 1, MAX_K);
-  const samples = int(cmd, f, "samples", 2, 1, 100);
+  const samples = int(cmd, f, "samples", 3, 1, 100);
   const kernelReps = int(cmd, f, "kernel-reps", 5, 1, 100);
   const targetCfg = await checkModel(modelDir);
   const codec = await loadTokenizer(modelDir);

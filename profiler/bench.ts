@@ -8,7 +8,7 @@
  */
 import type { NeoxModel } from "../engine/model.ts";
 import { FULL_CACHE } from "../engine/cache_policy.ts";
-import { type RunConfig, runGeneration, warmUp } from "./measure.ts";
+import { type GenerationRun, type RunConfig, runGeneration, warmUp } from "./measure.ts";
 import { speculativeMetrics } from "./metrics.ts";
 import { GpuTimer } from "./gpu_timer.ts";
 import { median } from "./stats.ts";
@@ -118,6 +118,11 @@ export interface BenchResult {
   bestSpeculativeTokS: number;
   /** bestSpeculativeTokS / decodeTokS. */
   speculativeSpeedup: number;
+  /**
+   * The best K's decode tokens/s over plain decoding's in each round of samples (the
+   * configurations run round-robin, so each pair ran seconds apart).
+   */
+  speculativeSpeedupRounds: number[];
   gpuWaitsPerToken: { plain: number; speculative: number };
   /** Measured rates (null without timestamp queries). */
   adapter: (AdapterRates & { tickCalibrationR2: number }) | null;
@@ -217,14 +222,34 @@ export async function runBench(
     notes.push("the adapter has no timestamp-query feature: no adapter rates, no kernel times");
   }
 
-  // Plain greedy decoding and speculative decoding at each K, through the one harness.
-  log(`plain greedy, ${N} new tokens x ${o.samples}`);
+  // Plain greedy decoding and speculative decoding at each K, through the one harness. The
+  // samples go round-robin over the configurations (the order rotated every round), so that
+  // a slow or fast spell of a shared machine touches plain and speculative decoding alike:
+  // one after the other, the best K over plain moved from 0.83x to 1.29x between runs (PERF.md).
   const plainConfig: RunConfig = { mode: "baseline", target, cache: FULL_CACHE };
-  await warmUp(plainConfig, [{ ids: o.ids }], Math.min(N, 4));
-  const plainRuns = [];
+  const configs: RunConfig[] = [
+    plainConfig,
+    ...o.kValues.map((k): RunConfig => ({
+      mode: "speculative",
+      target,
+      draft,
+      k,
+      cache: FULL_CACHE,
+    })),
+  ];
+  log(`warm-up: plain greedy and speculative K=${o.kValues.join(", ")}`);
+  for (const c of configs) await warmUp(c, [{ ids: o.ids }], Math.min(N, (c.k ?? 2) + 2));
+  const runsOf: GenerationRun[][] = configs.map(() => []);
   for (let s = 0; s < o.samples; s++) {
-    plainRuns.push(await runGeneration(plainConfig, o.ids, N));
+    log(
+      `round ${s + 1} of ${o.samples}: plain and K=${o.kValues.join(", ")}, ${N} new tokens each`,
+    );
+    for (let i = 0; i < configs.length; i++) {
+      const at = (i + s) % configs.length;
+      runsOf[at].push(await runGeneration(configs[at], o.ids, N));
+    }
   }
+  const plainRuns = runsOf[0];
   const plainTokens = plainRuns[0].tokens;
   const plainRates = plainRuns.map((r) => (N - 1) / (r.decodeMs / 1e3));
   const plain: BenchRun = {
@@ -237,12 +262,8 @@ export async function runBench(
 
   const speculative: SpeculativeRun[] = [];
   let allDecoded = false;
-  for (const k of o.kValues) {
-    log(`speculative K=${k}, ${N} new tokens x ${o.samples}`);
-    const c: RunConfig = { mode: "speculative", target, draft, k, cache: FULL_CACHE };
-    await warmUp(c, [{ ids: o.ids }], Math.min(N, k + 2));
-    const runs = [];
-    for (let s = 0; s < o.samples; s++) runs.push(await runGeneration(c, o.ids, N));
+  for (const [i, k] of o.kValues.entries()) {
+    const runs = runsOf[i + 1];
     const rates = runs.map((r) => {
       if (N - r.firstTokens >= 1) return (N - r.firstTokens) / (r.decodeMs / 1e3);
       allDecoded = true;
@@ -436,6 +457,7 @@ export async function runBench(
     bestK: best.k,
     bestSpeculativeTokS: best.decodeTokS,
     speculativeSpeedup: best.decodeTokS / plain.decodeTokS,
+    speculativeSpeedupRounds: best.decodeTokSSamples.map((v, i) => v / plain.decodeTokSSamples[i]),
     gpuWaitsPerToken: { plain: plain.gpuWaitsPerToken, speculative: best.gpuWaitsPerToken },
     adapter,
     kernels,
@@ -583,6 +605,12 @@ export function benchTable(r: BenchResult): string {
     ]);
   }
   out.push(...table(rows));
+  out.push(
+    "",
+    `best speculative / plain decode tok/s: ${f(r.speculativeSpeedup)}x (K=${r.bestK}; rounds ${
+      r.speculativeSpeedupRounds.map((v) => f(v)).join(", ")
+    }, each pair run seconds apart)`,
+  );
   if (r.ratio) {
     out.push(
       "",

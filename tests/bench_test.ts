@@ -61,6 +61,13 @@ Deno.test("bench --json: short mode, shape and sanity", async () => {
   positive(r.decodeTokS, "decodeTokS");
   positive(r.bestSpeculativeTokS, "bestSpeculativeTokS");
   assert.equal(r.bestK, 2);
+  // One round of samples: its plain / speculative pair is the ratio of the medians.
+  assert.equal(r.speculativeSpeedupRounds.length, 1);
+  assert(Math.abs(r.speculativeSpeedupRounds[0] - r.speculativeSpeedup) < 1e-9);
+  assert(
+    Math.abs(r.speculativeSpeedup - r.bestSpeculativeTokS / r.decodeTokS) < 1e-9,
+    "speculativeSpeedup = best speculative / plain decode tok/s",
+  );
   positive(r.gpuWaitsPerToken.plain, "gpuWaitsPerToken.plain");
   positive(r.gpuWaitsPerToken.speculative, "gpuWaitsPerToken.speculative");
   assert(r.gpuWaitsPerToken.plain <= 1, "plain decoding must not wait once per token");
