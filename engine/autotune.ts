@@ -23,6 +23,7 @@ import {
   layerNormPair,
   type Linear,
   linear,
+  type LinearOptions,
   type MatmulChoice,
   matmulChoice,
   matmulTuning,
@@ -148,10 +149,8 @@ export function tunedChoice(profile: DeviceProfile | null, m: Linear, T: number)
  * the epilogue as a constant (kernels/matmul_tile.wgsl), so the candidates are timed, and
  * their pipelines compiled, as the passes will run them.
  */
-export interface TuneMatrix {
+export interface TuneMatrix extends Pick<LinearOptions, "act" | "accumulate"> {
   m: Linear;
-  act?: "gelu" | "gelu_tanh";
-  accumulate?: boolean;
 }
 
 /**

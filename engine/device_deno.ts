@@ -5,7 +5,7 @@
  * DENO_WEBGPU_BACKEND defaults to vulkan: with every backend enabled Deno's WebGPU also loads
  * libEGL for its OpenGL backend, whose destructor at process exit freed memory while other
  * threads were still exiting - glibc aborted ("double free or corruption", "malloc_consolidate():
- * unaligned fastbin chunk detected") after a successful run, in 2 of 6 runs of one test file
+ * unaligned fastbin chunk detected") after a successful run, in 3 of 13 runs of one test file
  * (a core dump: libEGL's fini in the main thread, a thread's tcache shutdown in the same arena).
  * Set DENO_WEBGPU_BACKEND yourself to choose another backend.
  */

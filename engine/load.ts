@@ -12,7 +12,7 @@ import {
   type SafetensorsFile,
   toFloat32,
 } from "./safetensors.ts";
-import { type Layer, type Linear, NeoxModel, type Weights } from "./model.ts";
+import { type Layer, layerEpilogue, type Linear, NeoxModel, type Weights } from "./model.ts";
 import type { WeightType } from "../kernels/kernel.ts";
 import { syntheticConfig } from "./pythia.ts";
 import { INTERLEAVE_MAX_BYTES, interleaveF16 } from "./ops.ts";
@@ -69,17 +69,12 @@ export async function loadModel(
     });
   if (opts.tune ?? true) {
     const { layers, embedOut } = model.weights;
-    // With the epilogues of engine/model.ts's passes.
-    const act = model.cfg.activation;
+    // Timed with the epilogues the passes run (engine/model.ts layerEpilogue).
     const mats = layers.flatMap((l) =>
-      l.denseOut
-        ? [{ m: l.queryKeyValue }, { m: l.denseHTo4h, act }, { m: l.denseOut, accumulate: true }]
-        : [
-          { m: l.queryKeyValue },
-          { m: l.dense, accumulate: true },
-          { m: l.denseHTo4h, act },
-          { m: l.dense4hToH, accumulate: true },
-        ]
+      (l.denseOut
+        ? ["queryKeyValue", "denseHTo4h", "denseOut"] as const
+        : ["queryKeyValue", "dense", "denseHTo4h", "dense4hToH"] as const)
+        .map((which) => ({ m: l[which]!, ...layerEpilogue(model.cfg, which) }))
     );
     model.profile = await tuneMatmuls(gpu, model.lib, [...mats, { m: embedOut }]);
     const { numHeads: H, headDim: hd, rotaryDims: rot } = model.cfg;

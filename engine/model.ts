@@ -63,6 +63,24 @@ export interface Layer {
   denseOut?: Linear;
 }
 
+/** A layer's matrices, by field name. */
+export type LayerMatrix = "queryKeyValue" | "dense" | "denseHTo4h" | "dense4hToH" | "denseOut";
+
+/**
+ * The epilogue a layer matrix runs with in every pass (its bias comes with the matrix): the
+ * activation after the mlp's first matmul, the residual add into x after the projections.
+ * The passes (NeoxModel.buildPass) and the tuner (engine/load.ts) both take it from here: the
+ * kernels compile it in as a constant, so the tuner times the pipelines the passes run.
+ */
+export function layerEpilogue(
+  cfg: NeoxConfig,
+  which: LayerMatrix,
+): Pick<LinearOptions, "act" | "accumulate"> {
+  if (which === "queryKeyValue") return {};
+  if (which === "denseHTo4h") return { act: cfg.activation };
+  return { accumulate: true };
+}
+
 /** All weights of a model on the GPU. */
 export interface Weights {
   /** gpt_neox.embed_in: [V, d] */
@@ -376,6 +394,7 @@ export class NeoxModel {
       y: GPUBuffer,
       more: Partial<LinearOptions> = {},
     ) => linear(lib, m, { label, layer, x, y, T, variant: this.#choose(m, more.T ?? T), ...more });
+    const epilogue = (which: LayerMatrix) => layerEpilogue(cfg, which);
     if (T === 1 && !o.tree && !this.naive && tunedFused(this.profile, this.cfg)) {
       const fused = this.fusedPass(seq, o);
       if (fused) return fused;
@@ -404,7 +423,7 @@ export class NeoxModel {
         out.push(norm("input_layernorm", l, L.inputLayernorm, x, h1));
       }
       // attention: qkv = ln1(x) Wqkv^T; q = rope(q); cache += (k, v); x += softmax(q k^T) v Wo^T
-      out.push(...mm("query_key_value", l, L.queryKeyValue, h1, qkv));
+      out.push(...mm("query_key_value", l, L.queryKeyValue, h1, qkv, epilogue("queryKeyValue")));
       const place = { layer: l, ...heads, state };
       const tree = o.tree;
       if (tree) {
@@ -427,22 +446,22 @@ export class NeoxModel {
             : attention(lib, { ...att, outStride, variant }),
         );
         out.push(...mm("dense_h_to_4h", l, L.denseHTo4h, h2, af, {
-          act: cfg.activation,
+          ...epilogue("denseHTo4h"),
           yStride: outStride,
           yCol: d,
         }));
-        out.push(...mm("dense+dense_4h_to_h", l, L.denseOut, af, x, { accumulate: true }));
+        out.push(...mm("dense+dense_4h_to_h", l, L.denseOut, af, x, epilogue("denseOut")));
         continue;
       }
       const att = { label: attLabel, ...place, ...cache, q, qkv: attQkv, cosSin, out: h1 };
       out.push(tree ? treeAttention(lib, { ...att, tree }) : attention(lib, { ...att, variant }));
-      out.push(...mm("dense", l, L.dense, h1, x, { accumulate: true }));
+      out.push(...mm("dense", l, L.dense, h1, x, epilogue("dense")));
       if (!cfg.parallelResidual) {
         out.push(norm("post_attention_layernorm", l, L.postAttentionLayernorm, x, h2));
       }
       // mlp: x += gelu(ln2 W1^T) W2^T
-      out.push(...mm("dense_h_to_4h", l, L.denseHTo4h, h2, ff, { act: cfg.activation }));
-      out.push(...mm("dense_4h_to_h", l, L.dense4hToH, ff, x, { accumulate: true }));
+      out.push(...mm("dense_h_to_4h", l, L.denseHTo4h, h2, ff, epilogue("denseHTo4h")));
+      out.push(...mm("dense_4h_to_h", l, L.dense4hToH, ff, x, epilogue("dense4hToH")));
     }
     if (o.logits !== "none") out.push(norm("final_layer_norm", -1, w.finalLayerNorm, x, h1));
     out.push(...this.#tail(seq, T, o));

@@ -238,7 +238,9 @@ export async function runBench(
     })),
   ];
   log(`warm-up: plain greedy and speculative K=${o.kValues.join(", ")}`);
-  for (const c of configs) await warmUp(c, [{ ids: o.ids }], Math.min(N, (c.k ?? 2) + 2));
+  for (const c of configs) {
+    await warmUp(c, [{ ids: o.ids }], Math.min(N, c.k === undefined ? 4 : c.k + 2));
+  }
   const runsOf: GenerationRun[][] = configs.map(() => []);
   for (let s = 0; s < o.samples; s++) {
     log(
