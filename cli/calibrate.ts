@@ -1,6 +1,7 @@
 /** `calibrate`: measures a device profile (pass costs of the given models, overheads). */
 import { getGpu } from "../engine/device_deno.ts";
 import { checkModel } from "../engine/load.ts";
+import { refreshTuning } from "../engine/tune_cache.ts";
 import { loadTokenizer } from "../engine/tokenizer.ts";
 import { MAX_K } from "../engine/speculative.ts";
 import { checkOutputPath, writeFileAtomic } from "../engine/output.ts";
@@ -19,8 +20,10 @@ export const HELP = `deno run -A mod.ts calibrate [--model T --draft D] [--quant
   rounds over the grid (each point's median), fits T_pass(T, L) = a(T) + (b + c T) L (a
   piecewise linear, non-decreasing in T) and prints its fit error, then fits per-wait and
   per-pass CPU overheads on real generation loops of a calibration prompt (samples
-  interleaved across loops). Also writes the simulator's rates. Models default to the
-  embedded pair.`;
+  interleaved across loops). Also writes the simulator's rates. Loading the models re-measures
+  their kernel choices and replaces them in the tuning cache (other commands read them from
+  it; NEOX_TUNE_CACHE names its file, "off" turns it off). Models default to the embedded
+  pair.`;
 
 /** Runs `calibrate`. */
 export async function run(rawArgs: string[]): Promise<void> {
@@ -67,7 +70,9 @@ export async function run(rawArgs: string[]): Promise<void> {
     }
   }
   const { calibrateCosts } = await import("../profiler/calibrate.ts");
-  const costs = await calibrateCosts(await getGpu(), {
+  const gpu = await getGpu();
+  refreshTuning(gpu);
+  const costs = await calibrateCosts(gpu, {
     target,
     draft,
     quant: quant as ("fp16" | "int8")[],

@@ -68,6 +68,11 @@ export interface DeviceProfile {
   norm: Map<string, { rows: boolean; ticks: Record<string, number> }>;
   /** One-token passes by `fusedKey`: whether one decode_layer per layer won. */
   fused: Map<string, { fused: boolean; ticks: Record<string, number> }>;
+  /**
+   * Where choices measured by an earlier process came from (engine/tune_cache.ts); absent
+   * when every choice was measured by this one.
+   */
+  restored?: { path: string; measuredAt: string; entries: number };
 }
 
 const profiles = new Map<string, DeviceProfile>();
@@ -85,6 +90,9 @@ export function deviceProfile(gpu: Gpu): DeviceProfile {
   if (!p) profiles.set(adapter, p = emptyProfile(adapter));
   return p;
 }
+
+/** The matmul variants the tuner chooses among (`candidates`). */
+export const TUNED_MATMUL_VARIANTS = ["rows", "rows_tex", "rows_ubo", "f16x8"] as const;
 
 /** Token buckets tuned: a pass of T tokens uses the choice of the smallest bucket >= T. */
 export const TUNE_BUCKETS = [1, 4, 16] as const;

@@ -17,6 +17,7 @@ import type { WeightType } from "../kernels/kernel.ts";
 import { syntheticConfig } from "./pythia.ts";
 import { INTERLEAVE_MAX_BYTES, interleaveF16 } from "./ops.ts";
 import { tuneAttention, tuneFused, tuneMatmuls, tuneNorms } from "./autotune.ts";
+import { persistTuning, restoreTuning } from "./tune_cache.ts";
 import { rowChunks, rowsPerChunk, syntheticModel } from "./synthetic.ts";
 
 export { syntheticModel } from "./synthetic.ts";
@@ -46,6 +47,8 @@ export interface LoadOptions {
   /**
    * Time the candidate matmul and attention kernels of the model's shapes on this adapter and
    * use the fastest (engine/autotune.ts; default true; needs timestamp-query, else the rule).
+   * Shapes measured by an earlier process on the same adapter, core count, Deno and kernel
+   * sources are read from the tuning cache instead (engine/tune_cache.ts).
    */
   tune?: boolean;
 }
@@ -68,6 +71,8 @@ export async function loadModel(
       return fileModel(gpu, cfg, file, spec, opts);
     });
   if (opts.tune ?? true) {
+    // Choices measured by an earlier process on this adapter first: only new shapes are timed.
+    await restoreTuning(gpu);
     const { layers, embedOut } = model.weights;
     // Timed with the epilogues the passes run (engine/model.ts layerEpilogue).
     const mats = layers.flatMap((l) =>
@@ -81,6 +86,7 @@ export async function loadModel(
     await tuneAttention(gpu, model.lib, { H, hd, rot });
     if (model.cfg.parallelResidual) await tuneNorms(gpu, model.lib, model.cfg.hiddenSize);
     await tuneFused(gpu, model);
+    await persistTuning(gpu);
   }
   return model;
 }

@@ -177,6 +177,11 @@ export interface BenchExtra {
   peerAllCores: { threads: number; decodeTokS: number; tokensMatch: boolean } | null;
   /** engine/autotune.ts choices of the target and draft shapes. */
   tuned: string[];
+  /**
+   * Where the choices measured by an earlier process came from (engine/tune_cache.ts); null
+   * when every choice was timed at this run's load.
+   */
+  tunedFrom: { path: string; measuredAt: string } | null;
 }
 
 function loadAvg(): number | null {
@@ -425,6 +430,9 @@ export async function runBench(
     targetFloorFraction: rounds && floorMs !== null ? floorMs / median(rounds.targetMs) : null,
     peerAllCores,
     tuned: [...new Set([...tunedLines(target), ...tunedLines(draft)])],
+    tunedFrom: target.profile?.restored
+      ? { path: target.profile.restored.path, measuredAt: target.profile.restored.measuredAt }
+      : null,
   };
   const ratio = peer && peer.decodeTokS > 0
     ? {
@@ -704,6 +712,10 @@ function extraLines(r: BenchResult, e: BenchExtra): string[] {
       }`,
     );
   }
-  if (e.tuned.length) out.push("kernel choices (timed at load):", ...e.tuned.map((l) => `  ${l}`));
+  const from = e.tunedFrom
+    ? `read from ${e.tunedFrom.path}, timed by an earlier run at ${e.tunedFrom.measuredAt}, ` +
+      "shapes it lacked timed at load; `calibrate` or NEOX_TUNE_CACHE=off times them all again"
+    : "timed at load";
+  if (e.tuned.length) out.push(`kernel choices (${from}):`, ...e.tuned.map((l) => `  ${l}`));
   return out;
 }

@@ -692,6 +692,7 @@ function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
     [70, 5, 2, 64, 16],
     [300, 5, 1, 256, 64],
     [9, 2, 5, 16, 0],
+    [40, 16, 2, 64, 16], // a verify pass of MAX_K + 1 tokens
   ];
   const rows: Row[] = [];
   // The fallback for 16 KiB of workgroup memory (its tiles as attentionChoice sizes them),

@@ -1,0 +1,189 @@
+/**
+ * The tuning cache (engine/tune_cache.ts): a load times only the shapes the file lacks and
+ * writes them; a later load reads them and times nothing (its choices are the file's, even
+ * ones no timing would pick, and the model still decodes the golden tokens); `calibrate`'s
+ * refresh times everything again and replaces the file's choices; a file that is absent,
+ * not JSON, of another format or with malformed entries is read as empty or without them.
+ *
+ * Each test loads the embedded draft under an adapter of its own name (a copy of the device
+ * with another description), so the process-wide profiles of the tests do not meet.
+ */
+import assert from "node:assert/strict";
+import { getGpu } from "../engine/device_deno.ts";
+import type { Gpu } from "../engine/device.ts";
+import { loadModel } from "../engine/load.ts";
+import { greedyGenerate } from "../engine/generate.ts";
+import { TUNE_BUCKETS, tuneKey } from "../engine/autotune.ts";
+import {
+  kernelSourcesHash,
+  readTuneCache,
+  refreshTuning,
+  TUNE_CACHE_FORMAT,
+  type TuneCacheEntry,
+  tuneIdentity,
+} from "../engine/tune_cache.ts";
+import type { NeoxModel } from "../engine/model.ts";
+import { modelsDir, readGolden } from "./goldens.ts";
+
+const DRAFT = `${modelsDir}pydoc-neox-2.5m`;
+
+/** The device under another adapter description: a profile and a cache identity of its own. */
+async function adapterNamed(name: string): Promise<Gpu> {
+  const gpu = await getGpu();
+  const i = gpu.adapterInfo;
+  const adapterInfo = {
+    vendor: i.vendor,
+    architecture: i.architecture,
+    device: i.device,
+    description: `${i.description} [${name}]`,
+  } as GPUAdapterInfo;
+  return { ...gpu, adapterInfo };
+}
+
+/** Runs `fn` with NEOX_TUNE_CACHE set to a fresh file in a temporary folder. */
+async function withCacheFile(fn: (path: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "neox-tune-" });
+  const before = Deno.env.get("NEOX_TUNE_CACHE");
+  const path = `${dir}/sub/tuning.json`;
+  Deno.env.set("NEOX_TUNE_CACHE", path);
+  try {
+    await fn(path);
+  } finally {
+    if (before === undefined) Deno.env.delete("NEOX_TUNE_CACHE");
+    else Deno.env.set("NEOX_TUNE_CACHE", before);
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Every (matrix shape, bucket) key the draft's tuner times. */
+function draftKeys(model: NeoxModel): string[] {
+  const { layers, embedOut } = model.weights;
+  // As engine/load.ts lists them: attention.dense and dense_4h_to_h are one matrix where fused.
+  const mats = [
+    ...layers.flatMap((l) =>
+      l.denseOut
+        ? [l.queryKeyValue, l.denseHTo4h, l.denseOut]
+        : [l.queryKeyValue, l.dense!, l.denseHTo4h, l.dense4hToH!]
+    ),
+    embedOut,
+  ];
+  return [...new Set(mats.flatMap((m) => TUNE_BUCKETS.map((T) => tuneKey(m, T))))];
+}
+
+Deno.test("tuning cache: a load times what the file lacks and writes it", async () => {
+  await withCacheFile(async (path) => {
+    const gpu = await adapterNamed("write");
+    const id = tuneIdentity(gpu);
+    assert(id.includes(`kernels ${kernelSourcesHash()}`), id);
+    assert(id.includes(`deno ${Deno.version.deno}`), id);
+    const model = await loadModel(gpu, DRAFT);
+    assert.equal(model.profile?.restored, undefined, "nothing was read");
+    const file = await readTuneCache(path);
+    assert.equal(file.format, TUNE_CACHE_FORMAT);
+    assert.deepEqual(Object.keys(file.devices), [id]);
+    const e = file.devices[id];
+    for (const key of draftKeys(model)) {
+      const m = e.matmul[key] as { variant: string; ticks: Record<string, number> };
+      assert(m, `${key} written`);
+      // Timed: every candidate has ticks, and the choice is the fastest.
+      const t = Object.values(m.ticks);
+      assert(t.length >= 2 && t.every((x) => x > 0), `${key}: ${JSON.stringify(m.ticks)}`);
+      assert.deepEqual(model.profile!.matmul.get(key), m);
+    }
+    assert(Object.keys(e.attention).length === TUNE_BUCKETS.length, "attention per bucket");
+    assert(Object.keys(e.fused).length === 1, "the one-token pass choice");
+  });
+});
+
+/** The draft's golden: its first prompt's greedy tokens. */
+async function draftGolden(): Promise<{ ids: number[]; greedy_128: number[] }> {
+  const g = await readGolden<{ entries: { ids: number[]; greedy_128: number[] }[] }>(
+    "draft.json",
+  );
+  return g.entries[0];
+}
+
+/** An entry whose every matmul choice is matmul_rows at one row per invocation, marked. */
+function craftedEntry(keys: string[], measuredAt: string): TuneCacheEntry {
+  const crafted = { variant: "rows", rpt: 1, ticks: { crafted: 1 } };
+  return {
+    measuredAt,
+    matmul: Object.fromEntries(keys.map((k) => [k, crafted])),
+    attention: {},
+    norm: {},
+    fused: {},
+  };
+}
+
+async function writeCache(path: string, devices: Record<string, unknown>): Promise<void> {
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  await Deno.writeTextFile(path, JSON.stringify({ format: TUNE_CACHE_FORMAT, devices }));
+}
+
+Deno.test("tuning cache: a later load reads the file's choices and times no matmul", async () => {
+  await withCacheFile(async (path) => {
+    const gpu = await adapterNamed("read");
+    const keys = draftKeys(await loadModel(gpu, DRAFT, { tune: false }));
+    const at = "2026-01-02T03:04:05.000Z";
+    await writeCache(path, {
+      [tuneIdentity(gpu)]: craftedEntry(keys, at),
+      "another adapter": craftedEntry(["f16 1x1 T<=1"], at),
+    });
+    const model = await loadModel(gpu, DRAFT);
+    assert.deepEqual(model.profile?.restored, { path, measuredAt: at, entries: keys.length });
+    for (const key of keys) {
+      assert.deepEqual(model.profile!.matmul.get(key)?.ticks, { crafted: 1 }, key);
+    }
+    // What it lacked (attention, norms, the one-token pass) was timed and added.
+    const e = (await readTuneCache(path)).devices[tuneIdentity(gpu)];
+    assert.equal(Object.keys(e.attention).length, TUNE_BUCKETS.length);
+    assert.deepEqual((e.matmul[keys[0]] as { ticks: unknown }).ticks, { crafted: 1 });
+    assert(e.measuredAt > at, e.measuredAt);
+    assert("another adapter" in (await readTuneCache(path)).devices, "other entries kept");
+    // A read choice still decodes what transformers decoded.
+    const g = await draftGolden();
+    const { tokens } = await greedyGenerate(model, g.ids, 32);
+    assert.deepEqual(tokens, g.greedy_128.slice(0, 32));
+  });
+});
+
+Deno.test("tuning cache: calibrate's refresh times every shape again", async () => {
+  await withCacheFile(async (path) => {
+    const gpu = await adapterNamed("refresh");
+    const keys = draftKeys(await loadModel(gpu, DRAFT, { tune: false }));
+    await writeCache(path, { [tuneIdentity(gpu)]: craftedEntry(keys, "2026-01-02T03:04:05Z") });
+    refreshTuning(gpu);
+    const model = await loadModel(gpu, DRAFT);
+    assert.equal(model.profile?.restored, undefined);
+    const e = (await readTuneCache(path)).devices[tuneIdentity(gpu)];
+    for (const key of keys) {
+      const m = e.matmul[key] as { ticks: Record<string, number> };
+      assert(!("crafted" in m.ticks), `${key} timed again: ${JSON.stringify(m.ticks)}`);
+      assert.deepEqual(model.profile!.matmul.get(key), m);
+    }
+  });
+});
+
+Deno.test("tuning cache: unreadable files and malformed entries are read as absent", async () => {
+  await withCacheFile(async (path) => {
+    assert.deepEqual(await readTuneCache(path), { format: TUNE_CACHE_FORMAT, devices: {} });
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    await Deno.writeTextFile(path, "{ not json");
+    assert.deepEqual((await readTuneCache(path)).devices, {});
+    const good = craftedEntry(["f16 8x8 T<=1"], "2026-01-02T03:04:05Z");
+    await Deno.writeTextFile(path, JSON.stringify({ format: 0, devices: { a: good } }));
+    assert.deepEqual((await readTuneCache(path)).devices, {}, "another format");
+    const bad = (patch: Record<string, unknown>) => ({ ...good, ...patch });
+    await writeCache(path, {
+      good,
+      variant: bad({ matmul: { k: { variant: "gemm9", ticks: {} } } }),
+      rpt: bad({ matmul: { k: { variant: "rows", rpt: 0.5, ticks: {} } } }),
+      ticks: bad({ matmul: { k: { variant: "rows", ticks: { a: "fast" } } } }),
+      attention: bad({ attention: { k: { variant: { variant: "split" }, ticks: {} } } }),
+      norm: bad({ norm: { k: { rows: "yes", ticks: {} } } }),
+      date: bad({ measuredAt: 5 }),
+      list: [],
+    });
+    assert.deepEqual(Object.keys((await readTuneCache(path)).devices), ["good"]);
+  });
+});
