@@ -257,8 +257,8 @@ export interface ResultsFile {
   /** Why the sweep stopped early (e.g. the GPU device was lost); absent when it finished. */
   interrupted?: string;
   /**
-   * The simulator checked against this sweep: a device profile calibrated in the same run
-   * predicts each speculative configuration's throughput from the model shapes and its
+   * The simulator checked against this sweep: the device profile of the predictions
+   * (calibrated in the same run, or read with --device) predicts each speculative configuration's throughput from the model shapes and its
    * measured per-token acceptance.
    */
   simulator?: {

@@ -597,8 +597,11 @@ export function summaryTable(r: ResultsFile): string {
     );
   }
   if (r.simulator && r.simulator.rows.length) {
+    const from = r.predictions?.device ?? "calibrated in this run";
     lines.push(
-      `simulator (device profile calibrated in this run): mean |throughput error| ${
+      `simulator (device profile ${
+        from === "calibrated in this run" ? from : `from ${from}`
+      }): mean |throughput error| ${
         r.simulator.meanAbsPctError.toFixed(1)
       }% over ${r.simulator.rows.length} speculative configurations`,
     );
