@@ -72,8 +72,18 @@ export interface DeviceProfile {
    * Where choices measured by an earlier process came from (engine/tune_cache.ts); absent
    * when every choice was measured by this one.
    */
-  restored?: { path: string; measuredAt: string; entries: number };
+  restored?: TuneProvenance;
 }
+
+/** The tuning cache file a profile's earlier choices were read from, and when they were timed. */
+export interface TuneProvenance {
+  path: string;
+  measuredAt: string;
+  entries: number;
+}
+
+/** The profile's four maps of measured choices. */
+export const PROFILE_MAPS = ["matmul", "attention", "norm", "fused"] as const;
 
 const profiles = new Map<string, DeviceProfile>();
 

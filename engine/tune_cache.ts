@@ -13,7 +13,12 @@
  * read or parsed is ignored (and replaced at the next write); one that cannot be written
  * leaves the process's choices as measured.
  */
-import { type DeviceProfile, deviceProfile, TUNED_MATMUL_VARIANTS } from "./autotune.ts";
+import {
+  type DeviceProfile,
+  deviceProfile,
+  PROFILE_MAPS,
+  TUNED_MATMUL_VARIANTS,
+} from "./autotune.ts";
 import type { Gpu } from "./device.ts";
 import { writeFileAtomic } from "./output.ts";
 import { WGSL } from "../kernels/wgsl.ts";
@@ -24,27 +29,18 @@ export const TUNE_CACHE_FORMAT = 1;
 /** Device entries kept in the file (the most recently measured), so old ones do not pile up. */
 export const TUNE_CACHE_DEVICES = 8;
 
-/** One device's measured choices, as stored. */
-export interface TuneCacheEntry {
-  /** ISO time of the latest measurement merged into it. */
-  measuredAt: string;
-  matmul: Record<string, unknown>;
-  attention: Record<string, unknown>;
-  norm: Record<string, unknown>;
-  fused: Record<string, unknown>;
-}
+/**
+ * One device's measured choices, as stored: each of the profile's maps as an object, and the
+ * ISO time of the latest measurement merged into it.
+ */
+export type TuneCacheEntry =
+  & { measuredAt: string }
+  & { [K in (typeof PROFILE_MAPS)[number]]: Record<string, unknown> };
 
 /** The file: entries by {@link tuneIdentity}. */
 export interface TuneCacheFile {
   format: number;
   devices: Record<string, TuneCacheEntry>;
-}
-
-/** Where the persisted choices were read from, for reports ("measured now" when absent). */
-export interface TuneProvenance {
-  path: string;
-  measuredAt: string;
-  entries: number;
 }
 
 /** The cache file's path, or null when caching is off (or there is no home directory). */
@@ -138,16 +134,14 @@ export async function readTuneCache(path: string): Promise<TuneCacheFile> {
   };
 }
 
-const maps = ["matmul", "attention", "norm", "fused"] as const;
-
 /** Entries of a profile's four maps. */
 export function profileEntries(p: DeviceProfile): number {
-  return maps.reduce((n, k) => n + p[k].size, 0);
+  return PROFILE_MAPS.reduce((n, k) => n + p[k].size, 0);
 }
 
 /** Copies an entry's choices into `p` where `p` has none of its own (measured ones win). */
 export function mergeIntoProfile(p: DeviceProfile, e: TuneCacheEntry): void {
-  for (const k of maps) {
+  for (const k of PROFILE_MAPS) {
     const dst = p[k] as Map<string, unknown>;
     for (const [key, v] of Object.entries(e[k])) if (!dst.has(key)) dst.set(key, v);
   }
@@ -155,14 +149,8 @@ export function mergeIntoProfile(p: DeviceProfile, e: TuneCacheEntry): void {
 
 /** `p`'s choices as an entry measured at `measuredAt`. */
 export function entryOfProfile(p: DeviceProfile, measuredAt: string): TuneCacheEntry {
-  const obj = (k: (typeof maps)[number]) => Object.fromEntries(p[k] as Map<string, unknown>);
-  return {
-    measuredAt,
-    matmul: obj("matmul"),
-    attention: obj("attention"),
-    norm: obj("norm"),
-    fused: obj("fused"),
-  };
+  const maps = PROFILE_MAPS.map((k) => [k, Object.fromEntries(p[k] as Map<string, unknown>)]);
+  return { measuredAt, ...Object.fromEntries(maps) } as TuneCacheEntry;
 }
 
 /** Per process: identities already read (or skipped by refreshTuning) and entries written. */
@@ -179,33 +167,34 @@ export function refreshTuning(gpu: Gpu): void {
 
 /**
  * Merges the file's choices for this adapter into its process-wide profile, once per
- * process; returns where they came from (null: nothing read).
+ * process, and records where they came from (`DeviceProfile.restored`).
  */
-export async function restoreTuning(gpu: Gpu): Promise<TuneProvenance | null> {
+export async function restoreTuning(gpu: Gpu): Promise<void> {
   const path = tuneCachePath();
   const id = tuneIdentity(gpu);
-  if (!path || restored.has(id)) return null;
+  if (!path || restored.has(id)) return;
   restored.add(id);
   const e = (await readTuneCache(path)).devices[id];
-  if (!e) return null;
+  if (!e) return;
   const p = deviceProfile(gpu);
   mergeIntoProfile(p, e);
   const entries = profileEntries(p);
   saved.set(id, entries);
-  return p.restored = { path, measuredAt: e.measuredAt, entries };
+  p.restored = { path, measuredAt: e.measuredAt, entries };
 }
 
 /**
  * Writes this adapter's profile into the file when it holds choices the file lacks (read,
- * merged, written atomically; the newest TUNE_CACHE_DEVICES entries kept). Returns whether it
- * wrote.
+ * merged - the file's choices of shapes this process did not time join the profile -, written
+ * atomically; the newest TUNE_CACHE_DEVICES entries kept). A file that cannot be written is
+ * left as it was.
  */
-export async function persistTuning(gpu: Gpu): Promise<boolean> {
+export async function persistTuning(gpu: Gpu): Promise<void> {
   const path = tuneCachePath();
   const id = tuneIdentity(gpu);
   const p = deviceProfile(gpu);
   const entries = profileEntries(p);
-  if (!path || entries === 0 || entries === saved.get(id)) return false;
+  if (!path || entries === 0 || entries === saved.get(id)) return;
   const file = await readTuneCache(path);
   const old = file.devices[id];
   if (old) mergeIntoProfile(p, old);
@@ -219,8 +208,7 @@ export async function persistTuning(gpu: Gpu): Promise<boolean> {
     if (dir) await Deno.mkdir(dir, { recursive: true });
     await writeFileAtomic(path, JSON.stringify(file, null, 1) + "\n");
   } catch {
-    return false;
+    return;
   }
   saved.set(id, profileEntries(p));
-  return true;
 }

@@ -7,6 +7,7 @@
  * same checkpoint and prompt (profiler/peer_torch.py), whose greedy tokens must equal ours.
  */
 import type { NeoxModel } from "../engine/model.ts";
+import type { TuneProvenance } from "../engine/autotune.ts";
 import { FULL_CACHE } from "../engine/cache_policy.ts";
 import { type GenerationRun, type RunConfig, runGeneration, warmUp } from "./measure.ts";
 import { speculativeMetrics } from "./metrics.ts";
@@ -181,7 +182,7 @@ export interface BenchExtra {
    * Where the choices measured by an earlier process came from (engine/tune_cache.ts); null
    * when every choice was timed at this run's load.
    */
-  tunedFrom: { path: string; measuredAt: string } | null;
+  tunedFrom: TuneProvenance | null;
 }
 
 function loadAvg(): number | null {
@@ -430,9 +431,7 @@ export async function runBench(
     targetFloorFraction: rounds && floorMs !== null ? floorMs / median(rounds.targetMs) : null,
     peerAllCores,
     tuned: [...new Set([...tunedLines(target), ...tunedLines(draft)])],
-    tunedFrom: target.profile?.restored
-      ? { path: target.profile.restored.path, measuredAt: target.profile.restored.measuredAt }
-      : null,
+    tunedFrom: target.profile?.restored ?? null,
   };
   const ratio = peer && peer.decodeTokS > 0
     ? {

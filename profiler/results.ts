@@ -258,8 +258,8 @@ export interface ResultsFile {
   interrupted?: string;
   /**
    * The simulator checked against this sweep: the device profile of the predictions
-   * (calibrated in the same run, or read with --device) predicts each speculative configuration's throughput from the model shapes and its
-   * measured per-token acceptance.
+   * (calibrated in the same run, or read with --device) predicts each speculative
+   * configuration's throughput from the model shapes and its measured per-token acceptance.
    */
   simulator?: {
     device: Record<string, unknown>;

@@ -461,7 +461,7 @@ async function sweepAll(
   const results = finish();
   log(
     `simulator check${
-      o.device ? " (device profile of this run)" : ": calibrating a device profile"
+      o.device ? " (the predictions' device profile)" : ": calibrating a device profile"
     }`,
   );
   results.simulator = await simulatorCheck(gpu, results, o);
@@ -597,10 +597,10 @@ export function summaryTable(r: ResultsFile): string {
     );
   }
   if (r.simulator && r.simulator.rows.length) {
-    const from = r.predictions?.device ?? "calibrated in this run";
+    // The predictions' device source: "calibrated in this run" or the --device file.
     lines.push(
-      `simulator (device profile ${
-        from === "calibrated in this run" ? from : `from ${from}`
+      `simulator (device profile: ${
+        r.predictions?.device ?? "calibrated in this run"
       }): mean |throughput error| ${
         r.simulator.meanAbsPctError.toFixed(1)
       }% over ${r.simulator.rows.length} speculative configurations`,
