@@ -45,6 +45,8 @@ const FLUSH_BYTES = 16 << 20;
 export interface TunedMatmul {
   variant: MatmulChoice["variant"];
   rpt?: number;
+  /** The loop order, where the winner set it (else the default at the bucket's T). */
+  xRegs?: boolean;
   /** Fastest GPU ticks of each candidate per dispatch, by its name (for reports). */
   ticks: Record<string, number>;
 }
@@ -129,7 +131,9 @@ export const MAX_ACCUMULATORS = 128;
  * binding) or else matmul_rows_tex, and matmul_f16x8. matmul_rows_ubo replaces its storage-x
  * twin rather than joining it: interleaved on lavapipe at the embedded pair's seven shapes, 1, 4
  * and 16 tokens, RPT 8 and 16, it took 0.79-1.08x its time (median 0.93; PERF.md), and each
- * candidate is a shader to compile at load.
+ * candidate is a shader to compile at load. Where a few tokens (2 <= TOK <= RPT, RPT >= 8) give
+ * the kernel a choice of loop order (MatmulChoice.xRegs), both are timed: keeping x in
+ * registers is the default there, streaming the tokens won at four on lavapipe (PERF.md).
  */
 function candidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulChoice[] {
   if (m.wt !== "f16" || !m.chunks.every((c) => c.inter)) return [];
@@ -141,23 +145,31 @@ function candidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulCho
     const variant = uniformXFits(limits, m.K, T) ? "rows_ubo" : "rows_tex";
     for (const rpt of rpts.filter((r) => r >= 8)) out.push({ variant, tok, rpt });
   }
+  const other = out.filter((c) => tok >= 2 && (c.rpt ?? 1) >= Math.max(8, tok));
+  out.push(...other.map((c) => ({ ...c, xRegs: false })));
   if (m.K % 8 === 0) out.push(matmulTuning("f16x8", T));
   return out;
 }
 
-function name(c: MatmulChoice): string {
-  return `${c.variant}${c.rpt ? ` RPT=${c.rpt}` : ""}`;
+/** A candidate's or measured choice's name in reports: variant, RPT and a chosen loop order. */
+export function matmulName(c: Pick<MatmulChoice, "variant" | "rpt" | "xRegs">): string {
+  const order = c.xRegs === undefined ? "" : ` XREGS=${Number(c.xRegs)}`;
+  return `${c.variant}${c.rpt ? ` RPT=${c.rpt}` : ""}${order}`;
 }
 
 /**
  * The kernel for `m` in a pass of T tokens: the profile's measured choice (TOK re-derived for
- * T), else the rule of `matmulChoice`.
+ * T, the loop order the one timed), else the rule of `matmulChoice`.
  */
 export function tunedChoice(profile: DeviceProfile | null, m: Linear, T: number): MatmulChoice {
   const t = profile?.matmul.get(tuneKey(m, T));
   if (!t) return matmulChoice(m, T);
   if (isRowsVariant(t.variant)) {
-    return { variant: t.variant, tok: rowsTok(T), rpt: t.rpt };
+    // The loop order it was timed with: by the default (TOK <= RPT) at T, passes of 5-8
+    // tokens ran the order their bucket's 16-token timing had not, and on lavapipe took
+    // longer than passes of 9 (PERF.md).
+    const xRegs = t.xRegs ?? rowsTok(bucket(T)) <= (t.rpt ?? 1);
+    return { variant: t.variant, tok: rowsTok(T), rpt: t.rpt, xRegs };
   }
   return matmulTuning(t.variant, T);
 }
@@ -241,7 +253,8 @@ async function timeMatmuls(
     profile.matmul.set(j.key, {
       variant: c.variant,
       rpt: c.rpt,
-      ticks: Object.fromEntries(j.cands.map((cd, i) => [name(cd.c), ticks[i]])),
+      ...(c.xRegs === undefined ? {} : { xRegs: c.xRegs }),
+      ticks: Object.fromEntries(j.cands.map((cd, i) => [matmulName(cd.c), ticks[i]])),
     });
   });
   scratch.forEach((b) => b.destroy());

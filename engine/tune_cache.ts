@@ -89,6 +89,7 @@ const isTicks = (v: unknown) =>
 function validMatmul(v: unknown): boolean {
   if (!isRecord(v) || !isTicks(v.ticks)) return false;
   if (!(TUNED_MATMUL_VARIANTS as readonly unknown[]).includes(v.variant)) return false;
+  if (v.xRegs !== undefined && typeof v.xRegs !== "boolean") return false;
   return v.rpt === undefined || (Number.isInteger(v.rpt) && (v.rpt as number) >= 1);
 }
 

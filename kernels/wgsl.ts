@@ -1459,7 +1459,8 @@ fn wload(i: u32) -> vec4u {
 // at k >= K), fn wload(i: u32) -> vec4u (word i of the interleaved weights, binding 2), RPT,
 // TOK, WGS (invocations per workgroup: small matrices use small workgroups so that every CPU
 // thread of a software adapter gets some) and FLAGS (the epilogue: bias, activation, residual
-// add; see matmul_tile.wgsl for why it is a constant, not a uniform).
+// add; see matmul_tile.wgsl for why it is a constant, not a uniform) and XREGS (the loop
+// order below: engine/ops/linear.ts MatmulChoice.xRegs).
 struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
 const ACCUMULATE = 1u;
 const BIAS = 8u;
@@ -1490,7 +1491,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   // compilation when a model is loaded and tuned.
   for (var j = 0u; j < K8; j++) {
     let k = 8u * j;
-    if (TOK <= RPT) {
+    if (XREGS != 0u) {
       // Few tokens: keep this step's x of every token in registers, stream the rows.
       var xa: array<vec4f, TOK>;
       var xb: array<vec4f, TOK>;

@@ -4,7 +4,7 @@
  * smoothly: monotone in T) with the target and draft steps timed in the same rounds, and the
  * measured matmul choices of engine/autotune.ts.
  */
-import { ATTENTION_TUNE_KEYS, ATTENTION_TUNE_LENGTHS } from "../engine/autotune.ts";
+import { ATTENTION_TUNE_KEYS, ATTENTION_TUNE_LENGTHS, matmulName } from "../engine/autotune.ts";
 import type { PassName } from "../engine/hooks.ts";
 import { attentionName } from "../engine/ops.ts";
 import type { NeoxModel, Sequence } from "../engine/model.ts";
@@ -91,9 +91,7 @@ export function tunedLines(model: NeoxModel): string[] {
   const ticks = (t: Record<string, number>) =>
     Object.entries(t).map(([n, v]) => `${n} ${(v / 1e3).toFixed(0)}k`).join(", ");
   return [
-    ...[...p.matmul].map(([k, v]) =>
-      `${k}: ${v.variant}${v.rpt ? ` RPT=${v.rpt}` : ""} (${ticks(v.ticks)} ticks)`
-    ),
+    ...[...p.matmul].map(([k, v]) => `${k}: ${matmulName(v)} (${ticks(v.ticks)} ticks)`),
     ...[...p.attention].map(([k, v]) =>
       `${k} (${ATTENTION_TUNE_LENGTHS.join(" + ")} cached): ${attentionName(v.variant)} (${
         ticks(v.ticks)

@@ -313,7 +313,9 @@ const MATMUL_SOURCE: Record<string, string> = {
 function matmulName(k: MatmulChoice): string {
   const name = MATMUL_SOURCE[k.variant];
   if (k.variant === "naive") return name;
-  return `${name} TOK=${k.tok}${k.rpt === undefined ? "" : ` RPT=${k.rpt}`}`;
+  return `${name} TOK=${k.tok}${k.rpt === undefined ? "" : ` RPT=${k.rpt}`}${
+    k.xRegs === undefined ? "" : ` XREGS=${Number(k.xRegs)}`
+  }`;
 }
 
 const tiled = (tok: number): MatmulChoice => ({ variant: "tiled", tok });
@@ -376,6 +378,14 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
     }
   }
   for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, rowsK(4, 1), "f16", c));
+  // The loop order the default (TOK <= RPT) does not pick, as a tuned choice can run it.
+  for (const rpt of [1, 4, 8]) {
+    for (const c of MATMUL_CASES) {
+      const tok = rowsTok(c.T);
+      if (rpt * tok > MAX_ACCUMULATORS) continue;
+      rows.push(matmulRow(b, rnd, { ...rowsK(tok, rpt), xRegs: tok > rpt }, "f16", c));
+    }
+  }
   // matmul_rows_tex: the same body over a weight texture (K % 4 == 0), at the row counts tuned.
   for (const rpt of [4, 8, 16]) {
     for (const c of MATMUL_CASES.filter((c) => c.K % 4 === 0)) {

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { getGpu } from "../engine/device_deno.ts";
 import { readBuffer } from "../engine/device.ts";
 import { syntheticModel } from "../engine/load.ts";
-import { attentionChoice, matmulChoice } from "../engine/ops.ts";
+import { attentionChoice, type Linear, matmulChoice } from "../engine/ops.ts";
+import { emptyProfile, tunedChoice, tuneKey } from "../engine/autotune.ts";
 import { encodeDispatches } from "../kernels/kernel.ts";
 
 Deno.test("matmulChoice: the engine's kernel per weight type and K", () => {
@@ -21,6 +22,30 @@ Deno.test("matmulChoice: the engine's kernel per weight type and K", () => {
   assert.equal(v("int8", 520), "int8");
   assert.deepEqual(matmulChoice({ wt: "f32", K: 65 }, 9), { variant: "tiled", tok: 8 });
   assert.deepEqual(matmulChoice({ wt: "f32", K: 64 }, 5), { variant: "vec4", tok: 8, rpt: 4 });
+});
+
+Deno.test("tunedChoice: a pass runs the matmul_rows loop order its token bucket was timed with", () => {
+  // Shape fields only: tunedChoice reads the weight type, shape and interleaved chunks.
+  const m = { wt: "f16", N: 1152, K: 384, chunks: [{ inter: true }] } as unknown as Linear;
+  const p = emptyProfile("test");
+  const order = (T: number) => tunedChoice(p, m, T).xRegs;
+  p.matmul.set(tuneKey(m, 1), { variant: "rows", rpt: 8, ticks: {} });
+  p.matmul.set(tuneKey(m, 4), { variant: "rows_ubo", rpt: 16, ticks: {} });
+  p.matmul.set(tuneKey(m, 16), { variant: "rows_ubo", rpt: 8, ticks: {} });
+  assert.equal(order(1), true);
+  // Timed at 4 tokens with 16 rows (TOK <= RPT): x in registers for 2-4 tokens.
+  assert.deepEqual([2, 3, 4].map(order), [true, true, true]);
+  // Timed at 16 tokens with 8 rows: tokens streamed, also at 5-8 tokens where TOK <= RPT.
+  for (let T = 5; T <= 16; T++) {
+    assert.deepEqual(tunedChoice(p, m, T), { variant: "rows_ubo", tok: T, rpt: 8, xRegs: false });
+  }
+  p.matmul.set(tuneKey(m, 4), { variant: "rows", rpt: 16, xRegs: false, ticks: {} });
+  assert.deepEqual([2, 3, 4].map(order), [false, false, false]);
+  p.matmul.set(tuneKey(m, 4), { variant: "rows", rpt: 1, ticks: {} });
+  assert.equal(order(2), false, "RPT 1 was timed at TOK 4 > RPT");
+  // Without a measured choice, the engine's rule (its own default order).
+  p.matmul.clear();
+  assert.equal(order(5), undefined);
 });
 
 Deno.test("attentionChoice: all scores when 17 KiB fit, tiles under 16 KiB", () => {

@@ -193,6 +193,14 @@ export interface MatmulChoice {
   tok?: number;
   /** Rows per invocation (vec4, f16x8, rows, int8, int8x16; default 4, rows 1). */
   rpt?: number;
+  /**
+   * matmul_rows family: the loop order. true keeps each K step's x of all TOK tokens in
+   * registers and streams the RPT rows; false keeps the rows' weights and streams the tokens.
+   * Default TOK <= RPT. A tuned choice keeps the order it was timed with (engine/autotune.ts
+   * tunedChoice): by the default, a pass of 5-8 tokens with RPT 8 ran the other order than its
+   * bucket's 16-token timing, and took longer than one of 9 tokens on lavapipe (PERF.md).
+   */
+  xRegs?: boolean;
 }
 
 /**
@@ -305,6 +313,7 @@ function matmulKernel(
           TOK: tok,
           RPT: rpt1,
           WGS: wgs,
+          XREGS: (c.xRegs ?? tok <= rpt1) ? 1 : 0,
           ...(tex ? { TEXW: TEXTURE_WIDTH } : {}),
           ...(ubo ? { XN: (T * m.K) / 4 } : {}),
         },
