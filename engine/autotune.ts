@@ -12,6 +12,7 @@ import type { NeoxConfig } from "./config.ts";
 import type { NeoxModel } from "./model.ts";
 import { type Dispatch, encodeDispatches, type KernelLibrary } from "../kernels/kernel.ts";
 import {
+  appendsInAttention,
   attention,
   attentionChoice,
   attentionName,
@@ -452,14 +453,12 @@ export async function tuneAttention(
       scratch.push(state, ...Object.values(bufs));
       return { ...bufs, state, C };
     });
-    // A one-token pass runs attention_split with the rotary and cache append folded in, the
-    // others after a rotary_append dispatch: time what the pass would run.
-    const qkv = T === 1 ? storageBuffer(gpu, 3 * s.H * s.hd * 4, "tune qkv") : undefined;
-    if (qkv) scratch.push(qkv);
+    // Time what the pass would run: the rotary and cache append folded into the kernel where
+    // it does that (appendsInAttention), else a rotary_append dispatch before it.
+    const qkv = storageBuffer(gpu, 3 * T * s.H * s.hd * 4, "tune qkv");
+    scratch.push(qkv);
     const run = (v: AttentionVariant, b: (typeof places)[number]): Dispatch[] =>
-      !qkv
-        ? [attention(lib, { ...s, ...b, T, variant: v, label: "tune" })]
-        : v.variant === "split"
+      appendsInAttention(v, T)
         ? [attention(lib, { ...s, ...b, T, variant: v, qkv, label: "tune" })]
         : [
           rotaryAppend(lib, { ...s, ...b, T, qkv, label: "tune" }),

@@ -18,6 +18,7 @@ import {
 import { cacheMarks, type CachePolicy, MAX_CACHE_ENTRIES } from "./cache_policy.ts";
 import {
   advance,
+  appendsInAttention,
   argmax,
   attention,
   decodeLayer,
@@ -379,9 +380,9 @@ export class NeoxModel {
     // The measured attention kernel (engine/autotune.ts), else the device's default.
     const variant = this.naive ? undefined : tunedAttention(this.profile, heads, T);
     const normRows = !this.naive && tunedNormRows(this.profile, d, T);
-    // attention_split rotates the query and appends the key and value of a one-token pass
-    // itself: one dispatch a layer fewer.
-    const appendInAttention = T === 1 && !o.tree && variant?.variant === "split";
+    // attention_rows, and attention_split in a one-token pass, rotate the queries and append
+    // the keys and values themselves: one dispatch a layer fewer.
+    const appendInAttention = !o.tree && appendsInAttention(variant, T);
     const attQkv = appendInAttention ? qkv : undefined;
     const attLabel = appendInAttention ? "rotary+kv_append+attention" : "attention";
     const norm = (label: string, layer: number, n: LayerNormWeights, x: GPUBuffer, y: GPUBuffer) =>

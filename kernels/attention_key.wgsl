@@ -1,7 +1,8 @@
 // What the barrier-free attentions (attention_rows.wgsl, attention_split.wgsl) share: the
-// window of keys a query sees, the query's load, one key's step and the output's store. Needs
-// at module scope state, q, kCache, vCache, cosSin, out, p (.H, .hd, .C, .scale, .outStride),
-// the constants HD4, HALF, ROT4 and sink_window.wgsl.
+// window of keys a query sees, the query's load (and, folding rotary_append in, its rotation
+// and the cache append), one key's step and the output's store. Needs at module scope state,
+// q, kCache and vCache (read_write), cosSin, out, p (.H, .hd, .C, .scale, .outStride), the
+// constants HD4, HALF, ROT4 and sink_window.wgsl.
 
 // The keys query t of a pass sees: its stream position, the sinks, how many cache entries it
 // attends to and how many the window has evicted before it.
@@ -31,28 +32,67 @@ fn storeOut(t: u32, h: u32, c: u32, r: vec4f) {
   out[o + 3u] = r.w;
 }
 
-// One key: the score of the key at cache index j (vec4 kb of kCache and vCache) against the
-// query qv, the key rotated by j (rotate_half over the first rot dims), folded into the online
-// softmax: the running max and sum ml = (m, l) and the output acc, rescaled when the max grows.
-fn attendKey(
+// The query of query vec4 qb of a pass's qkv ([T, H, 3*hd]) rotated in registers by its cache
+// index (rotate_half.wgsl's math), for kernels that fold rotary_append.wgsl in (APPEND).
+fn rotatedQuery(qb: u32, w: KeyWindow) -> array<vec4f, HD4> {
+  let raw = queryAt(qb);
+  var qv = raw;
+  let qpos = liveEntries(w.pos, state[STATE_HIGH], state[STATE_LOW]) - 1u;
+#unroll f HALF
+  let c = cosSin[(qpos * HALF + f) * 2u];
+  let s = cosSin[(qpos * HALF + f) * 2u + 1u];
+  let x1 = raw[f / 4u][f % 4u];
+  let x2 = raw[(f + HALF) / 4u][(f + HALF) % 4u];
+  qv[f / 4u][f % 4u] = x1 * c - x2 * s;
+  qv[(f + HALF) / 4u][(f + HALF) % 4u] = x2 * c + x1 * s;
+#end
+  return qv;
+}
+
+// The window's first key of this pass (stream position state[0] or later; cache index j has
+// stream position j below the sinks, j + w.evicted from them on): keys from it on are this
+// pass's, w.n if none is.
+fn firstPassKey(w: KeyWindow) -> u32 {
+  let p0 = state[0];
+  if (p0 < min(w.sinks, w.n)) { return p0; }
+  return min(w.n, max(w.sinks, p0 - min(p0, w.evicted)));
+}
+
+// kv_append.wgsl's work for query vec4 qb of a pass's qkv, head h: its key and value slices
+// into the cache slot of stream position w.pos, vec4s first, first + step, ...
+fn appendEntry(qb: u32, w: KeyWindow, h: u32, first: u32, step: u32) {
+  // A full cache never wraps: positions past its capacity are dropped (kv_append.wgsl).
+  if (state[STATE_HIGH] == 0u && w.pos >= p.C) { return; }
+  let dst = (cacheSlot(w.pos, w.sinks, p.C) * p.H + h) * HD4;
+  for (var c = first; c < HD4; c += step) {
+    kCache[dst + c] = q[qb + HD4 + c];
+    vCache[dst + c] = q[qb + 2u * HD4 + c];
+  }
+}
+
+// One key: the score of key k at cache index j against the query qv, the key rotated by j
+// (rotate_half over the first rot dims), folded into the online softmax: the running max and
+// sum ml = (m, l) and the output acc, rescaled when the max grows, plus the key's value v.
+fn attendKV(
   qv: ptr<function, array<vec4f, HD4>>,
   acc: ptr<function, array<vec4f, HD4>>,
   ml: ptr<function, vec2f>,
   j: u32,
-  kb: u32,
+  k: ptr<function, array<vec4f, HD4>>,
+  v: ptr<function, array<vec4f, HD4>>,
 ) {
   var sd = 0.0;
 #unroll f HALF
   let cs = (j * HALF + f) * 2u;
   let c = cosSin[cs];
   let s = cosSin[cs + 1u];
-  let k1 = kCache[kb + f / 4u][f % 4u];
-  let k2 = kCache[kb + (f + HALF) / 4u][(f + HALF) % 4u];
+  let k1 = (*k)[f / 4u][f % 4u];
+  let k2 = (*k)[(f + HALF) / 4u][(f + HALF) % 4u];
   sd += (*qv)[f / 4u][f % 4u] * (k1 * c - k2 * s) +
     (*qv)[(f + HALF) / 4u][(f + HALF) % 4u] * (k2 * c + k1 * s);
 #end
 #unroll c HD4
-  if (c >= ROT4) { sd += dot((*qv)[c], kCache[kb + c]); }
+  if (c >= ROT4) { sd += dot((*qv)[c], (*k)[c]); }
 #end
   let sc = sd * p.scale;
   let m = (*ml).x;
@@ -61,6 +101,41 @@ fn attendKey(
   let e = exp(sc - mNew);
   *ml = vec2f(mNew, (*ml).y * corr + e);
 #unroll c HD4
-  (*acc)[c] = (*acc)[c] * corr + e * vCache[kb + c];
+  (*acc)[c] = (*acc)[c] * corr + e * (*v)[c];
 #end
+}
+
+// attendKV of the key and value at vec4 kb of kCache and vCache.
+fn attendKey(
+  qv: ptr<function, array<vec4f, HD4>>,
+  acc: ptr<function, array<vec4f, HD4>>,
+  ml: ptr<function, vec2f>,
+  j: u32,
+  kb: u32,
+) {
+  var k: array<vec4f, HD4>;
+  var v: array<vec4f, HD4>;
+#unroll c HD4
+  k[c] = kCache[kb + c];
+  v[c] = vCache[kb + c];
+#end
+  attendKV(qv, acc, ml, j, &k, &v);
+}
+
+// attendKV of a key of this pass, read from its qkv at vec4 kb (the key slice; the value
+// slice follows it), where another invocation of the dispatch may be appending it to the cache.
+fn attendPassKey(
+  qv: ptr<function, array<vec4f, HD4>>,
+  acc: ptr<function, array<vec4f, HD4>>,
+  ml: ptr<function, vec2f>,
+  j: u32,
+  kb: u32,
+) {
+  var k: array<vec4f, HD4>;
+  var v: array<vec4f, HD4>;
+#unroll c HD4
+  k[c] = q[kb + c];
+  v[c] = q[kb + HD4 + c];
+#end
+  attendKV(qv, acc, ml, j, &k, &v);
 }

@@ -36,32 +36,17 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let h = wg.x;
   let t = wg.y;
   let w = keyWindow(t);
-  // The query's vec4s: rows of q, or the query slice of qkv.
+  // The query's vec4s: rows of q, or the query slice of qkv, rotated here.
   let qb = (t * H + h) * HD4 * select(1u, 3u, APPEND == 1u);
-  var qv = queryAt(qb);
-  var acc: array<vec4f, HD4>; // zero
+  var qv: array<vec4f, HD4>;
   if (APPEND == 1u) {
-    // rotate_half of the first rot dims by the query's cache index (rotate_half.wgsl).
-    let qpos = liveEntries(w.pos, state[STATE_HIGH], state[STATE_LOW]) - 1u;
-    var raw = qv;
-#unroll f HALF
-    let c = cosSin[(qpos * HALF + f) * 2u];
-    let s = cosSin[(qpos * HALF + f) * 2u + 1u];
-    let x1 = raw[f / 4u][f % 4u];
-    let x2 = raw[(f + HALF) / 4u][(f + HALF) % 4u];
-    qv[f / 4u][f % 4u] = x1 * c - x2 * s;
-    qv[(f + HALF) / 4u][(f + HALF) % 4u] = x2 * c + x1 * s;
-#end
-    // kv_append.wgsl: a full cache never wraps (positions past its capacity are dropped).
-    if (state[STATE_HIGH] != 0u || w.pos < p.C) {
-      let dst = (cacheSlot(w.pos, w.sinks, p.C) * H + h) * HD4;
-      for (var c = li; c < HD4; c += LANES) {
-        kCache[dst + c] = q[qb + HD4 + c];
-        vCache[dst + c] = q[qb + 2u * HD4 + c];
-      }
-    }
+    qv = rotatedQuery(qb, w);
+    appendEntry(qb, w, h, li, LANES);
     storageBarrier();
+  } else {
+    qv = queryAt(qb);
   }
+  var acc: array<vec4f, HD4>; // zero
   var ml = vec2f(-3.4e38, 0.0); // running max and sum of the online softmax
   for (var j = li; j < w.n; j += LANES) {
     // Cache index j: a sink, or the ring from the window's start.

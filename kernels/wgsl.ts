@@ -352,9 +352,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
 }
 `,
   attention_key: `// What the barrier-free attentions (attention_rows.wgsl, attention_split.wgsl) share: the
-// window of keys a query sees, the query's load, one key's step and the output's store. Needs
-// at module scope state, q, kCache, vCache, cosSin, out, p (.H, .hd, .C, .scale, .outStride),
-// the constants HD4, HALF, ROT4 and sink_window.wgsl.
+// window of keys a query sees, the query's load (and, folding rotary_append in, its rotation
+// and the cache append), one key's step and the output's store. Needs at module scope state,
+// q, kCache and vCache (read_write), cosSin, out, p (.H, .hd, .C, .scale, .outStride), the
+// constants HD4, HALF, ROT4 and sink_window.wgsl.
 
 // The keys query t of a pass sees: its stream position, the sinks, how many cache entries it
 // attends to and how many the window has evicted before it.
@@ -384,28 +385,67 @@ fn storeOut(t: u32, h: u32, c: u32, r: vec4f) {
   out[o + 3u] = r.w;
 }
 
-// One key: the score of the key at cache index j (vec4 kb of kCache and vCache) against the
-// query qv, the key rotated by j (rotate_half over the first rot dims), folded into the online
-// softmax: the running max and sum ml = (m, l) and the output acc, rescaled when the max grows.
-fn attendKey(
+// The query of query vec4 qb of a pass's qkv ([T, H, 3*hd]) rotated in registers by its cache
+// index (rotate_half.wgsl's math), for kernels that fold rotary_append.wgsl in (APPEND).
+fn rotatedQuery(qb: u32, w: KeyWindow) -> array<vec4f, HD4> {
+  let raw = queryAt(qb);
+  var qv = raw;
+  let qpos = liveEntries(w.pos, state[STATE_HIGH], state[STATE_LOW]) - 1u;
+#unroll f HALF
+  let c = cosSin[(qpos * HALF + f) * 2u];
+  let s = cosSin[(qpos * HALF + f) * 2u + 1u];
+  let x1 = raw[f / 4u][f % 4u];
+  let x2 = raw[(f + HALF) / 4u][(f + HALF) % 4u];
+  qv[f / 4u][f % 4u] = x1 * c - x2 * s;
+  qv[(f + HALF) / 4u][(f + HALF) % 4u] = x2 * c + x1 * s;
+#end
+  return qv;
+}
+
+// The window's first key of this pass (stream position state[0] or later; cache index j has
+// stream position j below the sinks, j + w.evicted from them on): keys from it on are this
+// pass's, w.n if none is.
+fn firstPassKey(w: KeyWindow) -> u32 {
+  let p0 = state[0];
+  if (p0 < min(w.sinks, w.n)) { return p0; }
+  return min(w.n, max(w.sinks, p0 - min(p0, w.evicted)));
+}
+
+// kv_append.wgsl's work for query vec4 qb of a pass's qkv, head h: its key and value slices
+// into the cache slot of stream position w.pos, vec4s first, first + step, ...
+fn appendEntry(qb: u32, w: KeyWindow, h: u32, first: u32, step: u32) {
+  // A full cache never wraps: positions past its capacity are dropped (kv_append.wgsl).
+  if (state[STATE_HIGH] == 0u && w.pos >= p.C) { return; }
+  let dst = (cacheSlot(w.pos, w.sinks, p.C) * p.H + h) * HD4;
+  for (var c = first; c < HD4; c += step) {
+    kCache[dst + c] = q[qb + HD4 + c];
+    vCache[dst + c] = q[qb + 2u * HD4 + c];
+  }
+}
+
+// One key: the score of key k at cache index j against the query qv, the key rotated by j
+// (rotate_half over the first rot dims), folded into the online softmax: the running max and
+// sum ml = (m, l) and the output acc, rescaled when the max grows, plus the key's value v.
+fn attendKV(
   qv: ptr<function, array<vec4f, HD4>>,
   acc: ptr<function, array<vec4f, HD4>>,
   ml: ptr<function, vec2f>,
   j: u32,
-  kb: u32,
+  k: ptr<function, array<vec4f, HD4>>,
+  v: ptr<function, array<vec4f, HD4>>,
 ) {
   var sd = 0.0;
 #unroll f HALF
   let cs = (j * HALF + f) * 2u;
   let c = cosSin[cs];
   let s = cosSin[cs + 1u];
-  let k1 = kCache[kb + f / 4u][f % 4u];
-  let k2 = kCache[kb + (f + HALF) / 4u][(f + HALF) % 4u];
+  let k1 = (*k)[f / 4u][f % 4u];
+  let k2 = (*k)[(f + HALF) / 4u][(f + HALF) % 4u];
   sd += (*qv)[f / 4u][f % 4u] * (k1 * c - k2 * s) +
     (*qv)[(f + HALF) / 4u][(f + HALF) % 4u] * (k2 * c + k1 * s);
 #end
 #unroll c HD4
-  if (c >= ROT4) { sd += dot((*qv)[c], kCache[kb + c]); }
+  if (c >= ROT4) { sd += dot((*qv)[c], (*k)[c]); }
 #end
   let sc = sd * p.scale;
   let m = (*ml).x;
@@ -414,8 +454,43 @@ fn attendKey(
   let e = exp(sc - mNew);
   *ml = vec2f(mNew, (*ml).y * corr + e);
 #unroll c HD4
-  (*acc)[c] = (*acc)[c] * corr + e * vCache[kb + c];
+  (*acc)[c] = (*acc)[c] * corr + e * (*v)[c];
 #end
+}
+
+// attendKV of the key and value at vec4 kb of kCache and vCache.
+fn attendKey(
+  qv: ptr<function, array<vec4f, HD4>>,
+  acc: ptr<function, array<vec4f, HD4>>,
+  ml: ptr<function, vec2f>,
+  j: u32,
+  kb: u32,
+) {
+  var k: array<vec4f, HD4>;
+  var v: array<vec4f, HD4>;
+#unroll c HD4
+  k[c] = kCache[kb + c];
+  v[c] = vCache[kb + c];
+#end
+  attendKV(qv, acc, ml, j, &k, &v);
+}
+
+// attendKV of a key of this pass, read from its qkv at vec4 kb (the key slice; the value
+// slice follows it), where another invocation of the dispatch may be appending it to the cache.
+fn attendPassKey(
+  qv: ptr<function, array<vec4f, HD4>>,
+  acc: ptr<function, array<vec4f, HD4>>,
+  ml: ptr<function, vec2f>,
+  j: u32,
+  kb: u32,
+) {
+  var k: array<vec4f, HD4>;
+  var v: array<vec4f, HD4>;
+#unroll c HD4
+  k[c] = q[kb + c];
+  v[c] = q[kb + HD4 + c];
+#end
+  attendKV(qv, acc, ml, j, &k, &v);
 }
 `,
   attention_rows: `// Causal attention exactly as attention.wgsl computes it, shaped for software adapters
@@ -424,8 +499,14 @@ fn attendKey(
 // cache-index order once, with an online softmax (running max and sum, the output rescaled
 // when the max grows); its query and output stay in registers as HD4 vec4s (loops unrolled,
 // kernels/kernel.ts #unroll), and keys and values are read as vec4s past the rotated dims.
-// Constants per pipeline: HD4 = hd / 4, HALF = rot / 2, ROT4 = rot / 4 (rot % 4 == 0), WGS.
-// q: [T, H, hd] f32 (rotated); kCache, vCache: [C, H, hd] f32 (keys before rotary);
+// With APPEND = 1u it also does rotary_append.wgsl's work, so that dispatch is not needed:
+// binding 2 is the pass's qkv ([T, H, 3*hd]); each invocation rotates its query in registers
+// and appends its token's key and value for its head to the cache, and reads the keys and
+// values of this pass's tokens (stream positions from state[0]) from qkv, not from the cache
+// that other invocations of the dispatch are writing. Its cache slots are those rotary_append
+// would write (sink_window.wgsl: no query's keys are overwritten within a pass).
+// Constants per pipeline: HD4 = hd / 4, HALF = rot / 2, ROT4 = rot / 4 (rot % 4 == 0), WGS,
+// APPEND. q: [T, H, hd] f32 (rotated), or qkv; kCache, vCache: [C, H, hd] f32 (keys before rotary);
 // cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart.
 #include "sink_window.wgsl"
 #include "attention_key.wgsl"
@@ -434,8 +515,8 @@ struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
 @group(0) @binding(2) var<storage, read> q: array<vec4f>;
-@group(0) @binding(3) var<storage, read> kCache: array<vec4f>;
-@group(0) @binding(4) var<storage, read> vCache: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> kCache: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> vCache: array<vec4f>;
 @group(0) @binding(5) var<storage, read> cosSin: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
@@ -447,16 +528,30 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   let t = g.x / H;
   let h = g.x % H;
   let w = keyWindow(t);
-  var qv = queryAt((t * H + h) * HD4);
+  let qb = (t * H + h) * HD4 * select(1u, 3u, APPEND == 1u);
+  var qv: array<vec4f, HD4>;
+  if (APPEND == 1u) {
+    qv = rotatedQuery(qb, w);
+    appendEntry(qb, w, h, 0u, 1u);
+  } else {
+    qv = queryAt(qb);
+  }
   var acc: array<vec4f, HD4>; // zero
   var ml = vec2f(-3.4e38, 0.0); // running max and sum of the online softmax
-  // Walk the slots in cache-index order: sinks, then the ring from the window's start.
+  // Walk the slots in cache-index order: sinks, then the ring from the window's start; with
+  // APPEND the window's keys of this pass (stream positions from state[0], its last ones)
+  // come from qkv instead.
+  let nCached = select(w.n, firstPassKey(w), APPEND == 1u);
   var slot = 0u;
-  for (var j = 0u; j < w.n; j++) {
+  for (var j = 0u; j < nCached; j++) {
     if (j == w.sinks) { slot = cacheSlot(j + w.evicted, w.sinks, p.C); }
     attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4);
     slot++;
     if (slot == p.C) { slot = w.sinks; }
+  }
+  for (var j = nCached; j < w.n; j++) {
+    let kp = select(j + w.evicted, j, j < w.sinks);
+    attendPassKey(&qv, &acc, &ml, j, ((kp - state[0]) * H + h) * 3u * HD4 + HD4);
   }
   let inv = 1.0 / ml.y;
 #unroll c HD4
@@ -502,32 +597,17 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let h = wg.x;
   let t = wg.y;
   let w = keyWindow(t);
-  // The query's vec4s: rows of q, or the query slice of qkv.
+  // The query's vec4s: rows of q, or the query slice of qkv, rotated here.
   let qb = (t * H + h) * HD4 * select(1u, 3u, APPEND == 1u);
-  var qv = queryAt(qb);
-  var acc: array<vec4f, HD4>; // zero
+  var qv: array<vec4f, HD4>;
   if (APPEND == 1u) {
-    // rotate_half of the first rot dims by the query's cache index (rotate_half.wgsl).
-    let qpos = liveEntries(w.pos, state[STATE_HIGH], state[STATE_LOW]) - 1u;
-    var raw = qv;
-#unroll f HALF
-    let c = cosSin[(qpos * HALF + f) * 2u];
-    let s = cosSin[(qpos * HALF + f) * 2u + 1u];
-    let x1 = raw[f / 4u][f % 4u];
-    let x2 = raw[(f + HALF) / 4u][(f + HALF) % 4u];
-    qv[f / 4u][f % 4u] = x1 * c - x2 * s;
-    qv[(f + HALF) / 4u][(f + HALF) % 4u] = x2 * c + x1 * s;
-#end
-    // kv_append.wgsl: a full cache never wraps (positions past its capacity are dropped).
-    if (state[STATE_HIGH] != 0u || w.pos < p.C) {
-      let dst = (cacheSlot(w.pos, w.sinks, p.C) * H + h) * HD4;
-      for (var c = li; c < HD4; c += LANES) {
-        kCache[dst + c] = q[qb + HD4 + c];
-        vCache[dst + c] = q[qb + 2u * HD4 + c];
-      }
-    }
+    qv = rotatedQuery(qb, w);
+    appendEntry(qb, w, h, li, LANES);
     storageBarrier();
+  } else {
+    qv = queryAt(qb);
   }
+  var acc: array<vec4f, HD4>; // zero
   var ml = vec2f(-3.4e38, 0.0); // running max and sum of the online softmax
   for (var j = li; j < w.n; j += LANES) {
     // Cache index j: a sink, or the ring from the window's start.

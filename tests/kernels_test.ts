@@ -20,6 +20,7 @@ import { type Dispatch, encodeDispatches, KernelLibrary } from "../kernels/kerne
 import {
   acceptGreedy,
   advance,
+  appendsInAttention,
   argmax,
   attention,
   attentionChoice,
@@ -760,9 +761,11 @@ function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
         });
       }
     }
-    // attention_split doing rotary_append's work in a one-token pass: from qkv, the cache it
-    // leaves (exact) and its output.
-    for (const v of T === 1 ? split : []) {
+    // The kernels doing rotary_append's work (attention_rows at any T, attention_split in a
+    // one-token pass): from qkv, the cache they leave (exact) and their output; the new
+    // entries start as NaN, so reading one from the cache before it is written shows.
+    const appending = [ROWS, ...split].filter((v) => appendsInAttention(v, T));
+    for (const v of attentionRowsFits(hd, rot) ? appending : []) {
       let appended: Promise<{ cache: Outcome; out: Outcome }> | null = null;
       const run = () => appended ??= runAttention(b, rnd, { S, T, H, hd, rot }, v, 5, true);
       const kernel = `${attentionName(v)} +rotary+kv_append`;
@@ -802,7 +805,7 @@ async function runAttention(
   variant: AttentionVariant,
   /** Extra NaN columns right of each output row (outStride = H*hd + pad); they must stay NaN. */
   pad = 0,
-  /** One dispatch from qkv: attention_split rotates q and appends k, v itself (T = 1). */
+  /** One dispatch from qkv: the kernel rotates q and appends k, v itself (appendsInAttention). */
   append = false,
 ): Promise<{ cache: Outcome; out: Outcome }> {
   const { S, T, H, hd, rot } = s;

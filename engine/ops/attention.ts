@@ -274,6 +274,16 @@ export function attentionChoice(maxWorkgroupBytes: number): AttentionVariant {
   return { variant: "tiled", tile };
 }
 
+/**
+ * Whether a pass of T tokens with attention `v` rotates and appends in the attention kernel
+ * (its `qkv` option) instead of a rotary_append dispatch before it: attention_rows at any T,
+ * attention_split at one token (its workgroup per query and head would store the keys of
+ * every earlier token of the pass again: tried at T > 1 and slower, PERF.md).
+ */
+export function appendsInAttention(v: AttentionVariant | undefined, T: number): boolean {
+  return v?.variant === "rows" || (v?.variant === "split" && T === 1);
+}
+
 /** Options of {@link attention}. */
 export interface AttentionOptions extends OpPlace, HeadShape {
   state: GPUBuffer;
@@ -292,9 +302,9 @@ export interface AttentionOptions extends OpPlace, HeadShape {
   /** Force a kernel (default: `attentionChoice` of the device's limit). */
   variant?: AttentionVariant;
   /**
-   * attention_split of a one-token pass only: the pass's qkv ([1, H, 3*hd]); the kernel then
-   * rotates the query and appends the key and value itself (no rotary_append dispatch), and
-   * `q` is not read.
+   * attention_rows, or attention_split of a one-token pass: the pass's qkv ([T, H, 3*hd]); the
+   * kernel then rotates the queries and appends the keys and values itself (no rotary_append
+   * dispatch), and `q` is not read.
    */
   qkv?: GPUBuffer;
 }
@@ -323,11 +333,11 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
     : v.variant === "tiled"
     ? ["attention_tiled", { MAXKEYS: MAX_CACHE_ENTRIES, TILE: v.tile }]
     : v.variant === "rows"
-    ? ["attention_rows", { ...heads, WGS: ROWS_WGS }]
+    ? ["attention_rows", { ...heads, WGS: ROWS_WGS, APPEND: o.qkv ? 1 : 0 }]
     : ["attention_split", { ...heads, LANES: v.lanes, APPEND: o.qkv ? 1 : 0 }];
   check(
-    !o.qkv || (v.variant === "split" && T === 1),
-    "attention appends only in attention_split of a one-token pass",
+    !o.qkv || appendsInAttention(v, T),
+    "attention appends only in attention_rows and in attention_split of a one-token pass",
   );
   const pl = lib.pipeline(kernel, "f32", consts);
   // Query t sees cacheLen + t + 1 keys; each key costs a rotated dot and a weighted sum.
@@ -349,8 +359,8 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
     meta("attention", kernel, o, {
       // Keys depend on the cache length: the profiler prefixes "Tq x Nk, ".
       shape: `${H}x${hd} rot ${rot}`,
-      bytes: T * perKeyBytes + 2 * T * H * hd * F32 + (o.qkv ? 2 * H * hd * F32 : 0),
-      flops: ((T * (T + 1)) / 2) * perKey + (o.qkv ? 3 * H * rot : 0),
+      bytes: T * perKeyBytes + 2 * T * H * hd * F32 + (o.qkv ? 2 * T * H * hd * F32 : 0),
+      flops: ((T * (T + 1)) / 2) * perKey + (o.qkv ? 3 * T * H * rot : 0),
       perCachedEntry: { bytes: perKeyBytes, flops: T * perKey },
     }),
   );
