@@ -70,29 +70,45 @@ fn appendEntry(qb: u32, w: KeyWindow, h: u32, first: u32, step: u32) {
   }
 }
 
-// One key: the score of key k at cache index j against the query qv, the key rotated by j
+// One key: the score of the key at cache index j against the query qv, the key rotated by j
 // (rotate_half over the first rot dims), folded into the online softmax: the running max and
-// sum ml = (m, l) and the output acc, rescaled when the max grows, plus the key's value v.
-fn attendKV(
+// sum ml = (m, l) and the output acc, rescaled when the max grows. The key and value are vec4
+// kb of kCache and vCache, or with `fromPass` (a key of this pass, which another invocation of the
+// dispatch may be appending to the cache) the key slice at vec4 kb of the pass's qkv and the
+// value slice after it. Callers give `fromPass` as a constant: the branch folds away.
+fn attendKey(
   qv: ptr<function, array<vec4f, HD4>>,
   acc: ptr<function, array<vec4f, HD4>>,
   ml: ptr<function, vec2f>,
   j: u32,
-  k: ptr<function, array<vec4f, HD4>>,
-  v: ptr<function, array<vec4f, HD4>>,
+  kb: u32,
+  fromPass: bool,
 ) {
+  var k: array<vec4f, HD4>;
+  var v: array<vec4f, HD4>;
+  if (fromPass) {
+#unroll c HD4
+    k[c] = q[kb + c];
+    v[c] = q[kb + HD4 + c];
+#end
+  } else {
+#unroll c HD4
+    k[c] = kCache[kb + c];
+    v[c] = vCache[kb + c];
+#end
+  }
   var sd = 0.0;
 #unroll f HALF
   let cs = (j * HALF + f) * 2u;
   let c = cosSin[cs];
   let s = cosSin[cs + 1u];
-  let k1 = (*k)[f / 4u][f % 4u];
-  let k2 = (*k)[(f + HALF) / 4u][(f + HALF) % 4u];
+  let k1 = k[f / 4u][f % 4u];
+  let k2 = k[(f + HALF) / 4u][(f + HALF) % 4u];
   sd += (*qv)[f / 4u][f % 4u] * (k1 * c - k2 * s) +
     (*qv)[(f + HALF) / 4u][(f + HALF) % 4u] * (k2 * c + k1 * s);
 #end
 #unroll c HD4
-  if (c >= ROT4) { sd += dot((*qv)[c], (*k)[c]); }
+  if (c >= ROT4) { sd += dot((*qv)[c], k[c]); }
 #end
   let sc = sd * p.scale;
   let m = (*ml).x;
@@ -101,41 +117,6 @@ fn attendKV(
   let e = exp(sc - mNew);
   *ml = vec2f(mNew, (*ml).y * corr + e);
 #unroll c HD4
-  (*acc)[c] = (*acc)[c] * corr + e * (*v)[c];
+  (*acc)[c] = (*acc)[c] * corr + e * v[c];
 #end
-}
-
-// attendKV of the key and value at vec4 kb of kCache and vCache.
-fn attendKey(
-  qv: ptr<function, array<vec4f, HD4>>,
-  acc: ptr<function, array<vec4f, HD4>>,
-  ml: ptr<function, vec2f>,
-  j: u32,
-  kb: u32,
-) {
-  var k: array<vec4f, HD4>;
-  var v: array<vec4f, HD4>;
-#unroll c HD4
-  k[c] = kCache[kb + c];
-  v[c] = vCache[kb + c];
-#end
-  attendKV(qv, acc, ml, j, &k, &v);
-}
-
-// attendKV of a key of this pass, read from its qkv at vec4 kb (the key slice; the value
-// slice follows it), where another invocation of the dispatch may be appending it to the cache.
-fn attendPassKey(
-  qv: ptr<function, array<vec4f, HD4>>,
-  acc: ptr<function, array<vec4f, HD4>>,
-  ml: ptr<function, vec2f>,
-  j: u32,
-  kb: u32,
-) {
-  var k: array<vec4f, HD4>;
-  var v: array<vec4f, HD4>;
-#unroll c HD4
-  k[c] = q[kb + c];
-  v[c] = q[kb + HD4 + c];
-#end
-  attendKV(qv, acc, ml, j, &k, &v);
 }

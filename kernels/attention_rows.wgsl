@@ -50,13 +50,13 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   var slot = 0u;
   for (var j = 0u; j < nCached; j++) {
     if (j == w.sinks) { slot = cacheSlot(j + w.evicted, w.sinks, p.C); }
-    attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4);
+    attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4, false);
     slot++;
     if (slot == p.C) { slot = w.sinks; }
   }
   for (var j = nCached; j < w.n; j++) {
     let kp = select(j + w.evicted, j, j < w.sinks);
-    attendPassKey(&qv, &acc, &ml, j, ((kp - state[0]) * H + h) * 3u * HD4 + HD4);
+    attendKey(&qv, &acc, &ml, j, ((kp - state[0]) * H + h) * 3u * HD4 + HD4, true);
   }
   let inv = 1.0 / ml.y;
 #unroll c HD4

@@ -51,7 +51,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   for (var j = li; j < w.n; j += LANES) {
     // Cache index j: a sink, or the ring from the window's start.
     let slot = select(cacheSlot(j + w.evicted, w.sinks, p.C), j, j < w.sinks);
-    attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4);
+    attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4, false);
   }
   partMax[li] = ml.x;
   partSum[li] = ml.y;

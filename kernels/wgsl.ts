@@ -423,29 +423,45 @@ fn appendEntry(qb: u32, w: KeyWindow, h: u32, first: u32, step: u32) {
   }
 }
 
-// One key: the score of key k at cache index j against the query qv, the key rotated by j
+// One key: the score of the key at cache index j against the query qv, the key rotated by j
 // (rotate_half over the first rot dims), folded into the online softmax: the running max and
-// sum ml = (m, l) and the output acc, rescaled when the max grows, plus the key's value v.
-fn attendKV(
+// sum ml = (m, l) and the output acc, rescaled when the max grows. The key and value are vec4
+// kb of kCache and vCache, or with \`fromPass\` (a key of this pass, which another invocation of the
+// dispatch may be appending to the cache) the key slice at vec4 kb of the pass's qkv and the
+// value slice after it. Callers give \`fromPass\` as a constant: the branch folds away.
+fn attendKey(
   qv: ptr<function, array<vec4f, HD4>>,
   acc: ptr<function, array<vec4f, HD4>>,
   ml: ptr<function, vec2f>,
   j: u32,
-  k: ptr<function, array<vec4f, HD4>>,
-  v: ptr<function, array<vec4f, HD4>>,
+  kb: u32,
+  fromPass: bool,
 ) {
+  var k: array<vec4f, HD4>;
+  var v: array<vec4f, HD4>;
+  if (fromPass) {
+#unroll c HD4
+    k[c] = q[kb + c];
+    v[c] = q[kb + HD4 + c];
+#end
+  } else {
+#unroll c HD4
+    k[c] = kCache[kb + c];
+    v[c] = vCache[kb + c];
+#end
+  }
   var sd = 0.0;
 #unroll f HALF
   let cs = (j * HALF + f) * 2u;
   let c = cosSin[cs];
   let s = cosSin[cs + 1u];
-  let k1 = (*k)[f / 4u][f % 4u];
-  let k2 = (*k)[(f + HALF) / 4u][(f + HALF) % 4u];
+  let k1 = k[f / 4u][f % 4u];
+  let k2 = k[(f + HALF) / 4u][(f + HALF) % 4u];
   sd += (*qv)[f / 4u][f % 4u] * (k1 * c - k2 * s) +
     (*qv)[(f + HALF) / 4u][(f + HALF) % 4u] * (k2 * c + k1 * s);
 #end
 #unroll c HD4
-  if (c >= ROT4) { sd += dot((*qv)[c], (*k)[c]); }
+  if (c >= ROT4) { sd += dot((*qv)[c], k[c]); }
 #end
   let sc = sd * p.scale;
   let m = (*ml).x;
@@ -454,43 +470,8 @@ fn attendKV(
   let e = exp(sc - mNew);
   *ml = vec2f(mNew, (*ml).y * corr + e);
 #unroll c HD4
-  (*acc)[c] = (*acc)[c] * corr + e * (*v)[c];
+  (*acc)[c] = (*acc)[c] * corr + e * v[c];
 #end
-}
-
-// attendKV of the key and value at vec4 kb of kCache and vCache.
-fn attendKey(
-  qv: ptr<function, array<vec4f, HD4>>,
-  acc: ptr<function, array<vec4f, HD4>>,
-  ml: ptr<function, vec2f>,
-  j: u32,
-  kb: u32,
-) {
-  var k: array<vec4f, HD4>;
-  var v: array<vec4f, HD4>;
-#unroll c HD4
-  k[c] = kCache[kb + c];
-  v[c] = vCache[kb + c];
-#end
-  attendKV(qv, acc, ml, j, &k, &v);
-}
-
-// attendKV of a key of this pass, read from its qkv at vec4 kb (the key slice; the value
-// slice follows it), where another invocation of the dispatch may be appending it to the cache.
-fn attendPassKey(
-  qv: ptr<function, array<vec4f, HD4>>,
-  acc: ptr<function, array<vec4f, HD4>>,
-  ml: ptr<function, vec2f>,
-  j: u32,
-  kb: u32,
-) {
-  var k: array<vec4f, HD4>;
-  var v: array<vec4f, HD4>;
-#unroll c HD4
-  k[c] = q[kb + c];
-  v[c] = q[kb + HD4 + c];
-#end
-  attendKV(qv, acc, ml, j, &k, &v);
 }
 `,
   attention_rows: `// Causal attention exactly as attention.wgsl computes it, shaped for software adapters
@@ -545,13 +526,13 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   var slot = 0u;
   for (var j = 0u; j < nCached; j++) {
     if (j == w.sinks) { slot = cacheSlot(j + w.evicted, w.sinks, p.C); }
-    attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4);
+    attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4, false);
     slot++;
     if (slot == p.C) { slot = w.sinks; }
   }
   for (var j = nCached; j < w.n; j++) {
     let kp = select(j + w.evicted, j, j < w.sinks);
-    attendPassKey(&qv, &acc, &ml, j, ((kp - state[0]) * H + h) * 3u * HD4 + HD4);
+    attendKey(&qv, &acc, &ml, j, ((kp - state[0]) * H + h) * 3u * HD4 + HD4, true);
   }
   let inv = 1.0 / ml.y;
 #unroll c HD4
@@ -612,7 +593,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   for (var j = li; j < w.n; j += LANES) {
     // Cache index j: a sink, or the ring from the window's start.
     let slot = select(cacheSlot(j + w.evicted, w.sinks, p.C), j, j < w.sinks);
-    attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4);
+    attendKey(&qv, &acc, &ml, j, (slot * H + h) * HD4, false);
   }
   partMax[li] = ml.x;
   partSum[li] = ml.y;
