@@ -7,7 +7,7 @@ import { getGpu } from "../engine/device_deno.ts";
 import { readBuffer } from "../engine/device.ts";
 import { syntheticModel } from "../engine/load.ts";
 import { attentionChoice, type Linear, matmulChoice } from "../engine/ops.ts";
-import { emptyProfile, tunedChoice, tuneKey } from "../engine/autotune.ts";
+import { emptyProfile, TUNE_BUCKETS, tunedChoice, tuneKey } from "../engine/autotune.ts";
 import { encodeDispatches } from "../kernels/kernel.ts";
 
 Deno.test("matmulChoice: the engine's kernel per weight type and K", () => {
@@ -29,20 +29,29 @@ Deno.test("tunedChoice: a pass runs the matmul_rows loop order its token bucket 
   const m = { wt: "f16", N: 1152, K: 384, chunks: [{ inter: true }] } as unknown as Linear;
   const p = emptyProfile("test");
   const order = (T: number) => tunedChoice(p, m, T).xRegs;
-  p.matmul.set(tuneKey(m, 1), { variant: "rows", rpt: 8, ticks: {} });
-  p.matmul.set(tuneKey(m, 4), { variant: "rows_ubo", rpt: 16, ticks: {} });
-  p.matmul.set(tuneKey(m, 16), { variant: "rows_ubo", rpt: 8, ticks: {} });
-  assert.equal(order(1), true);
-  // Timed at 4 tokens with 16 rows (TOK <= RPT): x in registers for 2-4 tokens.
-  assert.deepEqual([2, 3, 4].map(order), [true, true, true]);
-  // Timed at 16 tokens with 8 rows: tokens streamed, also at 5-8 tokens where TOK <= RPT.
-  for (let T = 5; T <= 16; T++) {
-    assert.deepEqual(tunedChoice(p, m, T), { variant: "rows_ubo", tok: T, rpt: 8, xRegs: false });
+  // Every bucket b is timed at T = b (TOK = b) with the default order there, TOK <= RPT: each
+  // pass of the bucket runs that order, whatever its own T (RPT 5-7 at T = 5-7 of the bucket
+  // of 8, say, would take the other order by the default rule).
+  for (let rpt = 1; rpt <= 16; rpt++) {
+    let from = 1;
+    for (const b of TUNE_BUCKETS) {
+      p.matmul.set(tuneKey(m, b), { variant: "rows_ubo", rpt, ticks: {} });
+      for (let T = from; T <= b; T++) {
+        assert.deepEqual(tunedChoice(p, m, T), {
+          variant: "rows_ubo",
+          tok: T,
+          rpt,
+          xRegs: b <= rpt,
+        }, `RPT ${rpt}, T = ${T} in the bucket of ${b}`);
+      }
+      from = b + 1;
+    }
   }
+  // 17 tokens: two groups of 9, the last bucket's choice and order.
+  assert.equal(tunedChoice(p, m, 17).tok, 9);
+  // A choice timed with the other order keeps it.
   p.matmul.set(tuneKey(m, 4), { variant: "rows", rpt: 16, xRegs: false, ticks: {} });
   assert.deepEqual([2, 3, 4].map(order), [false, false, false]);
-  p.matmul.set(tuneKey(m, 4), { variant: "rows", rpt: 1, ticks: {} });
-  assert.equal(order(2), false, "RPT 1 was timed at TOK 4 > RPT");
   // Without a measured choice, the engine's rule (its own default order).
   p.matmul.clear();
   assert.equal(order(5), undefined);
