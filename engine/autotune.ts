@@ -137,9 +137,10 @@ export const MAX_ACCUMULATORS = 128;
  * binding) or else matmul_rows_tex, and matmul_f16x8. matmul_rows_ubo replaces its storage-x
  * twin rather than joining it: interleaved on lavapipe at the embedded pair's seven shapes, 1, 4
  * and 16 tokens, RPT 8 and 16, it took 0.79-1.08x its time (median 0.93; PERF.md), and each
- * candidate is a shader to compile at load. Where a few tokens (2 <= TOK <= RPT, RPT >= 8) give
- * the kernel a choice of loop order (MatmulChoice.xRegs), both are timed: keeping x in
- * registers is the default there, streaming the tokens won at four on lavapipe (PERF.md).
+ * candidate is a shader to compile at load. Where a few tokens (2 <= TOK <= RPT, RPT >= 8: the
+ * buckets of 4 and 8) give the kernel a choice of loop order (MatmulChoice.xRegs), both are
+ * timed: keeping x in registers is the default there, streaming the tokens won at 4 for 7 of the
+ * embedded pair's 8 shapes on lavapipe, and at 8 for all 4 of the target's (PERF.md).
  */
 function candidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulChoice[] {
   if (m.wt !== "f16" || !m.chunks.every((c) => c.inter)) return [];

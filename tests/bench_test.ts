@@ -115,8 +115,8 @@ Deno.test("bench --json: short mode, shape and sanity", async () => {
 
   // profiler/bench_extra.ts: dispatch counts, the verify curve over T = 1..17, ratios.
   assert(r.extra, "bench extras");
-  // Parallel residual: 6 dispatches a layer, 5 where the tuner chose attention_split (it
-  // appends to the cache itself), or 1 where it chose decode_layer.
+  // Parallel residual: 6 dispatches a layer, 5 where the tuned attention kernel appends to the
+  // cache itself (attention_rows, attention_split at one token), or 1 where it chose decode_layer.
   for (const m of ["target", "draft"] as const) {
     const n = r.extra.dispatches[m].perLayer;
     assert(n === 6 || n === 5 || n === 1, `${m}: ${n} dispatches a layer`);
