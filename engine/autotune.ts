@@ -20,6 +20,7 @@ import {
   attentionSplitFits,
   type AttentionVariant,
   type HeadShape,
+  int8RowsFit,
   isRowsVariant,
   layerNormPair,
   type Linear,
@@ -105,7 +106,14 @@ export function deviceProfile(gpu: Gpu): DeviceProfile {
 }
 
 /** The matmul variants the tuner chooses among (`candidates`). */
-export const TUNED_MATMUL_VARIANTS = ["rows", "rows_tex", "rows_ubo", "f16x8"] as const;
+export const TUNED_MATMUL_VARIANTS = [
+  "rows",
+  "rows_tex",
+  "rows_ubo",
+  "f16x8",
+  "int8_rows",
+  "int8x16",
+] as const;
 
 /**
  * Token buckets tuned: a pass of T tokens uses the choice of the smallest bucket >= T. 8 lets
@@ -120,8 +128,9 @@ function bucket(T: number): number {
 }
 
 /** Key of a weight shape and token bucket in the profile. */
-export function tuneKey(m: Pick<Linear, "wt" | "N" | "K">, T: number): string {
-  return `${m.wt} ${m.N}x${m.K} T<=${bucket(T)}`;
+export function tuneKey(m: Pick<Linear, "wt" | "N" | "K" | "group">, T: number): string {
+  const group = m.wt === "int8" && m.group ? `-g${m.group}` : "";
+  return `${m.wt}${group} ${m.N}x${m.K} T<=${bucket(T)}`;
 }
 
 /**
@@ -143,9 +152,18 @@ export const MAX_ACCUMULATORS = 128;
  * embedded pair's 8 shapes on lavapipe, and at 8 for all 4 of the target's (PERF.md).
  */
 function candidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulChoice[] {
-  if (m.wt !== "f16" || !m.chunks.every((c) => c.inter)) return [];
+  if (!m.chunks.every((c) => c.inter)) return [];
   const tok = rowsTok(T);
   const rpts = [1, 4, 8, 16].filter((rpt) => rpt * tok <= MAX_ACCUMULATORS);
+  if (m.wt === "int8" && int8RowsFit(m)) {
+    // matmul_int8_rows as matmul_rows (both loop orders where there is a choice), against the
+    // int8 kernel the rule picks without a copy (matmul_int8x16).
+    const out: MatmulChoice[] = rpts.map((rpt) => ({ variant: "int8_rows", tok, rpt }));
+    const other = out.filter((c) => tok >= 2 && (c.rpt ?? 1) >= Math.max(8, tok));
+    out.push(...other.map((c) => ({ ...c, xRegs: false })));
+    return [...out, matmulTuning("int8x16", T)];
+  }
+  if (m.wt !== "f16") return [];
   const out: MatmulChoice[] = rpts.map((rpt) => ({ variant: "rows", tok, rpt }));
   // The texture-weight kernel at the row counts that win on lavapipe (PERF.md).
   if (m.K % 4 === 0 && m.chunks.every((c) => c.tex)) {
@@ -275,7 +293,7 @@ function addWeightTextures(gpu: Gpu, linears: Linear[]): void {
   const enc = gpu.device.createCommandEncoder();
   for (const m of linears) {
     for (const c of m.chunks) {
-      if (c.inter && !c.tex && m.K % 4 === 0) {
+      if (m.wt === "f16" && c.inter && !c.tex && m.K % 4 === 0) {
         c.tex = weightTexture(gpu.device, enc, c.inter, c.inter.label);
       }
     }

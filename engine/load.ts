@@ -15,7 +15,7 @@ import {
 import { type Layer, layerEpilogue, type Linear, NeoxModel, type Weights } from "./model.ts";
 import type { WeightType } from "../kernels/kernel.ts";
 import { syntheticConfig } from "./pythia.ts";
-import { INTERLEAVE_MAX_BYTES, interleaveF16 } from "./ops.ts";
+import { int8RowsFit, INTERLEAVE_MAX_BYTES, interleaveF16, interleaveInt8 } from "./ops.ts";
 import { tuneAttention, tuneFused, tuneMatmuls, tuneNorms } from "./autotune.ts";
 import { persistTuning, restoreTuning } from "./tune_cache.ts";
 import { rowChunks, rowsPerChunk, syntheticModel } from "./synthetic.ts";
@@ -138,22 +138,30 @@ function int8Chunks(
   gpu: Gpu,
   label: string,
   m: Int8Matrix,
-  shape: { N: number; K: number; group: number },
+  shape: { N: number; K: number; group: number; interleave: boolean },
 ): Linear["chunks"] {
   const { N, K, group } = shape;
   const words = int8RowWords(K);
   const G = int8Groups(K, group);
-  return rowChunks(gpu, N, words * 4, 1, (r, rows) => ({
-    buf: storageBuffer(gpu, 0, `${label}[${r}:]`, m.packed.subarray(r * words, (r + rows) * words)),
-    scales: storageBuffer(
-      gpu,
-      0,
-      `${label}.scales[${r}:]`,
-      m.scales.subarray(r * G, (r + rows) * G),
-    ),
-    rowStart: r,
-    rows,
-  }));
+  // As f16 matrices get a k8-interleaved copy for matmul_rows: a k16 one for matmul_int8_rows.
+  const inter = shape.interleave && int8RowsFit({ K, group });
+  return rowChunks(gpu, N, words * 4, 1, (r, rows) => {
+    const packed = m.packed.subarray(r * words, (r + rows) * words);
+    return {
+      buf: storageBuffer(gpu, 0, `${label}[${r}:]`, packed),
+      scales: storageBuffer(
+        gpu,
+        0,
+        `${label}.scales[${r}:]`,
+        m.scales.subarray(r * G, (r + rows) * G),
+      ),
+      rowStart: r,
+      rows,
+      ...(inter
+        ? { inter: storageBuffer(gpu, 0, `${label}[${r}:] k16`, interleaveInt8(packed, rows, K)) }
+        : {}),
+    };
+  });
 }
 
 async function fileModel(
@@ -177,7 +185,7 @@ async function fileModel(
     if (opts.quant) {
       const group = quantGroup(opts.quant);
       const q = quantizeInt8(toFloat32(t.dtype, raw), N, K, group);
-      const chunks = int8Chunks(gpu, name, q, { N, K, group });
+      const chunks = int8Chunks(gpu, name, q, { N, K, group, interleave: mm && interleave });
       const bias = hasBias ? await f32Buffer(`${name}.bias`) : null;
       return { N, K, wt: "int8", group, chunks, bias };
     }

@@ -6,7 +6,13 @@
 import { type Gpu, storageBuffer } from "./device.ts";
 import { type Layer, type Linear, NeoxModel, type Weights } from "./model.ts";
 import { encodeDispatches, KernelLibrary, type WeightType } from "../kernels/kernel.ts";
-import { fill as fillOp, interleave, INTERLEAVE_MAX_BYTES, interleavedBytes } from "./ops.ts";
+import {
+  fill as fillOp,
+  int8RowsFit,
+  interleave,
+  INTERLEAVE_MAX_BYTES,
+  interleavedBytes,
+} from "./ops.ts";
 import { syntheticConfig } from "./pythia.ts";
 import { int8Groups, int8RowWords, quantGroup, type QuantMode } from "./quantize.ts";
 
@@ -70,17 +76,24 @@ export function syntheticModel(gpu: Gpu, name: string, opts: SyntheticOptions = 
   // size gets, so that a synthetic shape runs the kernels a real one would.
   const f16Bytes = 2 * (cfg.numLayers * (4 * d * d + 2 * d * ff) + 2 * cfg.vocabSize * d);
   const interleaved = wt === "f16" && f16Bytes <= INTERLEAVE_MAX_BYTES;
+  const int8Interleaved = wt === "int8" && f16Bytes <= INTERLEAVE_MAX_BYTES;
   const linear = (N: number, K: number, label: string, bias: boolean, mm = true): Linear => {
     if (wt === "int8") {
       // q uniform in [-127, 127] times scales near std/127: weights near uniform(-std, std)
       const words = int8RowWords(K);
       const G = int8Groups(K, group);
-      const chunks = rowChunks(gpu, N, words * 4, 1, (r, rows) => ({
-        buf: fill(rows * words * 4, "int8", 0, 0, `${label}[${r}:]`),
-        scales: fill(rows * G, "f32", 0.1 * std / 127, std / 127, `${label}.scales[${r}:]`),
-        rowStart: r,
-        rows,
-      }));
+      const chunks = rowChunks(gpu, N, words * 4, 1, (r, rows) => {
+        const buf = fill(rows * words * 4, "int8", 0, 0, `${label}[${r}:]`);
+        const scales = fill(rows * G, "f32", 0.1 * std / 127, std / 127, `${label}.scales[${r}:]`);
+        if (!(int8Interleaved && mm && int8RowsFit({ K, group }))) {
+          return { buf, scales, rowStart: r, rows };
+        }
+        // As a checkpoint quantized at load (engine/load.ts): a k16-interleaved copy for
+        // matmul_int8_rows, the interleave kernel moving 16-byte words (8 halves: K / 2).
+        const inter = storageBuffer(gpu, interleavedBytes(rows, K / 2), `${label}[${r}:] k16`);
+        encodeDispatches(pass, [interleave(lib, { src: buf, dst: inter, R: rows, K: K / 2 })]);
+        return { buf, scales, rowStart: r, rows, inter };
+      });
       const b = bias ? fill(N, "f32", std, 0, `${label}.bias`) : null;
       return { N, K, wt, group, chunks, bias: b };
     }

@@ -9,7 +9,15 @@ import { type Gpu, readBuffer, storageBuffer } from "../engine/device.ts";
 import { NeoxError } from "../engine/errors.ts";
 import { loadModel, syntheticModel } from "../engine/load.ts";
 import type { NeoxModel } from "../engine/model.ts";
-import { embedding, type Linear, linear } from "../engine/ops.ts";
+import {
+  embedding,
+  interleaveInt8,
+  type Linear,
+  linear,
+  type MatmulChoice,
+  rowsTok,
+} from "../engine/ops.ts";
+import { MAX_ACCUMULATORS } from "../engine/autotune.ts";
 import {
   dequantizeInt8,
   int8Groups,
@@ -111,7 +119,14 @@ Deno.test("compareLogits: identical rows agree, a swapped argmax does not", () =
 function int8Linear(
   gpu: Gpu,
   q: Int8Matrix,
-  shape: { N: number; K: number; group: number; bias: Float32Array | null; splits?: number[] },
+  shape: {
+    N: number;
+    K: number;
+    group: number;
+    bias: Float32Array | null;
+    splits?: number[];
+    inter?: boolean;
+  },
 ): Linear {
   const { N, K, group } = shape;
   const words = int8RowWords(K);
@@ -120,11 +135,16 @@ function int8Linear(
   const chunks = [];
   for (let i = 0; i + 1 < starts.length; i++) {
     const [r0, r1] = [starts[i], starts[i + 1]];
+    const packed = q.packed.subarray(r0 * words, r1 * words);
     chunks.push({
-      buf: storageBuffer(gpu, 0, "w", q.packed.subarray(r0 * words, r1 * words)),
+      buf: storageBuffer(gpu, 0, "w", packed),
       scales: storageBuffer(gpu, 0, "scales", q.scales.subarray(r0 * G, r1 * G)),
       rowStart: r0,
       rows: r1 - r0,
+      // matmul_int8_rows' k16-interleaved copy, as engine/load.ts makes it
+      inter: shape.inter
+        ? storageBuffer(gpu, 0, "w k16", interleaveInt8(packed, r1 - r0, K))
+        : undefined,
     });
   }
   const bias = shape.bias ? storageBuffer(gpu, 0, "bias", shape.bias) : null;
@@ -168,7 +188,7 @@ function cases(group: number): Case[] {
  */
 async function runCase(
   gpu: Gpu,
-  o: { lib: KernelLibrary; naive: boolean },
+  o: { lib: KernelLibrary; naive?: boolean; variant?: MatmulChoice },
   c: Case,
   seed: number,
 ): Promise<number> {
@@ -180,7 +200,8 @@ async function runCase(
   const x = Float32Array.from({ length: (c.xRow + T) * K }, () => rnd());
   const y0 = Float32Array.from({ length: T * N }, () => rnd());
   const bias = c.bias ? Float32Array.from({ length: N }, () => rnd()) : null;
-  const lin = int8Linear(gpu, q, { N, K, group, bias, splits: c.splits });
+  const inter = o.variant?.variant === "int8_rows";
+  const lin = int8Linear(gpu, q, { N, K, group, bias, splits: c.splits, inter });
   const xb = storageBuffer(gpu, 0, "x", x);
   const yb = storageBuffer(gpu, 0, "y", y0);
   const out = linear(o.lib, lin, {
@@ -189,8 +210,9 @@ async function runCase(
     T,
     xRow: c.xRow,
     accumulate: c.accumulate,
-    variant: o.naive ? "naive" : undefined,
+    variant: o.naive ? "naive" : o.variant,
   });
+  if (o.variant) assert.equal(out[0].meta.kernel, `matmul_${o.variant.variant}`);
   const enc = gpu.device.createCommandEncoder();
   const pass = enc.beginComputePass();
   encodeDispatches(pass, out);
@@ -214,7 +236,9 @@ async function runCase(
       worst = Math.max(worst, Math.abs(y[t * N + n] - ref) / (mag || 1));
     }
   }
-  for (const b of [xb, yb, lin.bias, ...lin.chunks.flatMap((ch) => [ch.buf, ch.scales!])]) {
+  for (
+    const b of [xb, yb, lin.bias, ...lin.chunks.flatMap((ch) => [ch.buf, ch.scales!, ch.inter])]
+  ) {
     b?.destroy();
   }
   return worst;
@@ -239,6 +263,68 @@ for (const naive of [false, true]) {
     );
   }
 }
+
+// matmul_int8_rows (K and group multiples of 16) at every row count and loop order the tuner
+// times (engine/autotune.ts), over passes of 1-17 tokens (17: two token groups), against the
+// same float64 reference; a chunk split and an xRow offset among them.
+const ROWS_SHAPES: [number, number][] = [[7, 16], [100, 48], [13, 256], [100, 384]];
+
+function rowsCases(group: number): Case[] {
+  const out: Case[] = [];
+  let i = 0;
+  for (const [N, K] of ROWS_SHAPES) {
+    for (const T of [1, 5, 17]) {
+      i++;
+      out.push({ N, K, group, T, xRow: i % 3, bias: i % 2 === 0, accumulate: i % 4 < 2 });
+    }
+  }
+  out.push({ N: 100, K: 384, group, T: 4, xRow: 1, bias: false, accumulate: true, splits: [37] });
+  return out;
+}
+
+for (const group of [0, 128]) {
+  const scales = group === 0 ? "per channel" : "g128";
+  Deno.test(
+    `matmul_int8_rows (RPT 1/4/8/16, both loop orders), ${scales}: matches float64 on the dequantized weights`,
+    gpuTest,
+    async () => {
+      const gpu = await getGpu();
+      const lib = new KernelLibrary(gpu.device);
+      let seed = 500;
+      // Half of the (RPT, order) pairs per case, alternating, so each pair meets every shape.
+      for (const [i, c] of rowsCases(group).entries()) {
+        const tok = rowsTok(c.T);
+        for (const rpt of [1, 4, 8, 16].filter((r) => r * tok <= MAX_ACCUMULATORS)) {
+          for (const xRegs of [true, false]) {
+            if ((rpt + Number(xRegs) + i) % 2 === 0) continue;
+            const variant: MatmulChoice = { variant: "int8_rows", tok, rpt, xRegs };
+            const err = await runCase(gpu, { lib, variant }, c, seed++);
+            assert.ok(
+              err <= 1e-5,
+              `${JSON.stringify({ ...c, rpt, xRegs })}: relative error ${err}`,
+            );
+          }
+        }
+      }
+    },
+  );
+}
+
+Deno.test("interleaveInt8 puts word j of row n at ((n >> 3) * K16 + j) * 8 + (n & 7)", () => {
+  const [R, K] = [11, 32];
+  const packed = Uint32Array.from({ length: (R * K) / 4 }, (_, i) => i + 1);
+  const out = interleaveInt8(packed, R, K);
+  assert.equal(out.length, 16 * (K / 16) * 4);
+  for (let n = 0; n < 16; n++) {
+    for (let j = 0; j < K / 16; j++) {
+      const at = (((n >> 3) * (K / 16) + j) * 8 + (n & 7)) * 4;
+      for (let w = 0; w < 4; w++) {
+        assert.equal(out[at + w], n < R ? packed[n * (K / 4) + 4 * j + w] : 0);
+      }
+    }
+  }
+  assert.throws(() => interleaveInt8(packed, R, 24), RangeError);
+});
 
 Deno.test("embedding_int8 gathers dequantized rows of its chunk only", gpuTest, async () => {
   const gpu = await getGpu();
@@ -344,22 +430,44 @@ Deno.test("int8 pydoc-neox-20m agrees with the fp16 golden all-logits", gpuTest,
   assert.ok(qq.top1Agreement >= 0.9 && qq.meanKlNats < 0.01 && qq.maxAbsLogitError < 1);
 });
 
-Deno.test("synthetic int8 model: half the bytes, finite logits", gpuTest, async () => {
-  const gpu = await getGpu();
-  const q = syntheticModel(gpu, "pythia-70m", { quant: "int8-g128" });
-  const lin = q.weights.layers[0].denseHTo4h;
-  assert.equal(lin.wt, "int8");
-  assert.equal(lin.group, 128);
-  const words = new Uint32Array(await readBuffer(gpu, lin.chunks[0].buf, 0, 4096));
-  const bytes = new Int8Array(words.buffer);
-  assert.ok(
-    bytes.every((b) => b >= -127) && bytes.some((b) => b > 100) && bytes.some((b) => b < -100),
-  );
-  const scales = new Float32Array(await readBuffer(gpu, lin.chunks[0].scales!, 0, 1024));
-  const s0 = (0.02 * Math.sqrt(3)) / 127;
-  assert.ok(scales.every((s) => s >= 0.89 * s0 && s <= 1.11 * s0));
-  // 70m params ~ 70.4M; int8 ~ 1 byte each plus f32 scales, biases and norms
-  assert.ok(q.weightBytes < 1.1 * q.params, `${q.weightBytes} bytes for ${q.params} params`);
-  const logits = await allLogits(q, [1, 2, 3]);
-  assert.ok(logits.every(Number.isFinite));
-});
+Deno.test(
+  "synthetic int8 model: half the bytes, matmul_int8_rows logits equal the oracle's",
+  gpuTest,
+  async () => {
+    const gpu = await getGpu();
+    const q = syntheticModel(gpu, "pythia-70m", { quant: "int8-g128" });
+    const lin = q.weights.layers[0].denseHTo4h;
+    assert.equal(lin.wt, "int8");
+    assert.equal(lin.group, 128);
+    const words = new Uint32Array(await readBuffer(gpu, lin.chunks[0].buf, 0, 4096));
+    const bytes = new Int8Array(words.buffer);
+    assert.ok(
+      bytes.every((b) => b >= -127) && bytes.some((b) => b > 100) && bytes.some((b) => b < -100),
+    );
+    const scales = new Float32Array(await readBuffer(gpu, lin.chunks[0].scales!, 0, 1024));
+    const s0 = (0.02 * Math.sqrt(3)) / 127;
+    assert.ok(scales.every((s) => s >= 0.89 * s0 && s <= 1.11 * s0));
+    // 70m params ~ 70.4M; int8 ~ 1 byte each plus f32 scales, biases and norms
+    assert.ok(q.weightBytes < 1.1 * q.params, `${q.weightBytes} bytes for ${q.params} params`);
+    const logits = await allLogits(q, [1, 2, 3]);
+    assert.ok(logits.every(Number.isFinite));
+    // Its k16-interleaved copies (made by the interleave kernel) run matmul_int8_rows, and the
+    // logits are the naive oracle's.
+    assert.ok(lin.chunks.every((c) => c.inter));
+    const seq = q.newSequence({ capacity: 8, maxTokens: 8, maxT: 3 });
+    const kernels = q.buildPass(seq, 3, { logits: "all", argmax: false, advance: false })
+      .map((d) => d.meta.kernel);
+    seq.destroy();
+    assert.ok(kernels.includes("matmul_int8_rows") && !kernels.includes("matmul_int8x16"));
+    q.naive = true;
+    const want = await allLogits(q, [1, 2, 3]);
+    q.naive = false;
+    let worst = 0;
+    let scale = 0;
+    want.forEach((v, i) => {
+      worst = Math.max(worst, Math.abs(logits[i] - v));
+      scale = Math.max(scale, Math.abs(v));
+    });
+    assert.ok(worst <= 1e-4 * scale, `max |error| ${worst} at logit scale ${scale}`);
+  },
+);

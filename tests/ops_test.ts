@@ -20,6 +20,15 @@ Deno.test("matmulChoice: the engine's kernel per weight type and K", () => {
   assert.equal(v("int8", 512), "int8x16");
   assert.equal(v("int8", 512, 128), "int8x16");
   assert.equal(v("int8", 520), "int8");
+  // With interleaved copies (engine/load.ts): the matmul_rows family, int8 where K and the
+  // group are multiples of 16.
+  const inter = (wt: "f16" | "int8", K: number, group = 0, N = 512) =>
+    matmulChoice({ wt, K, group, N, chunks: [{ inter: true }] as unknown as Linear["chunks"] }, 5);
+  assert.deepEqual(inter("f16", 384), { variant: "rows", tok: 5, rpt: 4 });
+  assert.deepEqual(inter("int8", 384), { variant: "int8_rows", tok: 5, rpt: 4 });
+  assert.deepEqual(inter("int8", 384, 128, 100), { variant: "int8_rows", tok: 5, rpt: 1 });
+  assert.equal(inter("int8", 384, 8).variant, "int8");
+  assert.equal(inter("int8", 392).variant, "int8");
   assert.deepEqual(matmulChoice({ wt: "f32", K: 65 }, 9), { variant: "tiled", tok: 8 });
   assert.deepEqual(matmulChoice({ wt: "f32", K: 64 }, 5), { variant: "vec4", tok: 8, rpt: 4 });
 });
@@ -55,6 +64,19 @@ Deno.test("tunedChoice: a pass runs the matmul_rows loop order its token bucket 
   // Without a measured choice, the engine's rule (its own default order).
   p.matmul.clear();
   assert.equal(order(5), undefined);
+  // matmul_int8_rows keeps its timed order too, and int8 keys name their scale group.
+  const q = {
+    wt: "int8",
+    group: 128,
+    N: 1152,
+    K: 384,
+    chunks: [{ inter: true }],
+  } as unknown as Linear;
+  assert.equal(tuneKey(q, 3), "int8-g128 1152x384 T<=4");
+  assert.equal(tuneKey({ ...q, group: 0 }, 3), "int8 1152x384 T<=4");
+  p.matmul.set(tuneKey(q, 4), { variant: "int8_rows", rpt: 8, ticks: {} });
+  assert.deepEqual(tunedChoice(p, q, 3), { variant: "int8_rows", tok: 3, rpt: 8, xRegs: true });
+  assert.equal(tunedChoice(p, { ...q, group: 0 } as Linear, 3).xRegs, undefined);
 });
 
 Deno.test("attentionChoice: all scores when 17 KiB fit, tiles under 16 KiB", () => {

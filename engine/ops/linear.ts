@@ -14,9 +14,9 @@ export interface Linear {
   /**
    * buf: [rows, K] (f16/f32) or [rows, ceil(K/4)] u32 (int8, see engine/quantize.ts);
    * scales (int8 only): [rows, 1 or ceil(K/group)] f32;
-   * inter (f16 only, optional): the same rows repacked k8-interleaved ({@link interleaveF16})
-   * for matmul_rows, made at load beside buf (buf stays: the naive oracle, embeddings and the
-   * other variants read it);
+   * inter (optional): the same rows repacked, f16 k8-interleaved ({@link interleaveF16}) for
+   * matmul_rows, int8 k16-interleaved ({@link interleaveInt8}) for matmul_int8_rows, made at
+   * load beside buf (buf stays: the naive oracle, embeddings and the other variants read it);
    * tex (optional): inter's words as an rgba32uint texture for matmul_rows_tex
    * ({@link weightTexture}; made at load when the kernels are tuned).
    */
@@ -48,7 +48,8 @@ export type MatmulVariant =
   | "rows_tex"
   | "rows_ubo"
   | "int8"
-  | "int8x16";
+  | "int8x16"
+  | "int8_rows";
 
 /**
  * The k8-interleaved layout of matmul_rows ("8-row panels"): f16 rows [R, K] (bits) are cut
@@ -76,6 +77,22 @@ export function interleaveF16(bits: Uint16Array, R: number, K: number): Uint16Ar
  * doubles their weight memory (engine/load.ts for checkpoints, engine/synthetic.ts).
  */
 export const INTERLEAVE_MAX_BYTES = 512 << 20;
+
+/**
+ * The k16-interleaved copy of int8 rows that matmul_int8_rows reads: {@link interleaveF16}'s
+ * panels over the packed words (engine/quantize.ts), 16 int8 of a row to a 16-byte word, word j
+ * of row n at index ((n >> 3) * K16 + j) * 8 + (n & 7), K16 = K / 16. K % 16 == 0.
+ */
+export function interleaveInt8(packed: Uint32Array, R: number, K: number): Uint32Array {
+  if (K % 16 !== 0) throw new RangeError(`interleaveInt8: K must be a multiple of 16 (K=${K})`);
+  const halves = new Uint16Array(packed.buffer, packed.byteOffset, (R * K) / 2);
+  return new Uint32Array(interleaveF16(halves, R, K / 2).buffer);
+}
+
+/** Whether matmul_int8_rows can run an int8 matrix: K and the scale group multiples of 16. */
+export function int8RowsFit(m: { K: number; group?: number }): boolean {
+  return m.K % 16 === 0 && (m.group ?? 0) % 16 === 0;
+}
 
 /** Bytes of the k8-interleaved copy of an [R, K] f16 matrix (R padded to a multiple of 8). */
 export function interleavedBytes(R: number, K: number): number {
@@ -166,9 +183,14 @@ export function rowsTok(T: number): number {
   return Math.ceil(T / Math.ceil(T / 16));
 }
 
-/** The matmul_rows family: k8-interleaved weights, one invocation per RPT rows. */
-export function isRowsVariant(v: MatmulVariant): v is "rows" | "rows_tex" | "rows_ubo" {
-  return v === "rows" || v === "rows_tex" || v === "rows_ubo";
+/**
+ * The matmul_rows family: interleaved weights (k8 f16, k16 int8), one invocation per RPT rows,
+ * a loop order to choose.
+ */
+export function isRowsVariant(
+  v: MatmulVariant,
+): v is "rows" | "rows_tex" | "rows_ubo" | "int8_rows" {
+  return v === "rows" || v === "rows_tex" || v === "rows_ubo" || v === "int8_rows";
 }
 
 /** The variants that read the chunks' weight textures ({@link weightTexture}). */
@@ -207,7 +229,8 @@ export interface MatmulChoice {
  * The engine's deterministic matmul rule (the fallback of engine/autotune.ts, which measures),
  * in one place: f16 weights with a k8-interleaved copy run matmul_rows (all T <= 16 tokens per
  * invocation; 4 rows per invocation when the matrix has 256 rows or more, else 1: the fastest
- * in most shapes measured on lavapipe); f16 weights with K % 8 == 0 read eight per load
+ * in most shapes measured on lavapipe), int8 weights with a k16-interleaved copy
+ * matmul_int8_rows alike; f16 weights with K % 8 == 0 read eight per load
  * (matmul_f16x8); float weights with K % 4 == 0 four per load (matmul_vec4); int8 weights with
  * K and group multiples of 16 sixteen per load (matmul_int8x16), other int8 matmul_int8;
  * else the tiled matmul. TOK grows with T so each weight is loaded once for TOK tokens.
@@ -216,10 +239,11 @@ export function matmulChoice(
   m: Pick<Linear, "wt" | "K" | "group"> & { N?: number; chunks?: Linear["chunks"] },
   T: number,
 ): MatmulChoice {
-  if (m.wt === "f16" && m.chunks?.every((c) => c.inter)) {
-    return { variant: "rows", tok: rowsTok(T), rpt: (m.N ?? 0) >= 256 ? 4 : 1 };
-  }
   const int8 = m.wt === "int8";
+  if ((m.wt === "f16" || (int8 && int8RowsFit(m))) && m.chunks?.every((c) => c.inter)) {
+    const variant = int8 ? "int8_rows" : "rows";
+    return { variant, tok: rowsTok(T), rpt: (m.N ?? 0) >= 256 ? 4 : 1 };
+  }
   const variant: MatmulVariant = m.wt === "f16" && m.K % 8 === 0
     ? "f16x8"
     : !int8 && m.K % 4 === 0
@@ -333,9 +357,31 @@ function matmulKernel(
         rows: 4 * rpt,
         tok,
       };
+    case "int8_rows": {
+      check(
+        int8 && int8RowsFit(m),
+        `matmul_int8_rows needs int8 weights, K and group multiples of 16 (K=${m.K})`,
+      );
+      const rpt1 = c.rpt ?? 1;
+      const wgs = rowsWorkgroup(Math.ceil(m.N / rpt1));
+      return {
+        name: "matmul_int8_rows",
+        wt: "f32",
+        consts: {
+          TOK: tok,
+          RPT: rpt1,
+          WGS: wgs,
+          XREGS: (c.xRegs ?? tok <= rpt1) ? 1 : 0,
+          ...group,
+        },
+        rows: wgs * rpt1,
+        tok,
+        inter: true,
+      };
+    }
     case "int8x16":
       check(
-        int8 && m.K % 16 === 0 && (m.group ?? 0) % 16 === 0,
+        int8 && int8RowsFit(m),
         `matmul_int8x16 needs int8 weights, K and group multiples of 16 (K=${m.K})`,
       );
       return {
@@ -400,7 +446,7 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
   return m.chunks.map((c) => {
     check(c.rowStart + c.rows <= m.N, `chunk rows ${c.rowStart}+${c.rows} exceed N=${m.N}`);
     check(m.wt !== "int8" || c.scales !== undefined, "int8 chunks need their scales");
-    check(!k.inter || c.inter !== undefined, "matmul_rows needs the chunks' k8-interleaved copies");
+    check(!k.inter || c.inter !== undefined, `${k.name} needs the chunks' interleaved copies`);
     check(!k.tex || c.tex !== undefined, "matmul_rows_tex needs the chunks' weight textures");
     // A chunk's bias slice starts at rowStart: only a single chunk carries a bias.
     const params = lib.uniform([
