@@ -24,6 +24,7 @@ export { syntheticModel } from "./synthetic.ts";
 
 export { PYTHIA_CONFIGS, syntheticConfig } from "./pythia.ts";
 import {
+  concatInt8,
   int8Groups,
   type Int8Matrix,
   int8RowWords,
@@ -214,31 +215,51 @@ async function fileModel(
   };
   const f32Data = async (name: string) =>
     toFloat32(file.tensors.get(name)!.dtype, await readTensorBytes(file, name));
-  /** Layer.denseOut: [dense | dense_4h_to_h] as one f16 matrix [d, d + ff] in one chunk. */
+  /**
+   * Layer.denseOut: [dense | dense_4h_to_h] as one matrix [d, d + ff] in one chunk, f16, or
+   * int8 quantized as the two parts are (engine/quantize.ts concatInt8) where matmul_int8_rows
+   * can run it.
+   */
   const denseOut = async (p: string): Promise<Linear | undefined> => {
-    const a = file.tensors.get(`${p}.attention.dense.weight`)!;
-    const b = file.tensors.get(`${p}.mlp.dense_4h_to_h.weight`)!;
+    const [da, db] = [`${p}.attention.dense`, `${p}.mlp.dense_4h_to_h`];
+    const a = file.tensors.get(`${da}.weight`)!;
+    const b = file.tensors.get(`${db}.weight`)!;
     const f16 = a.dtype === "F16" && b.dtype === "F16" && gpu.hasF16 && !opts.forceF32;
-    if (!cfg.parallelResidual || !interleave || opts.quant || !f16) return undefined;
+    if (!cfg.parallelResidual || !interleave || !(opts.quant || f16)) return undefined;
     const [N, Ka] = a.shape;
     const Kb = b.shape[1];
     const K = Ka + Kb;
+    const name = `${p}.dense+dense_4h_to_h`;
+    const biasBuffer = async () => {
+      const bias = await f32Data(`${db}.bias`);
+      if (cfg.attentionBias) {
+        const ba = await f32Data(`${da}.bias`);
+        for (let n = 0; n < N; n++) bias[n] = Math.fround(bias[n] + ba[n]);
+      }
+      return storageBuffer(gpu, 0, `${name}.bias`, bias);
+    };
+    if (opts.quant) {
+      const g = quantGroup(opts.quant);
+      const q = concatInt8(
+        quantizeInt8(await f32Data(`${da}.weight`), N, Ka, g),
+        Ka,
+        quantizeInt8(await f32Data(`${db}.weight`), N, Kb, g),
+        Kb,
+        N,
+        g,
+      );
+      if (!q || !int8RowsFit({ K, group: q.group })) return undefined;
+      if (rowsPerChunk(gpu, int8RowWords(K) * 4, 1) < N) return undefined;
+      const chunks = int8Chunks(gpu, name, q.m, { N, K, group: q.group, interleave: true });
+      return { N, K, wt: "int8", group: q.group, chunks, bias: await biasBuffer() };
+    }
     if (rowsPerChunk(gpu, K, 2) < N) return undefined;
-    const [wa, wb] = [
-      await f16Bits(`${p}.attention.dense.weight`),
-      await f16Bits(`${p}.mlp.dense_4h_to_h.weight`),
-    ];
+    const [wa, wb] = [await f16Bits(`${da}.weight`), await f16Bits(`${db}.weight`)];
     const bits = new Uint16Array(N * K);
     for (let n = 0; n < N; n++) {
       bits.set(wa.subarray(n * Ka, (n + 1) * Ka), n * K);
       bits.set(wb.subarray(n * Kb, (n + 1) * Kb), n * K + Ka);
     }
-    const bias = await f32Data(`${p}.mlp.dense_4h_to_h.bias`);
-    if (cfg.attentionBias) {
-      const ba = await f32Data(`${p}.attention.dense.bias`);
-      for (let n = 0; n < N; n++) bias[n] = Math.fround(bias[n] + ba[n]);
-    }
-    const name = `${p}.dense+dense_4h_to_h`;
     return {
       N,
       K,
@@ -249,7 +270,7 @@ async function fileModel(
         rows: N,
         inter: storageBuffer(gpu, 0, `${name} k8`, interleaveF16(bits, N, K)),
       }],
-      bias: storageBuffer(gpu, 0, `${name}.bias`, bias),
+      bias: await biasBuffer(),
     };
   };
   const layers: Layer[] = [];

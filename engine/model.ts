@@ -59,7 +59,8 @@ export interface Layer {
   /**
    * Parallel residual only, optional: attention.dense and mlp.dense_4h_to_h side by side,
    * [d, d + ff] with bias b_dense + b_4h_to_h, so x += [attn | gelu(..)] W^T is one matmul
-   * (engine/load.ts makes it for small f16 checkpoints; the two above stay for the rest).
+   * (engine/load.ts makes it for small f16 checkpoints and their int8 quantizations; the two
+   * above stay for the rest).
    */
   denseOut?: Linear;
 }

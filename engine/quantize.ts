@@ -95,3 +95,46 @@ export function dequantizeInt8(m: Int8Matrix, N: number, K: number, group = 0): 
   }
   return out;
 }
+
+/** The group of {@link concatInt8}'s [a | b] (Ka and Kb input features), or null if none. */
+export function concatGroup(Ka: number, Kb: number, group: number): number | null {
+  checkGroup(group);
+  const g = group === 0 ? Ka : group;
+  return Ka % 4 !== 0 || Ka % g !== 0 || (group === 0 && Kb % Ka !== 0) ? null : g;
+}
+
+/**
+ * Two quantized matrices of N rows side by side, [a | b] as one [N, Ka + Kb] (the fused
+ * [dense | dense_4h_to_h] matrix of a parallel-residual layer), with the same weights and
+ * scales: with group scales (Ka a multiple of the group) a row's groups of b follow those of a;
+ * with one scale per row (group 0) each part's row scale becomes the scale of its groups of Ka
+ * features (Kb a multiple of Ka), so the result has group Ka. Null where neither holds.
+ */
+export function concatInt8(
+  a: Int8Matrix,
+  Ka: number,
+  b: Int8Matrix,
+  Kb: number,
+  N: number,
+  group: number,
+): { m: Int8Matrix; group: number } | null {
+  const g = concatGroup(Ka, Kb, group);
+  if (g === null) return null;
+  const [wa, wb] = [int8RowWords(Ka), int8RowWords(Kb)];
+  const [Ga, Gb] = [int8Groups(Ka, group), int8Groups(Kb, group)];
+  const G = int8Groups(Ka + Kb, g);
+  const packed = new Uint32Array(N * (wa + wb));
+  const scales = new Float32Array(N * G);
+  for (let n = 0; n < N; n++) {
+    packed.set(a.packed.subarray(n * wa, (n + 1) * wa), n * (wa + wb));
+    packed.set(b.packed.subarray(n * wb, (n + 1) * wb), n * (wa + wb) + wa);
+    if (group === 0) {
+      scales[n * G] = a.scales[n];
+      scales.fill(b.scales[n], n * G + 1, (n + 1) * G);
+    } else {
+      scales.set(a.scales.subarray(n * Ga, (n + 1) * Ga), n * G);
+      scales.set(b.scales.subarray(n * Gb, (n + 1) * Gb), n * G + Ga);
+    }
+  }
+  return { m: { packed, scales }, group: g };
+}

@@ -14,7 +14,7 @@ import {
   interleavedBytes,
 } from "./ops.ts";
 import { syntheticConfig } from "./pythia.ts";
-import { int8Groups, int8RowWords, quantGroup, type QuantMode } from "./quantize.ts";
+import { concatGroup, int8Groups, int8RowWords, quantGroup, type QuantMode } from "./quantize.ts";
 
 /** Options of a synthetic model (a subset of engine/load.ts LoadOptions). */
 export interface SyntheticOptions {
@@ -77,15 +77,22 @@ export function syntheticModel(gpu: Gpu, name: string, opts: SyntheticOptions = 
   const f16Bytes = 2 * (cfg.numLayers * (4 * d * d + 2 * d * ff) + 2 * cfg.vocabSize * d);
   const interleaved = wt === "f16" && f16Bytes <= INTERLEAVE_MAX_BYTES;
   const int8Interleaved = wt === "int8" && f16Bytes <= INTERLEAVE_MAX_BYTES;
-  const linear = (N: number, K: number, label: string, bias: boolean, mm = true): Linear => {
+  const linear = (
+    N: number,
+    K: number,
+    label: string,
+    bias: boolean,
+    mm = true,
+    g = group,
+  ): Linear => {
     if (wt === "int8") {
       // q uniform in [-127, 127] times scales near std/127: weights near uniform(-std, std)
       const words = int8RowWords(K);
-      const G = int8Groups(K, group);
+      const G = int8Groups(K, g);
       const chunks = rowChunks(gpu, N, words * 4, 1, (r, rows) => {
         const buf = fill(rows * words * 4, "int8", 0, 0, `${label}[${r}:]`);
         const scales = fill(rows * G, "f32", 0.1 * std / 127, std / 127, `${label}.scales[${r}:]`);
-        if (!(int8Interleaved && mm && int8RowsFit({ K, group }))) {
+        if (!(int8Interleaved && mm && int8RowsFit({ K, group: g }))) {
           return { buf, scales, rowStart: r, rows };
         }
         // As a checkpoint quantized at load (engine/load.ts): a k16-interleaved copy for
@@ -95,7 +102,7 @@ export function syntheticModel(gpu: Gpu, name: string, opts: SyntheticOptions = 
         return { buf, scales, rowStart: r, rows, inter };
       });
       const b = bias ? fill(N, "f32", std, 0, `${label}.bias`) : null;
-      return { N, K, wt, group, chunks, bias: b };
+      return { N, K, wt, group: g, chunks, bias: b };
     }
     const chunks = rowChunks(gpu, N, K, wt === "f16" ? 2 : 4, (r, rows) => {
       const buf = fill(rows * K, wt, std, 0, `${label}[${r}:]`);
@@ -111,6 +118,14 @@ export function syntheticModel(gpu: Gpu, name: string, opts: SyntheticOptions = 
     weight: fill(d, "f32", 0.1, 1, `${label}.weight`),
     bias: fill(d, "f32", 0.02, 0, `${label}.bias`),
   });
+  // [dense | dense_4h_to_h] as a checkpoint of this size loads it: f16, or int8 with the group
+  // engine/quantize.ts concatInt8 gives it, where matmul_int8_rows runs it.
+  const outGroup = wt === "int8" ? concatGroup(d, ff, group) : 0;
+  const fusedOut = cfg.parallelResidual &&
+    (interleaved
+      ? rowsPerChunk(gpu, d + ff, 2) >= d
+      : int8Interleaved && outGroup !== null && int8RowsFit({ K: d + ff, group: outGroup }) &&
+        rowsPerChunk(gpu, int8RowWords(d + ff) * 4, 1) >= d);
   const layers: Layer[] = [];
   for (let i = 0; i < cfg.numLayers; i++) {
     layers.push({
@@ -122,8 +137,8 @@ export function syntheticModel(gpu: Gpu, name: string, opts: SyntheticOptions = 
       dense4hToH: linear(d, cfg.intermediateSize, `dense_4h_to_h.${i}`, true),
       // [dense | dense_4h_to_h] as one [d, d + ff] matrix (engine/model.ts uses it whenever
       // present): its own random weights, as random as the two it stands for.
-      ...(interleaved && cfg.parallelResidual && rowsPerChunk(gpu, d + ff, 2) >= d
-        ? { denseOut: linear(d, d + ff, `dense+dense_4h_to_h.${i}`, true) }
+      ...(fusedOut
+        ? { denseOut: linear(d, d + ff, `dense+dense_4h_to_h.${i}`, true, true, outGroup!) }
         : {}),
     });
   }

@@ -42,8 +42,15 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 #unroll t TOK 16
   row[t] = (p.xOffset + min(t0 + t, p.T - 1u) * p.K) / 4u;
 #end
+  // Group scales of the RPT rows, loaded when a group starts (a group spans GW / 16 steps).
+  var sc: array<f32, RPT>;
   // Loops over rows and tokens unrolled, as in matmul_rows_body.wgsl.
   for (var j = 0u; j < K16; j++) {
+    if (GROUP != 0u && (16u * j) % GW == 0u) {
+#unroll r RPT
+      sc[r] = scales[min(gx + r * S, R - 1u) * G + (16u * j) / GW];
+#end
+    }
     if (XREGS != 0u) {
       // Few tokens: this step's sixteen x of every token in registers, the rows streamed.
       var x0: array<vec4f, TOK>;
@@ -64,10 +71,10 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       let w1 = vec4f(unpack4xI8(w.y));
       let w2 = vec4f(unpack4xI8(w.z));
       let w3 = vec4f(unpack4xI8(w.w));
-      var s = 1.0;
-      if (GROUP != 0u) { s = scales[n * G + (16u * j) / GW]; }
 #unroll t TOK 16
-      acc[r * TOK + t] += (dot(w0, x0[t]) + dot(w1, x1[t]) + dot(w2, x2[t]) + dot(w3, x3[t])) * s;
+      var d = dot(w0, x0[t]) + dot(w1, x1[t]) + dot(w2, x2[t]) + dot(w3, x3[t]);
+      if (GROUP != 0u) { d *= sc[r]; }
+      acc[r * TOK + t] += d;
 #end
 #end
     } else {
@@ -76,7 +83,6 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       var w1: array<vec4f, RPT>;
       var w2: array<vec4f, RPT>;
       var w3: array<vec4f, RPT>;
-      var s: array<f32, RPT>;
 #unroll r RPT
       let n = min(gx + r * S, R - 1u);
       let w = W[((n >> 3u) * K16 + j) * 8u + (n & 7u)];
@@ -84,8 +90,6 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       w1[r] = vec4f(unpack4xI8(w.y));
       w2[r] = vec4f(unpack4xI8(w.z));
       w3[r] = vec4f(unpack4xI8(w.w));
-      s[r] = 1.0;
-      if (GROUP != 0u) { s[r] = scales[n * G + (16u * j) / GW]; }
 #end
 #unroll t TOK 16
       let b = row[t] + 4u * j;
@@ -94,7 +98,9 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       let xc = x[b + 2u];
       let xd = x[b + 3u];
 #unroll r RPT
-      acc[r * TOK + t] += (dot(w0[r], xa) + dot(w1[r], xb) + dot(w2[r], xc) + dot(w3[r], xd)) * s[r];
+      var d = dot(w0[r], xa) + dot(w1[r], xb) + dot(w2[r], xc) + dot(w3[r], xd);
+      if (GROUP != 0u) { d *= sc[r]; }
+      acc[r * TOK + t] += d;
 #end
 #end
     }

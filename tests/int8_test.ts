@@ -19,6 +19,7 @@ import {
 } from "../engine/ops.ts";
 import { MAX_ACCUMULATORS } from "../engine/autotune.ts";
 import {
+  concatInt8,
   dequantizeInt8,
   int8Groups,
   type Int8Matrix,
@@ -96,6 +97,26 @@ Deno.test("quantizeInt8 error is at most half a step, per channel and per 128 fe
   }
   assert.throws(() => quantizeInt8(new Float32Array(4), 1, 4, 6), NeoxError);
   assert.throws(() => quantizeInt8(new Float32Array(3), 1, 4), NeoxError);
+});
+
+Deno.test("concatInt8: [a | b] dequantizes to the two parts side by side", () => {
+  for (const [N, Ka, Kb, group] of [[5, 16, 48, 0], [3, 256, 300, 128], [2, 8, 24, 4]]) {
+    const a = quantizeInt8(testWeights(N, Ka, 1), N, Ka, group);
+    const b = quantizeInt8(testWeights(N, Kb, 2), N, Kb, group);
+    const c = concatInt8(a, Ka, b, Kb, N, group)!;
+    assert.equal(c.group, group === 0 ? Ka : group);
+    const [da, db] = [dequantizeInt8(a, N, Ka, group), dequantizeInt8(b, N, Kb, group)];
+    const dc = dequantizeInt8(c.m, N, Ka + Kb, c.group);
+    for (let n = 0; n < N; n++) {
+      const row = dc.subarray(n * (Ka + Kb), (n + 1) * (Ka + Kb));
+      assert.deepEqual(row.subarray(0, Ka), da.subarray(n * Ka, (n + 1) * Ka));
+      assert.deepEqual(row.subarray(Ka), db.subarray(n * Kb, (n + 1) * Kb));
+    }
+  }
+  // one scale per row needs Kb a multiple of Ka; group scales need Ka a multiple of the group
+  const q = (K: number, g: number) => quantizeInt8(testWeights(2, K, 3), 2, K, g);
+  assert.equal(concatInt8(q(16, 0), 16, q(40, 0), 40, 2, 0), null);
+  assert.equal(concatInt8(q(136, 128), 136, q(128, 128), 128, 2, 128), null);
 });
 
 Deno.test("compareLogits: identical rows agree, a swapped argmax does not", () => {
@@ -279,6 +300,11 @@ function rowsCases(group: number): Case[] {
     }
   }
   out.push({ N: 100, K: 384, group, T: 4, xRow: 1, bias: false, accumulate: true, splits: [37] });
+  // The fused [dense | dense_4h_to_h] of a per-channel model: groups of 384 (engine/load.ts).
+  if (group !== 0) {
+    out.push({ N: 20, K: 1920, group: 384, T: 2, xRow: 0, bias: true, accumulate: true });
+    out.push({ N: 9, K: 96, group: 32, T: 17, xRow: 1, bias: false, accumulate: false });
+  }
   return out;
 }
 
@@ -381,7 +407,9 @@ function targetModels() {
     return {
       fp: await loadModel(gpu, TARGET),
       q: await loadModel(gpu, TARGET, { quant: "int8" }),
-      qg: await loadModel(gpu, TARGET, { quant: "int8-g128" }),
+      // Untuned (the engine's rule picks its kernels): tuning int8-g128's own pipelines would
+      // add about a minute of shader compilation to CI.
+      qg: await loadModel(gpu, TARGET, { quant: "int8-g128", tune: false }),
     };
   })();
   return modelsPromise;
@@ -451,23 +479,36 @@ Deno.test(
     assert.ok(q.weightBytes < 1.1 * q.params, `${q.weightBytes} bytes for ${q.params} params`);
     const logits = await allLogits(q, [1, 2, 3]);
     assert.ok(logits.every(Number.isFinite));
-    // Its k16-interleaved copies (made by the interleave kernel) run matmul_int8_rows, and the
-    // logits are the naive oracle's.
-    assert.ok(lin.chunks.every((c) => c.inter));
-    const seq = q.newSequence({ capacity: 8, maxTokens: 8, maxT: 3 });
-    const kernels = q.buildPass(seq, 3, { logits: "all", argmax: false, advance: false })
-      .map((d) => d.meta.kernel);
-    seq.destroy();
-    assert.ok(kernels.includes("matmul_int8_rows") && !kernels.includes("matmul_int8x16"));
-    q.naive = true;
-    const want = await allLogits(q, [1, 2, 3]);
-    q.naive = false;
-    let worst = 0;
-    let scale = 0;
-    want.forEach((v, i) => {
-      worst = Math.max(worst, Math.abs(logits[i] - v));
-      scale = Math.max(scale, Math.abs(v));
-    });
-    assert.ok(worst <= 1e-4 * scale, `max |error| ${worst} at logit scale ${scale}`);
+    await assertRowKernels(q, logits);
+    // One scale per row: the fused [dense | dense_4h_to_h] gets groups of d (concatInt8).
+    const pc = syntheticModel(gpu, "pythia-14m", { quant: "int8" });
+    assert.equal(pc.weights.layers[0].denseOut?.group, pc.cfg.hiddenSize);
+    await assertRowKernels(pc, await allLogits(pc, [1, 2, 3]));
   },
 );
+
+/**
+ * A synthetic int8 model's k16-interleaved copies (made by the interleave kernel) and its
+ * fused [dense | dense_4h_to_h] run matmul_int8_rows, and `logits` are the naive oracle's.
+ */
+async function assertRowKernels(q: NeoxModel, logits: Float32Array): Promise<void> {
+  const L = q.weights.layers[0];
+  assert.equal(L.denseOut?.wt, "int8");
+  assert.ok([L.queryKeyValue, L.denseOut!].every((m) => m.chunks.every((c) => c.inter)));
+  const seq = q.newSequence({ capacity: 8, maxTokens: 8, maxT: 3 });
+  const kernels = q.buildPass(seq, 3, { logits: "all", argmax: false, advance: false })
+    .map((d) => `${d.label} ${d.meta.kernel}`);
+  seq.destroy();
+  assert.ok(kernels.includes("dense+dense_4h_to_h matmul_int8_rows"), kernels.join());
+  assert.ok(!kernels.some((k) => k.endsWith("matmul_int8x16")), kernels.join());
+  q.naive = true;
+  const want = await allLogits(q, [1, 2, 3]);
+  q.naive = false;
+  let worst = 0;
+  let scale = 0;
+  want.forEach((v, i) => {
+    worst = Math.max(worst, Math.abs(logits[i] - v));
+    scale = Math.max(scale, Math.abs(v));
+  });
+  assert.ok(worst <= 1e-4 * scale, `max |error| ${worst} at logit scale ${scale}`);
+}
