@@ -112,6 +112,8 @@ export const TUNED_MATMUL_VARIANTS = [
   "rows_ubo",
   "f16x8",
   "int8_rows",
+  "int8_rows_tex",
+  "int8_rows_ubo",
   "int8x16",
 ] as const;
 
@@ -155,24 +157,28 @@ function candidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulCho
   if (!m.chunks.every((c) => c.inter)) return [];
   const tok = rowsTok(T);
   const rpts = [1, 4, 8, 16].filter((rpt) => rpt * tok <= MAX_ACCUMULATORS);
-  if (m.wt === "int8" && int8RowsFit(m)) {
-    // matmul_int8_rows as matmul_rows (both loop orders where there is a choice), against the
-    // int8 kernel the rule picks without a copy (matmul_int8x16).
-    const out: MatmulChoice[] = rpts.map((rpt) => ({ variant: "int8_rows", tok, rpt }));
-    const other = out.filter((c) => tok >= 2 && (c.rpt ?? 1) >= Math.max(8, tok));
-    out.push(...other.map((c) => ({ ...c, xRegs: false })));
-    return [...out, matmulTuning("int8x16", T)];
-  }
-  if (m.wt !== "f16") return [];
-  const out: MatmulChoice[] = rpts.map((rpt) => ({ variant: "rows", tok, rpt }));
+  const int8 = m.wt === "int8";
+  if (int8 ? !int8RowsFit(m) : m.wt !== "f16") return [];
+  const out: MatmulChoice[] = rpts.map((rpt) => ({
+    variant: int8 ? "int8_rows" : "rows",
+    tok,
+    rpt,
+  }));
   // The texture-weight kernel at the row counts that win on lavapipe (PERF.md).
   if (m.K % 4 === 0 && m.chunks.every((c) => c.tex)) {
-    const variant = uniformXFits(limits, m.K, T) ? "rows_ubo" : "rows_tex";
+    const ubo = uniformXFits(limits, m.K, T);
+    const variant = int8
+      ? (ubo ? "int8_rows_ubo" : "int8_rows_tex")
+      : ubo
+      ? "rows_ubo"
+      : "rows_tex";
     for (const rpt of rpts.filter((r) => r >= 8)) out.push({ variant, tok, rpt });
   }
   const other = out.filter((c) => tok >= 2 && (c.rpt ?? 1) >= Math.max(8, tok));
   out.push(...other.map((c) => ({ ...c, xRegs: false })));
-  if (m.K % 8 === 0) out.push(matmulTuning("f16x8", T));
+  // The workgroup-tiled kernel the rule picks without an interleaved copy.
+  if (int8) out.push(matmulTuning("int8x16", T));
+  else if (m.K % 8 === 0) out.push(matmulTuning("f16x8", T));
   return out;
 }
 
@@ -293,7 +299,7 @@ function addWeightTextures(gpu: Gpu, linears: Linear[]): void {
   const enc = gpu.device.createCommandEncoder();
   for (const m of linears) {
     for (const c of m.chunks) {
-      if (m.wt === "f16" && c.inter && !c.tex && m.K % 4 === 0) {
+      if (c.inter && !c.tex && m.K % 4 === 0) {
         c.tex = weightTexture(gpu.device, enc, c.inter, c.inter.label);
       }
     }

@@ -1371,29 +1371,44 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if ((p.flags & ACCUMULATE) != 0u) { y[o] += acc; } else { y[o] = acc; }
 }
 `,
-  matmul_int8_rows: `// matmul_rows (kernels/matmul_rows_body.wgsl) over int8 weights: barrier-free, each invocation
+  matmul_int8_rows: `// matmul_int8_rows_body.wgsl over storage buffers: on lavapipe a storage load costs per 4-byte
+// component and lane (PERF.md), so four int8 weights a component take half of matmul_rows'
+// loads. x: [T, K] f32 (vec4 view); W: k16-interleaved int8 (vec4<u32> view).
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> W: array<vec4u>;
+
+fn xv(i: u32) -> vec4f {
+  return x[i];
+}
+
+fn wload(i: u32) -> vec4u {
+  return W[i];
+}
+
+#include "matmul_int8_rows_body.wgsl"
+`,
+  matmul_int8_rows_body: `// Shared body of matmul_int8_rows.wgsl, matmul_int8_rows_tex.wgsl and matmul_int8_rows_ubo.wgsl:
+// matmul_rows (kernels/matmul_rows_body.wgsl) over int8 weights. Barrier-free, each invocation
 // owns RPT whole output rows and TOK tokens and walks K sixteen weights at a time, one
-// vec4<u32> of packed int8 (unpack4xI8), reusing every loaded weight for all TOK tokens. On
-// lavapipe a storage load costs per 4-byte component and lane (PERF.md), so four int8 weights
-// a component take half the loads of f16's two. Same results as matmul_int8x16.wgsl (its check
-// and the naive oracle's): per-row scales (GROUP 0) multiply the row's sum, group scales each
-// group's part. K % 16 == 0 and GROUP % 16 == 0.
+// vec4<u32> of packed int8 (unpack4xI8), reusing every loaded weight for all TOK tokens. Same
+// results as matmul_int8x16.wgsl (its check and the naive oracle's): per-row scales (GROUP 0)
+// multiply the row's sum, group scales each group's part. K % 16 == 0 and GROUP % 16 == 0.
 // W is the k16-interleaved copy of a chunk's packed rows [R, K/16 words of 16 bytes] in 8-row
 // panels (engine/ops/linear.ts interleaveInt8): word j of row n at ((n >> 3) * K16 + j) * 8 +
 // (n & 7), rows past R zero. Invocation g owns rows g + r*S, r < RPT, S = ceil(R / RPT)
 // rounded up to a multiple of 8.
 // y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * q[n, k] * scale[n, k / group] + bias[n])
-// x: [T, K] f32 (vec4 view); scales: [R, G] f32, G = 1 (GROUP 0) or ceil(K / GROUP).
-// Constants per pipeline: RPT, TOK, WGS, FLAGS (epilogue), XREGS (loop order, as
-// matmul_rows), GROUP.
+// scales: [R, G] f32, G = 1 (GROUP 0) or ceil(K / GROUP); bias: [N] f32; y: [T, yStride] f32.
+// Needs at module scope: fn xv(i: u32) -> vec4f (vec4 i of x, binding 1), fn wload(i: u32) ->
+// vec4u (word i of the interleaved weights, binding 2). Constants per pipeline: RPT, TOK, WGS,
+// FLAGS (epilogue), XREGS (loop order, as matmul_rows), GROUP.
 struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
 const ACCUMULATE = 1u;
 const BIAS = 8u;
 const GW = max(GROUP, 1u);
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4f>;
-@group(0) @binding(2) var<storage, read> W: array<vec4u>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> scales: array<f32>;
@@ -1432,14 +1447,14 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       var x3: array<vec4f, TOK>;
 #unroll t TOK 16
       let b = row[t] + 4u * j;
-      x0[t] = x[b];
-      x1[t] = x[b + 1u];
-      x2[t] = x[b + 2u];
-      x3[t] = x[b + 3u];
+      x0[t] = xv(b);
+      x1[t] = xv(b + 1u);
+      x2[t] = xv(b + 2u);
+      x3[t] = xv(b + 3u);
 #end
 #unroll r RPT
       let n = min(gx + r * S, R - 1u);
-      let w = W[((n >> 3u) * K16 + j) * 8u + (n & 7u)];
+      let w = wload(((n >> 3u) * K16 + j) * 8u + (n & 7u));
       let w0 = vec4f(unpack4xI8(w.x));
       let w1 = vec4f(unpack4xI8(w.y));
       let w2 = vec4f(unpack4xI8(w.z));
@@ -1458,7 +1473,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       var w3: array<vec4f, RPT>;
 #unroll r RPT
       let n = min(gx + r * S, R - 1u);
-      let w = W[((n >> 3u) * K16 + j) * 8u + (n & 7u)];
+      let w = wload(((n >> 3u) * K16 + j) * 8u + (n & 7u));
       w0[r] = vec4f(unpack4xI8(w.x));
       w1[r] = vec4f(unpack4xI8(w.y));
       w2[r] = vec4f(unpack4xI8(w.z));
@@ -1466,10 +1481,10 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 #end
 #unroll t TOK 16
       let b = row[t] + 4u * j;
-      let xa = x[b];
-      let xb = x[b + 1u];
-      let xc = x[b + 2u];
-      let xd = x[b + 3u];
+      let xa = xv(b);
+      let xb = xv(b + 1u);
+      let xc = xv(b + 2u);
+      let xd = xv(b + 3u);
 #unroll r RPT
       var d = dot(w0[r], xa) + dot(w1[r], xb) + dot(w2[r], xc) + dot(w3[r], xd);
       if (GROUP != 0u) { d *= sc[r]; }
@@ -1495,6 +1510,46 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   }
 #end
 }
+`,
+  matmul_int8_rows_tex: `// matmul_int8_rows.wgsl with the k16-interleaved weights in an rgba32uint texture (word i at
+// texel (i % TEXW, i / TEXW); engine/ops/linear.ts weightTexture), as matmul_rows_tex.wgsl: on
+// lavapipe a texel fetch is one 16-byte load per invocation where a storage load of a
+// vec4<u32> is four scalar loads behind lane-by-lane branches (PERF.md).
+// x: [T, K] f32 (vec4 view). TEXW set per pipeline.
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var W: texture_2d<u32>;
+
+fn xv(i: u32) -> vec4f {
+  return x[i];
+}
+
+fn wload(i: u32) -> vec4u {
+  return textureLoad(W, vec2u(i % TEXW, i / TEXW), 0);
+}
+
+#include "matmul_int8_rows_body.wgsl"
+`,
+  matmul_int8_rows_ubo: `// matmul_int8_rows_tex.wgsl with x read through a uniform binding, as matmul_rows_ubo.wgsl:
+// the binding holds exactly the pass's rows (engine/ops/linear.ts binds x from row xRow, the
+// offset in Params 0; XN = T * K / 4 vec4s set per pipeline), so it serves T <= 16 and
+// T * K * 4 bytes within the adapter's uniform binding size.
+// x: [T, K] f32 (vec4 view). TEXW, XN set per pipeline.
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> x: array<vec4f, XN>;
+@group(0) @binding(2) var W: texture_2d<u32>;
+
+fn xv(i: u32) -> vec4f {
+  return x[i];
+}
+
+fn wload(i: u32) -> vec4u {
+  return textureLoad(W, vec2u(i % TEXW, i / TEXW), 0);
+}
+
+#include "matmul_int8_rows_body.wgsl"
 `,
   matmul_int8x16: `// Linear layer on int8 weights read sixteen per load (K % 16 == 0, GROUP 0 or a multiple of
 // 16): the packed words of a row viewed as vec4<u32>, unpacked with unpack4xI8 and

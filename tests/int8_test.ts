@@ -12,10 +12,14 @@ import type { NeoxModel } from "../engine/model.ts";
 import {
   embedding,
   interleaveInt8,
+  isInt8RowsVariant,
   type Linear,
   linear,
   type MatmulChoice,
+  readsWeightTexture,
   rowsTok,
+  uniformXFits,
+  weightTexture,
 } from "../engine/ops.ts";
 import { MAX_ACCUMULATORS } from "../engine/autotune.ts";
 import {
@@ -147,13 +151,14 @@ function int8Linear(
     bias: Float32Array | null;
     splits?: number[];
     inter?: boolean;
+    tex?: boolean;
   },
 ): Linear {
   const { N, K, group } = shape;
   const words = int8RowWords(K);
   const G = int8Groups(K, group);
   const starts = [0, ...(shape.splits ?? []), N];
-  const chunks = [];
+  const chunks: Linear["chunks"] = [];
   for (let i = 0; i + 1 < starts.length; i++) {
     const [r0, r1] = [starts[i], starts[i + 1]];
     const packed = q.packed.subarray(r0 * words, r1 * words);
@@ -167,6 +172,12 @@ function int8Linear(
         ? storageBuffer(gpu, 0, "w k16", interleaveInt8(packed, r1 - r0, K))
         : undefined,
     });
+  }
+  if (shape.tex) {
+    // its weight texture, as engine/autotune.ts makes them
+    const enc = gpu.device.createCommandEncoder();
+    for (const c of chunks) c.tex = weightTexture(gpu.device, enc, c.inter!);
+    gpu.device.queue.submit([enc.finish()]);
   }
   const bias = shape.bias ? storageBuffer(gpu, 0, "bias", shape.bias) : null;
   return { N, K, wt: "int8", group, chunks, bias };
@@ -221,8 +232,10 @@ async function runCase(
   const x = Float32Array.from({ length: (c.xRow + T) * K }, () => rnd());
   const y0 = Float32Array.from({ length: T * N }, () => rnd());
   const bias = c.bias ? Float32Array.from({ length: N }, () => rnd()) : null;
-  const inter = o.variant?.variant === "int8_rows";
-  const lin = int8Linear(gpu, q, { N, K, group, bias, splits: c.splits, inter });
+  const v = o.variant?.variant;
+  const inter = v !== undefined && isInt8RowsVariant(v);
+  const tex = readsWeightTexture(v);
+  const lin = int8Linear(gpu, q, { N, K, group, bias, splits: c.splits, inter, tex });
   const xb = storageBuffer(gpu, 0, "x", x);
   const yb = storageBuffer(gpu, 0, "y", y0);
   const out = linear(o.lib, lin, {
@@ -233,7 +246,11 @@ async function runCase(
     accumulate: c.accumulate,
     variant: o.naive ? "naive" : o.variant,
   });
-  if (o.variant) assert.equal(out[0].meta.kernel, `matmul_${o.variant.variant}`);
+  if (v) {
+    // the uniform-x kernel runs where x fits a uniform binding, its storage-x twin elsewhere
+    const ubo = v === "int8_rows_ubo" && !uniformXFits(gpu.device.limits, K, T, c.xRow);
+    assert.equal(out[0].meta.kernel, `matmul_${ubo ? "int8_rows_tex" : v}`);
+  }
   const enc = gpu.device.createCommandEncoder();
   const pass = enc.beginComputePass();
   encodeDispatches(pass, out);
@@ -262,6 +279,7 @@ async function runCase(
   ) {
     b?.destroy();
   }
+  lin.chunks.forEach((ch) => ch.tex?.destroy());
   return worst;
 }
 
@@ -311,7 +329,7 @@ function rowsCases(group: number): Case[] {
 for (const group of [0, 128]) {
   const scales = group === 0 ? "per channel" : "g128";
   Deno.test(
-    `matmul_int8_rows (RPT 1/4/8/16, both loop orders), ${scales}: matches float64 on the dequantized weights`,
+    `matmul_int8_rows (RPT 1/4/8/16, both loop orders; _tex, _ubo), ${scales}: matches float64 on the dequantized weights`,
     gpuTest,
     async () => {
       const gpu = await getGpu();
@@ -330,6 +348,12 @@ for (const group of [0, 128]) {
               `${JSON.stringify({ ...c, rpt, xRegs })}: relative error ${err}`,
             );
           }
+        }
+        // The weight-texture and uniform-x forms at a row count the tuner tries.
+        for (const v of ["int8_rows_tex", "int8_rows_ubo"] as const) {
+          const rpt = tok <= 8 ? 16 : 8;
+          const err = await runCase(gpu, { lib, variant: { variant: v, tok, rpt } }, c, seed++);
+          assert.ok(err <= 1e-5, `${JSON.stringify({ ...c, v, rpt })}: relative error ${err}`);
         }
       }
     },

@@ -49,7 +49,9 @@ export type MatmulVariant =
   | "rows_ubo"
   | "int8"
   | "int8x16"
-  | "int8_rows";
+  | "int8_rows"
+  | "int8_rows_tex"
+  | "int8_rows_ubo";
 
 /**
  * The k8-interleaved layout of matmul_rows ("8-row panels"): f16 rows [R, K] (bits) are cut
@@ -187,16 +189,25 @@ export function rowsTok(T: number): number {
  * The matmul_rows family: interleaved weights (k8 f16, k16 int8), one invocation per RPT rows,
  * a loop order to choose.
  */
-export function isRowsVariant(
-  v: MatmulVariant,
-): v is "rows" | "rows_tex" | "rows_ubo" | "int8_rows" {
-  return v === "rows" || v === "rows_tex" || v === "rows_ubo" || v === "int8_rows";
+export function isRowsVariant(v: MatmulVariant): boolean {
+  return v === "rows" || v === "rows_tex" || v === "rows_ubo" || isInt8RowsVariant(v);
+}
+
+/** matmul_int8_rows and its texture and uniform-x forms. */
+export function isInt8RowsVariant(v: MatmulVariant): boolean {
+  return v === "int8_rows" || v === "int8_rows_tex" || v === "int8_rows_ubo";
 }
 
 /** The variants that read the chunks' weight textures ({@link weightTexture}). */
 export function readsWeightTexture(v: MatmulVariant | undefined): boolean {
-  return v === "rows_tex" || v === "rows_ubo";
+  return v === "rows_tex" || v === "rows_ubo" || v === "int8_rows_tex" || v === "int8_rows_ubo";
 }
+
+/** The variants that read x through a uniform binding, and their storage-x twins. */
+const UBO_TWIN: Partial<Record<MatmulVariant, MatmulVariant>> = {
+  rows_ubo: "rows_tex",
+  int8_rows_ubo: "int8_rows_tex",
+};
 
 /**
  * Whether matmul_rows_ubo can read x for a pass of T tokens from row xRow: T <= 16 (one token
@@ -357,15 +368,20 @@ function matmulKernel(
         rows: 4 * rpt,
         tok,
       };
-    case "int8_rows": {
+    case "int8_rows":
+    case "int8_rows_tex":
+    case "int8_rows_ubo": {
       check(
         int8 && int8RowsFit(m),
-        `matmul_int8_rows needs int8 weights, K and group multiples of 16 (K=${m.K})`,
+        `matmul_${c.variant} needs int8 weights, K and group multiples of 16 (K=${m.K})`,
       );
+      const ubo = c.variant === "int8_rows_ubo";
+      const tex = readsWeightTexture(c.variant);
+      check(!ubo || T <= tok, `matmul_int8_rows_ubo needs one token group (T=${T}, TOK=${tok})`);
       const rpt1 = c.rpt ?? 1;
       const wgs = rowsWorkgroup(Math.ceil(m.N / rpt1));
       return {
-        name: "matmul_int8_rows",
+        name: `matmul_${c.variant}`,
         wt: "f32",
         consts: {
           TOK: tok,
@@ -373,10 +389,14 @@ function matmulKernel(
           WGS: wgs,
           XREGS: (c.xRegs ?? tok <= rpt1) ? 1 : 0,
           ...group,
+          ...(tex ? { TEXW: TEXTURE_WIDTH } : {}),
+          ...(ubo ? { XN: (T * m.K) / 4 } : {}),
         },
         rows: wgs * rpt1,
         tok,
         inter: true,
+        tex,
+        ubo,
       };
     }
     case "int8x16":
@@ -430,10 +450,10 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
     ? matmulTuning(o.variant, T)
     : o.variant;
   // Where x cannot be a uniform binding (a prefill of more than 16 tokens, an unaligned row),
-  // matmul_rows_ubo's twin over a storage buffer runs instead.
-  const choice: MatmulChoice = chosen.variant === "rows_ubo" &&
-      !uniformXFits(lib.device.limits, m.K, T, o.xRow)
-    ? { ...chosen, variant: "rows_tex" }
+  // the uniform-x kernel's twin over a storage buffer runs instead.
+  const twin = UBO_TWIN[chosen.variant];
+  const choice: MatmulChoice = twin && !uniformXFits(lib.device.limits, m.K, T, o.xRow)
+    ? { ...chosen, variant: twin }
     : chosen;
   const k = matmulKernel(m, choice, T);
   // Every kernel but the naive oracle takes its epilogue as a constant (kernels/matmul_tile.wgsl).
