@@ -13,16 +13,10 @@
 // Needs at module scope: fn xv(i: u32) -> vec4f (vec4 i of x, binding 1), fn wload(i: u32) ->
 // vec4u (word i of the interleaved weights, binding 2). Constants per pipeline: RPT, TOK, WGS,
 // FLAGS (epilogue), XREGS (loop order, as matmul_rows), GROUP.
-struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
-const ACCUMULATE = 1u;
-const BIAS = 8u;
+#include "matmul_rows_io.wgsl"
 const GW = max(GROUP, 1u);
 
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> scales: array<f32>;
-
-#include "activation.wgsl"
 
 @compute @workgroup_size(WGS)
 fn main(@builtin(global_invocation_id) g: vec3u) {
@@ -109,11 +103,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     if (GROUP == 0u) { rs = scales[n]; }
 #unroll t TOK 16
     if (t < nT) {
-      var s = acc[r * TOK + t] * rs;
-      if ((FLAGS & BIAS) != 0u) { s += bias[n]; }
-      s = activate(s, FLAGS);
-      let o = (t0 + t) * p.yStride + p.yOffset + n;
-      if ((FLAGS & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
+      storeOut(n, t0 + t, acc[r * TOK + t] * rs);
     }
 #end
   }

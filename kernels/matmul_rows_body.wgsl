@@ -16,14 +16,7 @@
 // thread of a software adapter gets some) and FLAGS (the epilogue: bias, activation, residual
 // add; see matmul_tile.wgsl for why it is a constant, not a uniform) and XREGS (the loop
 // order below: engine/ops/linear.ts MatmulChoice.xRegs).
-struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
-const ACCUMULATE = 1u;
-const BIAS = 8u;
-
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
-#include "activation.wgsl"
+#include "matmul_rows_io.wgsl"
 
 @compute @workgroup_size(WGS)
 fn main(@builtin(global_invocation_id) g: vec3u) {
@@ -88,11 +81,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if (n < R) {
 #unroll t TOK 16
     if (t < nT) {
-      var s = acc[r * TOK + t];
-      if ((FLAGS & BIAS) != 0u) { s += bias[n]; }
-      s = activate(s, FLAGS);
-      let o = (t0 + t) * p.yStride + p.yOffset + n;
-      if ((FLAGS & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
+      storeOut(n, t0 + t, acc[r * TOK + t]);
     }
 #end
   }

@@ -1404,16 +1404,10 @@ fn wload(i: u32) -> vec4u {
 // Needs at module scope: fn xv(i: u32) -> vec4f (vec4 i of x, binding 1), fn wload(i: u32) ->
 // vec4u (word i of the interleaved weights, binding 2). Constants per pipeline: RPT, TOK, WGS,
 // FLAGS (epilogue), XREGS (loop order, as matmul_rows), GROUP.
-struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
-const ACCUMULATE = 1u;
-const BIAS = 8u;
+#include "matmul_rows_io.wgsl"
 const GW = max(GROUP, 1u);
 
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> scales: array<f32>;
-
-#include "activation.wgsl"
 
 @compute @workgroup_size(WGS)
 fn main(@builtin(global_invocation_id) g: vec3u) {
@@ -1500,11 +1494,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     if (GROUP == 0u) { rs = scales[n]; }
 #unroll t TOK 16
     if (t < nT) {
-      var s = acc[r * TOK + t] * rs;
-      if ((FLAGS & BIAS) != 0u) { s += bias[n]; }
-      s = activate(s, FLAGS);
-      let o = (t0 + t) * p.yStride + p.yOffset + n;
-      if ((FLAGS & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
+      storeOut(n, t0 + t, acc[r * TOK + t] * rs);
     }
 #end
   }
@@ -1702,14 +1692,7 @@ fn wload(i: u32) -> vec4u {
 // thread of a software adapter gets some) and FLAGS (the epilogue: bias, activation, residual
 // add; see matmul_tile.wgsl for why it is a constant, not a uniform) and XREGS (the loop
 // order below: engine/ops/linear.ts MatmulChoice.xRegs).
-struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
-const ACCUMULATE = 1u;
-const BIAS = 8u;
-
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
-#include "activation.wgsl"
+#include "matmul_rows_io.wgsl"
 
 @compute @workgroup_size(WGS)
 fn main(@builtin(global_invocation_id) g: vec3u) {
@@ -1774,15 +1757,32 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if (n < R) {
 #unroll t TOK 16
     if (t < nT) {
-      var s = acc[r * TOK + t];
-      if ((FLAGS & BIAS) != 0u) { s += bias[n]; }
-      s = activate(s, FLAGS);
-      let o = (t0 + t) * p.yStride + p.yOffset + n;
-      if ((FLAGS & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
+      storeOut(n, t0 + t, acc[r * TOK + t]);
     }
 #end
   }
 #end
+}
+`,
+  matmul_rows_io: `// What the matmul_rows family shares (matmul_rows_body.wgsl, matmul_int8_rows_body.wgsl): the
+// uniform layout (engine/ops/linear.ts), the bias and output bindings and the epilogue, FLAGS a
+// pipeline constant (matmul_tile.wgsl says why).
+struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }
+const ACCUMULATE = 1u;
+const BIAS = 8u;
+
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+#include "activation.wgsl"
+
+// y[row, yOffset + n] (+)= act(v + bias[n]), as FLAGS says.
+fn storeOut(n: u32, row: u32, v: f32) {
+  var s = v;
+  if ((FLAGS & BIAS) != 0u) { s += bias[n]; }
+  s = activate(s, FLAGS);
+  let o = row * p.yStride + p.yOffset + n;
+  if ((FLAGS & ACCUMULATE) != 0u) { y[o] += s; } else { y[o] = s; }
 }
 `,
   matmul_rows_tex: `// matmul_rows.wgsl with the k8-interleaved weights in an rgba32uint texture (word i at texel

@@ -325,40 +325,6 @@ function matmulKernel(
         rows: 4 * rpt,
         tok,
       };
-    case "rows":
-    case "rows_tex":
-    case "rows_ubo": {
-      check(m.wt === "f16", "matmul_rows needs f16 weights (k8-interleaved)");
-      const ubo = c.variant === "rows_ubo";
-      const tex = readsWeightTexture(c.variant);
-      check(!tex || m.K % 4 === 0, `${c.variant} needs K % 4 == 0 (K=${m.K})`);
-      check(!ubo || T <= tok, `matmul_rows_ubo needs one token group (T=${T}, TOK=${tok})`);
-      const rpt1 = c.rpt ?? 1;
-      const wgs = rowsWorkgroup(Math.ceil(m.N / rpt1));
-      return {
-        name: ubo
-          ? "matmul_rows_ubo"
-          : tex
-          ? "matmul_rows_tex"
-          : m.K % 4 === 0
-          ? "matmul_rows"
-          : "matmul_rows_any",
-        wt: "f32",
-        consts: {
-          TOK: tok,
-          RPT: rpt1,
-          WGS: wgs,
-          XREGS: (c.xRegs ?? tok <= rpt1) ? 1 : 0,
-          ...(tex ? { TEXW: TEXTURE_WIDTH } : {}),
-          ...(ubo ? { XN: (T * m.K) / 4 } : {}),
-        },
-        rows: wgs * rpt1,
-        tok,
-        inter: true,
-        tex,
-        ubo,
-      };
-    }
     case "int8":
       check(int8, "matmul_int8 needs int8 weights");
       return {
@@ -368,20 +334,28 @@ function matmulKernel(
         rows: 4 * rpt,
         tok,
       };
+    case "rows":
+    case "rows_tex":
+    case "rows_ubo":
     case "int8_rows":
     case "int8_rows_tex":
     case "int8_rows_ubo": {
+      const i8 = isInt8RowsVariant(c.variant);
       check(
-        int8 && int8RowsFit(m),
-        `matmul_${c.variant} needs int8 weights, K and group multiples of 16 (K=${m.K})`,
+        i8 ? int8 && int8RowsFit(m) : m.wt === "f16",
+        i8
+          ? `matmul_${c.variant} needs int8 weights, K and group multiples of 16 (K=${m.K})`
+          : "matmul_rows needs f16 weights (k8-interleaved)",
       );
-      const ubo = c.variant === "int8_rows_ubo";
+      const ubo = UBO_TWIN[c.variant] !== undefined;
       const tex = readsWeightTexture(c.variant);
-      check(!ubo || T <= tok, `matmul_int8_rows_ubo needs one token group (T=${T}, TOK=${tok})`);
+      check(!tex || m.K % 4 === 0, `${c.variant} needs K % 4 == 0 (K=${m.K})`);
+      check(!ubo || T <= tok, `matmul_${c.variant} needs one token group (T=${T}, TOK=${tok})`);
       const rpt1 = c.rpt ?? 1;
       const wgs = rowsWorkgroup(Math.ceil(m.N / rpt1));
       return {
-        name: `matmul_${c.variant}`,
+        // f16 rows of any K: matmul_rows_any reads x a float at a time
+        name: i8 || tex || m.K % 4 === 0 ? `matmul_${c.variant}` : "matmul_rows_any",
         wt: "f32",
         consts: {
           TOK: tok,
