@@ -14,6 +14,7 @@ import {
   joinLists,
   parse,
   promptIds,
+  quantFlag,
   required,
   str,
 } from "./flags.ts";
@@ -21,13 +22,15 @@ import {
 /** `--help` text. */
 export const HELP = `deno run -A mod.ts bench --model DIR --draft DIR [--ids 1,2,3 | --prompt TEXT]
     --max-new-tokens N [--k-values 1 2 3 4 5] [--samples 3] [--kernel-reps 5]
-    [--no-peer] [--peer-python /usr/bin/python3] [--json]
+    [--draft-quant int8|int8-g128] [--no-peer] [--peer-python /usr/bin/python3] [--json]
   Plain greedy and speculative decode tokens/s (after the first token) and CPU waits per
   token; the adapter's copy and compute-read bandwidth and FMA rate; every kernel of one
   target decode step, one draft step and one verify pass (best K) against those rates; and a
   PyTorch eager CPU peer (profiler/peer_torch.py: float32, one thread, same checkpoint and
   prompt; its greedy tokens must equal ours). Without --ids/--prompt the built-in prompt
-  "medium-json" is used. --json prints one JSON object, otherwise a table.`;
+  "medium-json" is used. --draft-quant quantizes the draft at load (the target and the peer
+  stay as they are, so greedy output is unchanged). --json prints one JSON object, otherwise
+  a table.`;
 
 /** Runs `bench`. */
 export async function run(rawArgs: string[]): Promise<void> {
@@ -35,6 +38,7 @@ export async function run(rawArgs: string[]): Promise<void> {
   const f = parse(cmd, joinLists(rawArgs, ["--k-values"]), {
     model: { type: "string" },
     draft: { type: "string" },
+    "draft-quant": { type: "string" },
     ids: { type: "string" },
     prompt: { type: "string" },
     "max-new-tokens": { type: "string" },
@@ -52,6 +56,7 @@ export async function run(rawArgs: string[]): Promise<void> {
   const kValues = intList(cmd, f, "k-values", [1, 2, 3, 4, 5], 1, MAX_K);
   const samples = int(cmd, f, "samples", 3, 1, 100);
   const kernelReps = int(cmd, f, "kernel-reps", 5, 1, 100);
+  const draftQuant = quantFlag(cmd, f, "draft-quant");
   const targetCfg = await checkModel(modelDir);
   const codec = await loadTokenizer(modelDir);
   await checkDraft(cmd, draftDir, modelDir, targetCfg, codec);
@@ -76,7 +81,7 @@ export async function run(rawArgs: string[]): Promise<void> {
       `${cmd}: prompt (${ids.length} tokens) + --max-new-tokens ${maxNew} + K exceed the ${MAX_CACHE_ENTRIES}-position cache`,
     );
   }
-  const draft = await loadModel(gpu, draftDir);
+  const draft = await loadModel(gpu, draftDir, { quant: draftQuant });
   const { benchTable, runBench } = await import("../profiler/bench.ts");
   const t0 = performance.now();
   const r = await runBench(target, draft, {

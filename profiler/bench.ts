@@ -570,7 +570,9 @@ export function benchTable(r: BenchResult): string {
   const out: string[] = [];
   const la = (x: number | null) => (x === null ? "?" : x.toFixed(2));
   out.push(
-    `bench: ${r.models.target.path} (draft ${r.models.draft.path}), prompt ${r.prompt.ids.length} tokens, ${r.maxNewTokens} new tokens, ${r.samples} samples`,
+    `bench: ${r.models.target.path} (draft ${r.models.draft.path}${
+      r.models.draft.weightType === "int8" ? ", quantized int8 at load" : ""
+    }), prompt ${r.prompt.ids.length} tokens, ${r.maxNewTokens} new tokens, ${r.samples} samples`,
     `adapter: ${r.machine.adapter} (${r.machine.cpus} CPUs, load ${la(r.machine.loadAvgStart)} -> ${
       la(r.machine.loadAvgEnd)
     })`,

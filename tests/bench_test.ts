@@ -15,7 +15,7 @@ import {
   profileKernels,
   withFloors,
 } from "../profiler/kernel_profile.ts";
-import type { BenchResult } from "../profiler/bench.ts";
+import { type BenchResult, benchTable } from "../profiler/bench.ts";
 import { modelsDir, repoDir } from "./goldens.ts";
 
 const positive = (x: unknown, what: string) =>
@@ -180,6 +180,52 @@ Deno.test("bench: bad flags are usage errors", async () => {
   );
   assert.equal(badK.code, 2);
   assert.match(badK.err, /--k-values/);
+  const badQuant = await run(
+    "--model",
+    `${modelsDir}pydoc-neox-20m`,
+    "--draft",
+    `${modelsDir}pydoc-neox-2.5m`,
+    "--draft-quant",
+    "int4",
+  );
+  assert.equal(badQuant.code, 2);
+  assert.match(badQuant.err, /--draft-quant must be fp16, int8 or int8-g128, got "int4"/);
+});
+
+Deno.test("bench --draft-quant int8: the draft quantized at load, output still the target's", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${repoDir}mod.ts`,
+      "bench",
+      "--model",
+      `${modelsDir}pydoc-neox-20m`,
+      "--draft",
+      `${modelsDir}pydoc-neox-2.5m`,
+      "--draft-quant",
+      "int8",
+      "--max-new-tokens",
+      "8",
+      "--k-values",
+      "2",
+      "--samples",
+      "1",
+      "--kernel-reps",
+      "1",
+      "--no-peer",
+      "--json",
+    ],
+    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, `bench failed:\n${new TextDecoder().decode(out.stderr)}`);
+  const r = JSON.parse(new TextDecoder().decode(out.stdout)) as BenchResult;
+  assert.equal(r.models.draft.weightType, "int8");
+  assert.notEqual(r.models.target.weightType, "int8");
+  assert.equal(r.speculative[0].tokensMatchPlain, true, "speculative output = greedy output");
+  assert.match(benchTable(r), /\(draft \S*pydoc-neox-2\.5m, quantized int8 at load\)/);
 });
 
 Deno.test("profileKernels: one row per kernel, costs from the model's shapes", async () => {
