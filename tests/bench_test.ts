@@ -24,34 +24,36 @@ const positive = (x: unknown, what: string) =>
 const fraction = (x: unknown, what: string) =>
   assert(typeof x === "number" && x > 0 && x <= 1.5, `${what} = ${x} is outside (0, 1.5]`);
 
-Deno.test("bench --json: short mode, shape and sanity", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `${repoDir}mod.ts`,
-      "bench",
-      "--model",
-      `${modelsDir}pydoc-neox-20m`,
-      "--draft",
-      `${modelsDir}pydoc-neox-2.5m`,
-      "--max-new-tokens",
-      "8",
-      "--k-values",
-      "2",
-      "--samples",
-      "1",
-      "--kernel-reps",
-      "2",
-      "--json",
-    ],
+/** Runs `mod.ts bench ARGS` in a child process: exit code, stdout and stderr. */
+async function bench(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${repoDir}mod.ts`, "bench", ...args],
     env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, `bench failed:\n${stderr}`);
-  const r = JSON.parse(new TextDecoder().decode(out.stdout)) as BenchResult;
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: o.code, out: text(o.stdout), err: text(o.stderr) };
+}
+
+/** The embedded pair. */
+const PAIR = ["--model", `${modelsDir}pydoc-neox-20m`, "--draft", `${modelsDir}pydoc-neox-2.5m`];
+
+Deno.test("bench --json: short mode, shape and sanity", async () => {
+  const out = await bench(
+    ...PAIR,
+    "--max-new-tokens",
+    "8",
+    "--k-values",
+    "2",
+    "--samples",
+    "1",
+    "--kernel-reps",
+    "2",
+    "--json",
+  );
+  assert.equal(out.code, 0, `bench failed:\n${out.err}`);
+  const r = JSON.parse(out.out) as BenchResult;
 
   assert.equal(r.schema, "neox-spec/bench@1");
   assert.equal(r.maxNewTokens, 8);
@@ -159,69 +161,35 @@ Deno.test("bench --json: short mode, shape and sanity", async () => {
 });
 
 Deno.test("bench: bad flags are usage errors", async () => {
-  const run = async (...args: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${repoDir}mod.ts`, "bench", ...args],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return { code: out.code, err: new TextDecoder().decode(out.stderr) };
-  };
-  const noDraft = await run("--model", `${modelsDir}pydoc-neox-20m`);
+  const noDraft = await bench("--model", `${modelsDir}pydoc-neox-20m`);
   assert.equal(noDraft.code, 2);
   assert.match(noDraft.err, /--draft is required/);
-  const badK = await run(
-    "--model",
-    `${modelsDir}pydoc-neox-20m`,
-    "--draft",
-    `${modelsDir}pydoc-neox-2.5m`,
-    "--k-values",
-    "0",
-  );
+  const badK = await bench(...PAIR, "--k-values", "0");
   assert.equal(badK.code, 2);
   assert.match(badK.err, /--k-values/);
-  const badQuant = await run(
-    "--model",
-    `${modelsDir}pydoc-neox-20m`,
-    "--draft",
-    `${modelsDir}pydoc-neox-2.5m`,
-    "--draft-quant",
-    "int4",
-  );
+  const badQuant = await bench(...PAIR, "--draft-quant", "int4");
   assert.equal(badQuant.code, 2);
   assert.match(badQuant.err, /--draft-quant must be fp16, int8 or int8-g128, got "int4"/);
 });
 
 Deno.test("bench --draft-quant int8: the draft quantized at load, output still the target's", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `${repoDir}mod.ts`,
-      "bench",
-      "--model",
-      `${modelsDir}pydoc-neox-20m`,
-      "--draft",
-      `${modelsDir}pydoc-neox-2.5m`,
-      "--draft-quant",
-      "int8",
-      "--max-new-tokens",
-      "8",
-      "--k-values",
-      "2",
-      "--samples",
-      "1",
-      "--kernel-reps",
-      "1",
-      "--no-peer",
-      "--json",
-    ],
-    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, `bench failed:\n${new TextDecoder().decode(out.stderr)}`);
-  const r = JSON.parse(new TextDecoder().decode(out.stdout)) as BenchResult;
+  const out = await bench(
+    ...PAIR,
+    "--draft-quant",
+    "int8",
+    "--max-new-tokens",
+    "8",
+    "--k-values",
+    "2",
+    "--samples",
+    "1",
+    "--kernel-reps",
+    "1",
+    "--no-peer",
+    "--json",
+  );
+  assert.equal(out.code, 0, `bench failed:\n${out.err}`);
+  const r = JSON.parse(out.out) as BenchResult;
   assert.equal(r.models.draft.weightType, "int8");
   assert.notEqual(r.models.target.weightType, "int8");
   assert.equal(r.speculative[0].tokensMatchPlain, true, "speculative output = greedy output");
