@@ -36,18 +36,16 @@ async function bench(...args: string[]): Promise<{ code: number; out: string; er
   return { code: o.code, out: text(o.stdout), err: text(o.stderr) };
 }
 
+/** Short mode: 8 new tokens, K = 2, one sample. */
+const SHORT = ["--max-new-tokens", "8", "--k-values", "2", "--samples", "1"];
+
 /** The embedded pair. */
 const PAIR = ["--model", `${modelsDir}pydoc-neox-20m`, "--draft", `${modelsDir}pydoc-neox-2.5m`];
 
 Deno.test("bench --json: short mode, shape and sanity", async () => {
   const out = await bench(
     ...PAIR,
-    "--max-new-tokens",
-    "8",
-    "--k-values",
-    "2",
-    "--samples",
-    "1",
+    ...SHORT,
     "--kernel-reps",
     "2",
     "--json",
@@ -177,12 +175,7 @@ Deno.test("bench --draft-quant int8: the draft quantized at load, output still t
     ...PAIR,
     "--draft-quant",
     "int8",
-    "--max-new-tokens",
-    "8",
-    "--k-values",
-    "2",
-    "--samples",
-    "1",
+    ...SHORT,
     "--kernel-reps",
     "1",
     "--no-peer",
