@@ -22,6 +22,7 @@ import {
   type HeadShape,
   int8RowsFit,
   isRowsVariant,
+  LAYER_GROUPS,
   layerNormPair,
   type Linear,
   linear,
@@ -70,8 +71,11 @@ export interface DeviceProfile {
   attention: Map<string, TunedAttention>;
   /** layernorm_pair by `normKey`: whether the barrier-free kernel won. */
   norm: Map<string, { rows: boolean; ticks: Record<string, number> }>;
-  /** One-token passes by `fusedKey`: whether one decode_layer per layer won. */
-  fused: Map<string, { fused: boolean; ticks: Record<string, number> }>;
+  /**
+   * One-token passes by `fusedKey`: whether one dispatch per layer won, and with how many
+   * workgroups (1: decode_layer; more: decode_layer_split; absent: 1).
+   */
+  fused: Map<string, { fused: boolean; groups?: number; ticks: Record<string, number> }>;
   /**
    * Where choices measured by an earlier process came from (engine/tune_cache.ts); absent
    * when every choice was measured by this one.
@@ -416,12 +420,10 @@ async function timeCandidates(
  */
 export const ATTENTION_SPLIT_LANES = [8, 32] as const;
 
-/** Cached entries a one-token pass is timed over by tuneFused (the paper's middle cache size). */
-export const ATTENTION_TUNE_KEYS = 256;
-
 /**
- * Cached entries the attention candidates are timed over, summed: a short cache and the
- * paper's middle one (timed at 256 alone, the tuner took kernels that were 20% slower at 52).
+ * Cached entries the attention candidates and tuneFused's passes are timed over, summed: a
+ * short cache and the paper's middle one (timed at 256 alone, the tuner took attention kernels
+ * that were 20% slower at 52).
  */
 export const ATTENTION_TUNE_LENGTHS = [64, 256] as const;
 
@@ -562,9 +564,10 @@ export async function tuneNorms(
 }
 
 /**
- * decode_layer is taken only when its pass is faster than this fraction of the layer-by-layer
- * one: it runs each layer in one workgroup, so on a software adapter one core does the work
- * of all, and at parity the tuner flipped between the two from load to load on noise (in
+ * A one-dispatch layer (decode_layer, decode_layer_split) is taken only when its pass is faster
+ * than this fraction of the layer-by-layer one: decode_layer runs each layer in one workgroup,
+ * so on a software adapter one core does the work of all, and at parity the tuner flipped
+ * between the two from load to load on noise (in
  * passes timed back to back, the draft with decode_layer took 1.2-2.9 ms against 1.1-1.9 layer
  * by layer at cache 20-256, in one process; PERF.md).
  */
@@ -575,16 +578,21 @@ export function fusedKey(c: NeoxConfig): string {
   return `decode_layer d=${c.hiddenSize} ff=${c.intermediateSize} H=${c.numHeads} hd=${c.headDim} rot=${c.rotaryDims} layers=${c.numLayers}`;
 }
 
-/** Whether the measured one-token pass of this shape is the fused one (decode_layer). */
-export function tunedFused(profile: DeviceProfile | null, c: NeoxConfig): boolean {
-  return profile?.fused.get(fusedKey(c))?.fused ?? false;
+/**
+ * The measured one-token pass of this shape: null layer by layer, else the workgroups of its
+ * one dispatch per layer (1: decode_layer, more: decode_layer_split).
+ */
+export function tunedFused(profile: DeviceProfile | null, c: NeoxConfig): number | null {
+  const f = profile?.fused.get(fusedKey(c));
+  return f?.fused ? f.groups ?? 1 : null;
 }
 
 /**
- * Times a whole one-token pass of `model` (logits and argmax, over ATTENTION_TUNE_KEYS cached
- * entries) layer by layer with the tuned kernels against one decode_layer per layer, where
- * the model fits it; records decode_layer where it wins by FUSED_MARGIN. Run after the other
- * tuners: the layer-by-layer pass uses their choices.
+ * Times a whole one-token pass of `model` (logits and argmax) layer by layer with the tuned
+ * kernels against one dispatch per layer - decode_layer's one workgroup and decode_layer_split's
+ * LAYER_GROUPS - where the model fits them, over each of ATTENTION_TUNE_LENGTHS cached entries
+ * (their sum counts); records the fastest one-dispatch layer where it wins by FUSED_MARGIN. Run
+ * after the other tuners: the layer-by-layer pass uses their choices.
  */
 export async function tuneFused(
   gpu: Gpu,
@@ -594,22 +602,36 @@ export async function tuneFused(
   const profile = deviceProfile(gpu);
   const key = fusedKey(model.cfg);
   if (!gpu.hasTimestamps || profile.fused.has(key)) return profile;
-  const L = ATTENTION_TUNE_KEYS;
-  const seq = model.newSequence({ capacity: L + 1, maxTokens: L + 2, maxT: 1 });
-  try {
-    const opts = { logits: "last", argmax: true, advance: false } as const;
-    const fused = model.fusedPass(seq, opts);
-    if (!fused) return profile;
+  const opts = { logits: "last", argmax: true, advance: false } as const;
+  const seqs = ATTENTION_TUNE_LENGTHS.map((L) => {
+    const seq = model.newSequence({ capacity: L + 1, maxTokens: L + 2, maxT: 1 });
     seq.setState(L, L);
-    const job = { cands: [{ d: model.buildPass(seq, 1, opts) }, { d: fused }] };
-    await keepFastest(gpu, [job], { rounds: o.rounds ?? 3, reps: o.reps ?? 2 }, (_j, _at, t) => {
-      profile.fused.set(key, {
-        fused: t[1] < FUSED_MARGIN * t[0],
-        ticks: { layers: t[0], decode_layer: t[1] },
-      });
+    return seq;
+  });
+  try {
+    const groups = [0, 1, ...LAYER_GROUPS].filter((g) =>
+      g === 0 || model.fusedLayersFit(seqs[0], g)
+    );
+    if (groups.length === 1) return profile;
+    const jobs = seqs.map((seq) => ({
+      cands: groups.map((g) => ({
+        d: g === 0 ? model.buildPass(seq, 1, opts) : model.fusedPass(seq, opts, g)!,
+      })),
+    }));
+    // Pipelines compiled and first runs done before the timed rounds.
+    await timeCandidates(gpu, jobs, { rounds: 1, reps: 1 });
+    const samples = await timeCandidates(gpu, jobs, { rounds: o.rounds ?? 5, reps: o.reps ?? 3 });
+    const t = groups.map((_g, i) => samples.reduce((sum, s) => sum + Math.min(...s[i]), 0));
+    if (!t.every((v) => v > 0)) return profile;
+    const best = t.reduce((b, v, i) => i > 0 && v < t[b] ? i : b, 1);
+    const name = (g: number) => g === 0 ? "layers" : g === 1 ? "decode_layer" : `split G=${g}`;
+    profile.fused.set(key, {
+      fused: t[best] < FUSED_MARGIN * t[0],
+      groups: groups[best],
+      ticks: Object.fromEntries(groups.map((g, i) => [name(g), t[i]])),
     });
   } finally {
-    seq.destroy();
+    seqs.forEach((s) => s.destroy());
   }
   return profile;
 }

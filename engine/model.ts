@@ -23,6 +23,7 @@ import {
   attention,
   decodeLayer,
   decodeLayerFits,
+  decodeLayerSplit,
   embedding,
   kvAppend,
   layerNorm,
@@ -31,6 +32,7 @@ import {
   linear,
   type LinearOptions,
   type MatmulChoice,
+  MAX_LAYER_GROUPS,
   rotaryAppend,
   treeAttention,
   treeRotary,
@@ -157,6 +159,9 @@ export class Sequence {
   readonly q: GPUBuffer; // [maxT, d] rotated queries
   readonly ff: GPUBuffer; // [maxT, ff]
   readonly af: GPUBuffer; // [maxT, d + ff] attention out | mlp hidden (Layer.denseOut's input)
+  /** A split one-token pass (decode_layer_split): the x of odd layers, and two part buffers. */
+  readonly xAlt: GPUBuffer;
+  readonly parts: [GPUBuffer, GPUBuffer];
   readonly logits: GPUBuffer; // [maxT or 1, V]
   readonly kvBytes: number;
   /** Bytes of all of this sequence's GPU buffers (KV cache, state, tokens, scratch). */
@@ -205,6 +210,9 @@ export class Sequence {
     this.ff = storageBuffer(gpu, T * cfg.intermediateSize * 4, "ff");
     const fused = model.weights.layers.some((l) => l.denseOut);
     this.af = storageBuffer(gpu, fused ? T * (d + cfg.intermediateSize) * 4 : 4, "af");
+    const split = fused ? MAX_LAYER_GROUPS * d * 4 : 4;
+    this.xAlt = storageBuffer(gpu, fused ? d * 4 : 4, "x alt");
+    this.parts = [storageBuffer(gpu, split, "parts 0"), storageBuffer(gpu, split, "parts 1")];
     this.logits = storageBuffer(
       gpu,
       (opts.logitsRows ?? 1) * cfg.vocabSize * 4,
@@ -228,6 +236,8 @@ export class Sequence {
       this.q,
       this.ff,
       this.af,
+      this.xAlt,
+      ...this.parts,
       this.logits,
     ];
   }
@@ -397,8 +407,9 @@ export class NeoxModel {
       more: Partial<LinearOptions> = {},
     ) => linear(lib, m, { label, layer, x, y, T, variant: this.#choose(m, more.T ?? T), ...more });
     const epilogue = (which: LayerMatrix) => layerEpilogue(cfg, which);
-    if (T === 1 && !o.tree && !this.naive && tunedFused(this.profile, this.cfg)) {
-      const fused = this.fusedPass(seq, o);
+    const groups = T === 1 && !o.tree && !this.naive ? tunedFused(this.profile, this.cfg) : null;
+    if (groups !== null) {
+      const fused = this.fusedPass(seq, o, groups);
       if (fused) return fused;
     }
     const out: Dispatch[] = [];
@@ -507,18 +518,27 @@ export class NeoxModel {
     return out;
   }
 
-  /** Whether every layer of a one-token pass over `seq` can run as one decode_layer. */
-  fusedLayersFit(seq: Sequence): boolean {
+  /**
+   * Whether every layer of a one-token pass over `seq` can run as one decode_layer (groups 1)
+   * or decode_layer_split dispatch.
+   */
+  fusedLayersFit(seq: Sequence, groups = 1): boolean {
     const { cfg, weights: w } = this;
     const shape = this.#layerShape(seq);
     return cfg.parallelResidual &&
       w.layers.every((L) =>
         L.denseOut !== undefined &&
-        decodeLayerFits(this.gpu.device.limits, shape, [
-          L.queryKeyValue,
-          L.denseHTo4h,
-          L.denseOut,
-        ], w.embedIn)
+        decodeLayerFits(
+          this.gpu.device.limits,
+          shape,
+          [
+            L.queryKeyValue,
+            L.denseHTo4h,
+            L.denseOut,
+          ],
+          w.embedIn,
+          groups,
+        )
       );
   }
 
@@ -537,35 +557,85 @@ export class NeoxModel {
   /**
    * A one-token pass with each layer in one decode_layer dispatch (embed_in folded into the
    * first, final_layer_norm into the last): 4-5 dispatches where the layer-by-layer pass has
-   * 6 per layer + 5. Null where a layer does not fit (then the plain pass runs).
+   * 6 per layer + 5. With `groups` > 1 each layer is one decode_layer_split dispatch of that
+   * many workgroups and a last one adds the parts and normalizes. Null where a layer does not
+   * fit (then the plain pass runs).
    */
-  fusedPass(seq: Sequence, o: PassOptions): Dispatch[] | null {
-    if (!this.fusedLayersFit(seq)) return null;
+  fusedPass(seq: Sequence, o: PassOptions, groups = 1): Dispatch[] | null {
+    if (!this.fusedLayersFit(seq, groups)) return null;
+    if (groups > 1) return this.#splitPass(seq, o, groups);
     const { cfg, lib, weights: w } = this;
-    const { state, tokens, x, h1, cosSin } = seq;
     const last = cfg.numLayers - 1;
-    const out: Dispatch[] = w.layers.map((L, l) =>
+    const out: Dispatch[] = w.layers.map((_L, l) =>
       decodeLayer(lib, {
+        ...this.#layerOptions(seq, l),
         label: "decode_layer",
         layer: l,
-        ...this.#layerShape(seq),
-        eps: cfg.layerNormEps,
-        act: cfg.activation,
-        state,
-        tokens,
         embed: l === 0 ? w.embedIn : undefined,
-        x,
-        ln1: L.inputLayernorm,
-        ln2: L.postAttentionLayernorm,
-        qkv: L.queryKeyValue,
-        h4h: L.denseHTo4h,
-        out: L.denseOut!,
-        kCache: seq.kCache[l],
-        vCache: seq.vCache[l],
-        cosSin,
-        final: l === last && o.logits !== "none" ? { norm: w.finalLayerNorm, y: h1 } : undefined,
+        x: seq.x,
+        final: l === last && o.logits !== "none"
+          ? { norm: w.finalLayerNorm, y: seq.h1 }
+          : undefined,
       })
     );
+    out.push(...this.#tail(seq, 1, o));
+    return out;
+  }
+
+  /** What decode_layer and decode_layer_split take of layer l and the sequence. */
+  #layerOptions(seq: Sequence, l: number) {
+    const { cfg, weights: w } = this;
+    const L = w.layers[l];
+    return {
+      ...this.#layerShape(seq),
+      eps: cfg.layerNormEps,
+      act: cfg.activation,
+      state: seq.state,
+      tokens: seq.tokens,
+      ln1: L.inputLayernorm,
+      ln2: L.postAttentionLayernorm,
+      qkv: L.queryKeyValue,
+      h4h: L.denseHTo4h,
+      out: L.denseOut!,
+      kCache: seq.kCache[l],
+      vCache: seq.vCache[l],
+      cosSin: seq.cosSin,
+    };
+  }
+
+  /** {@link fusedPass} in decode_layer_split dispatches of `groups` workgroups. */
+  #splitPass(seq: Sequence, o: PassOptions, groups: number): Dispatch[] {
+    const { cfg, lib, weights: w } = this;
+    // Layer l writes its x and parts to buffers l % 2 and reads layer l - 1's from the others.
+    const xs = [seq.x, seq.xAlt];
+    const prev = (l: number) => ({
+      x: xs[(l - 1) & 1],
+      parts: seq.parts[(l - 1) & 1],
+      bias: w.layers[l - 1].denseOut!.bias!,
+    });
+    const layer = (l: number) => ({ ...this.#layerOptions(seq, l), groups });
+    const out = w.layers.map((_L, l) =>
+      decodeLayerSplit(lib, {
+        ...layer(l),
+        label: "decode_layer",
+        layer: l,
+        embed: l === 0 ? w.embedIn : undefined,
+        prev: l === 0 ? undefined : prev(l),
+        xOut: xs[l & 1],
+        parts: seq.parts[l & 1],
+      })
+    );
+    const L = cfg.numLayers;
+    if (o.logits !== "none") {
+      out.push(decodeLayerSplit(lib, {
+        ...layer(L - 1),
+        layer: -1,
+        prev: prev(L),
+        xOut: seq.h1,
+        parts: seq.parts[L & 1],
+        finish: w.finalLayerNorm,
+      }));
+    }
     out.push(...this.#tail(seq, 1, o));
     return out;
   }

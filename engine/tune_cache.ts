@@ -104,13 +104,17 @@ function validAttention(v: unknown): boolean {
 const validFlag = (flag: "rows" | "fused") => (v: unknown) =>
   isRecord(v) && isTicks(v.ticks) && typeof v[flag] === "boolean";
 
+const validFused = (v: unknown) =>
+  validFlag("fused")(v) && isRecord(v) &&
+  (v.groups === undefined || (Number.isInteger(v.groups) && (v.groups as number) >= 1));
+
 /** Whether `e` is a well-formed entry (every choice one the engine can run). */
 function validEntry(e: unknown): e is TuneCacheEntry {
   if (!isRecord(e) || typeof e.measuredAt !== "string") return false;
   const all = (m: unknown, ok: (v: unknown) => boolean) =>
     isRecord(m) && Object.values(m).every(ok);
   return all(e.matmul, validMatmul) && all(e.attention, validAttention) &&
-    all(e.norm, validFlag("rows")) && all(e.fused, validFlag("fused"));
+    all(e.norm, validFlag("rows")) && all(e.fused, validFused);
 }
 
 /**

@@ -7,8 +7,8 @@
 //   a = softmax(q K^T * scale) V; f = act(h2 W1^T + b1); x += [a | f] Wout^T + bout
 // with the embedding lookup before it (flag EMBED, layer 0) and the final LayerNorm after it
 // (flag FINAL, last layer: y = ln_f(x), the input of embed_out). The cache follows
-// sink_window.wgsl (full or sink). Phases are separated by barriers; activations live in
-// workgroup memory. Constants per pipeline: D (hidden), FF, H, HD (head dim), ROT, CAP (cache
+// sink_window.wgsl (full or sink). Phases (decode_layer_phases.wgsl) are separated by
+// barriers; activations live in workgroup memory. Constants per pipeline: D (hidden), FF, H, HD (head dim), ROT, CAP (cache
 // slots; scores of every head and slot in workgroup memory), WGS; D, FF % 8 == 0, HD % 4 == 0.
 // Weights are the row-major f16 matrices, 8 halves per vec4<u32>.
 #include "sink_window.wgsl"
@@ -39,37 +39,7 @@ const FINAL = 32u;
 @group(0) @binding(20) var<storage, read_write> y: array<f32>; // [D] ln_f(x)
 
 #include "activation.wgsl"
-
-var<workgroup> xs: array<f32, D>;
-var<workgroup> hs: array<vec4f, D / 2u>; // ln1(x) | ln2(x)
-var<workgroup> qkvs: array<f32, 3u * D>; // [H, 3, HD] as the qkv matmul writes it
-var<workgroup> qs: array<f32, D>; // rotated queries
-var<workgroup> af: array<vec4f, (D + FF) / 4u>; // attention out | mlp hidden
-var<workgroup> sc: array<f32, H * CAP>;
-var<workgroup> stats: array<f32, 2u * H + 2u>;
-
-// Eight weights (packed f16) times eight activations.
-fn dot8(q: vec4u, a: vec4f, b: vec4f) -> f32 {
-  return dot(vec4f(unpack2x16float(q.x), unpack2x16float(q.y)), a) +
-    dot(vec4f(unpack2x16float(q.z), unpack2x16float(q.w)), b);
-}
-
-// Mean and 1/std of xs (two passes, as layernorm.wgsl) into stats[0..1], by invocation 0.
-fn rowStats(lid: u32) {
-  if (lid == 0u) {
-    var s = 0.0;
-    for (var i = 0u; i < D; i++) { s += xs[i]; }
-    let mean = s / f32(D);
-    var v = 0.0;
-    for (var i = 0u; i < D; i++) {
-      let c = xs[i] - mean;
-      v += c * c;
-    }
-    stats[0] = mean;
-    stats[1] = 1.0 / sqrt(v / f32(D) + p.eps);
-  }
-  workgroupBarrier();
-}
+#include "decode_layer_phases.wgsl"
 
 @compute @workgroup_size(WGS)
 fn main(@builtin(local_invocation_index) lid: u32) {
@@ -79,7 +49,6 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   _ = arrayLength(&lnfw);
   _ = arrayLength(&lnfb);
   _ = arrayLength(&y);
-  let pos = state[0];
   // Residual stream in.
   if ((p.flags & EMBED) != 0u) {
     let id = tokens[state[1]];
@@ -91,110 +60,12 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     for (var i = lid; i < D; i += WGS) { xs[i] = x[i]; }
   }
   workgroupBarrier();
-  rowStats(lid);
-  for (var i = lid; i < D; i += WGS) {
-    let n = (xs[i] - stats[0]) * stats[1];
-    hs[i / 4u][i % 4u] = n * ln1w[i] + ln1b[i];
-    hs[(D + i) / 4u][i % 4u] = n * ln2w[i] + ln2b[i];
-  }
-  workgroupBarrier();
-  // qkv and the mlp's hidden layer (both read only hs).
-  let K8 = D / 8u;
-  // (WGSL takes no storage pointer as an argument: one loop per weight binding.)
-  for (var n = lid; n < 3u * D; n += WGS) {
-    var s = bqkv[n];
-    for (var j = 0u; j < K8; j++) { s += dot8(wqkv[n * K8 + j], hs[2u * j], hs[2u * j + 1u]); }
-    qkvs[n] = s;
-  }
-  let h2 = D / 4u; // ln2(x) in hs
-  for (var n = lid; n < FF; n += WGS) {
-    var s = b1[n];
-    for (var j = 0u; j < K8; j++) {
-      s += dot8(w1[n * K8 + j], hs[h2 + 2u * j], hs[h2 + 2u * j + 1u]);
-    }
-    af[(D + n) / 4u][n % 4u] = activate(s, p.flags);
-  }
-  workgroupBarrier();
-  // Rotary on the query, the key (before rotary) and value appended at the cache slot.
-  let sinks = state[STATE_SINKS];
-  let high = state[STATE_HIGH];
-  let low = state[STATE_LOW];
-  let live = liveEntries(pos, high, low);
-  let half = ROT / 2u;
-  for (var i = lid; i < D; i += WGS) {
-    let h = i / HD;
-    let e = i % HD;
-    let src = h * 3u * HD;
-    var v = qkvs[src + e];
-    if (e < ROT) {
-      let f = e % half;
-      let c = cosSin[((live - 1u) * half + f) * 2u];
-      let s = cosSin[((live - 1u) * half + f) * 2u + 1u];
-      if (e < half) { v = v * c - qkvs[src + e + half] * s; } else { v = v * c + qkvs[src + e - half] * s; }
-    }
-    qs[i] = v;
-    if (high != 0u || pos < p.C) {
-      let dst = (cacheSlot(pos, sinks, p.C) * H + h) * HD + e;
-      kCache[dst] = qkvs[src + HD + e];
-      vCache[dst] = qkvs[src + 2u * HD + e];
-    }
-  }
-  storageBarrier();
-  workgroupBarrier();
-  // Scores of every (head, cached entry), keys rotated by their cache index.
-  let n = min(live, p.C);
-  let evicted = pos + 1u - n;
-  for (var idx = lid; idx < H * n; idx += WGS) {
-    let h = idx / n;
-    let j = idx % n;
-    let slot = select(cacheSlot(j + evicted, sinks, p.C), j, j < sinks);
-    let kb = (slot * H + h) * HD;
-    let qb = h * HD;
-    var sd = 0.0;
-    for (var f = 0u; f < half; f++) {
-      let c = cosSin[(j * half + f) * 2u];
-      let s = cosSin[(j * half + f) * 2u + 1u];
-      let k1 = kCache[kb + f];
-      let k2 = kCache[kb + f + half];
-      sd += qs[qb + f] * (k1 * c - k2 * s) + qs[qb + f + half] * (k2 * c + k1 * s);
-    }
-    for (var e = ROT; e < HD; e++) { sd += qs[qb + e] * kCache[kb + e]; }
-    sc[h * CAP + j] = sd * p.scale;
-  }
-  workgroupBarrier();
-  if (lid < H) {
-    var m = -3.4e38;
-    for (var j = 0u; j < n; j++) { m = max(m, sc[lid * CAP + j]); }
-    var l = 0.0;
-    for (var j = 0u; j < n; j++) {
-      let e = exp(sc[lid * CAP + j] - m);
-      sc[lid * CAP + j] = e;
-      l += e;
-    }
-    stats[2u + lid] = 1.0 / l;
-  }
-  workgroupBarrier();
-  for (var i = lid; i < D; i += WGS) {
-    let h = i / HD;
-    let e = i % HD;
-    var a = 0.0;
-    // Slots in cache-index order: sinks, then the ring from the window's start.
-    var slot = 0u;
-    for (var j = 0u; j < n; j++) {
-      if (j == sinks) { slot = cacheSlot(j + evicted, sinks, p.C); }
-      a += sc[h * CAP + j] * vCache[(slot * H + h) * HD + e];
-      slot++;
-      if (slot == p.C) { slot = sinks; }
-    }
-    af[i / 4u][i % 4u] = a * stats[2u + h];
-  }
-  workgroupBarrier();
+  normPair(lid);
+  project(lid, 0u, H, 0u, FF);
+  attend(lid, 0u, H);
   // x += [a | f] Wout^T + bout.
-  let KO8 = (D + FF) / 8u;
   for (var r = lid; r < D; r += WGS) {
-    var s = bout[r];
-    for (var j = 0u; j < KO8; j++) { s += dot8(wout[r * KO8 + j], af[2u * j], af[2u * j + 1u]); }
-    let v = xs[r] + s;
+    let v = xs[r] + bout[r] + outDot(r, 0u, (D + FF) / 8u);
     xs[r] = v;
     x[r] = v;
   }

@@ -721,8 +721,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
 //   a = softmax(q K^T * scale) V; f = act(h2 W1^T + b1); x += [a | f] Wout^T + bout
 // with the embedding lookup before it (flag EMBED, layer 0) and the final LayerNorm after it
 // (flag FINAL, last layer: y = ln_f(x), the input of embed_out). The cache follows
-// sink_window.wgsl (full or sink). Phases are separated by barriers; activations live in
-// workgroup memory. Constants per pipeline: D (hidden), FF, H, HD (head dim), ROT, CAP (cache
+// sink_window.wgsl (full or sink). Phases (decode_layer_phases.wgsl) are separated by
+// barriers; activations live in workgroup memory. Constants per pipeline: D (hidden), FF, H, HD (head dim), ROT, CAP (cache
 // slots; scores of every head and slot in workgroup memory), WGS; D, FF % 8 == 0, HD % 4 == 0.
 // Weights are the row-major f16 matrices, 8 halves per vec4<u32>.
 #include "sink_window.wgsl"
@@ -753,7 +753,49 @@ const FINAL = 32u;
 @group(0) @binding(20) var<storage, read_write> y: array<f32>; // [D] ln_f(x)
 
 #include "activation.wgsl"
+#include "decode_layer_phases.wgsl"
 
+@compute @workgroup_size(WGS)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  _ = arrayLength(&cosSin);
+  _ = arrayLength(&tokens);
+  _ = arrayLength(&table);
+  _ = arrayLength(&lnfw);
+  _ = arrayLength(&lnfb);
+  _ = arrayLength(&y);
+  // Residual stream in.
+  if ((p.flags & EMBED) != 0u) {
+    let id = tokens[state[1]];
+    for (var i = lid; i < D; i += WGS) {
+      let pair = unpack2x16float(table[(id * D + i) / 2u]);
+      xs[i] = select(pair.x, pair.y, (i & 1u) == 1u);
+    }
+  } else {
+    for (var i = lid; i < D; i += WGS) { xs[i] = x[i]; }
+  }
+  workgroupBarrier();
+  normPair(lid);
+  project(lid, 0u, H, 0u, FF);
+  attend(lid, 0u, H);
+  // x += [a | f] Wout^T + bout.
+  for (var r = lid; r < D; r += WGS) {
+    let v = xs[r] + bout[r] + outDot(r, 0u, (D + FF) / 8u);
+    xs[r] = v;
+    x[r] = v;
+  }
+  if ((p.flags & FINAL) != 0u) {
+    workgroupBarrier();
+    rowStats(lid);
+    for (var i = lid; i < D; i += WGS) { y[i] = (xs[i] - stats[0]) * stats[1] * lnfw[i] + lnfb[i]; }
+  }
+}
+`,
+  decode_layer_phases: `// The phases of a parallel-residual layer of a one-token pass, over workgroup memory, shared by
+// decode_layer.wgsl (one workgroup: every head and mlp row) and decode_layer_split.wgsl (G
+// workgroups, each a range of heads and of mlp rows). The including kernel declares Params
+// (C, flags, eps, scale) and the bindings these read under the same names; constants D, FF,
+// H, HD, ROT, CAP, WGS. The ranges passed in derive from the workgroup id (uniform), so every
+// barrier here is reached by the whole workgroup.
 var<workgroup> xs: array<f32, D>;
 var<workgroup> hs: array<vec4f, D / 2u>; // ln1(x) | ln2(x)
 var<workgroup> qkvs: array<f32, 3u * D>; // [H, 3, HD] as the qkv matmul writes it
@@ -785,26 +827,8 @@ fn rowStats(lid: u32) {
   workgroupBarrier();
 }
 
-@compute @workgroup_size(WGS)
-fn main(@builtin(local_invocation_index) lid: u32) {
-  _ = arrayLength(&cosSin);
-  _ = arrayLength(&tokens);
-  _ = arrayLength(&table);
-  _ = arrayLength(&lnfw);
-  _ = arrayLength(&lnfb);
-  _ = arrayLength(&y);
-  let pos = state[0];
-  // Residual stream in.
-  if ((p.flags & EMBED) != 0u) {
-    let id = tokens[state[1]];
-    for (var i = lid; i < D; i += WGS) {
-      let pair = unpack2x16float(table[(id * D + i) / 2u]);
-      xs[i] = select(pair.x, pair.y, (i & 1u) == 1u);
-    }
-  } else {
-    for (var i = lid; i < D; i += WGS) { xs[i] = x[i]; }
-  }
-  workgroupBarrier();
+// hs = ln1(xs) | ln2(xs).
+fn normPair(lid: u32) {
   rowStats(lid);
   for (var i = lid; i < D; i += WGS) {
     let n = (xs[i] - stats[0]) * stats[1];
@@ -812,30 +836,40 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     hs[(D + i) / 4u][i % 4u] = n * ln2w[i] + ln2b[i];
   }
   workgroupBarrier();
-  // qkv and the mlp's hidden layer (both read only hs).
+}
+
+// The qkv rows of heads [h0, h1) into qkvs and the mlp rows [f0, f1), activated, into af
+// (both read only hs).
+fn project(lid: u32, h0: u32, h1: u32, f0: u32, f1: u32) {
   let K8 = D / 8u;
   // (WGSL takes no storage pointer as an argument: one loop per weight binding.)
-  for (var n = lid; n < 3u * D; n += WGS) {
+  for (var n = h0 * 3u * HD + lid; n < h1 * 3u * HD; n += WGS) {
     var s = bqkv[n];
     for (var j = 0u; j < K8; j++) { s += dot8(wqkv[n * K8 + j], hs[2u * j], hs[2u * j + 1u]); }
     qkvs[n] = s;
   }
-  let h2 = D / 4u; // ln2(x) in hs
-  for (var n = lid; n < FF; n += WGS) {
+  let hb = D / 4u; // ln2(x) in hs
+  for (var n = f0 + lid; n < f1; n += WGS) {
     var s = b1[n];
     for (var j = 0u; j < K8; j++) {
-      s += dot8(w1[n * K8 + j], hs[h2 + 2u * j], hs[h2 + 2u * j + 1u]);
+      s += dot8(w1[n * K8 + j], hs[hb + 2u * j], hs[hb + 2u * j + 1u]);
     }
     af[(D + n) / 4u][n % 4u] = activate(s, p.flags);
   }
   workgroupBarrier();
-  // Rotary on the query, the key (before rotary) and value appended at the cache slot.
+}
+
+// Attention of heads [h0, h1) into af[h0 * HD .. h1 * HD): rotary on the query, the key
+// (before rotary) and value appended at the cache slot, then scores of every cached entry
+// (keys rotated by their cache index), softmax and the weighted values.
+fn attend(lid: u32, h0: u32, h1: u32) {
+  let pos = state[0];
   let sinks = state[STATE_SINKS];
   let high = state[STATE_HIGH];
   let low = state[STATE_LOW];
   let live = liveEntries(pos, high, low);
   let half = ROT / 2u;
-  for (var i = lid; i < D; i += WGS) {
+  for (var i = h0 * HD + lid; i < h1 * HD; i += WGS) {
     let h = i / HD;
     let e = i % HD;
     let src = h * 3u * HD;
@@ -855,11 +889,10 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   }
   storageBarrier();
   workgroupBarrier();
-  // Scores of every (head, cached entry), keys rotated by their cache index.
   let n = min(live, p.C);
   let evicted = pos + 1u - n;
-  for (var idx = lid; idx < H * n; idx += WGS) {
-    let h = idx / n;
+  for (var idx = lid; idx < (h1 - h0) * n; idx += WGS) {
+    let h = h0 + idx / n;
     let j = idx % n;
     let slot = select(cacheSlot(j + evicted, sinks, p.C), j, j < sinks);
     let kb = (slot * H + h) * HD;
@@ -876,19 +909,20 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     sc[h * CAP + j] = sd * p.scale;
   }
   workgroupBarrier();
-  if (lid < H) {
+  if (lid < h1 - h0) {
+    let h = h0 + lid;
     var m = -3.4e38;
-    for (var j = 0u; j < n; j++) { m = max(m, sc[lid * CAP + j]); }
+    for (var j = 0u; j < n; j++) { m = max(m, sc[h * CAP + j]); }
     var l = 0.0;
     for (var j = 0u; j < n; j++) {
-      let e = exp(sc[lid * CAP + j] - m);
-      sc[lid * CAP + j] = e;
+      let e = exp(sc[h * CAP + j] - m);
+      sc[h * CAP + j] = e;
       l += e;
     }
-    stats[2u + lid] = 1.0 / l;
+    stats[2u + h] = 1.0 / l;
   }
   workgroupBarrier();
-  for (var i = lid; i < D; i += WGS) {
+  for (var i = h0 * HD + lid; i < h1 * HD; i += WGS) {
     let h = i / HD;
     let e = i % HD;
     var a = 0.0;
@@ -903,19 +937,97 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     af[i / 4u][i % 4u] = a * stats[2u + h];
   }
   workgroupBarrier();
-  // x += [a | f] Wout^T + bout.
+}
+
+// Row r of [a | f] Wout^T over the words [j0, j1) of its K (8 columns a word).
+fn outDot(r: u32, j0: u32, j1: u32) -> f32 {
   let KO8 = (D + FF) / 8u;
-  for (var r = lid; r < D; r += WGS) {
-    var s = bout[r];
-    for (var j = 0u; j < KO8; j++) { s += dot8(wout[r * KO8 + j], af[2u * j], af[2u * j + 1u]); }
-    let v = xs[r] + s;
-    xs[r] = v;
-    x[r] = v;
+  var s = 0.0;
+  for (var j = j0; j < j1; j++) { s += dot8(wout[r * KO8 + j], af[2u * j], af[2u * j + 1u]); }
+  return s;
+}
+`,
+  decode_layer_split: `// decode_layer.wgsl over G workgroups: a parallel-residual layer's two branches are sums over
+// disjoint parts of [a | f] Wout^T, so workgroup w takes the heads [w*H/G, (w+1)*H/G) (their
+// qkv rows, rotary, cache append and attention) and the mlp rows of its eighth of FF (their
+// activations), and writes its partial sum of Wout's rows over those columns: part_w. No
+// workgroup waits for another; the next dispatch adds the parts. On a software adapter
+// (lavapipe), where one workgroup runs on one CPU thread, G = 2 keeps both cores of a 2-core
+// machine busy where decode_layer leaves one idle; on a GPU, more workgroups read the
+// layer's weights at once. G is tuned (engine/autotune.ts tuneFused).
+//   x_l = x_{l-1} + bout_{l-1} + sum_w part_w(l-1)   (layer 0: the embedding of the token)
+//   part_w(l) = [a | f]_w Wout_l[:, cols_w]^T      with a, f computed from ln1(x_l), ln2(x_l)
+// Each workgroup rebuilds x_l from the previous layer's parts (D adds); workgroup 0 writes it
+// to xout, the next layer's xin (ping-pong buffers: a layer reads one, writes the other).
+// FINISH (one workgroup, after the last layer): xout = ln_f(x_L), with ln_f in the ln1
+// bindings - the input of embed_out. Same constraints as decode_layer, and HD % 8 == 0.
+#include "sink_window.wgsl"
+struct Params { C: u32, flags: u32, eps: f32, scale: f32 }
+const EMBED = 16u;
+const FINISH = 64u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read> tokens: array<u32>;
+@group(0) @binding(3) var<storage, read> table: array<u32>; // embed_in [V, D] f16 pairs
+@group(0) @binding(4) var<storage, read> xin: array<f32>; // [D] x_{l-1}
+@group(0) @binding(5) var<storage, read> pin: array<f32>; // [G, D] parts of layer l-1
+@group(0) @binding(6) var<storage, read> bprev: array<f32>; // [D] bout of layer l-1
+@group(0) @binding(7) var<storage, read_write> xout: array<f32>; // [D] x_l (FINISH: ln_f(x))
+@group(0) @binding(8) var<storage, read_write> pout: array<f32>; // [G, D] parts of layer l
+@group(0) @binding(9) var<storage, read> ln1w: array<f32>;
+@group(0) @binding(10) var<storage, read> ln1b: array<f32>;
+@group(0) @binding(11) var<storage, read> ln2w: array<f32>;
+@group(0) @binding(12) var<storage, read> ln2b: array<f32>;
+@group(0) @binding(13) var<storage, read> wqkv: array<vec4u>; // [3D, D]
+@group(0) @binding(14) var<storage, read> bqkv: array<f32>;
+@group(0) @binding(15) var<storage, read> w1: array<vec4u>; // [FF, D]
+@group(0) @binding(16) var<storage, read> b1: array<f32>;
+@group(0) @binding(17) var<storage, read> wout: array<vec4u>; // [D, D + FF]
+@group(0) @binding(18) var<storage, read_write> kCache: array<f32>; // [C, H, HD]
+@group(0) @binding(19) var<storage, read_write> vCache: array<f32>;
+@group(0) @binding(20) var<storage, read> cosSin: array<f32>; // [C, ROT/2, 2]
+
+#include "activation.wgsl"
+#include "decode_layer_phases.wgsl"
+
+@compute @workgroup_size(WGS)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3u) {
+  _ = arrayLength(&tokens);
+  _ = arrayLength(&table);
+  let w = wg.x;
+  let finish = (p.flags & FINISH) != 0u;
+  if ((p.flags & EMBED) != 0u) {
+    let id = tokens[state[1]];
+    for (var i = lid; i < D; i += WGS) {
+      let pair = unpack2x16float(table[(id * D + i) / 2u]);
+      xs[i] = select(pair.x, pair.y, (i & 1u) == 1u);
+    }
+  } else {
+    for (var i = lid; i < D; i += WGS) {
+      var v = xin[i] + bprev[i];
+      for (var g = 0u; g < G; g++) { v += pin[g * D + i]; }
+      xs[i] = v;
+    }
   }
-  if ((p.flags & FINAL) != 0u) {
-    workgroupBarrier();
+  if (w == 0u && !finish) {
+    for (var i = lid; i < D; i += WGS) { xout[i] = xs[i]; }
+  }
+  workgroupBarrier();
+  if (finish) {
     rowStats(lid);
-    for (var i = lid; i < D; i += WGS) { y[i] = (xs[i] - stats[0]) * stats[1] * lnfw[i] + lnfb[i]; }
+    for (var i = lid; i < D; i += WGS) { xout[i] = (xs[i] - stats[0]) * stats[1] * ln1w[i] + ln1b[i]; }
+    return;
+  }
+  normPair(lid);
+  let h0 = w * H / G;
+  let h1 = (w + 1u) * H / G;
+  let f0 = w * (FF / 8u) / G * 8u;
+  let f1 = (w + 1u) * (FF / 8u) / G * 8u;
+  project(lid, h0, h1, f0, f1);
+  attend(lid, h0, h1);
+  for (var r = lid; r < D; r += WGS) {
+    pout[w * D + r] = outDot(r, h0 * HD / 8u, h1 * HD / 8u) + outDot(r, (D + f0) / 8u, (D + f1) / 8u);
   }
 }
 `,

@@ -4,7 +4,7 @@
  * smoothly: monotone in T) with the target and draft steps timed in the same rounds, and the
  * measured matmul choices of engine/autotune.ts.
  */
-import { ATTENTION_TUNE_KEYS, ATTENTION_TUNE_LENGTHS, matmulName } from "../engine/autotune.ts";
+import { ATTENTION_TUNE_LENGTHS, matmulName } from "../engine/autotune.ts";
 import type { PassName } from "../engine/hooks.ts";
 import { attentionName } from "../engine/ops.ts";
 import type { NeoxModel, Sequence } from "../engine/model.ts";
@@ -101,8 +101,8 @@ export function tunedLines(model: NeoxModel): string[] {
       `${k}: ${v.rows ? "layernorm_pair_rows" : "layernorm_pair"} (${ticks(v.ticks)} ticks)`
     ),
     ...[...p.fused].map(([k, v]) =>
-      `one-token pass, ${k} (${ATTENTION_TUNE_KEYS} cached): ${
-        v.fused ? "decode_layer" : "layer by layer"
+      `one-token pass, ${k} (${ATTENTION_TUNE_LENGTHS.join(" + ")} cached): ${
+        !v.fused ? "layer by layer" : (v.groups ?? 1) > 1 ? `split G=${v.groups}` : "decode_layer"
       } (${ticks(v.ticks)} ticks)`
     ),
   ];

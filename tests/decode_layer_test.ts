@@ -1,9 +1,11 @@
 /**
- * decode_layer (one dispatch per layer of a one-token pass, kernels/decode_layer.wgsl)
- * against the float64 reference: the embedded draft and target decode token by token under
- * the full cache and three sink policies, and every step's logits are compared with
- * referenceForward's last row over the same prefix (the policy's cache view); the
- * layer-by-layer pass runs beside it on the same tokens, as the kernels' oracle.
+ * decode_layer and decode_layer_split (one dispatch per layer of a one-token pass, in one
+ * workgroup or split over G: kernels/decode_layer.wgsl, decode_layer_split.wgsl) against the
+ * float64 reference: the embedded draft and target decode token by token under the full cache
+ * and three sink policies, and every step's logits are compared with referenceForward's last
+ * row over the same prefix (the policy's cache view); the layer-by-layer pass runs beside them
+ * on the same tokens, as the kernels' oracle. G = 3 and 4 split the heads unevenly (one
+ * workgroup of the draft's 2 heads gets none, its mlp rows only).
  */
 import assert from "node:assert/strict";
 import { readBuffer } from "../engine/device.ts";
@@ -23,9 +25,10 @@ import { modelsDir, readGolden } from "./goldens.ts";
 /** Tolerance of a step's logits against float64 (the goldens' last-position tolerance). */
 const TOL = 2e-3;
 
-async function stepLogits(model: NeoxModel, seq: Sequence, fused: boolean): Promise<Float32Array> {
+/** One step's logits: layer by layer (groups 0) or fused with `groups` workgroups a layer. */
+async function stepLogits(model: NeoxModel, seq: Sequence, groups: number): Promise<Float32Array> {
   const o = { logits: "last", argmax: false, advance: true } as const;
-  const plan = fused ? model.fusedPass(seq, o) : model.buildPass(seq, 1, o);
+  const plan = groups > 0 ? model.fusedPass(seq, o, groups) : model.buildPass(seq, 1, o);
   assert(plan, "decode_layer fits the embedded models");
   const enc = model.gpu.device.createCommandEncoder();
   const pass = enc.beginComputePass();
@@ -35,7 +38,7 @@ async function stepLogits(model: NeoxModel, seq: Sequence, fused: boolean): Prom
   return new Float32Array(await readBuffer(model.gpu, seq.logits));
 }
 
-async function check(name: string, ids: number[], policies: CachePolicy[]) {
+async function check(name: string, ids: number[], policies: CachePolicy[], groups: number[]) {
   const gpu = await getGpu();
   const model = await loadModel(gpu, `${modelsDir}${name}`, { tune: false });
   const ref = await loadReferenceModel(`${modelsDir}${name}`);
@@ -44,33 +47,35 @@ async function check(name: string, ids: number[], policies: CachePolicy[]) {
     for (const cache of policies) {
       const want = referenceForward(ref, ids, cache);
       const capacity = cache.kind === "sink" ? sinkCacheSlots(cache, 1) : ids.length;
-      const seqs = [0, 1].map(() => {
+      const seqs = [0, ...groups].map(() => {
         const seq = model.newSequence({ capacity, maxTokens: ids.length + 1, maxT: 1, cache });
         seq.writeTokens(ids);
         seq.setState(0, 0);
         return seq;
       });
-      let diff = 0;
-      let oracle = 0;
+      const diff = groups.map(() => 0);
+      const oracle = groups.map(() => 0);
       for (let t = 0; t < ids.length; t++) {
-        const layers = await stepLogits(model, seqs[0], false);
-        const fused = await stepLogits(model, seqs[1], true);
-        for (let v = 0; v < V; v++) {
-          diff = Math.max(diff, Math.abs(fused[v] - want[t][v]));
-          oracle = Math.max(oracle, Math.abs(fused[v] - layers[v]));
+        const layers = await stepLogits(model, seqs[0], 0);
+        for (const [i, g] of groups.entries()) {
+          const fused = await stepLogits(model, seqs[i + 1], g);
+          for (let v = 0; v < V; v++) {
+            diff[i] = Math.max(diff[i], Math.abs(fused[v] - want[t][v]));
+            oracle[i] = Math.max(oracle[i], Math.abs(fused[v] - layers[v]));
+          }
         }
       }
       seqs.forEach((s) => s.destroy());
-      console.log(
-        `${name} ${JSON.stringify(cache)} ${ids.length} steps: max|diff| ${
-          diff.toExponential(2)
-        } vs float64 (tol ${TOL}), ${oracle.toExponential(2)} vs the layer-by-layer pass`,
-      );
-      assert(diff <= TOL, `${name} ${JSON.stringify(cache)}: ${diff} exceeds ${TOL}`);
-      assert(
-        oracle <= TOL,
-        `${name}: decode_layer and the layer-by-layer pass differ by ${oracle}`,
-      );
+      for (const [i, g] of groups.entries()) {
+        const what = `${name} ${JSON.stringify(cache)} G=${g}`;
+        console.log(
+          `${what}, ${ids.length} steps: max|diff| ${
+            diff[i].toExponential(2)
+          } vs float64 (tol ${TOL}), ${oracle[i].toExponential(2)} vs the layer-by-layer pass`,
+        );
+        assert(diff[i] <= TOL, `${what}: ${diff[i]} exceeds ${TOL}`);
+        assert(oracle[i] <= TOL, `${what}: differs from the layer-by-layer pass by ${oracle[i]}`);
+      }
     }
   } finally {
     model.destroy();
@@ -82,15 +87,19 @@ async function promptIds(n: number): Promise<number[]> {
   return g.entries.flatMap((e) => e.ids).slice(0, n);
 }
 
-Deno.test("decode_layer: draft steps match float64 under full and sink caches", async () => {
+Deno.test("decode_layer (G = 1, 2, 3): draft steps match float64 under full and sink caches", async () => {
   await check("pydoc-neox-2.5m", await promptIds(40), [
     FULL_CACHE,
     sinkWindowCache(16, 4),
     sinkWindowCache(20, 2, 0.8),
     sinkWindowCache(12, 0),
-  ]);
+  ], [1, 2, 3]);
 });
 
-Deno.test("decode_layer: target steps match float64", async () => {
-  await check("pydoc-neox-20m", await promptIds(24), [FULL_CACHE, sinkWindowCache(16, 4)]);
+Deno.test("decode_layer (G = 1, 2, 4): target steps match float64", async () => {
+  await check("pydoc-neox-20m", await promptIds(24), [FULL_CACHE, sinkWindowCache(16, 4)], [
+    1,
+    2,
+    4,
+  ]);
 });
