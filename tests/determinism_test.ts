@@ -1,10 +1,11 @@
 /**
  * The same flags give the same output: `generate --json` (plain and speculative) twice
- * gives the same tokens, text and rounds, and `profile` twice gives the same results JSON
- * once the timings (and what is computed from them) are taken out.
+ * gives the same tokens, text and rounds, and `profile` twice (one device profile) gives the
+ * same results JSON once the timings (and what is computed from them) are taken out.
  */
 
 import assert from "node:assert/strict";
+import { calibrated } from "./calibrated.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const target = "models/pydoc-neox-20m";
@@ -98,6 +99,8 @@ Deno.test("profile: same results JSON twice apart from timings", async () => {
         "def parse(argv):",
         "--output-json",
         out,
+        "--device",
+        await calibrated(),
       ]);
       results.push(JSON.parse(await Deno.readTextFile(out)));
     }

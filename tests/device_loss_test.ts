@@ -7,31 +7,9 @@
 
 import assert from "node:assert/strict";
 import type { ResultsFile } from "../profiler/results.ts";
+import { calibrated } from "./calibrated.ts";
 
 const root = new URL("..", import.meta.url).pathname;
-
-/**
- * One device profile for both sweeps (`calibrate` of their model pair): calibrating was most
- * of each profile run's time, and neither test is about it (tests/profile_test.ts is).
- */
-let device: Promise<string> | null = null;
-function calibrated(): Promise<string> {
-  return device ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "neox-device-loss-dev-" });
-    addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-    const out = `${dir}/device.json`;
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "mod.ts", "calibrate", "--model", "models/pydoc-neox-2.5m"]
-        .concat(["--quant", "fp16", "--k-max", "3", "-o", out]),
-      cwd: root,
-      env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1" },
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
-    return out;
-  })();
-}
 
 Deno.test("device lost mid-sweep: clean stop, finished configurations kept", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "neox-device-loss-" });

@@ -31,6 +31,7 @@ import {
   quantizeInt8,
 } from "../engine/quantize.ts";
 import { allLogits } from "../engine/generate.ts";
+import { speculativeGenerate } from "../engine/speculative.ts";
 import { encodeDispatches, KernelLibrary } from "../kernels/kernel.ts";
 import { compareLogits, quantQuality } from "../profiler/quality.ts";
 import { decodeF32Base64, modelsDir, readGolden } from "./goldens.ts";
@@ -419,7 +420,7 @@ Deno.test("embedding_int8 gathers dequantized rows of its chunk only", gpuTest, 
 // ---- whole models ----
 
 interface TargetGolden {
-  entries: { ids: number[]; all_logits_b64: string }[];
+  entries: { ids: number[]; all_logits_b64: string; greedy_128: number[] }[];
 }
 
 let modelsPromise: Promise<{ fp: NeoxModel; q: NeoxModel; qg: NeoxModel }> | null = null;
@@ -536,3 +537,30 @@ async function assertRowKernels(q: NeoxModel, logits: Float32Array): Promise<voi
   });
   assert.ok(worst <= 1e-4 * scale, `max |error| ${worst} at logit scale ${scale}`);
 }
+
+Deno.test(
+  "an int8 draft (bench --draft-quant int8) leaves speculative output the target's greedy",
+  gpuTest,
+  async () => {
+    const golden = await readGolden<TargetGolden>("target.json");
+    const { fp } = await targetModels();
+    // Untuned: the rule's kernels (the draft's own int8 pipelines, tuned, compiled cold for about
+    // a minute and a half in CI; the bench's subprocess test of the flag did that).
+    const draft = await loadModel(await getGpu(), `${modelsDir}pydoc-neox-2.5m`, {
+      quant: "int8",
+      tune: false,
+    });
+    try {
+      assert.equal(draft.weights.embedOut.wt, "int8");
+      for (const e of golden.entries.slice(0, 2)) {
+        for (const k of [2, 4]) {
+          const r = await speculativeGenerate(fp, draft, e.ids, { k, maxNewTokens: 24 });
+          assert.deepEqual(r.tokens, e.greedy_128.slice(0, 24), `K=${k}`);
+          assert.ok(r.rounds.some((a) => a > 0), `K=${k}: the int8 draft's tokens are accepted`);
+        }
+      }
+    } finally {
+      draft.destroy();
+    }
+  },
+);

@@ -350,38 +350,47 @@ function matmulRow(
   };
 }
 
+/**
+ * Half of MATMUL_CASES for the j-th of a family's configurations (TOK, RPT, order), alternating,
+ * so that each configuration meets half the cases and each case half the configurations: every
+ * configuration and case is a distinct pipeline to compile (lavapipe: ~0.35 s each when Mesa's
+ * shader cache is cold, as in CI), and the epilogues and shapes are shared code within a family.
+ */
+const halfCases = (j: number) => MATMUL_CASES.filter((_c, i) => (i + j) % 2 === 0);
+
 function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
   const rows: Row[] = [];
   const wts: FloatWeight[] = ["f32", "f16"];
   // matmul_vec4 needs K % 4 == 0: its cases round K up to a multiple of 4.
   const k4 = (c: MatmulCase) => ({ ...c, K: Math.ceil(c.K / 4) * 4 });
-  for (const wt of wts) {
-    for (const k of [tiled(1), tiled(4), tiled(8), NAIVE]) {
-      for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, k, wt, c));
+  for (const [w, wt] of wts.entries()) {
+    for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, NAIVE, wt, c));
+    for (const [j, k] of [tiled(1), tiled(4), tiled(8)].entries()) {
+      for (const c of halfCases(j + w)) rows.push(matmulRow(b, rnd, k, wt, c));
     }
-    for (const k of [vec4(1, 4), vec4(4, 4), vec4(8, 4), vec4(8, 2)]) {
-      for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, k, wt, k4(c)));
+    for (const [j, k] of [vec4(1, 4), vec4(4, 4), vec4(8, 4), vec4(8, 2)].entries()) {
+      for (const c of halfCases(j + w)) rows.push(matmulRow(b, rnd, k, wt, k4(c)));
     }
   }
   // matmul_f16x8 reads f16 weights eight at a time: K % 8 == 0.
   const k8 = (c: MatmulCase) => ({ ...c, K: Math.ceil(c.K / 8) * 8 });
-  for (const k of [f16x8(1, 4), f16x8(4, 4), f16x8(8, 4), f16x8(8, 2)]) {
-    for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, k, "f16", k8(c)));
+  for (const [j, k] of [f16x8(1, 4), f16x8(4, 4), f16x8(8, 4), f16x8(8, 2)].entries()) {
+    for (const c of halfCases(j)) rows.push(matmulRow(b, rnd, k, "f16", k8(c)));
   }
   // matmul_rows over k8-interleaved f16 weights: any K (matmul_rows_any when K % 4 != 0),
   // TOK = T (every weight read once for the pass), fewer tokens per invocation, 1-4 rows.
-  for (const rpt of [1, 2, 4, 8, 16]) {
-    for (const c of MATMUL_CASES) {
+  for (const [j, rpt] of [1, 2, 4, 8, 16].entries()) {
+    for (const c of halfCases(j)) {
       // engine/autotune.ts tries RPT x TOK <= MAX_ACCUMULATORS only.
       if (rpt * rowsTok(c.T) <= MAX_ACCUMULATORS) {
         rows.push(matmulRow(b, rnd, rowsK(rowsTok(c.T), rpt), "f16", c));
       }
     }
   }
-  for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, rowsK(4, 1), "f16", c));
+  for (const c of halfCases(1)) rows.push(matmulRow(b, rnd, rowsK(4, 1), "f16", c));
   // The loop order the default (TOK <= RPT) does not pick, as a tuned choice can run it.
-  for (const rpt of [1, 4, 8]) {
-    for (const c of MATMUL_CASES) {
+  for (const [j, rpt] of [1, 4, 8].entries()) {
+    for (const c of halfCases(j)) {
       const tok = rowsTok(c.T);
       if (rpt * tok > MAX_ACCUMULATORS) continue;
       rows.push(matmulRow(b, rnd, { ...rowsK(tok, rpt), xRegs: tok > rpt }, "f16", c));
