@@ -143,14 +143,8 @@ Deno.test("bench --json: short mode, shape and sanity", async () => {
   const floor = r.kernelPasses.find((p) => p.pass === "target")!.floorMs;
   assert.ok(Math.abs(r.extra.targetFloorFraction! - floor / pm.target) < 1e-12);
 
-  // The table names a draft quantized at load (--draft-quant; its speculative output is
-  // tests/int8_test.ts's).
+  // Only a draft quantized at load (--draft-quant, below) is named so in the table.
   assert.doesNotMatch(benchTable(r), /quantized/);
-  const int8Draft = {
-    ...r,
-    models: { ...r.models, draft: { ...r.models.draft, weightType: "int8" } },
-  };
-  assert.match(benchTable(int8Draft), /\(draft \S*pydoc-neox-2\.5m, quantized int8 at load\)/);
 
   if (r.peer) {
     positive(r.peer.decodeTokS, "peer decodeTokS");
@@ -177,6 +171,28 @@ Deno.test("bench: bad flags are usage errors", async () => {
   const badQuant = await bench(...PAIR, "--draft-quant", "int4");
   assert.equal(badQuant.code, 2);
   assert.match(badQuant.err, /--draft-quant must be fp16, int8 or int8-g128, got "int4"/);
+});
+
+// The flag end to end (the int8 draft's own kernel choices are timed at load: about 1.5 min in
+// CI with Mesa's shader cache cold); tests/int8_test.ts checks the int8 draft's speculative
+// output against the goldens in process.
+Deno.test("bench --draft-quant int8: the draft quantized at load, output still the target's", async () => {
+  const out = await bench(
+    ...PAIR,
+    "--draft-quant",
+    "int8",
+    ...SHORT,
+    "--kernel-reps",
+    "1",
+    "--no-peer",
+    "--json",
+  );
+  assert.equal(out.code, 0, `bench failed:\n${out.err}`);
+  const r = JSON.parse(out.out) as BenchResult;
+  assert.equal(r.models.draft.weightType, "int8");
+  assert.notEqual(r.models.target.weightType, "int8");
+  assert.equal(r.speculative[0].tokensMatchPlain, true, "speculative output = greedy output");
+  assert.match(benchTable(r), /\(draft \S*pydoc-neox-2\.5m, quantized int8 at load\)/);
 });
 
 Deno.test("profileKernels: one row per kernel, costs from the model's shapes", async () => {

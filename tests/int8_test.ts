@@ -544,8 +544,8 @@ Deno.test(
   async () => {
     const golden = await readGolden<TargetGolden>("target.json");
     const { fp } = await targetModels();
-    // Untuned: the rule's kernels (the draft's own int8 pipelines, tuned, compiled cold for about
-    // a minute and a half in CI; the bench's subprocess test of the flag did that).
+    // Untuned: the rule's kernels (tests/bench_test.ts's run of --draft-quant int8 times the
+    // draft's own choices; compiled cold, that is about a minute and a half in CI).
     const draft = await loadModel(await getGpu(), `${modelsDir}pydoc-neox-2.5m`, {
       quant: "int8",
       tune: false,
