@@ -609,8 +609,12 @@ export async function tuneFused(
     return seq;
   });
   try {
+    // A shape's workgroup memory grows with the cache (decode_layer keeps a row of scores a
+    // head): a one-dispatch layer is a candidate only where it fits at every tuned length
+    // (pythia-70m fits 65 slots, not 257, in 32 KiB). Longer caches fall back to layer by
+    // layer in buildPass.
     const groups = [0, 1, ...LAYER_GROUPS].filter((g) =>
-      g === 0 || model.fusedLayersFit(seqs[0], g)
+      g === 0 || seqs.every((seq) => model.fusedLayersFit(seq, g))
     );
     if (groups.length === 1) return profile;
     const jobs = seqs.map((seq) => ({

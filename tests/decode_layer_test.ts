@@ -10,7 +10,8 @@
 import assert from "node:assert/strict";
 import { readBuffer } from "../engine/device.ts";
 import { getGpu } from "../engine/device_deno.ts";
-import { loadModel } from "../engine/load.ts";
+import { loadModel, syntheticModel } from "../engine/load.ts";
+import { ATTENTION_TUNE_LENGTHS, tunedFused, tuneFused } from "../engine/autotune.ts";
 import type { NeoxModel, Sequence } from "../engine/model.ts";
 import {
   type CachePolicy,
@@ -102,4 +103,26 @@ Deno.test("decode_layer (G = 1, 2, 4): target steps match float64", async () => 
     2,
     4,
   ]);
+});
+
+Deno.test("tuneFused: a one-dispatch layer is timed only where it fits every tuned cache", async () => {
+  // pythia-70m's decode_layer keeps a row of scores a head in workgroup memory: in 32 KiB
+  // (lavapipe) it fits 65 cache slots, not 257, and the tuner built a pass it could not run
+  // ("dispatches is not iterable") for `profile --draft-model synthetic:pythia-70m`.
+  const gpu = await getGpu();
+  const model = syntheticModel(gpu, "pythia-70m");
+  try {
+    const profile = await tuneFused(gpu, model, { rounds: 1, reps: 1 });
+    const groups = tunedFused(profile, model.cfg);
+    if (groups !== null) {
+      for (const L of ATTENTION_TUNE_LENGTHS) {
+        const seq = model.newSequence({ capacity: L + 1, maxTokens: L + 2, maxT: 1 });
+        assert(model.fusedLayersFit(seq, groups), `G=${groups} fits ${L + 1} slots`);
+        seq.destroy();
+      }
+    }
+    console.log(`pythia-70m one-token pass: ${groups === null ? "layer by layer" : `G=${groups}`}`);
+  } finally {
+    model.destroy();
+  }
 });
