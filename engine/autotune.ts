@@ -13,6 +13,8 @@ import type { NeoxModel } from "./model.ts";
 import { type Dispatch, encodeDispatches, type KernelLibrary } from "../kernels/kernel.ts";
 import {
   appendsInAttention,
+  argmax,
+  ARGMAX_WG,
   attention,
   attentionChoice,
   attentionName,
@@ -30,12 +32,15 @@ import {
   type MatmulChoice,
   matmulChoice,
   matmulTuning,
+  NORM_WG,
   readsWeightTexture,
   rotaryAppend,
   rowsTok,
   streamRead,
+  tileFits,
   uniformXFits,
   weightTexture,
+  WIDE_LANES,
 } from "./ops.ts";
 
 /**
@@ -50,6 +55,8 @@ export interface TunedMatmul {
   rpt?: number;
   /** The loop order, where the winner set it (else the default at the bucket's T). */
   xRegs?: boolean;
+  /** Tiled kernels: lanes over K (MatmulChoice.lanes), where the winner set them. */
+  lanes?: number;
   /** Fastest GPU ticks of each candidate per dispatch, by its name (for reports). */
   ticks: Record<string, number>;
 }
@@ -69,8 +76,11 @@ export interface DeviceProfile {
   adapter: string;
   matmul: Map<string, TunedMatmul>;
   attention: Map<string, TunedAttention>;
-  /** layernorm_pair by `normKey`: whether the barrier-free kernel won. */
-  norm: Map<string, { rows: boolean; ticks: Record<string, number> }>;
+  /**
+   * Row reductions: layernorm_pair by `normKey` (whether the barrier-free kernel won, else the
+   * one-workgroup kernel's size `wg`) and argmax by `argmaxKey` (its workgroup size `wg`).
+   */
+  norm: Map<string, TunedReduction>;
   /**
    * One-token passes by `fusedKey`: whether one dispatch per layer won, and with how many
    * workgroups (1: decode_layer; more: decode_layer_split; absent: 1).
@@ -158,7 +168,7 @@ export const MAX_ACCUMULATORS = 128;
  * embedded pair's 8 shapes on lavapipe, and at 8 for all 4 of the target's (PERF.md).
  */
 function candidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulChoice[] {
-  if (!m.chunks.every((c) => c.inter)) return [];
+  if (!m.chunks.every((c) => c.inter)) return tiledCandidates(m, T, limits);
   const tok = rowsTok(T);
   const rpts = [1, 4, 8, 16].filter((rpt) => rpt * tok <= MAX_ACCUMULATORS);
   const int8 = m.wt === "int8";
@@ -186,10 +196,25 @@ function candidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulCho
   return out;
 }
 
+/**
+ * Candidates for a matrix without interleaved copies (f16 over INTERLEAVE_MAX_BYTES, such as
+ * Pythia-2.8B's, or int8 not interleaved): the tiled kernel of the rule (f16x8, int8x16) in its
+ * workgroup of 64 and in the wide one of 256 ({@link WIDE_LANES}) at 1 and 4 rows per
+ * invocation, where its partial sums fit the workgroup memory. The wide one is for a GPU: on the
+ * software adapter a workgroup runs on one core, and wider ones only add reduction work.
+ */
+function tiledCandidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulChoice[] {
+  const base = matmulChoice(m, T);
+  if (base.variant !== "f16x8" && base.variant !== "int8x16") return [];
+  const wide = [1, 4].map((rpt) => ({ ...base, rpt, lanes: WIDE_LANES }));
+  return [base, ...wide].filter((c) => tileFits(limits, c));
+}
+
 /** A candidate's or measured choice's name in reports: variant, RPT and a chosen loop order. */
-export function matmulName(c: Pick<MatmulChoice, "variant" | "rpt" | "xRegs">): string {
+export function matmulName(c: Pick<MatmulChoice, "variant" | "rpt" | "xRegs" | "lanes">): string {
   const order = c.xRegs === undefined ? "" : ` XREGS=${Number(c.xRegs)}`;
-  return `${c.variant}${c.rpt ? ` RPT=${c.rpt}` : ""}${order}`;
+  const lanes = c.lanes === undefined ? "" : ` KL=${c.lanes}`;
+  return `${c.variant}${c.rpt ? ` RPT=${c.rpt}` : ""}${order}${lanes}`;
 }
 
 /**
@@ -199,6 +224,7 @@ export function matmulName(c: Pick<MatmulChoice, "variant" | "rpt" | "xRegs">): 
 export function tunedChoice(profile: DeviceProfile | null, m: Linear, T: number): MatmulChoice {
   const t = profile?.matmul.get(tuneKey(m, T));
   if (!t) return matmulChoice(m, T);
+  if (t.lanes !== undefined) return { ...matmulTuning(t.variant, T), rpt: t.rpt, lanes: t.lanes };
   if (isRowsVariant(t.variant)) {
     // The loop order it was timed with: by the default (TOK <= RPT) at T, passes of 5-8
     // tokens ran the order their bucket's 16-token timing had not, and on lavapipe took
@@ -289,6 +315,7 @@ async function timeMatmuls(
       variant: c.variant,
       rpt: c.rpt,
       ...(c.xRegs === undefined ? {} : { xRegs: c.xRegs }),
+      ...(c.lanes === undefined ? {} : { lanes: c.lanes }),
       ticks: Object.fromEntries(j.cands.map((cd, i) => [matmulName(cd.c), ticks[i]])),
     });
   });
@@ -346,11 +373,6 @@ async function keepFastest<J extends { cands: { d: Dispatch[] }[] }>(
     });
     keep(j, at, ticks);
   });
-}
-
-/** Fastest ticks of each candidate, by the kernel its first dispatch runs (for reports). */
-function ticksByKernel(j: { cands: { d: Dispatch[] }[] }, ticks: number[]) {
-  return Object.fromEntries(j.cands.map((c, i) => [c.d[0].meta.kernel, ticks[i]]));
 }
 
 /**
@@ -509,19 +531,86 @@ export async function tuneAttention(
   return profile;
 }
 
+/** A measured row reduction (the profile's `norm` map). */
+export interface TunedReduction {
+  /** layernorm_pair: the one-invocation-per-row kernel won (argmax: always false). */
+  rows: boolean;
+  /** The one-workgroup kernel's invocations, where not its default (NORM_WG, ARGMAX_WG). */
+  wg?: number;
+  ticks: Record<string, number>;
+}
+
+/**
+ * Workgroup sizes timed for the row reductions besides their defaults (layernorm_pair's 64,
+ * argmax's 32, lavapipe's): 256, WebGPU's default limit of invocations. On an H200 an
+ * invocation's loads run one after another, and layernorm_pair of 2560 took 38 us a row in 64
+ * (PERF.md).
+ */
+export const WIDE_REDUCTION_WG = 256;
+
 /** Key of a row width and token bucket in the profile. */
 export function normKey(d: number, T: number): string {
   return `layernorm_pair d=${d} T<=${bucket(T)}`;
 }
 
-/** Whether the measured layernorm_pair kernel for rows of d in a pass of T is the rows one. */
-export function tunedNormRows(profile: DeviceProfile | null, d: number, T: number): boolean {
-  return profile?.norm.get(normKey(d, T))?.rows ?? false;
+/** Key of an argmax over V logits in the profile. */
+export function argmaxKey(V: number): string {
+  return `argmax V=${V}`;
 }
 
 /**
- * Times layernorm_pair (one workgroup per row) against layernorm_pair_rows (one invocation
- * per row, no barrier) for rows of d at each token bucket; records the fastest.
+ * The measured layernorm_pair kernel for rows of d in a pass of T: the rows one, or the
+ * one-workgroup one of `wg` invocations (undefined: its default).
+ */
+export function tunedNorm(
+  profile: DeviceProfile | null,
+  d: number,
+  T: number,
+): { rows: boolean; wg?: number } {
+  const t = profile?.norm.get(normKey(d, T));
+  return { rows: t?.rows ?? false, wg: t?.wg };
+}
+
+/** The measured argmax workgroup size over V logits (undefined: its default). */
+export function tunedArgmaxWg(profile: DeviceProfile | null, V: number): number | undefined {
+  return profile?.norm.get(argmaxKey(V))?.wg;
+}
+
+/**
+ * Times one argmax over V logits at its default workgroup (ARGMAX_WG) and WIDE_REDUCTION_WG;
+ * records the faster.
+ */
+export async function tuneArgmax(
+  gpu: Gpu,
+  lib: KernelLibrary,
+  V: number,
+  o: { rounds?: number; reps?: number } = {},
+): Promise<DeviceProfile> {
+  const profile = deviceProfile(gpu);
+  const key = argmaxKey(V);
+  if (!gpu.hasTimestamps || profile.norm.has(key)) return profile;
+  const state = storageBuffer(gpu, 16, "tune state");
+  const logits = storageBuffer(gpu, V * 4, "tune logits");
+  const tokens = storageBuffer(gpu, 64, "tune tokens");
+  const wgs = [ARGMAX_WG, WIDE_REDUCTION_WG];
+  const cands = wgs.map((wg) => ({
+    d: [argmax(lib, { state, logits, tokens, V, row: 0, T: 1, wg, label: "tune" })],
+  }));
+  await keepFastest(gpu, [{ cands }], { rounds: o.rounds ?? 3, reps: o.reps ?? 4 }, (_j, at, t) => {
+    profile.norm.set(key, {
+      rows: false,
+      ...(at === 0 ? {} : { wg: wgs[at] }),
+      ticks: Object.fromEntries(wgs.map((wg, i) => [`argmax WG=${wg}`, t[i]])),
+    });
+  });
+  [state, logits, tokens].forEach((b) => b.destroy());
+  return profile;
+}
+
+/**
+ * Times layernorm_pair (one workgroup per row, of NORM_WG and of WIDE_REDUCTION_WG) against
+ * layernorm_pair_rows (one invocation per row, no barrier) for rows of d at each token bucket;
+ * records the fastest.
  */
 export async function tuneNorms(
   gpu: Gpu,
@@ -548,16 +637,27 @@ export async function tuneNorms(
       y2: param(T * d, "tune y2"),
     };
     const ws = { norm1: norm(), norm2: norm() };
+    // [NORM_WG, rows, WIDE_REDUCTION_WG]: index 1 is the rows kernel.
+    const kinds = [{ rows: false }, { rows: true }, { rows: false, wg: WIDE_REDUCTION_WG }];
     jobs.push({
       key,
-      cands: [false, true].map((rows) => ({
-        d: [layerNormPair(lib, { ...io, ...ws, T, d, eps: 1e-5, rows, label: "tune" })],
+      cands: kinds.map((k) => ({
+        d: [layerNormPair(lib, { ...io, ...ws, ...k, T, d, eps: 1e-5, label: "tune" })],
       })),
     });
   }
   if (jobs.length === 0) return profile;
   await keepFastest(gpu, jobs, { rounds: o.rounds ?? 3, reps: o.reps ?? 4 }, (j, at, ticks) => {
-    profile.norm.set(j.key, { rows: at === 1, ticks: ticksByKernel(j, ticks) });
+    const names = [
+      `layernorm_pair WG=${NORM_WG}`,
+      "layernorm_pair_rows",
+      `layernorm_pair WG=${WIDE_REDUCTION_WG}`,
+    ];
+    profile.norm.set(j.key, {
+      rows: at === 1,
+      ...(at === 2 ? { wg: WIDE_REDUCTION_WG } : {}),
+      ticks: Object.fromEntries(names.map((n, i) => [n, ticks[i]])),
+    });
   });
   scratch.forEach((b) => b.destroy());
   return profile;

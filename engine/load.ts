@@ -16,7 +16,7 @@ import { type Layer, layerEpilogue, type Linear, NeoxModel, type Weights } from 
 import type { WeightType } from "../kernels/kernel.ts";
 import { syntheticConfig } from "./pythia.ts";
 import { int8RowsFit, INTERLEAVE_MAX_BYTES, interleaveF16, interleaveInt8 } from "./ops.ts";
-import { tuneAttention, tuneFused, tuneMatmuls, tuneNorms } from "./autotune.ts";
+import { tuneArgmax, tuneAttention, tuneFused, tuneMatmuls, tuneNorms } from "./autotune.ts";
 import { persistTuning, restoreTuning } from "./tune_cache.ts";
 import { rowChunks, rowsPerChunk, syntheticModel } from "./synthetic.ts";
 
@@ -86,6 +86,7 @@ export async function loadModel(
     const { numHeads: H, headDim: hd, rotaryDims: rot } = model.cfg;
     await tuneAttention(gpu, model.lib, { H, hd, rot });
     if (model.cfg.parallelResidual) await tuneNorms(gpu, model.lib, model.cfg.hiddenSize);
+    await tuneArgmax(gpu, model.lib, model.cfg.vocabSize);
     await tuneFused(gpu, model);
     await persistTuning(gpu);
   }

@@ -10,10 +10,11 @@ import type { NeoxConfig } from "./config.ts";
 import { type Dispatch, KernelLibrary } from "../kernels/kernel.ts";
 import {
   type DeviceProfile,
+  tunedArgmaxWg,
   tunedAttention,
   tunedChoice,
   tunedFused,
-  tunedNormRows,
+  tunedNorm,
 } from "./autotune.ts";
 import { cacheMarks, type CachePolicy, MAX_CACHE_ENTRIES } from "./cache_policy.ts";
 import {
@@ -390,7 +391,7 @@ export class NeoxModel {
     const { state, tokens, x, h1, h2, qkv, q, ff, af, cosSin } = seq;
     // The measured attention kernel (engine/autotune.ts), else the device's default.
     const variant = this.naive ? undefined : tunedAttention(this.profile, heads, T);
-    const normRows = !this.naive && tunedNormRows(this.profile, d, T);
+    const normChoice = this.naive ? { rows: false } : tunedNorm(this.profile, d, T);
     // attention_rows, and attention_split in a one-token pass, rotate the queries and append
     // the keys and values themselves: one dispatch a layer fewer.
     const appendInAttention = !o.tree && appendsInAttention(variant, T);
@@ -430,7 +431,7 @@ export class NeoxModel {
           T,
           d,
           eps: cfg.layerNormEps,
-          rows: normRows,
+          ...normChoice,
         }));
       } else {
         out.push(norm("input_layernorm", l, L.inputLayernorm, x, h1));
@@ -510,7 +511,8 @@ export class NeoxModel {
         const V = cfg.vocabSize;
         const label = o.advance ? "argmax+advance" : "argmax";
         const row = rows - 1;
-        out.push(argmax(lib, { label, state, logits, tokens, V, row, T, advance: o.advance }));
+        const wg = this.naive ? undefined : tunedArgmaxWg(this.profile, V);
+        out.push(argmax(lib, { label, state, logits, tokens, V, row, T, advance: o.advance, wg }));
         return out;
       }
     }

@@ -18,8 +18,10 @@ import {
   deviceProfile,
   PROFILE_MAPS,
   TUNED_MATMUL_VARIANTS,
+  WIDE_REDUCTION_WG,
 } from "./autotune.ts";
 import type { Gpu } from "./device.ts";
+import { ARGMAX_WG, NORM_WG, TILE_LANES, WIDE_LANES } from "./ops.ts";
 import { writeFileAtomic } from "./output.ts";
 import { WGSL } from "../kernels/wgsl.ts";
 
@@ -90,6 +92,8 @@ function validMatmul(v: unknown): boolean {
   if (!isRecord(v) || !isTicks(v.ticks)) return false;
   if (!(TUNED_MATMUL_VARIANTS as readonly unknown[]).includes(v.variant)) return false;
   if (v.xRegs !== undefined && typeof v.xRegs !== "boolean") return false;
+  // Lanes set a workgroup size: only the two the kernels are tested at.
+  if (v.lanes !== undefined && v.lanes !== TILE_LANES && v.lanes !== WIDE_LANES) return false;
   return v.rpt === undefined || (Number.isInteger(v.rpt) && (v.rpt as number) >= 1);
 }
 
@@ -104,6 +108,11 @@ function validAttention(v: unknown): boolean {
 const validFlag = (flag: "rows" | "fused") => (v: unknown) =>
   isRecord(v) && isTicks(v.ticks) && typeof v[flag] === "boolean";
 
+/** Row reductions: the workgroup sizes the kernels are tested at. */
+const validNorm = (v: unknown) =>
+  validFlag("rows")(v) && isRecord(v) &&
+  (v.wg === undefined || [NORM_WG, ARGMAX_WG, WIDE_REDUCTION_WG].includes(v.wg as number));
+
 const validFused = (v: unknown) =>
   validFlag("fused")(v) && isRecord(v) &&
   (v.groups === undefined || (Number.isInteger(v.groups) && (v.groups as number) >= 1));
@@ -114,7 +123,7 @@ function validEntry(e: unknown): e is TuneCacheEntry {
   const all = (m: unknown, ok: (v: unknown) => boolean) =>
     isRecord(m) && Object.values(m).every(ok);
   return all(e.matmul, validMatmul) && all(e.attention, validAttention) &&
-    all(e.norm, validFlag("rows")) && all(e.fused, validFused);
+    all(e.norm, validNorm) && all(e.fused, validFused);
 }
 
 /**

@@ -8,9 +8,10 @@ struct Params { V: u32, row: u32, T: u32, _pad: u32 }
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read_write> tokens: array<u32>;
 
-// 32 invocations: on lavapipe 55-65 us against 94 us with 256 in one probe, all sizes alike
-// (69-98 us) in another (PERF.md); fewer slices to resume at each barrier.
-const WG = 32u;
+// WG invocations, set per pipeline (a power of two, tuned: engine/autotune.ts tuneArgmax). 32 on
+// lavapipe: 55-65 us against 94 us with 256 in one probe, all sizes alike (69-98 us) in another
+// (PERF.md), fewer slices to resume at each barrier; on a GPU each invocation's loads run one
+// after another, so more invocations take less time.
 #include "argmax_rows.wgsl"
 
 @compute @workgroup_size(WG)

@@ -1,7 +1,9 @@
 // Both LayerNorms of a parallel-residual block over the same rows in one dispatch:
 // y1[t, :] = norm(x[t, :]) * w1 + b1 and y2[t, :] = norm(x[t, :]) * w2 + b2, the mean and
 // biased variance computed once (layernorm.wgsl's two-pass math).
-// x, y1, y2: [T, d] f32; w1, b1, w2, b2: [d] f32. One workgroup per row.
+// x, y1, y2: [T, d] f32; w1, b1, w2, b2: [d] f32. One workgroup of WG per row, WG set per
+// pipeline (a power of two, tuned: engine/autotune.ts tuneNorms): 64 on the software adapter,
+// 256 on a GPU, where each invocation's loads of a 2560-wide row run one after another.
 struct Params { T: u32, d: u32, eps: f32, _pad: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -13,7 +15,6 @@ struct Params { T: u32, d: u32, eps: f32, _pad: u32 }
 @group(0) @binding(6) var<storage, read> b2: array<f32>;
 @group(0) @binding(7) var<storage, read_write> y2: array<f32>;
 
-const WG = 64u;
 #include "workgroup_reduce.wgsl"
 #include "row_stats.wgsl"
 

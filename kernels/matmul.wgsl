@@ -18,7 +18,7 @@ fn rowScale(n: u32) -> f32 { return 1.0; }
 
 #include "matmul_tile.wgsl"
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let lane = li % KL;
   let rg = li / KL;

@@ -32,7 +32,7 @@ fn xword(t: u32, k: u32) -> vec4f {
   return v;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let lane = li % KL;
   let rg = li / KL;

@@ -1,8 +1,10 @@
 // Shared by the tiled linear kernels (matmul, matmul_vec4, matmul_f16x8, matmul_int8,
 // matmul_int8x16): their parameters, the tile shape and the store epilogue.
-// A workgroup of 64 owns ROWS = RG * RPT output rows and TOK tokens; KL lanes split K so
-// neighbouring invocations read neighbouring weights; each keeps RPT x TOK partial sums.
-// TOK, RPT, FLAGS (and GROUP for int8) are set per pipeline. FLAGS (the epilogue's bias,
+// A workgroup of WG = RG * KL owns ROWS = RG * RPT output rows and TOK tokens; KL lanes split K
+// so neighbouring invocations read neighbouring weights; each keeps RPT x TOK partial sums.
+// TOK, RPT, KL, FLAGS (and GROUP for int8) are set per pipeline. KL 16 (a workgroup of 64) is
+// the software adapter's shape; KL 64 (256) gives a GPU's matrices of few rows and long K
+// (Pythia-2.8B's dense_4h_to_h: 2560 rows of 10240) four times the invocations in flight. FLAGS (the epilogue's bias,
 // activation and residual add; the uniform's `flags` word is what the naive oracles read) is a
 // constant because a software adapter runs a branch on a uniform as masked straight-line code:
 // with the flags in a uniform, lavapipe evaluated the exact GELU (its exp) and gathered the
@@ -11,20 +13,20 @@ struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32
 const ACCUMULATE = 1u;
 const BIAS = 8u;
 
-const KL = 16u;
 const RG = 4u;
+const WG = RG * KL;
 const ROWS = RG * RPT;
 const ACC = RPT * TOK;
 
-var<workgroup> part: array<f32, 64 * ACC>;
+var<workgroup> part: array<f32, WG * ACC>;
 
 // The end of a tiled linear kernel: sums the KL lane partials of each (row, token)
 // in `part` and writes bias, activation and (optionally) the residual add.
 // Needs at module scope: p, bias, y, part, KL, RPT, TOK, ROWS, ACC, ACCUMULATE, BIAS and
 // fn rowScale(n) -> f32 (1.0, or an int8 row's scale applied once to its sum).
 fn storeOutputs(li: u32, wgx: u32, t0: u32, nT: u32) {
-  // ROWS * TOK outputs may exceed the 64 invocations: stride over them.
-  for (var o = li; o < ROWS * TOK; o += 64u) {
+  // ROWS * TOK outputs may exceed the WG invocations: stride over them.
+  for (var o = li; o < ROWS * TOK; o += WG) {
     let row = o / TOK;
     let t = o % TOK;
     let n = wgx * ROWS + row;

@@ -215,9 +215,10 @@ struct Params { V: u32, row: u32, T: u32, _pad: u32 }
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read_write> tokens: array<u32>;
 
-// 32 invocations: on lavapipe 55-65 us against 94 us with 256 in one probe, all sizes alike
-// (69-98 us) in another (PERF.md); fewer slices to resume at each barrier.
-const WG = 32u;
+// WG invocations, set per pipeline (a power of two, tuned: engine/autotune.ts tuneArgmax). 32 on
+// lavapipe: 55-65 us against 94 us with 256 in one probe, all sizes alike (69-98 us) in another
+// (PERF.md), fewer slices to resume at each barrier; on a GPU each invocation's loads run one
+// after another, so more invocations take less time.
 #include "argmax_rows.wgsl"
 
 @compute @workgroup_size(WG)
@@ -1217,7 +1218,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   layernorm_pair: `// Both LayerNorms of a parallel-residual block over the same rows in one dispatch:
 // y1[t, :] = norm(x[t, :]) * w1 + b1 and y2[t, :] = norm(x[t, :]) * w2 + b2, the mean and
 // biased variance computed once (layernorm.wgsl's two-pass math).
-// x, y1, y2: [T, d] f32; w1, b1, w2, b2: [d] f32. One workgroup per row.
+// x, y1, y2: [T, d] f32; w1, b1, w2, b2: [d] f32. One workgroup of WG per row, WG set per
+// pipeline (a power of two, tuned: engine/autotune.ts tuneNorms): 64 on the software adapter,
+// 256 on a GPU, where each invocation's loads of a 2560-wide row run one after another.
 struct Params { T: u32, d: u32, eps: f32, _pad: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -1229,7 +1232,6 @@ struct Params { T: u32, d: u32, eps: f32, _pad: u32 }
 @group(0) @binding(6) var<storage, read> b2: array<f32>;
 @group(0) @binding(7) var<storage, read_write> y2: array<f32>;
 
-const WG = 64u;
 #include "workgroup_reduce.wgsl"
 #include "row_stats.wgsl"
 
@@ -1307,7 +1309,7 @@ fn rowScale(n: u32) -> f32 { return 1.0; }
 
 #include "matmul_tile.wgsl"
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let lane = li % KL;
   let rg = li / KL;
@@ -1349,7 +1351,7 @@ fn rowScale(n: u32) -> f32 { return 1.0; }
 
 #include "matmul_tile.wgsl"
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let lane = li % KL;
   let rg = li / KL;
@@ -1415,7 +1417,7 @@ fn xword(t: u32, k: u32) -> vec4f {
   return v;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let lane = li % KL;
   let rg = li / KL;
@@ -1676,7 +1678,7 @@ fn rowScale(n: u32) -> f32 { return select(1.0, scales[n], GROUP == 0u); }
 
 #include "matmul_tile.wgsl"
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let lane = li % KL;
   let rg = li / KL;
@@ -1942,9 +1944,11 @@ fn wload(i: u32) -> vec4u {
 `,
   matmul_tile: `// Shared by the tiled linear kernels (matmul, matmul_vec4, matmul_f16x8, matmul_int8,
 // matmul_int8x16): their parameters, the tile shape and the store epilogue.
-// A workgroup of 64 owns ROWS = RG * RPT output rows and TOK tokens; KL lanes split K so
-// neighbouring invocations read neighbouring weights; each keeps RPT x TOK partial sums.
-// TOK, RPT, FLAGS (and GROUP for int8) are set per pipeline. FLAGS (the epilogue's bias,
+// A workgroup of WG = RG * KL owns ROWS = RG * RPT output rows and TOK tokens; KL lanes split K
+// so neighbouring invocations read neighbouring weights; each keeps RPT x TOK partial sums.
+// TOK, RPT, KL, FLAGS (and GROUP for int8) are set per pipeline. KL 16 (a workgroup of 64) is
+// the software adapter's shape; KL 64 (256) gives a GPU's matrices of few rows and long K
+// (Pythia-2.8B's dense_4h_to_h: 2560 rows of 10240) four times the invocations in flight. FLAGS (the epilogue's bias,
 // activation and residual add; the uniform's \`flags\` word is what the naive oracles read) is a
 // constant because a software adapter runs a branch on a uniform as masked straight-line code:
 // with the flags in a uniform, lavapipe evaluated the exact GELU (its exp) and gathered the
@@ -1953,20 +1957,20 @@ struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32
 const ACCUMULATE = 1u;
 const BIAS = 8u;
 
-const KL = 16u;
 const RG = 4u;
+const WG = RG * KL;
 const ROWS = RG * RPT;
 const ACC = RPT * TOK;
 
-var<workgroup> part: array<f32, 64 * ACC>;
+var<workgroup> part: array<f32, WG * ACC>;
 
 // The end of a tiled linear kernel: sums the KL lane partials of each (row, token)
 // in \`part\` and writes bias, activation and (optionally) the residual add.
 // Needs at module scope: p, bias, y, part, KL, RPT, TOK, ROWS, ACC, ACCUMULATE, BIAS and
 // fn rowScale(n) -> f32 (1.0, or an int8 row's scale applied once to its sum).
 fn storeOutputs(li: u32, wgx: u32, t0: u32, nT: u32) {
-  // ROWS * TOK outputs may exceed the 64 invocations: stride over them.
-  for (var o = li; o < ROWS * TOK; o += 64u) {
+  // ROWS * TOK outputs may exceed the WG invocations: stride over them.
+  for (var o = li; o < ROWS * TOK; o += WG) {
     let row = o / TOK;
     let t = o % TOK;
     let n = wgx * ROWS + row;
@@ -2002,7 +2006,7 @@ fn rowScale(n: u32) -> f32 { return 1.0; }
 
 #include "matmul_tile.wgsl"
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let lane = li % KL;
   let rg = li / KL;

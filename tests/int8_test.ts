@@ -16,10 +16,12 @@ import {
   type Linear,
   linear,
   type MatmulChoice,
+  matmulTuning,
   readsWeightTexture,
   rowsTok,
   uniformXFits,
   weightTexture,
+  WIDE_LANES,
 } from "../engine/ops.ts";
 import { MAX_ACCUMULATORS } from "../engine/autotune.ts";
 import {
@@ -286,7 +288,7 @@ async function runCase(
 
 for (const naive of [false, true]) {
   for (const group of [0, 128]) {
-    const kernel = naive ? "matmul_int8_naive" : "matmul_int8 (TOK 1/4/8)";
+    const kernel = naive ? "matmul_int8_naive" : "matmul_int8 (TOK 1/4/8; int8x16 KL 16/64)";
     const scales = group === 0 ? "per channel" : "g128";
     Deno.test(
       `${kernel}, ${scales}: matches float64 on the dequantized weights`,
@@ -298,6 +300,13 @@ for (const naive of [false, true]) {
         for (const c of cases(group)) {
           const err = await runCase(gpu, { lib, naive }, c, seed++);
           assert.ok(err <= 1e-5, `${JSON.stringify(c)}: relative error ${err}`);
+          if (naive || c.K % 16 !== 0) continue;
+          // matmul_int8x16 in the wide workgroup the tuner offers (KL 64), RPT 1 and 4.
+          for (const rpt of [1, 4]) {
+            const variant = { ...matmulTuning("int8x16", c.T), rpt, lanes: WIDE_LANES };
+            const e = await runCase(gpu, { lib, variant }, c, seed++);
+            assert.ok(e <= 1e-5, `${JSON.stringify({ ...c, rpt })} KL 64: relative error ${e}`);
+          }
         }
       },
     );

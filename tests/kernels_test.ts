@@ -22,6 +22,7 @@ import {
   advance,
   appendsInAttention,
   argmax,
+  ARGMAX_WG,
   attention,
   attentionChoice,
   attentionName,
@@ -40,11 +41,13 @@ import {
   linear,
   type MatmulChoice,
   matmulChoice,
+  NORM_WG,
   readsWeightTexture,
   rotary,
   rotaryAppend,
   rowsTok,
   weightTexture,
+  WIDE_LANES,
 } from "../engine/ops.ts";
 import {
   refAttention,
@@ -55,7 +58,7 @@ import {
   refRotary,
 } from "./reference.ts";
 import { type SeededRandom, seededRandom } from "./seeded_random.ts";
-import { ATTENTION_SPLIT_LANES, MAX_ACCUMULATORS } from "../engine/autotune.ts";
+import { ATTENTION_SPLIT_LANES, MAX_ACCUMULATORS, WIDE_REDUCTION_WG } from "../engine/autotune.ts";
 
 /** Weight types of the float kernels (the int8 kernels have tests/int8_test.ts). */
 type FloatWeight = "f16" | "f32";
@@ -316,7 +319,7 @@ function matmulName(k: MatmulChoice): string {
   if (k.variant === "naive") return name;
   return `${name} TOK=${k.tok}${k.rpt === undefined ? "" : ` RPT=${k.rpt}`}${
     k.xRegs === undefined ? "" : ` XREGS=${Number(k.xRegs)}`
-  }`;
+  }${k.lanes === undefined ? "" : ` KL=${k.lanes}`}`;
 }
 
 const tiled = (tok: number): MatmulChoice => ({ variant: "tiled", tok });
@@ -375,6 +378,12 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
   // matmul_f16x8 reads f16 weights eight at a time: K % 8 == 0.
   const k8 = (c: MatmulCase) => ({ ...c, K: Math.ceil(c.K / 8) * 8 });
   for (const [j, k] of [f16x8(1, 4), f16x8(4, 4), f16x8(8, 4), f16x8(8, 2)].entries()) {
+    for (const c of halfCases(j)) rows.push(matmulRow(b, rnd, k, "f16", k8(c)));
+  }
+  // The wide workgroup (256 invocations, KL 64) the tuner offers where no interleaved copy
+  // exists, at the configurations it times (RPT 1 and 4; TOK 8 x RPT 4 fills 32 KiB).
+  const wide = [f16x8(1, 1), f16x8(4, 4), f16x8(8, 4)].map((k) => ({ ...k, lanes: WIDE_LANES }));
+  for (const [j, k] of wide.entries()) {
     for (const c of halfCases(j)) rows.push(matmulRow(b, rnd, k, "f16", k8(c)));
   }
   // matmul_rows over k8-interleaved f16 weights: any K (matmul_rows_any when K % 4 != 0),
@@ -543,8 +552,14 @@ function layernormPairRows(b: Bench, rnd: SeededRandom): Row[] {
     [17, 384, true],
     [9, 516, true],
   ];
-  return shapes.map(([T, d, rows]) => ({
-    kernel: rows ? "layernorm_pair_rows" : "layernorm_pair",
+  // The one-workgroup kernel at its default size and the tuner's wide one (256).
+  const kinds = shapes.flatMap((
+    [T, d, rows],
+  ): { T: number; d: number; rows: boolean; wg?: number }[] =>
+    rows ? [{ T, d, rows }] : [NORM_WG, WIDE_REDUCTION_WG].map((wg) => ({ T, d, rows, wg }))
+  );
+  return kinds.map(({ T, d, rows, wg }) => ({
+    kernel: rows ? "layernorm_pair_rows" : `layernorm_pair WG=${wg}`,
     shape: `T=${T} d=${d} (y1 then y2)`,
     tol: 5e-6,
     nmseTol: NMSE_F32,
@@ -564,6 +579,7 @@ function layernormPairRows(b: Bench, rnd: SeededRandom): Row[] {
         d,
         eps,
         rows,
+        wg,
       })]);
       const ref = (w: Float32Array, c: Float32Array) =>
         refLayerNorm(Float64Array.from(x), Float64Array.from(w), Float64Array.from(c), T, d, eps);
@@ -911,9 +927,13 @@ function argmaxRows(b: Bench, rnd: SeededRandom): Row[] {
     { V: 50304, ties: [40000, 40001, 50303], fill: "normal" },
     { V: 513, ties: [], fill: "zero" }, // all equal: index 0
   ];
-  // Every other case also commits the pass (ADVANCE: the one-token passes' tail).
-  return cases.map(({ V, ties, fill }, ci) => ({
-    kernel: "argmax",
+  // Every other case also commits the pass (ADVANCE: the one-token passes' tail); each at the
+  // default workgroup and the tuner's wide one.
+  const runs = [ARGMAX_WG, WIDE_REDUCTION_WG].flatMap((wg) =>
+    cases.map((c, ci) => ({ ...c, ci, wg }))
+  );
+  return runs.map(({ V, ties, fill, ci, wg }) => ({
+    kernel: `argmax WG=${wg}`,
     shape: `V=${V} ties=[${ties}] ${fill}${ci % 2 ? " +advance" : ""}`,
     tol: 0,
     nmseTol: 0,
@@ -935,7 +955,9 @@ function argmaxRows(b: Bench, rnd: SeededRandom): Row[] {
       const tok = b.buffer(tokens);
       const state = b.state(9, tokenPos);
       const advance = ci % 2 === 1;
-      b.run([argmax(b.lib, { state, logits: b.buffer(logits), tokens: tok, V, row, T, advance })]);
+      b.run([
+        argmax(b.lib, { state, logits: b.buffer(logits), tokens: tok, V, row, T, advance, wg }),
+      ]);
       const expect = tokens.slice();
       expect[tokenPos + T] = want;
       const committed = advance ? [9 + T, tokenPos + T] : [9, tokenPos];

@@ -4,11 +4,37 @@
  */
 import assert from "node:assert/strict";
 import { getGpu } from "../engine/device_deno.ts";
-import { readBuffer } from "../engine/device.ts";
+import { readBuffer, storageBuffer } from "../engine/device.ts";
 import { syntheticModel } from "../engine/load.ts";
-import { attentionChoice, type Linear, matmulChoice } from "../engine/ops.ts";
-import { emptyProfile, TUNE_BUCKETS, tunedChoice, tuneKey } from "../engine/autotune.ts";
-import { encodeDispatches } from "../kernels/kernel.ts";
+import {
+  ARGMAX_WG,
+  attentionChoice,
+  fill,
+  type Linear,
+  linear,
+  type MatmulChoice,
+  matmulChoice,
+  NORM_WG,
+  TILE_LANES,
+  tileFits,
+  WIDE_LANES,
+} from "../engine/ops.ts";
+import {
+  argmaxKey,
+  emptyProfile,
+  matmulName,
+  normKey,
+  TUNE_BUCKETS,
+  tuneArgmax,
+  tunedArgmaxWg,
+  tunedChoice,
+  tunedNorm,
+  tuneKey,
+  tuneMatmuls,
+  tuneNorms,
+  WIDE_REDUCTION_WG,
+} from "../engine/autotune.ts";
+import { encodeDispatches, KernelLibrary } from "../kernels/kernel.ts";
 
 Deno.test("matmulChoice: the engine's kernel per weight type and K", () => {
   const v = (wt: "f16" | "f32" | "int8", K: number, group = 0) =>
@@ -77,6 +103,96 @@ Deno.test("tunedChoice: a pass runs the matmul_rows loop order its token bucket 
   p.matmul.set(tuneKey(q, 4), { variant: "int8_rows", rpt: 8, ticks: {} });
   assert.deepEqual(tunedChoice(p, q, 3), { variant: "int8_rows", tok: 3, rpt: 8, xRegs: true });
   assert.equal(tunedChoice(p, { ...q, group: 0 } as Linear, 3).xRegs, undefined);
+  // A tiled winner in the wide workgroup keeps its lanes and rows; TOK follows T.
+  const big = { wt: "f16", N: 2560, K: 10240, chunks: [{}] } as unknown as Linear;
+  p.matmul.set(tuneKey(big, 8), { variant: "f16x8", rpt: 1, lanes: WIDE_LANES, ticks: {} });
+  assert.deepEqual(tunedChoice(p, big, 6), { variant: "f16x8", tok: 8, rpt: 1, lanes: 64 });
+  assert.deepEqual(tunedChoice(p, big, 1), matmulChoice(big, 1));
+});
+
+Deno.test("tuneMatmuls: weights without interleaved copies time f16x8 in 64 and 256 lanes", async () => {
+  // A matrix as Pythia-2.8B's are loaded (over INTERLEAVE_MAX_BYTES: no interleaved copy, so
+  // no matmul_rows candidates): before the wide workgroup it had no candidates and no entry.
+  const gpu = await getGpu();
+  const lib = new KernelLibrary(gpu.device);
+  const [N, K] = [96, 1040];
+  const buf = storageBuffer(gpu, N * K * 2, "W");
+  const m: Linear = { N, K, wt: "f16", chunks: [{ buf, rowStart: 0, rows: N }], bias: null };
+  const enc = gpu.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  encodeDispatches(pass, [
+    fill(lib, { out: buf, count: N * K, type: "f16", seed: 7, scale: 0.05, offset: 0 }),
+  ]);
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
+  const profile = await tuneMatmuls(gpu, lib, [{ m }], { rounds: 1 });
+  const x = storageBuffer(
+    gpu,
+    16 * K * 4,
+    "x",
+    Float32Array.from({ length: 16 * K }, (_v, i) => Math.sin(i)),
+  );
+  for (const T of TUNE_BUCKETS) {
+    const t = profile.matmul.get(tuneKey(m, T));
+    assert(t, `an entry for T <= ${T}`);
+    const cands: MatmulChoice[] = [
+      { variant: "f16x8", rpt: 4 },
+      { variant: "f16x8", rpt: 1, lanes: WIDE_LANES },
+      { variant: "f16x8", rpt: 4, lanes: WIDE_LANES },
+    ];
+    const names = cands.filter((c) =>
+      tileFits(gpu.device.limits, { ...c, tok: matmulChoice(m, T).tok })
+    ).map(matmulName);
+    assert.deepEqual(Object.keys(t.ticks).sort(), names.sort());
+    // The kept one is the fastest timed, and a pass of T tokens runs it with its lanes.
+    const best = Object.entries(t.ticks).reduce((b, e) => e[1] < b[1] ? e : b)[0];
+    assert.equal(matmulName(t), best);
+    const c = tunedChoice(profile, m, T);
+    assert.equal(c.lanes ?? TILE_LANES, t.lanes ?? TILE_LANES);
+    // It computes what the naive oracle does.
+    const ys = [c, "naive" as const].map((variant) => {
+      const y = storageBuffer(gpu, T * N * 4, "y");
+      const e = gpu.device.createCommandEncoder();
+      const p = e.beginComputePass();
+      encodeDispatches(p, linear(lib, m, { x, y, T, variant }));
+      p.end();
+      gpu.device.queue.submit([e.finish()]);
+      return readBuffer(gpu, y).then((b) => new Float32Array(b));
+    });
+    const [got, want] = await Promise.all(ys);
+    want.forEach((v, i) =>
+      assert(Math.abs(got[i] - v) <= 1e-4 * (1 + Math.abs(v)), `T=${T} y[${i}]`)
+    );
+  }
+});
+
+Deno.test("tuneNorms and tuneArgmax: each workgroup size timed, the fastest kept", async () => {
+  const gpu = await getGpu();
+  const lib = new KernelLibrary(gpu.device);
+  const d = 104, V = 3001;
+  const profile = await tuneArgmax(gpu, lib, V, { rounds: 1 });
+  await tuneNorms(gpu, lib, d, { rounds: 1 });
+  const fastest = (t: Record<string, number>) =>
+    Object.entries(t).reduce((b, e) => e[1] < b[1] ? e : b)[0];
+  const a = profile.norm.get(argmaxKey(V))!;
+  assert.deepEqual(Object.keys(a.ticks), [
+    `argmax WG=${ARGMAX_WG}`,
+    `argmax WG=${WIDE_REDUCTION_WG}`,
+  ]);
+  assert.equal(`argmax WG=${a.wg ?? ARGMAX_WG}`, fastest(a.ticks));
+  assert.equal(tunedArgmaxWg(profile, V), a.wg);
+  for (const T of TUNE_BUCKETS) {
+    const n = profile.norm.get(normKey(d, T))!;
+    const names = [
+      `layernorm_pair WG=${NORM_WG}`,
+      "layernorm_pair_rows",
+      `layernorm_pair WG=${WIDE_REDUCTION_WG}`,
+    ];
+    assert.deepEqual(Object.keys(n.ticks), names);
+    const kept = n.rows ? names[1] : `layernorm_pair WG=${n.wg ?? NORM_WG}`;
+    assert.equal(kept, fastest(n.ticks), `T <= ${T}`);
+    assert.deepEqual(tunedNorm(profile, d, T), { rows: n.rows, wg: n.wg });
+  }
 });
 
 Deno.test("attentionChoice: all scores when 17 KiB fit, tiles under 16 KiB", () => {

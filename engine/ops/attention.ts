@@ -54,7 +54,12 @@ export interface LayerNormPairOptions extends OpPlace {
    * shape a software adapter runs fastest; default: one workgroup per row.
    */
   rows?: boolean;
+  /** The one-workgroup-per-row kernel's invocations (a power of two); default 64. */
+  wg?: number;
 }
+
+/** Invocations of layernorm_pair's workgroup unless tuned otherwise (lavapipe's). */
+export const NORM_WG = 64;
 
 /**
  * Invocations per workgroup of the one-invocation-per-row kernels (layernorm_pair_rows,
@@ -73,7 +78,9 @@ export function layerNormPair(lib: KernelLibrary, o: LayerNormPairOptions): Disp
   const kernel = o.rows ? "layernorm_pair_rows" : "layernorm_pair";
   return lib.dispatch(
     o.label ?? "layer_norm_pair",
-    o.rows ? lib.pipeline(kernel, "f32", { WGS: ROWS_WGS }) : lib.pipeline(kernel),
+    o.rows
+      ? lib.pipeline(kernel, "f32", { WGS: ROWS_WGS })
+      : lib.pipeline(kernel, "f32", { WG: o.wg ?? NORM_WG }),
     [
       lib.uniform([T, d, o.eps, 0], [2]),
       o.x,

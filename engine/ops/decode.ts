@@ -14,13 +14,18 @@ export interface ArgmaxOptions extends OpPlace {
   T: number;
   /** Then commit the pass as {@link advance} does (the one-token passes' tail). */
   advance?: boolean;
+  /** Invocations of its one workgroup (a power of two); default {@link ARGMAX_WG}. */
+  wg?: number;
 }
+
+/** argmax's invocations unless tuned otherwise (lavapipe's). */
+export const ARGMAX_WG = 32;
 
 /** tokens[tokenPos + T] = argmax(logits[row]) (first index on ties). Before `advance`. */
 export function argmax(lib: KernelLibrary, o: ArgmaxOptions): Dispatch {
   return lib.dispatch(
     o.label ?? "argmax",
-    lib.pipeline("argmax", "f32", { ADVANCE: o.advance ? 1 : 0 }),
+    lib.pipeline("argmax", "f32", { ADVANCE: o.advance ? 1 : 0, WG: o.wg ?? ARGMAX_WG }),
     [
       lib.uniform([o.V, o.row, o.T, 0]),
       o.state,

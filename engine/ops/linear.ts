@@ -234,6 +234,27 @@ export interface MatmulChoice {
    * bucket's 16-token timing, and took longer than one of 9 tokens on lavapipe (PERF.md).
    */
   xRegs?: boolean;
+  /**
+   * Tiled kernels (matmul_tile.wgsl): lanes splitting K, KL; the workgroup is 4 x KL. Default
+   * {@link TILE_LANES}; {@link WIDE_LANES} is the tuner's candidate for a GPU.
+   */
+  lanes?: number;
+}
+
+/** Lanes over K of a tiled matmul workgroup by default (a workgroup of 64). */
+export const TILE_LANES = 16;
+
+/**
+ * The wide tiled workgroup's lanes (256 invocations): on an H200 the 64-invocation f16x8 read
+ * Pythia-2.8B's dense_4h_to_h (2560 rows of 10240) at 258 GB/s, its 160 workgroups too few to
+ * keep the memory busy (PERF.md).
+ */
+export const WIDE_LANES = 64;
+
+/** Whether a tiled choice's workgroup memory (4 KL x RPT x TOK partial sums) fits the device. */
+export function tileFits(limits: GPUSupportedLimits, c: MatmulChoice): boolean {
+  const acc = (c.rpt ?? 4) * (c.tok ?? 1);
+  return 4 * (c.lanes ?? TILE_LANES) * acc * F32 <= limits.maxComputeWorkgroupStorageSize;
 }
 
 /**
@@ -297,6 +318,7 @@ function matmulKernel(
   const group: Record<string, number> = int8 ? { GROUP: m.group ?? 0 } : {};
   const rpt = c.rpt ?? 4;
   const tok = c.tok ?? 1;
+  const KL = c.lanes ?? TILE_LANES;
   switch (c.variant) {
     case "naive":
       return {
@@ -308,10 +330,16 @@ function matmulKernel(
       };
     case "tiled":
       check(!int8, "the tiled float matmul needs f16 or f32 weights");
-      return { name: "matmul", wt: m.wt, consts: { TOK: tok }, rows: 8, tok };
+      return { name: "matmul", wt: m.wt, consts: { TOK: tok, KL }, rows: 8, tok };
     case "vec4":
       check(!int8 && m.K % 4 === 0, `matmul_vec4 needs float weights and K % 4 == 0 (K=${m.K})`);
-      return { name: "matmul_vec4", wt: m.wt, consts: { TOK: tok, RPT: rpt }, rows: 4 * rpt, tok };
+      return {
+        name: "matmul_vec4",
+        wt: m.wt,
+        consts: { TOK: tok, RPT: rpt, KL },
+        rows: 4 * rpt,
+        tok,
+      };
     case "f16x8":
       check(
         m.wt === "f16" && m.K % 8 === 0,
@@ -321,7 +349,7 @@ function matmulKernel(
       return {
         name: "matmul_f16x8",
         wt: "f32",
-        consts: { TOK: tok, RPT: rpt },
+        consts: { TOK: tok, RPT: rpt, KL },
         rows: 4 * rpt,
         tok,
       };
@@ -330,7 +358,7 @@ function matmulKernel(
       return {
         name: "matmul_int8",
         wt: m.wt,
-        consts: { TOK: tok, RPT: rpt, ...group },
+        consts: { TOK: tok, RPT: rpt, KL, ...group },
         rows: 4 * rpt,
         tok,
       };
@@ -381,7 +409,7 @@ function matmulKernel(
       return {
         name: "matmul_int8x16",
         wt: "f32",
-        consts: { TOK: tok, RPT: rpt, ...group },
+        consts: { TOK: tok, RPT: rpt, KL, ...group },
         rows: 4 * rpt,
         tok,
       };
