@@ -35,7 +35,7 @@ export const HELP =
     [--draft DIR --k K|auto [--k-policy optimal|heuristic] [--device dev.json]]
     [--draft DIR --tree W1,W2,.. | --tree auto --tree-budget N]
     [--cache full|sink --cache-size C --sinks 4 --compress-at F]
-    [--quant int8] [--temperature T --top-p P --seed S] [--stop-at-eos] --json
+    [--quant int8] [--temperature T --top-p P --seed S] [--stop-at-eos] [--no-tune] --json
   Greedy unless --temperature > 0 (then softmax(logits/T), within the top-p nucleus when
   --top-p P < 1, seeded by --seed S, an integer 0..4294967295; random seed by default,
   reported in metrics). With --draft, speculative decoding: greedy output identical to the
@@ -52,6 +52,8 @@ export const HELP =
   --tree auto --tree-budget N (default 16, at most 63): a dynamic tree of N nodes over
   round(sqrt(N)) depths, rebuilt on the GPU every round from the nodes of highest
   cumulative draft probability (EAGLE-2 style).
+  --no-tune: the engine's rule kernels, none timed at load and the tuning cache neither read
+  nor written (to compare with the tuned choices, as .ci/gpu_check does).
   --json prints {"tokens","text","rounds","metrics"}.`;
 
 /** Runs `generate`. */
@@ -75,6 +77,7 @@ export async function run(args: string[]): Promise<void> {
     "top-p": { type: "string" },
     seed: { type: "string" },
     "stop-at-eos": { type: "boolean" },
+    "no-tune": { type: "boolean" },
     json: { type: "boolean" },
   });
   if (f.help) return void console.log(HELP);
@@ -170,12 +173,13 @@ export async function run(args: string[]): Promise<void> {
     }
   }
   const gpu = await getGpu();
-  const target = await loadModel(gpu, modelDir, { quant });
+  const tune = !f["no-tune"];
+  const target = await loadModel(gpu, modelDir, { quant, tune });
   let tokens: number[];
   let metrics: Record<string, unknown>;
   let rounds: number[] | undefined;
   if (draftDir && tree) {
-    const draft = await loadModel(gpu, draftDir, { quant: draftQuant });
+    const draft = await loadModel(gpu, draftDir, { quant: draftQuant, tune });
     const timer = gpu.hasTimestamps ? new GpuTimer(gpu, 2048) : undefined;
     const r = await treeGenerate(target, draft, ids, {
       tree,
@@ -210,7 +214,7 @@ export async function run(args: string[]): Promise<void> {
       weightBytes: target.weightBytes + draft.weightBytes,
     };
   } else if (draftDir) {
-    const draft = await loadModel(gpu, draftDir, { quant: draftQuant });
+    const draft = await loadModel(gpu, draftDir, { quant: draftQuant, tune });
     const timer = gpu.hasTimestamps ? new GpuTimer(gpu, 2048) : undefined;
     const r = await speculativeGenerate(target, draft, ids, {
       k,
@@ -279,7 +283,7 @@ export async function run(args: string[]): Promise<void> {
   }
   if (quant) {
     // Quality of the int8 target against its own fp16 weights on the prompt + output.
-    const fp = await loadModel(gpu, modelDir);
+    const fp = await loadModel(gpu, modelDir, { tune });
     metrics.quant = {
       mode: quant,
       ...(await quantQuality(fp, target, [...ids, ...tokens].slice(0, 512))),

@@ -12,11 +12,11 @@ const target = "models/pydoc-neox-20m";
 const draft = "models/pydoc-neox-2.5m";
 
 /** Runs `deno run -A mod.ts ...args`; returns stdout, failing on a non-zero exit. */
-async function cli(args: string[]): Promise<string> {
+async function cli(args: string[], env: Record<string, string> = {}): Promise<string> {
   const r = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "mod.ts", ...args],
     cwd: root,
-    env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1" },
+    env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(120_000),
@@ -72,6 +72,26 @@ Deno.test("generate --json: same tokens twice, plain and with --draft", async ()
     assert.equal(a.tokens.length, Number(flags[flags.indexOf("--max-new-tokens") + 1]));
     assert.deepEqual(keep(b), keep(a), `generate ${flags.join(" ")}`);
     if (flags.includes("--draft")) assert.ok(a.rounds.length > 0);
+  }
+});
+
+Deno.test("generate --no-tune: the rule kernels give the tuned run's tokens, no tuning file", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "neox-notune-" });
+  const cache = `${tmp}/tuning.json`;
+  try {
+    const flags = ["--prompt", "def parse(argv):", "--max-new-tokens", "16", "--json"];
+    for (const extra of [[], ["--draft", draft, "--k", "3"]]) {
+      const args = ["generate", "--model", target, ...flags, ...extra];
+      const tuned = JSON.parse(await cli(args, { NEOX_TUNE_CACHE: cache }));
+      await Deno.stat(cache); // the tuned load wrote its choices there
+      await Deno.remove(cache);
+      const rule = JSON.parse(await cli([...args, "--no-tune"], { NEOX_TUNE_CACHE: cache }));
+      assert.deepEqual(rule.tokens, tuned.tokens, `generate ${extra.join(" ")}`);
+      // Nothing timed, nothing written: the file a tuned load writes stays absent.
+      await assert.rejects(Deno.stat(cache), Deno.errors.NotFound);
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
   }
 });
 
