@@ -454,18 +454,48 @@ export function attentionKey(s: Omit<HeadShape, "T">, T: number): string {
   return `attention H=${s.H} hd=${s.hd} rot=${s.rot} T<=${bucket(T)}`;
 }
 
-/** The attention kernel for heads `s` in a pass of T tokens: measured, else the default. */
+/** Key of a one-token pass's attention timed at L cached entries alone (L of the tune lengths). */
+export function attentionLengthKey(s: Omit<HeadShape, "T">, L: number): string {
+  return `${attentionKey(s, 1)} L=${L}`;
+}
+
+/**
+ * The tuned length nearest to `cacheLen` attended keys, on a log scale (64 up to 128, 256
+ * above): which of the per-length one-token choices a pass over that cache runs.
+ */
+export function nearestTuneLength(cacheLen: number): number {
+  const Ls = ATTENTION_TUNE_LENGTHS;
+  let best: number = Ls[0];
+  for (const L of Ls) {
+    if (Math.abs(Math.log(cacheLen / L)) < Math.abs(Math.log(cacheLen / best))) best = L;
+  }
+  return best;
+}
+
+/**
+ * The attention kernel for heads `s` in a pass of T tokens: measured, else the default. A
+ * one-token pass told the keys it attends (`cacheLen`, as plain decoding knows them) runs the
+ * kernel measured at the nearest tuned length alone: attention_split wins at 256 cached entries
+ * and attention_rows at the bench's ~52 on lavapipe, and with their sum's choice the decode step
+ * was slower than a verify of 2 tokens (PERF.md).
+ */
 export function tunedAttention(
   profile: DeviceProfile | null,
   s: Omit<HeadShape, "T">,
   T: number,
+  cacheLen?: number,
 ): AttentionVariant | undefined {
+  if (T === 1 && cacheLen !== undefined) {
+    const v = profile?.attention.get(attentionLengthKey(s, nearestTuneLength(cacheLen)))?.variant;
+    if (v) return v;
+  }
   return profile?.attention.get(attentionKey(s, T))?.variant;
 }
 
 /**
  * Times the attention kernels for heads `s` at each token bucket over each of
- * ATTENTION_TUNE_LENGTHS cached entries (their sum counts): the device's default
+ * ATTENTION_TUNE_LENGTHS cached entries (their sum counts; for one token, also each length
+ * alone: {@link attentionLengthKey}): the device's default
  * (attention.wgsl or its tiled fallback) and, where the shape allows it, the barrier-free
  * attention_rows and attention_split at each of ATTENTION_SPLIT_LANES; records the fastest.
  */
@@ -489,7 +519,12 @@ export async function tuneAttention(
   const jobs: { key: string; cands: { v: AttentionVariant; d: Dispatch[] }[] }[] = [];
   for (const T of TUNE_BUCKETS) {
     const key = attentionKey(s, T);
-    if (profile.attention.has(key)) continue;
+    // One token: each length alone too (a tuning cache written before them lacks them).
+    const alone = T === 1
+      ? ATTENTION_TUNE_LENGTHS.map((L) => attentionLengthKey(s, L))
+        .filter((k) => !profile.attention.has(k))
+      : [];
+    if (profile.attention.has(key) && alone.length === 0) continue;
     // One dispatch over each of ATTENTION_TUNE_LENGTHS cached entries: a candidate's time is
     // their sum.
     const places = ATTENTION_TUNE_LENGTHS.map((L) => {
@@ -518,7 +553,15 @@ export async function tuneAttention(
           rotaryAppend(lib, { ...s, ...b, T, qkv, label: "tune" }),
           attention(lib, { ...s, ...b, T, variant: v, label: "tune" }),
         ];
-    jobs.push({ key, cands: variants.map((v) => ({ v, d: places.flatMap((b) => run(v, b)) })) });
+    if (!profile.attention.has(key)) {
+      jobs.push({ key, cands: variants.map((v) => ({ v, d: places.flatMap((b) => run(v, b)) })) });
+    }
+    ATTENTION_TUNE_LENGTHS.forEach((L, i) => {
+      const k = attentionLengthKey(s, L);
+      if (alone.includes(k)) {
+        jobs.push({ key: k, cands: variants.map((v) => ({ v, d: run(v, places[i]) })) });
+      }
+    });
   }
   if (jobs.length === 0) return profile;
   await keepFastest(gpu, jobs, { rounds: o.rounds ?? 3, reps: o.reps ?? 2 }, (j, at, ticks) => {

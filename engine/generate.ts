@@ -154,9 +154,16 @@ export async function greedyGenerate(
   gpu.device.queue.submit([enc.finish()]);
   await gpuIdle(gpu);
   const t1 = performance.now();
-  const step = draw
-    ? [...seq.plan(1, { logits: "last", argmax: false, advance: true }), draw]
-    : seq.plan(1, { logits: "last", argmax: true, advance: true });
+  // Step k (k >= 1) appends token k's entry and attends ids.length + k keys (a sink cache at
+  // most its size): the plan of that length picks the one-token attention measured nearest to
+  // it (engine/autotune.ts tunedAttention).
+  const cache = seq.opts.cache ?? FULL_CACHE;
+  const step = (k: number) => {
+    const cacheLen = Math.min(ids.length + k, cache.kind === "sink" ? cache.size : Infinity);
+    return draw
+      ? [...seq.plan(1, { logits: "last", argmax: false, advance: true, cacheLen }), draw]
+      : seq.plan(1, { logits: "last", argmax: true, advance: true, cacheLen });
+  };
   const per = opts.stepsPerSubmit ?? 32;
   for (let done = 1; done < maxNewTokens;) {
     const n = Math.min(per, maxNewTokens - done);
@@ -164,12 +171,12 @@ export async function greedyGenerate(
     if (opts.hook) {
       for (let i = 0; i < n; i++) {
         const pass = beginPass(enc, opts.hook, "target");
-        encodeDispatches(pass, step);
+        encodeDispatches(pass, step(done + i));
         pass.end();
       }
     } else {
       const pass = enc.beginComputePass();
-      for (let i = 0; i < n; i++) encodeDispatches(pass, step);
+      for (let i = 0; i < n; i++) encodeDispatches(pass, step(done + i));
       pass.end();
     }
     gpu.device.queue.submit([enc.finish()]);

@@ -10,6 +10,7 @@ import type { NeoxConfig } from "./config.ts";
 import { type Dispatch, KernelLibrary } from "../kernels/kernel.ts";
 import {
   type DeviceProfile,
+  nearestTuneLength,
   tunedArgmaxWg,
   tunedAttention,
   tunedChoice,
@@ -110,6 +111,13 @@ export interface PassOptions {
    * [nodes, 4] u32 buffer (kernels/tree.wgsl) and are rotated by their depth.
    */
   tree?: GPUBuffer;
+  /**
+   * One-token passes: the keys the pass attends (cache length + 1, or the sink cache's
+   * window), where the caller knows it (plain decoding). It picks the attention kernel measured
+   * at the nearest tuned length (engine/autotune.ts tunedAttention); without it, the one
+   * measured over all of them.
+   */
+  cacheLen?: number;
 }
 
 /** Capacity of a sequence's buffers. */
@@ -255,7 +263,8 @@ export class Sequence {
 
   /** The dispatches of one pass of T tokens, built once per (T, options). */
   plan(T: number, o: PassOptions): Dispatch[] {
-    const key = `${T}|${o.logits}|${o.argmax}|${o.advance}|${o.tree?.label ?? ""}`;
+    const len = T === 1 && o.cacheLen !== undefined ? nearestTuneLength(o.cacheLen) : "";
+    const key = `${T}|${o.logits}|${o.argmax}|${o.advance}|${o.tree?.label ?? ""}|${len}`;
     let p = this.#plans.get(key);
     if (!p) {
       if (T > this.opts.maxT) throw new Error(`pass of ${T} tokens exceeds maxT ${this.opts.maxT}`);
@@ -390,7 +399,7 @@ export class NeoxModel {
     const heads = { T, H: cfg.numHeads, hd: cfg.headDim, rot: cfg.rotaryDims };
     const { state, tokens, x, h1, h2, qkv, q, ff, af, cosSin } = seq;
     // The measured attention kernel (engine/autotune.ts), else the device's default.
-    const variant = this.naive ? undefined : tunedAttention(this.profile, heads, T);
+    const variant = this.naive ? undefined : tunedAttention(this.profile, heads, T, o.cacheLen);
     const normChoice = this.naive ? { rows: false } : tunedNorm(this.profile, d, T);
     // attention_rows, and attention_split in a one-token pass, rotate the queries and append
     // the keys and values themselves: one dispatch a layer fewer.

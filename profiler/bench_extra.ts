@@ -6,7 +6,7 @@
  */
 import { ATTENTION_TUNE_LENGTHS, matmulName } from "../engine/autotune.ts";
 import type { PassName } from "../engine/hooks.ts";
-import { attentionName } from "../engine/ops.ts";
+import { ARGMAX_WG, attentionName, NORM_WG } from "../engine/ops.ts";
 import type { NeoxModel, Sequence } from "../engine/model.ts";
 import type { GpuTimer } from "./gpu_timer.ts";
 import { timePass } from "./kernel_profile.ts";
@@ -93,13 +93,18 @@ export function tunedLines(model: NeoxModel): string[] {
   return [
     ...[...p.matmul].map(([k, v]) => `${k}: ${matmulName(v)} (${ticks(v.ticks)} ticks)`),
     ...[...p.attention].map(([k, v]) =>
-      `${k} (${ATTENTION_TUNE_LENGTHS.join(" + ")} cached): ${attentionName(v.variant)} (${
-        ticks(v.ticks)
-      } ticks)`
+      `${k}${k.includes(" L=") ? "" : ` (${ATTENTION_TUNE_LENGTHS.join(" + ")} cached)`}: ${
+        attentionName(v.variant)
+      } (${ticks(v.ticks)} ticks)`
     ),
-    ...[...p.norm].map(([k, v]) =>
-      `${k}: ${v.rows ? "layernorm_pair_rows" : "layernorm_pair"} (${ticks(v.ticks)} ticks)`
-    ),
+    ...[...p.norm].map(([k, v]) => {
+      const kernel = v.rows
+        ? "layernorm_pair_rows"
+        : k.startsWith("argmax")
+        ? `argmax WG=${v.wg ?? ARGMAX_WG}`
+        : `layernorm_pair WG=${v.wg ?? NORM_WG}`;
+      return `${k}: ${kernel} (${ticks(v.ticks)} ticks)`;
+    }),
     ...[...p.fused].map(([k, v]) =>
       `one-token pass, ${k} (${ATTENTION_TUNE_LENGTHS.join(" + ")} cached): ${
         !v.fused ? "layer by layer" : (v.groups ?? 1) > 1 ? `split G=${v.groups}` : "decode_layer"

@@ -399,6 +399,8 @@ export async function calibrateCosts(
               argmax: !verify,
               advance: false,
               tree: trees?.get(T),
+              // A one-token pass runs what plain decoding runs at this length.
+              cacheLen: L + T,
             });
             // The first round warms up (later rounds follow a pass of the same model).
             const ms = await timePlan(gpu, timer, plan, reps, round === 0);

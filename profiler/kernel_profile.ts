@@ -115,7 +115,8 @@ export async function profileKernels(
       `profileKernels: cache length ${cacheLen} + ${T} tokens exceed the sequence's capacity ${capacity}`,
     );
   }
-  const plan = seq.plan(T, passOptions);
+  // The keys a one-token pass attends: it runs what plain decoding runs at that length.
+  const plan = seq.plan(T, { ...passOptions, cacheLen: cacheLen + T });
   if (plan.length > timer.capacity) {
     throw new NeoxError(`profileKernels: ${plan.length} dispatches exceed the timer's capacity`);
   }
@@ -192,7 +193,7 @@ export async function timePass(
   const reps = Math.max(1, o.reps ?? 5);
   const cacheLen = o.cacheLen ?? Math.max(0, Math.min(capacity >> 1, capacity - T));
   const start = passOptions.advance ? Math.max(0, cacheLen - reps) : cacheLen;
-  const plan = seq.plan(T, passOptions);
+  const plan = seq.plan(T, { ...passOptions, cacheLen: cacheLen + T });
   timer.reset();
   seq.setState(start, start);
   const enc = gpu.device.createCommandEncoder();

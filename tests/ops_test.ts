@@ -6,9 +6,11 @@ import assert from "node:assert/strict";
 import { getGpu } from "../engine/device_deno.ts";
 import { readBuffer, storageBuffer } from "../engine/device.ts";
 import { syntheticModel } from "../engine/load.ts";
+import { greedyGenerate, sequenceFor } from "../engine/generate.ts";
 import {
   ARGMAX_WG,
   attentionChoice,
+  attentionName,
   fill,
   type Linear,
   linear,
@@ -21,11 +23,16 @@ import {
 } from "../engine/ops.ts";
 import {
   argmaxKey,
+  ATTENTION_TUNE_LENGTHS,
+  attentionKey,
+  attentionLengthKey,
   emptyProfile,
   matmulName,
+  nearestTuneLength,
   normKey,
   TUNE_BUCKETS,
   tuneArgmax,
+  tuneAttention,
   tunedArgmaxWg,
   tunedChoice,
   tunedNorm,
@@ -193,6 +200,71 @@ Deno.test("tuneNorms and tuneArgmax: each workgroup size timed, the fastest kept
     assert.equal(kept, fastest(n.ticks), `T <= ${T}`);
     assert.deepEqual(tunedNorm(profile, d, T), { rows: n.rows, wg: n.wg });
   }
+});
+
+Deno.test("a one-token pass told its cache length runs the attention measured nearest to it", async () => {
+  assert.deepEqual([1, 52, 90, 128, 129, 256, 4000].map(nearestTuneLength), [
+    64,
+    64,
+    64,
+    64,
+    256,
+    256,
+    256,
+  ]);
+  const gpu = await getGpu();
+  const model = syntheticModel(gpu, "pythia-14m");
+  const s = { H: model.cfg.numHeads, hd: model.cfg.headDim, rot: model.cfg.rotaryDims };
+  const p = emptyProfile("test");
+  p.attention.set(attentionKey(s, 1), { variant: { variant: "split", lanes: 8 }, ticks: {} });
+  p.attention.set(attentionLengthKey(s, 64), { variant: { variant: "rows" }, ticks: {} });
+  p.attention.set(attentionLengthKey(s, 256), {
+    variant: { variant: "split", lanes: 32 },
+    ticks: {},
+  });
+  model.profile = p;
+  const seq = sequenceFor(model, 3, 300, 0);
+  try {
+    const kernel = (cacheLen?: number) =>
+      seq.plan(1, { logits: "last", argmax: true, advance: true, cacheLen })
+        .find((d) => d.meta.op === "attention")!.meta.kernel;
+    assert.equal(kernel(52), "attention_rows");
+    assert.equal(kernel(300), "attention_split");
+    assert.equal(kernel(undefined), "attention_split");
+    assert.notEqual(
+      seq.plan(1, { logits: "last", argmax: true, advance: true, cacheLen: 300 }),
+      seq.plan(1, { logits: "last", argmax: true, advance: true, cacheLen: 52 }),
+    );
+    // Plain decoding tells each step the keys it attends: prompt + k at step k.
+    const told: (number | undefined)[] = [];
+    const plan = seq.plan.bind(seq);
+    seq.plan = (T, o) => {
+      if (T === 1) told.push(o.cacheLen);
+      return plan(T, o);
+    };
+    await greedyGenerate(model, [5, 6, 7], 6, { sequence: seq });
+    assert.deepEqual(told, [4, 5, 6, 7, 8]);
+  } finally {
+    seq.destroy();
+    model.destroy();
+  }
+});
+
+Deno.test("tuneAttention: a one-token pass is timed at each cache length alone too", async () => {
+  const gpu = await getGpu();
+  const lib = new KernelLibrary(gpu.device);
+  const s = { H: 3, hd: 16, rot: 8 };
+  const profile = await tuneAttention(gpu, lib, s, { rounds: 1, reps: 1 });
+  const names = Object.keys(profile.attention.get(attentionKey(s, 1))!.ticks);
+  for (const L of ATTENTION_TUNE_LENGTHS) {
+    const t = profile.attention.get(attentionLengthKey(s, L));
+    assert(t, `an entry at ${L} cached`);
+    assert.deepEqual(Object.keys(t.ticks), names);
+    const best = Object.entries(t.ticks).reduce((b, e) => e[1] < b[1] ? e : b)[0];
+    assert.equal(attentionName(t.variant), best);
+  }
+  // Only one-token passes get them.
+  assert.equal([...profile.attention.keys()].filter((k) => k.includes(" L=")).length, 2);
 });
 
 Deno.test("attentionChoice: all scores when 17 KiB fit, tiles under 16 KiB", () => {

@@ -13,7 +13,7 @@ import { getGpu } from "../engine/device_deno.ts";
 import type { Gpu } from "../engine/device.ts";
 import { loadModel } from "../engine/load.ts";
 import { greedyGenerate } from "../engine/generate.ts";
-import { TUNE_BUCKETS, tuneKey } from "../engine/autotune.ts";
+import { ATTENTION_TUNE_LENGTHS, TUNE_BUCKETS, tuneKey } from "../engine/autotune.ts";
 import {
   kernelSourcesHash,
   readTuneCache,
@@ -90,7 +90,12 @@ Deno.test("tuning cache: a load times what the file lacks and writes it", async 
       assert(t.length >= 2 && t.every((x) => x > 0), `${key}: ${JSON.stringify(m.ticks)}`);
       assert.deepEqual(model.profile!.matmul.get(key), m);
     }
-    assert(Object.keys(e.attention).length === TUNE_BUCKETS.length, "attention per bucket");
+    // One per bucket, and the one-token pass's at each tuned length alone.
+    assert.deepEqual(
+      Object.keys(e.attention).length,
+      TUNE_BUCKETS.length + ATTENTION_TUNE_LENGTHS.length,
+      "attention per bucket and per length",
+    );
     assert(Object.keys(e.fused).length === 1, "the one-token pass choice");
   });
 });
@@ -136,7 +141,10 @@ Deno.test("tuning cache: a later load reads the file's choices and times no matm
     }
     // What it lacked (attention, norms, the one-token pass) was timed and added.
     const e = (await readTuneCache(path)).devices[tuneIdentity(gpu)];
-    assert.equal(Object.keys(e.attention).length, TUNE_BUCKETS.length);
+    assert.equal(
+      Object.keys(e.attention).length,
+      TUNE_BUCKETS.length + ATTENTION_TUNE_LENGTHS.length,
+    );
     assert.deepEqual((e.matmul[keys[0]] as { ticks: unknown }).ticks, { crafted: 1 });
     assert(e.measuredAt > at, e.measuredAt);
     assert("another adapter" in (await readTuneCache(path)).devices, "other entries kept");
