@@ -85,7 +85,16 @@ export interface DeviceProfile {
    * One-token passes by `fusedKey`: whether one dispatch per layer won, and with how many
    * workgroups (1: decode_layer; more: decode_layer_split; absent: 1).
    */
-  fused: Map<string, { fused: boolean; groups?: number; ticks: Record<string, number> }>;
+  fused: Map<
+    string,
+    {
+      fused: boolean;
+      groups?: number;
+      /** Layer by layer: the bucket whose matmul choices it runs (absent: 1). */
+      matmulT?: number;
+      ticks: Record<string, number>;
+    }
+  >;
   /**
    * Where choices measured by an earlier process came from (engine/tune_cache.ts); absent
    * when every choice was measured by this one.
@@ -221,18 +230,27 @@ export function matmulName(c: Pick<MatmulChoice, "variant" | "rpt" | "xRegs" | "
  * The kernel for `m` in a pass of T tokens: the profile's measured choice (TOK re-derived for
  * T, the loop order the one timed), else the rule of `matmulChoice`.
  */
-export function tunedChoice(profile: DeviceProfile | null, m: Linear, T: number): MatmulChoice {
+export function tunedChoice(
+  profile: DeviceProfile | null,
+  m: Linear,
+  T: number,
+  runT = T,
+): MatmulChoice {
+  // `runT`: the pass's own tokens where it runs the choices of passes of T (a one-token pass
+  // on the T <= 4 bucket's, where tuneFused measured them faster).
   const t = profile?.matmul.get(tuneKey(m, T));
-  if (!t) return matmulChoice(m, T);
-  if (t.lanes !== undefined) return { ...matmulTuning(t.variant, T), rpt: t.rpt, lanes: t.lanes };
+  if (!t) return matmulChoice(m, runT);
+  if (t.lanes !== undefined) {
+    return { ...matmulTuning(t.variant, runT), rpt: t.rpt, lanes: t.lanes };
+  }
   if (isRowsVariant(t.variant)) {
     // The loop order it was timed with: by the default (TOK <= RPT) at T, passes of 5-8
     // tokens ran the order their bucket's 16-token timing had not, and on lavapipe took
     // longer than passes of 9 (PERF.md).
     const xRegs = t.xRegs ?? rowsTok(bucket(T)) <= (t.rpt ?? 1);
-    return { variant: t.variant, tok: rowsTok(T), rpt: t.rpt, xRegs };
+    return { variant: t.variant, tok: rowsTok(runT), rpt: t.rpt, xRegs };
   }
-  return matmulTuning(t.variant, T);
+  return matmulTuning(t.variant, runT);
 }
 
 /**
@@ -706,6 +724,9 @@ export async function tuneNorms(
   return profile;
 }
 
+/** A one-dispatch layer's name in reports: decode_layer, or split over G workgroups. */
+const fusedName = (g: number) => g === 1 ? "decode_layer" : `split G=${g}`;
+
 /**
  * A one-dispatch layer (decode_layer, decode_layer_split) is taken only when its pass is faster
  * than this fraction of the layer-by-layer one: decode_layer runs each layer in one workgroup,
@@ -729,6 +750,27 @@ export function tunedFused(profile: DeviceProfile | null, c: NeoxConfig): number
   const f = profile?.fused.get(fusedKey(c));
   return f?.fused ? f.groups ?? 1 : null;
 }
+
+/**
+ * The token bucket whose matmul choices a layer-by-layer one-token pass of this shape runs: 1,
+ * or ONE_TOKEN_ALT_BUCKET where tuneFused measured that pass faster on them.
+ */
+export function oneTokenMatmulT(profile: DeviceProfile | null, c: NeoxConfig): number {
+  return profile?.fused.get(fusedKey(c))?.matmulT ?? 1;
+}
+
+/**
+ * The bucket whose matmul choices tuneFused also times a whole one-token pass on: each matmul's
+ * T <= 1 choice is timed alone, after a flush, and on lavapipe the pass ran slower on them
+ * than a verify of 2 tokens on the T <= 4 choices (6.7-6.9 ms against 6.7, PERF.md).
+ */
+export const ONE_TOKEN_ALT_BUCKET = 4;
+
+/**
+ * A one-token pass on ONE_TOKEN_ALT_BUCKET's matmuls is kept where it is faster than this
+ * fraction of the pass on the T <= 1 ones (within it, the per-matmul timings stand).
+ */
+export const ALT_BUCKET_MARGIN = 0.97;
 
 /**
  * Times a whole one-token pass of `model` (logits and argmax) layer by layer with the tuned
@@ -756,26 +798,36 @@ export async function tuneFused(
     // head): a one-dispatch layer is a candidate only where it fits at every tuned length
     // (pythia-70m fits 65 slots, not 257, in 32 KiB). Longer caches fall back to layer by
     // layer in buildPass.
-    const groups = [0, 1, ...LAYER_GROUPS].filter((g) =>
-      g === 0 || seqs.every((seq) => model.fusedLayersFit(seq, g))
+    const groups = [1, ...LAYER_GROUPS].filter((g) =>
+      seqs.every((seq) => model.fusedLayersFit(seq, g))
     );
-    if (groups.length === 1) return profile;
+    // Layer by layer on the T <= 1 matmul choices, on ONE_TOKEN_ALT_BUCKET's, then the fused.
+    const alt = ONE_TOKEN_ALT_BUCKET;
+    const names = ["layers", `layers T<=${alt} matmuls`, ...groups.map(fusedName)];
     const jobs = seqs.map((seq) => ({
-      cands: groups.map((g) => ({
-        d: g === 0 ? model.buildPass(seq, 1, opts) : model.fusedPass(seq, opts, g)!,
-      })),
+      cands: [
+        { d: model.buildPass(seq, 1, { ...opts, matmulT: 1 }) },
+        { d: model.buildPass(seq, 1, { ...opts, matmulT: alt }) },
+        ...groups.map((g) => ({ d: model.fusedPass(seq, opts, g)! })),
+      ],
     }));
     // Pipelines compiled and first runs done before the timed rounds.
     await timeCandidates(gpu, jobs, { rounds: 1, reps: 1 });
     const samples = await timeCandidates(gpu, jobs, { rounds: o.rounds ?? 5, reps: o.reps ?? 3 });
-    const t = groups.map((_g, i) => samples.reduce((sum, s) => sum + Math.min(...s[i]), 0));
+    const t = names.map((_n, i) => samples.reduce((sum, s) => sum + Math.min(...s[i]), 0));
     if (!t.every((v) => v > 0)) return profile;
-    const best = t.reduce((b, v, i) => i > 0 && v < t[b] ? i : b, 1);
-    const name = (g: number) => g === 0 ? "layers" : g === 1 ? "decode_layer" : `split G=${g}`;
+    const useAlt = t[1] < ALT_BUCKET_MARGIN * t[0];
+    const layers = useAlt ? t[1] : t[0];
+    const best = groups.length === 0
+      ? -1
+      : groups.reduce((b, _g, i) => t[2 + i] < t[2 + b] ? i : b, 0);
+    const fused = best >= 0 && t[2 + best] < FUSED_MARGIN * layers;
     profile.fused.set(key, {
-      fused: t[best] < FUSED_MARGIN * t[0],
-      groups: groups[best],
-      ticks: Object.fromEntries(groups.map((g, i) => [name(g), t[i]])),
+      fused,
+      ...(best >= 0 ? { groups: groups[best] } : {}),
+      // The fused candidates ran embed_out on the T <= 1 choice: kept only layer by layer.
+      ...(useAlt && !fused ? { matmulT: alt } : {}),
+      ticks: Object.fromEntries(names.map((n, i) => [n, t[i]])),
     });
   } finally {
     seqs.forEach((s) => s.destroy());

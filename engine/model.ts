@@ -11,6 +11,7 @@ import { type Dispatch, KernelLibrary } from "../kernels/kernel.ts";
 import {
   type DeviceProfile,
   nearestTuneLength,
+  oneTokenMatmulT,
   tunedArgmaxWg,
   tunedAttention,
   tunedChoice,
@@ -118,6 +119,11 @@ export interface PassOptions {
    * measured over all of them.
    */
   cacheLen?: number;
+  /**
+   * One-token passes layer by layer: run the matmul choices of this token bucket (the tuner's
+   * whole-pass comparison, engine/autotune.ts tuneFused; default: the profile's measured one).
+   */
+  matmulT?: number;
 }
 
 /** Capacity of a sequence's buffers. */
@@ -406,6 +412,8 @@ export class NeoxModel {
     const appendInAttention = !o.tree && appendsInAttention(variant, T);
     const attQkv = appendInAttention ? qkv : undefined;
     const attLabel = appendInAttention ? "rotary+kv_append+attention" : "attention";
+    // The bucket whose matmul choices a one-token pass runs (tuneFused measured which).
+    const mT = T === 1 ? o.matmulT ?? oneTokenMatmulT(this.profile, cfg) : T;
     const norm = (label: string, layer: number, n: LayerNormWeights, x: GPUBuffer, y: GPUBuffer) =>
       layerNorm(lib, { label, layer, x, y, norm: n, T, d, eps: cfg.layerNormEps });
     const mm = (
@@ -415,7 +423,16 @@ export class NeoxModel {
       x: GPUBuffer,
       y: GPUBuffer,
       more: Partial<LinearOptions> = {},
-    ) => linear(lib, m, { label, layer, x, y, T, variant: this.#choose(m, more.T ?? T), ...more });
+    ) =>
+      linear(lib, m, {
+        label,
+        layer,
+        x,
+        y,
+        T,
+        variant: this.#choose(m, more.T ?? T, more.T === undefined ? mT : more.T),
+        ...more,
+      });
     const epilogue = (which: LayerMatrix) => layerEpilogue(cfg, which);
     const groups = T === 1 && !o.tree && !this.naive ? tunedFused(this.profile, this.cfg) : null;
     if (groups !== null) {
@@ -492,8 +509,9 @@ export class NeoxModel {
   }
 
   /** The measured matmul kernel for `m` in a pass of T tokens (the naive one in naive mode). */
-  #choose(m: Linear, T: number): MatmulChoice {
-    return this.naive ? { variant: "naive" } : tunedChoice(this.profile, m, T);
+  /** The kernel for m in a pass of T tokens: the choice measured for passes of `lookupT`. */
+  #choose(m: Linear, T: number, lookupT = T): MatmulChoice {
+    return this.naive ? { variant: "naive" } : tunedChoice(this.profile, m, lookupT, T);
   }
 
   /**
@@ -514,7 +532,11 @@ export class NeoxModel {
         y: logits,
         T: rows,
         xRow: T - rows,
-        variant: this.#choose(w.embedOut, rows),
+        variant: this.#choose(
+          w.embedOut,
+          rows,
+          T === 1 ? o.matmulT ?? oneTokenMatmulT(this.profile, cfg) : rows,
+        ),
       }));
       if (o.argmax) {
         const V = cfg.vocabSize;

@@ -17,6 +17,7 @@ import {
   type DeviceProfile,
   deviceProfile,
   PROFILE_MAPS,
+  TUNE_BUCKETS,
   TUNED_MATMUL_VARIANTS,
   WIDE_REDUCTION_WG,
 } from "./autotune.ts";
@@ -115,7 +116,8 @@ const validNorm = (v: unknown) =>
 
 const validFused = (v: unknown) =>
   validFlag("fused")(v) && isRecord(v) &&
-  (v.groups === undefined || (Number.isInteger(v.groups) && (v.groups as number) >= 1));
+  (v.groups === undefined || (Number.isInteger(v.groups) && (v.groups as number) >= 1)) &&
+  (v.matmulT === undefined || (TUNE_BUCKETS as readonly unknown[]).includes(v.matmulT));
 
 /** Whether `e` is a well-formed entry (every choice one the engine can run). */
 function validEntry(e: unknown): e is TuneCacheEntry {
@@ -211,8 +213,18 @@ export async function persistTuning(gpu: Gpu): Promise<void> {
   if (!path || entries === 0 || entries === saved.get(id)) return;
   const file = await readTuneCache(path);
   const old = file.devices[id];
-  if (old) mergeIntoProfile(p, old);
-  file.devices[id] = entryOfProfile(p, new Date().toISOString());
+  // The file keeps what this process did not measure, merged into a copy: merged into the
+  // process's profile, the old choices of a model loaded later would stand (calibrate loads the
+  // draft, writes, then loads the target, whose old choices then came back untimed).
+  const merged: DeviceProfile = {
+    ...p,
+    matmul: new Map(p.matmul),
+    attention: new Map(p.attention),
+    norm: new Map(p.norm),
+    fused: new Map(p.fused),
+  };
+  if (old) mergeIntoProfile(merged, old);
+  file.devices[id] = entryOfProfile(merged, new Date().toISOString());
   const keep = Object.entries(file.devices)
     .sort((a, b) => b[1].measuredAt.localeCompare(a[1].measuredAt))
     .slice(0, TUNE_CACHE_DEVICES);

@@ -107,7 +107,11 @@ export function tunedLines(model: NeoxModel): string[] {
     }),
     ...[...p.fused].map(([k, v]) =>
       `one-token pass, ${k} (${ATTENTION_TUNE_LENGTHS.join(" + ")} cached): ${
-        !v.fused ? "layer by layer" : (v.groups ?? 1) > 1 ? `split G=${v.groups}` : "decode_layer"
+        !v.fused
+          ? `layer by layer${v.matmulT ? ` (T<=${v.matmulT} matmuls)` : ""}`
+          : (v.groups ?? 1) > 1
+          ? `split G=${v.groups}`
+          : "decode_layer"
       } (${ticks(v.ticks)} ticks)`
     ),
   ];

@@ -11,7 +11,13 @@ import assert from "node:assert/strict";
 import { readBuffer } from "../engine/device.ts";
 import { getGpu } from "../engine/device_deno.ts";
 import { loadModel, syntheticModel } from "../engine/load.ts";
-import { ATTENTION_TUNE_LENGTHS, tunedFused, tuneFused } from "../engine/autotune.ts";
+import {
+  ALT_BUCKET_MARGIN,
+  ATTENTION_TUNE_LENGTHS,
+  fusedKey,
+  tunedFused,
+  tuneFused,
+} from "../engine/autotune.ts";
 import type { NeoxModel, Sequence } from "../engine/model.ts";
 import {
   type CachePolicy,
@@ -114,6 +120,12 @@ Deno.test("tuneFused: a one-dispatch layer is timed only where it fits every tun
   try {
     const profile = await tuneFused(gpu, model, { rounds: 1, reps: 1 });
     const groups = tunedFused(profile, model.cfg);
+    // Layer by layer is timed on the T <= 1 matmul choices and on the T <= 4 ones; the latter
+    // is kept only where it was faster by ALT_BUCKET_MARGIN and no fused layer won.
+    const e = profile.fused.get(fusedKey(model.cfg))!;
+    const [t1, t4] = [e.ticks["layers"], e.ticks["layers T<=4 matmuls"]];
+    assert(t1 > 0 && t4 > 0, JSON.stringify(e.ticks));
+    assert.equal(e.matmulT, t4 < ALT_BUCKET_MARGIN * t1 && !e.fused ? 4 : undefined);
     if (groups !== null) {
       for (const L of ATTENTION_TUNE_LENGTHS) {
         const seq = model.newSequence({ capacity: L + 1, maxTokens: L + 2, maxT: 1 });

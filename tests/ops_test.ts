@@ -27,9 +27,11 @@ import {
   attentionKey,
   attentionLengthKey,
   emptyProfile,
+  fusedKey,
   matmulName,
   nearestTuneLength,
   normKey,
+  oneTokenMatmulT,
   TUNE_BUCKETS,
   tuneArgmax,
   tuneAttention,
@@ -244,6 +246,38 @@ Deno.test("a one-token pass told its cache length runs the attention measured ne
     };
     await greedyGenerate(model, [5, 6, 7], 6, { sequence: seq });
     assert.deepEqual(told, [4, 5, 6, 7, 8]);
+  } finally {
+    seq.destroy();
+    model.destroy();
+  }
+});
+
+Deno.test("a one-token pass runs the matmul choices of the bucket tuneFused kept", async () => {
+  const gpu = await getGpu();
+  const model = syntheticModel(gpu, "pythia-14m");
+  const p = emptyProfile("test");
+  const qkv = model.weights.layers[0].queryKeyValue;
+  p.matmul.set(tuneKey(qkv, 1), { variant: "rows", rpt: 4, ticks: {} });
+  p.matmul.set(tuneKey(qkv, 4), { variant: "rows", rpt: 16, ticks: {} });
+  model.profile = p;
+  const seq = model.newSequence({ capacity: 8, maxTokens: 8, maxT: 1 });
+  try {
+    const rpt = (matmulT?: number) => {
+      const plan = model.buildPass(seq, 1, {
+        logits: "last",
+        argmax: true,
+        advance: true,
+        matmulT,
+      });
+      const d = plan.find((d) => d.label === "query_key_value")!;
+      return JSON.parse(d.pipeline.label.split("|")[2]).RPT;
+    };
+    assert.equal(rpt(), 4);
+    assert.equal(rpt(4), 16);
+    p.fused.set(fusedKey(model.cfg), { fused: false, matmulT: 4, ticks: {} });
+    assert.equal(rpt(), 16);
+    assert.equal(rpt(1), 4);
+    assert.equal(oneTokenMatmulT(p, model.cfg), 4);
   } finally {
     seq.destroy();
     model.destroy();

@@ -159,15 +159,21 @@ Deno.test("tuning cache: calibrate's refresh times every shape again", async () 
   await withCacheFile(async (path) => {
     const gpu = await adapterNamed("refresh");
     const keys = draftKeys(await loadModel(gpu, DRAFT, { tune: false }));
-    await writeCache(path, { [tuneIdentity(gpu)]: craftedEntry(keys, "2026-01-02T03:04:05Z") });
+    // A second model loaded after the first one's choices were written (as calibrate loads
+    // the draft, then the target): the file's old choices must not come back through that write.
+    const SECOND = "synthetic:pythia-14m";
+    const second = draftKeys(await loadModel(gpu, SECOND, { tune: false }));
+    const crafted = craftedEntry([...keys, ...second], "2026-01-02T03:04:05Z");
+    await writeCache(path, { [tuneIdentity(gpu)]: crafted });
     refreshTuning(gpu);
     const model = await loadModel(gpu, DRAFT);
     assert.equal(model.profile?.restored, undefined);
+    const model2 = await loadModel(gpu, SECOND);
     const e = (await readTuneCache(path)).devices[tuneIdentity(gpu)];
-    for (const key of keys) {
+    for (const key of [...keys, ...second]) {
       const m = e.matmul[key] as { ticks: Record<string, number> };
       assert(!("crafted" in m.ticks), `${key} timed again: ${JSON.stringify(m.ticks)}`);
-      assert.deepEqual(model.profile!.matmul.get(key), m);
+      assert.deepEqual(model2.profile!.matmul.get(key), m);
     }
   });
 });
