@@ -614,6 +614,17 @@ export function normKey(d: number, T: number): string {
   return `layernorm_pair d=${d} T<=${bucket(T)}`;
 }
 
+/**
+ * A row reduction's kernel in reports and tick names: layernorm_pair_rows, or layernorm_pair or
+ * argmax (by the profile key) at its workgroup size.
+ */
+export function reductionName(key: string, r: { rows: boolean; wg?: number }): string {
+  if (r.rows) return "layernorm_pair_rows";
+  return key.startsWith("argmax")
+    ? `argmax WG=${r.wg ?? ARGMAX_WG}`
+    : `layernorm_pair WG=${r.wg ?? NORM_WG}`;
+}
+
 /** Key of an argmax over V logits in the profile. */
 export function argmaxKey(V: number): string {
   return `argmax V=${V}`;
@@ -653,16 +664,15 @@ export async function tuneArgmax(
   const state = storageBuffer(gpu, 16, "tune state");
   const logits = storageBuffer(gpu, V * 4, "tune logits");
   const tokens = storageBuffer(gpu, 64, "tune tokens");
-  const wgs = [ARGMAX_WG, WIDE_REDUCTION_WG];
-  const cands = wgs.map((wg) => ({
+  // Its default (ARGMAX_WG) and the wide one.
+  const kinds: TunedReduction["wg"][] = [undefined, WIDE_REDUCTION_WG];
+  const cands = kinds.map((wg) => ({
     d: [argmax(lib, { state, logits, tokens, V, row: 0, T: 1, wg, label: "tune" })],
   }));
   await keepFastest(gpu, [{ cands }], { rounds: o.rounds ?? 3, reps: o.reps ?? 4 }, (_j, at, t) => {
-    profile.norm.set(key, {
-      rows: false,
-      ...(at === 0 ? {} : { wg: wgs[at] }),
-      ticks: Object.fromEntries(wgs.map((wg, i) => [`argmax WG=${wg}`, t[i]])),
-    });
+    const name = (wg?: number) => reductionName(key, { rows: false, wg });
+    const ticks = Object.fromEntries(kinds.map((wg, i) => [name(wg), t[i]]));
+    profile.norm.set(key, { rows: false, ...(kinds[at] ? { wg: kinds[at] } : {}), ticks });
   });
   [state, logits, tokens].forEach((b) => b.destroy());
   return profile;
@@ -689,6 +699,12 @@ export async function tuneNorms(
     return b;
   };
   const norm = () => ({ weight: param(d, "tune w"), bias: param(d, "tune b") });
+  // The default workgroup (NORM_WG), the rows kernel and the wide workgroup.
+  const kinds: { rows: boolean; wg?: number }[] = [
+    { rows: false },
+    { rows: true },
+    { rows: false, wg: WIDE_REDUCTION_WG },
+  ];
   for (const T of TUNE_BUCKETS) {
     const key = normKey(d, T);
     if (profile.norm.has(key)) continue;
@@ -698,8 +714,6 @@ export async function tuneNorms(
       y2: param(T * d, "tune y2"),
     };
     const ws = { norm1: norm(), norm2: norm() };
-    // [NORM_WG, rows, WIDE_REDUCTION_WG]: index 1 is the rows kernel.
-    const kinds = [{ rows: false }, { rows: true }, { rows: false, wg: WIDE_REDUCTION_WG }];
     jobs.push({
       key,
       cands: kinds.map((k) => ({
@@ -708,17 +722,9 @@ export async function tuneNorms(
     });
   }
   if (jobs.length === 0) return profile;
-  await keepFastest(gpu, jobs, { rounds: o.rounds ?? 3, reps: o.reps ?? 4 }, (j, at, ticks) => {
-    const names = [
-      `layernorm_pair WG=${NORM_WG}`,
-      "layernorm_pair_rows",
-      `layernorm_pair WG=${WIDE_REDUCTION_WG}`,
-    ];
-    profile.norm.set(j.key, {
-      rows: at === 1,
-      ...(at === 2 ? { wg: WIDE_REDUCTION_WG } : {}),
-      ticks: Object.fromEntries(names.map((n, i) => [n, ticks[i]])),
-    });
+  await keepFastest(gpu, jobs, { rounds: o.rounds ?? 3, reps: o.reps ?? 4 }, (j, at, t) => {
+    const ticks = Object.fromEntries(kinds.map((k, i) => [reductionName(j.key, k), t[i]]));
+    profile.norm.set(j.key, { ...kinds[at], ticks });
   });
   scratch.forEach((b) => b.destroy());
   return profile;

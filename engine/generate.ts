@@ -5,7 +5,7 @@
  */
 import { gpuIdle, readBuffer, storageBuffer } from "./device.ts";
 import type { NeoxModel, Sequence } from "./model.ts";
-import { encodeDispatches } from "../kernels/kernel.ts";
+import { type Dispatch, encodeDispatches } from "../kernels/kernel.ts";
 import { NeoxError } from "./errors.ts";
 import { beginPass, type PassHook } from "./hooks.ts";
 import {
@@ -158,11 +158,13 @@ export async function greedyGenerate(
   // most its size): the plan of that length picks the one-token attention measured nearest to
   // it (engine/autotune.ts tunedAttention).
   const cache = seq.opts.cache ?? FULL_CACHE;
+  const withDraw = new Map<Dispatch[], Dispatch[]>(); // a plan and the draw after it, built once
   const step = (k: number) => {
     const cacheLen = Math.min(ids.length + k, cache.kind === "sink" ? cache.size : Infinity);
-    return draw
-      ? [...seq.plan(1, { logits: "last", argmax: false, advance: true, cacheLen }), draw]
-      : seq.plan(1, { logits: "last", argmax: true, advance: true, cacheLen });
+    const plan = seq.plan(1, { logits: "last", argmax: !draw, advance: true, cacheLen });
+    if (!draw) return plan;
+    if (!withDraw.has(plan)) withDraw.set(plan, [...plan, draw]);
+    return withDraw.get(plan)!;
   };
   const per = opts.stepsPerSubmit ?? 32;
   for (let done = 1; done < maxNewTokens;) {

@@ -412,8 +412,7 @@ export class NeoxModel {
     const appendInAttention = !o.tree && appendsInAttention(variant, T);
     const attQkv = appendInAttention ? qkv : undefined;
     const attLabel = appendInAttention ? "rotary+kv_append+attention" : "attention";
-    // The bucket whose matmul choices a one-token pass runs (tuneFused measured which).
-    const mT = T === 1 ? o.matmulT ?? oneTokenMatmulT(this.profile, cfg) : T;
+    const mT = this.#matmulT(T, o);
     const norm = (label: string, layer: number, n: LayerNormWeights, x: GPUBuffer, y: GPUBuffer) =>
       layerNorm(lib, { label, layer, x, y, norm: n, T, d, eps: cfg.layerNormEps });
     const mm = (
@@ -508,10 +507,17 @@ export class NeoxModel {
     return out;
   }
 
-  /** The measured matmul kernel for `m` in a pass of T tokens (the naive one in naive mode). */
-  /** The kernel for m in a pass of T tokens: the choice measured for passes of `lookupT`. */
+  /**
+   * The measured matmul kernel for `m` in a pass of T tokens (the naive one in naive mode): the
+   * choice measured for passes of `lookupT` ({@link #matmulT}), run at T.
+   */
   #choose(m: Linear, T: number, lookupT = T): MatmulChoice {
     return this.naive ? { variant: "naive" } : tunedChoice(this.profile, m, lookupT, T);
+  }
+
+  /** The token bucket whose matmul choices a pass of T runs (tuneFused measured it for T = 1). */
+  #matmulT(T: number, o: PassOptions): number {
+    return T === 1 ? o.matmulT ?? oneTokenMatmulT(this.profile, this.cfg) : T;
   }
 
   /**
@@ -532,11 +538,7 @@ export class NeoxModel {
         y: logits,
         T: rows,
         xRow: T - rows,
-        variant: this.#choose(
-          w.embedOut,
-          rows,
-          T === 1 ? o.matmulT ?? oneTokenMatmulT(this.profile, cfg) : rows,
-        ),
+        variant: this.#choose(w.embedOut, rows, T === 1 ? this.#matmulT(T, o) : rows),
       }));
       if (o.argmax) {
         const V = cfg.vocabSize;

@@ -109,10 +109,13 @@ function validAttention(v: unknown): boolean {
 const validFlag = (flag: "rows" | "fused") => (v: unknown) =>
   isRecord(v) && isTicks(v.ticks) && typeof v[flag] === "boolean";
 
-/** Row reductions: the workgroup sizes the kernels are tested at. */
-const validNorm = (v: unknown) =>
-  validFlag("rows")(v) && isRecord(v) &&
-  (v.wg === undefined || [NORM_WG, ARGMAX_WG, WIDE_REDUCTION_WG].includes(v.wg as number));
+/** A row reduction by its key: the workgroup sizes each kernel is tested at (argmax: no rows). */
+function validNorm(key: string, v: unknown): boolean {
+  if (!validFlag("rows")(v) || !isRecord(v)) return false;
+  const argmax = key.startsWith("argmax");
+  const sizes = [argmax ? ARGMAX_WG : NORM_WG, WIDE_REDUCTION_WG];
+  return !(argmax && v.rows) && (v.wg === undefined || sizes.includes(v.wg as number));
+}
 
 const validFused = (v: unknown) =>
   validFlag("fused")(v) && isRecord(v) &&
@@ -125,7 +128,8 @@ function validEntry(e: unknown): e is TuneCacheEntry {
   const all = (m: unknown, ok: (v: unknown) => boolean) =>
     isRecord(m) && Object.values(m).every(ok);
   return all(e.matmul, validMatmul) && all(e.attention, validAttention) &&
-    all(e.norm, validNorm) && all(e.fused, validFused);
+    isRecord(e.norm) && Object.entries(e.norm).every(([k, v]) => validNorm(k, v)) &&
+    all(e.fused, validFused);
 }
 
 /**

@@ -4,9 +4,10 @@
 // so neighbouring invocations read neighbouring weights; each keeps RPT x TOK partial sums.
 // TOK, RPT, KL, FLAGS (and GROUP for int8) are set per pipeline. KL 16 (a workgroup of 64) is
 // the software adapter's shape; KL 64 (256) gives a GPU's matrices of few rows and long K
-// (Pythia-2.8B's dense_4h_to_h: 2560 rows of 10240) four times the invocations in flight. FLAGS (the epilogue's bias,
-// activation and residual add; the uniform's `flags` word is what the naive oracles read) is a
-// constant because a software adapter runs a branch on a uniform as masked straight-line code:
+// (Pythia-2.8B's dense_4h_to_h: 2560 rows of 10240) four times the invocations in flight.
+// FLAGS (the epilogue's bias, activation and residual add; the uniform's `flags` word is what
+// the naive oracles read) is a constant because a software adapter runs a branch on a uniform
+// as masked straight-line code:
 // with the flags in a uniform, lavapipe evaluated the exact GELU (its exp) and gathered the
 // bias for every output of every linear layer, whatever the flags said (PERF.md).
 struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32, flags: u32, _pad: u32 }

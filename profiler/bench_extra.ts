@@ -4,9 +4,9 @@
  * smoothly: monotone in T) with the target and draft steps timed in the same rounds, and the
  * measured matmul choices of engine/autotune.ts.
  */
-import { ATTENTION_TUNE_LENGTHS, matmulName } from "../engine/autotune.ts";
+import { ATTENTION_TUNE_LENGTHS, matmulName, reductionName } from "../engine/autotune.ts";
 import type { PassName } from "../engine/hooks.ts";
-import { ARGMAX_WG, attentionName, NORM_WG } from "../engine/ops.ts";
+import { attentionName } from "../engine/ops.ts";
 import type { NeoxModel, Sequence } from "../engine/model.ts";
 import type { GpuTimer } from "./gpu_timer.ts";
 import { timePass } from "./kernel_profile.ts";
@@ -97,14 +97,7 @@ export function tunedLines(model: NeoxModel): string[] {
         attentionName(v.variant)
       } (${ticks(v.ticks)} ticks)`
     ),
-    ...[...p.norm].map(([k, v]) => {
-      const kernel = v.rows
-        ? "layernorm_pair_rows"
-        : k.startsWith("argmax")
-        ? `argmax WG=${v.wg ?? ARGMAX_WG}`
-        : `layernorm_pair WG=${v.wg ?? NORM_WG}`;
-      return `${k}: ${kernel} (${ticks(v.ticks)} ticks)`;
-    }),
+    ...[...p.norm].map(([k, v]) => `${k}: ${reductionName(k, v)} (${ticks(v.ticks)} ticks)`),
     ...[...p.fused].map(([k, v]) =>
       `one-token pass, ${k} (${ATTENTION_TUNE_LENGTHS.join(" + ")} cached): ${
         !v.fused

@@ -195,9 +195,23 @@ Deno.test("tuning cache: unreadable files and malformed entries are read as abse
       ticks: bad({ matmul: { k: { variant: "rows", ticks: { a: "fast" } } } }),
       attention: bad({ attention: { k: { variant: { variant: "split" }, ticks: {} } } }),
       norm: bad({ norm: { k: { rows: "yes", ticks: {} } } }),
+      // Workgroup sizes no test runs: argmax at layernorm_pair's 64, tiled lanes of 32.
+      argmaxWg: bad({ norm: { "argmax V=8": { rows: false, wg: 64, ticks: {} } } }),
+      argmaxRows: bad({ norm: { "argmax V=8": { rows: true, ticks: {} } } }),
+      normWg: bad({ norm: { "layernorm_pair d=8 T<=1": { rows: false, wg: 32, ticks: {} } } }),
+      lanes: bad({ matmul: { k: { variant: "f16x8", lanes: 32, ticks: {} } } }),
+      matmulT: bad({ fused: { k: { fused: false, matmulT: 3, ticks: {} } } }),
       date: bad({ measuredAt: 5 }),
       list: [],
+      wide: bad({
+        norm: {
+          "argmax V=8": { rows: false, wg: 256, ticks: {} },
+          "layernorm_pair d=8 T<=1": { rows: false, wg: 256, ticks: {} },
+        },
+        matmul: { k: { variant: "f16x8", rpt: 1, lanes: 64, ticks: {} } },
+        fused: { k: { fused: false, matmulT: 4, ticks: {} } },
+      }),
     });
-    assert.deepEqual(Object.keys((await readTuneCache(path)).devices), ["good"]);
+    assert.deepEqual(Object.keys((await readTuneCache(path)).devices), ["good", "wide"]);
   });
 });

@@ -458,6 +458,10 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
     ? { ...chosen, variant: twin }
     : chosen;
   const k = matmulKernel(m, choice, T);
+  check(
+    choice.lanes === undefined || tileFits(lib.device.limits, { ...choice, tok: k.tok }),
+    `${k.name} KL=${choice.lanes}: partial sums exceed the workgroup memory`,
+  );
   // Every kernel but the naive oracle takes its epilogue as a constant (kernels/matmul_tile.wgsl).
   const pl = lib.pipeline(
     k.name,
