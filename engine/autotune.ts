@@ -17,6 +17,7 @@ import {
   ARGMAX_WG,
   attention,
   attentionChoice,
+  attentionMultiFits,
   attentionName,
   attentionRowsFits,
   attentionSplitFits,
@@ -461,6 +462,14 @@ async function timeCandidates(
 export const ATTENTION_SPLIT_LANES = [8, 32] as const;
 
 /**
+ * attention_multi's candidates: 8 invocations over the keys (one 256-bit vector of lavapipe's),
+ * each folding its keys into blocks of 4 queries (the bucket of 4 tokens) or 8 (the larger
+ * buckets).
+ */
+export const ATTENTION_MULTI_LANES = 8;
+export const ATTENTION_MULTI_TQ = [4, 8] as const;
+
+/**
  * Cached entries the attention candidates and tuneFused's passes are timed over, summed: a
  * short cache and the paper's middle one (timed at 256 alone, the tuner took attention kernels
  * that were 20% slower at 52).
@@ -472,9 +481,9 @@ export function attentionKey(s: Omit<HeadShape, "T">, T: number): string {
   return `attention H=${s.H} hd=${s.hd} rot=${s.rot} T<=${bucket(T)}`;
 }
 
-/** Key of a one-token pass's attention timed at L cached entries alone (L of the tune lengths). */
-export function attentionLengthKey(s: Omit<HeadShape, "T">, L: number): string {
-  return `${attentionKey(s, 1)} L=${L}`;
+/** Key of a pass's attention timed at L cached entries alone (L of the tune lengths). */
+export function attentionLengthKey(s: Omit<HeadShape, "T">, L: number, T = 1): string {
+  return `${attentionKey(s, T)} L=${L}`;
 }
 
 /**
@@ -492,10 +501,11 @@ export function nearestTuneLength(cacheLen: number): number {
 
 /**
  * The attention kernel for heads `s` in a pass of T tokens: measured, else the default. A
- * one-token pass told the keys it attends (`cacheLen`, as plain decoding knows them) runs the
- * kernel measured at the nearest tuned length alone: attention_split wins at 256 cached entries
- * and attention_rows at the bench's ~52 on lavapipe, and with their sum's choice the decode step
- * was slower than a verify of 2 tokens (PERF.md).
+ * pass told the keys it attends (`cacheLen`, as plain decoding and speculative rounds know
+ * them) runs the kernel measured at the nearest tuned length alone: on lavapipe
+ * attention_split wins one-token passes at 256 cached entries and attention_rows at the
+ * bench's ~52 (with their sum's choice the decode step was slower than a verify of 2 tokens),
+ * and attention_multi verify passes at 256, attention_rows at 52 (PERF.md).
  */
 export function tunedAttention(
   profile: DeviceProfile | null,
@@ -503,8 +513,9 @@ export function tunedAttention(
   T: number,
   cacheLen?: number,
 ): AttentionVariant | undefined {
-  if (T === 1 && cacheLen !== undefined) {
-    const v = profile?.attention.get(attentionLengthKey(s, nearestTuneLength(cacheLen)))?.variant;
+  if (cacheLen !== undefined) {
+    const key = attentionLengthKey(s, nearestTuneLength(cacheLen), T);
+    const v = profile?.attention.get(key)?.variant;
     if (v) return v;
   }
   return profile?.attention.get(attentionKey(s, T))?.variant;
@@ -512,10 +523,11 @@ export function tunedAttention(
 
 /**
  * Times the attention kernels for heads `s` at each token bucket over each of
- * ATTENTION_TUNE_LENGTHS cached entries (their sum counts; for one token, also each length
- * alone: {@link attentionLengthKey}): the device's default
- * (attention.wgsl or its tiled fallback) and, where the shape allows it, the barrier-free
- * attention_rows and attention_split at each of ATTENTION_SPLIT_LANES; records the fastest.
+ * ATTENTION_TUNE_LENGTHS cached entries (their sum counts, and each length alone:
+ * {@link attentionLengthKey}): the device's default (attention.wgsl or its tiled fallback)
+ * and, where the shape allows it, the barrier-free attention_rows, attention_split at each of
+ * ATTENTION_SPLIT_LANES and, for passes of several tokens, attention_multi with the bucket's
+ * block of queries (ATTENTION_MULTI_TQ); records the fastest.
  */
 export async function tuneAttention(
   gpu: Gpu,
@@ -526,7 +538,7 @@ export async function tuneAttention(
   const profile = deviceProfile(gpu);
   if (!gpu.hasTimestamps || !attentionRowsFits(s.hd, s.rot)) return profile;
   const wgBytes = gpu.device.limits.maxComputeWorkgroupStorageSize;
-  const variants: AttentionVariant[] = [
+  const common: AttentionVariant[] = [
     attentionChoice(wgBytes),
     { variant: "rows" },
     ...ATTENTION_SPLIT_LANES.filter((n) => attentionSplitFits(s.hd, s.rot, n, wgBytes)).map((
@@ -537,11 +549,14 @@ export async function tuneAttention(
   const jobs: { key: string; cands: { v: AttentionVariant; d: Dispatch[] }[] }[] = [];
   for (const T of TUNE_BUCKETS) {
     const key = attentionKey(s, T);
-    // One token: each length alone too (a tuning cache written before them lacks them).
-    const alone = T === 1
-      ? ATTENTION_TUNE_LENGTHS.map((L) => attentionLengthKey(s, L))
-        .filter((k) => !profile.attention.has(k))
-      : [];
+    const tq = ATTENTION_MULTI_TQ.find((n) => n >= T) ?? ATTENTION_MULTI_TQ.at(-1)!;
+    const multi = attentionMultiFits(s.hd, s.rot, ATTENTION_MULTI_LANES, tq, wgBytes) && T > 1;
+    const variants: AttentionVariant[] = multi
+      ? [...common, { variant: "multi", lanes: ATTENTION_MULTI_LANES, tq }]
+      : common;
+    // Each length alone too (a tuning cache written before them lacks them).
+    const alone = ATTENTION_TUNE_LENGTHS.map((L) => attentionLengthKey(s, L, T))
+      .filter((k) => !profile.attention.has(k));
     if (profile.attention.has(key) && alone.length === 0) continue;
     // One dispatch over each of ATTENTION_TUNE_LENGTHS cached entries: a candidate's time is
     // their sum.
@@ -575,7 +590,7 @@ export async function tuneAttention(
       jobs.push({ key, cands: variants.map((v) => ({ v, d: places.flatMap((b) => run(v, b)) })) });
     }
     ATTENTION_TUNE_LENGTHS.forEach((L, i) => {
-      const k = attentionLengthKey(s, L);
+      const k = attentionLengthKey(s, L, T);
       if (alone.includes(k)) {
         jobs.push({ key: k, cands: variants.map((v) => ({ v, d: run(v, places[i]) })) });
       }

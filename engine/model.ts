@@ -113,10 +113,10 @@ export interface PassOptions {
    */
   tree?: GPUBuffer;
   /**
-   * One-token passes: the keys the pass attends (cache length + 1, or the sink cache's
-   * window), where the caller knows it (plain decoding). It picks the attention kernel measured
-   * at the nearest tuned length (engine/autotune.ts tunedAttention); without it, the one
-   * measured over all of them.
+   * The keys the pass attends (cache length + T, or the sink cache's window), where the caller
+   * knows it (plain decoding) or about (a speculative round, from the tokens produced before
+   * its batch). It picks the attention kernel measured at the nearest tuned length
+   * (engine/autotune.ts tunedAttention); without it, the one measured over all of them.
    */
   cacheLen?: number;
   /**
@@ -269,7 +269,7 @@ export class Sequence {
 
   /** The dispatches of one pass of T tokens, built once per (T, options). */
   plan(T: number, o: PassOptions): Dispatch[] {
-    const len = T === 1 && o.cacheLen !== undefined ? nearestTuneLength(o.cacheLen) : "";
+    const len = o.cacheLen !== undefined ? nearestTuneLength(o.cacheLen) : "";
     const key = `${T}|${o.logits}|${o.argmax}|${o.advance}|${o.tree?.label ?? ""}|${len}`;
     let p = this.#plans.get(key);
     if (!p) {

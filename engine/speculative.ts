@@ -142,6 +142,8 @@ class SpeculativeRun {
   readonly #probs: GPUBuffer[] = [];
   #draws: Dispatch[] = [];
   #verify = new Map<number, Dispatch[]>();
+  /** Most keys a pass attends: a sink cache's window, else no bound. */
+  readonly window: number;
 
   constructor(
     targetModel: NeoxModel,
@@ -180,6 +182,7 @@ class SpeculativeRun {
       tokens: this.tokens,
       cache,
     });
+    this.window = cache.kind === "sink" ? cache.size : Infinity;
     this.maxRounds = o.maxNewTokens + 1;
     this.stop = promptLen + o.maxNewTokens - 1;
     this.log = storageBuffer(gpu, (this.maxRounds + 1) * 4, "round log");
@@ -272,13 +275,17 @@ class SpeculativeRun {
     return d;
   }
 
-  /** Encodes one round: draft K proposals, verify K+1 positions, accept. */
+  /**
+   * Encodes one round: draft K proposals, verify K+1 positions, accept. `cacheLen`: about the
+   * keys the round's passes attend (the attention kernel measured nearest to it runs).
+   */
   encodeRound(
     enc: GPUCommandEncoder,
     k: number,
     first: boolean,
     promptLen: number,
     hook?: PassHook,
+    cacheLen?: number,
   ): void {
     const argmax = !this.sampling;
     const draw = (i: number) => (this.sampling ? [this.#draws[i]] : []);
@@ -292,20 +299,26 @@ class SpeculativeRun {
       }
     } else {
       const pass = beginPass(enc, hook, "draft");
-      encodeDispatches(pass, this.draft.plan(2, { logits: "last", argmax, advance: true }));
+      encodeDispatches(
+        pass,
+        this.draft.plan(2, { logits: "last", argmax, advance: true, cacheLen }),
+      );
       encodeDispatches(pass, draw(0));
       pass.end();
     }
     for (let i = 1; i < k; i++) {
       const pass = beginPass(enc, hook, "draft");
-      encodeDispatches(pass, this.draft.plan(1, { logits: "last", argmax, advance: true }));
+      encodeDispatches(
+        pass,
+        this.draft.plan(1, { logits: "last", argmax, advance: true, cacheLen }),
+      );
       encodeDispatches(pass, draw(i));
       pass.end();
     }
     const pass = beginPass(enc, hook, "verify");
     encodeDispatches(
       pass,
-      this.target.plan(k + 1, { logits: "all", argmax: false, advance: false }),
+      this.target.plan(k + 1, { logits: "all", argmax: false, advance: false, cacheLen }),
     );
     encodeDispatches(pass, this.sampling ? this.samplingAccept(k) : [this.acceptDispatch(k)]);
     pass.end();
@@ -386,8 +399,14 @@ export async function speculativeGenerate(
       if (auto) batch = Math.min(batch, roundsPerDecision(auto));
       batch = Math.max(1, Math.min(batch, run.maxRounds - encoded));
       enc = gpu.device.createCommandEncoder();
+      // Each round's keys, about: the prompt, what is produced, and the rounds before it in
+      // the batch at the tokens per round so far, with one round of all K accepted counted in
+      // (after the first round alone, one token a round would be the guess); a sink cache's
+      // window at most.
+      const perRound = (produced + k + 1) / (logged + 1);
       for (let i = 0; i < batch; i++) {
-        run.encodeRound(enc, k, false, ids.length, o.hook);
+        const cacheLen = Math.min(Math.round(ids.length + produced + i * perRound) + k, run.window);
+        run.encodeRound(enc, k, false, ids.length, o.hook, cacheLen);
         kPerRound.push(k);
       }
       gpu.device.queue.submit([enc.finish()]);

@@ -103,7 +103,8 @@ function validAttention(v: unknown): boolean {
   const a = v.variant;
   const count = (n: unknown) => Number.isInteger(n) && (n as number) >= 1;
   return a.variant === "full" || a.variant === "rows" ||
-    (a.variant === "tiled" && count(a.tile)) || (a.variant === "split" && count(a.lanes));
+    (a.variant === "tiled" && count(a.tile)) || (a.variant === "split" && count(a.lanes)) ||
+    (a.variant === "multi" && count(a.lanes) && count(a.tq));
 }
 
 const validFlag = (flag: "rows" | "fused") => (v: unknown) =>

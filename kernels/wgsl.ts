@@ -475,6 +475,132 @@ fn attendKey(
 #end
 }
 `,
+  attention_multi: `// Causal attention as attention_split.wgsl computes it, for passes of several tokens: a
+// workgroup per (head, block of TQ queries), the keys split among its LANES invocations, and
+// each invocation folds every key it loads into all TQ queries' online softmaxes (running max,
+// sum and output in registers, loops unrolled) before one barrier combines the lanes. A
+// software adapter pays per load and per invocation (lavapipe loads a storage buffer lane by
+// lane), so the cost is the keys, not the queries: attention_rows and attention_split load
+// every key once for each query, and a verify pass of 4 tokens took 2-4x a one-token one
+// (PERF.md).
+// Keys are indexed in the block's first query's window (cache index j: a sink below
+// state[STATE_SINKS], else stream position j + its evicted count) and rotated by j. A later
+// query t of the block has evicted d_t more entries, so its own cache index of that key is
+// j - d_t; rotary scores depend only on the difference of the query's and the key's rotation,
+// so query t is rotated d_t further (q comes rotated by its cache index) and a sink key, whose
+// index is j for every query, by j + d_t. Query t's keys: the sinks and j in
+// [sinks + d_t, n_first + t - first).
+// Runs after rotary_append.wgsl (q rotated by its cache index; this pass's keys in the cache).
+// Constants per pipeline: HD4 = hd / 4, HALF = rot / 2, ROT4 = rot / 4 (rot % 4 == 0), LANES,
+// TQ. q: [T, H, hd] f32 (rotated); kCache, vCache: [C, H, hd] f32 (keys before rotary);
+// cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart. Dispatch
+// [H, ceil(T / TQ)].
+#include "sink_window.wgsl"
+#include "attention_key.wgsl"
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read> q: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> kCache: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> vCache: array<vec4f>;
+@group(0) @binding(5) var<storage, read> cosSin: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+var<workgroup> partMax: array<f32, LANES * TQ>;
+var<workgroup> partSum: array<f32, LANES * TQ>;
+var<workgroup> partOut: array<vec4f, LANES * TQ * HD4>;
+
+// The vec4s x rotated by d positions over the first rot dims (rotate_half's pairs (f, f + HALF)).
+fn rotateBy(x: array<vec4f, HD4>, d: u32) -> array<vec4f, HD4> {
+  var r = x;
+#unroll f HALF
+  let c = cosSin[(d * HALF + f) * 2u];
+  let s = cosSin[(d * HALF + f) * 2u + 1u];
+  let x1 = x[f / 4u][f % 4u];
+  let x2 = x[(f + HALF) / 4u][(f + HALF) % 4u];
+  r[f / 4u][f % 4u] = x1 * c - x2 * s;
+  r[(f + HALF) / 4u][(f + HALF) % 4u] = x2 * c + x1 * s;
+#end
+  return r;
+}
+
+@compute @workgroup_size(LANES)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  _ = arrayLength(&cosSin); // bound (and in the layout) even when rot = 0
+  let H = p.H;
+  let h = wg.x;
+  let first = wg.y * TQ;
+  let nq = min(TQ, p.T - first);
+  let w0 = keyWindow(first);
+  let nAll = w0.n + nq - 1u; // the block's keys: j < nAll
+  let S = min(w0.sinks, nAll);
+  let sinks = state[STATE_SINKS];
+  var qv: array<array<vec4f, HD4>, TQ>;
+  var acc: array<array<vec4f, HD4>, TQ>; // zero
+  var ml: array<vec2f, TQ>; // running max and sum of each query's online softmax
+  var d: array<u32, TQ>;
+#unroll t TQ
+  let q_t = min(first + t, p.T - 1u);
+  d[t] = keyWindow(q_t).evicted - w0.evicted;
+  qv[t] = rotateBy(queryAt((q_t * H + h) * HD4), d[t]);
+  ml[t] = vec2f(-3.4e38, 0.0);
+#end
+  for (var j = li; j < nAll; j += LANES) {
+    let kb = (cacheSlot(select(j + w0.evicted, j, j < S), sinks, p.C) * H + h) * HD4;
+    var k: array<vec4f, HD4>;
+    var v: array<vec4f, HD4>;
+#unroll c HD4
+    k[c] = kCache[kb + c];
+    v[c] = vCache[kb + c];
+#end
+    let sink = j < S;
+    let kw = rotateBy(k, j); // a window key, the same for every query
+#unroll t TQ
+    if (t < nq && j < w0.n + t && (sink || j >= w0.sinks + d[t])) {
+      var kr = kw;
+      if (sink) { kr = rotateBy(k, j + d[t]); }
+      var sd = 0.0;
+#unroll c HD4
+      sd += dot(qv[t][c], kr[c]);
+#end
+      let sc = sd * p.scale;
+      let m = ml[t].x;
+      let mNew = max(m, sc);
+      let corr = exp(m - mNew);
+      let e = exp(sc - mNew);
+      ml[t] = vec2f(mNew, ml[t].y * corr + e);
+#unroll c HD4
+      acc[t][c] = acc[t][c] * corr + e * v[c];
+#end
+    }
+#end
+  }
+#unroll t TQ
+  partMax[li * TQ + t] = ml[t].x;
+  partSum[li * TQ + t] = ml[t].y;
+#unroll c HD4
+  partOut[(li * TQ + t) * HD4 + c] = acc[t][c];
+#end
+#end
+  workgroupBarrier();
+  // Invocations without a key of query t hold m = -3.4e38, l = 0: their weight is 0.
+  for (var o = li; o < nq * HD4; o += LANES) {
+    let t = o / HD4;
+    let c = o % HD4;
+    var mAll = -3.4e38;
+    for (var i = 0u; i < LANES; i++) { mAll = max(mAll, partMax[i * TQ + t]); }
+    var lAll = 0.0;
+    var r = vec4f(0.0);
+    for (var i = 0u; i < LANES; i++) {
+      let wi = exp(partMax[i * TQ + t] - mAll);
+      lAll += partSum[i * TQ + t] * wi;
+      r += partOut[(i * TQ + t) * HD4 + c] * wi;
+    }
+    storeOut(first + t, h, c, r / lAll);
+  }
+}
+`,
   attention_rows: `// Causal attention exactly as attention.wgsl computes it, shaped for software adapters
 // (lavapipe), which pay per barrier and per load rather than per byte: no workgroup memory
 // and no barrier. Each invocation owns one (query, head) pair and walks that query's keys in

@@ -305,8 +305,8 @@ export async function runBench(
   let curve: { T: number; ms: number }[] = [];
   let rounds: PassRounds | null = null;
   const kernelPasses: BenchResult["kernelPasses"] = [];
+  const cacheLen = o.ids.length + Math.floor(N / 2);
   if (timer && adapter) {
-    const cacheLen = o.ids.length + Math.floor(N / 2);
     log(`per-kernel profile at cache length ${cacheLen} (verify K+1 = ${best.k + 1})`);
     const rows = await profilePasses(target, draft, {
       k: best.k,
@@ -411,9 +411,9 @@ export async function runBench(
   const extra: BenchExtra = {
     cpuModel: machine.cpuModel ?? null,
     dispatches: {
-      target: dispatchCount(target, 1),
-      draft: dispatchCount(draft, 1),
-      verify4: dispatchCount(target, 4),
+      target: dispatchCount(target, 1, cacheLen),
+      draft: dispatchCount(draft, 1, cacheLen),
+      verify4: dispatchCount(target, 4, cacheLen),
     },
     verifyCurve: curve,
     verifyMonotone: curve.every((c, i) => i === 0 || c.ms >= 0.97 * curve[i - 1].ms),

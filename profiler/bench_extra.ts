@@ -11,15 +11,22 @@ import type { NeoxModel, Sequence } from "../engine/model.ts";
 import type { GpuTimer } from "./gpu_timer.ts";
 import { timePass } from "./kernel_profile.ts";
 
-/** Dispatches of one pass of T tokens: in all, and in one transformer layer. */
-export function dispatchCount(model: NeoxModel, T: number): { pass: number; perLayer: number } {
+/**
+ * Dispatches of one pass of T tokens after `cacheLen` cached entries (the kernels measured
+ * nearest that length): in all, and in one transformer layer.
+ */
+export function dispatchCount(
+  model: NeoxModel,
+  T: number,
+  cacheLen: number,
+): { pass: number; perLayer: number } {
   const seq = model.newSequence({ capacity: T + 1, maxTokens: T + 2, maxT: T, logitsRows: T });
   try {
     const plan = seq.plan(
       T,
       T === 1
-        ? { logits: "last", argmax: true, advance: true }
-        : { logits: "all", argmax: false, advance: false },
+        ? { logits: "last", argmax: true, advance: true, cacheLen: cacheLen + T }
+        : { logits: "all", argmax: false, advance: false, cacheLen: cacheLen + T },
     );
     return { pass: plan.length, perLayer: plan.filter((d) => d.meta.layer === 0).length };
   } finally {

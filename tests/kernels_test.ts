@@ -25,6 +25,7 @@ import {
   ARGMAX_WG,
   attention,
   attentionChoice,
+  attentionMultiFits,
   attentionName,
   attentionRowsFits,
   attentionSplitFits,
@@ -58,7 +59,13 @@ import {
   refRotary,
 } from "./reference.ts";
 import { type SeededRandom, seededRandom } from "./seeded_random.ts";
-import { ATTENTION_SPLIT_LANES, MAX_ACCUMULATORS, WIDE_REDUCTION_WG } from "../engine/autotune.ts";
+import {
+  ATTENTION_MULTI_LANES,
+  ATTENTION_MULTI_TQ,
+  ATTENTION_SPLIT_LANES,
+  MAX_ACCUMULATORS,
+  WIDE_REDUCTION_WG,
+} from "../engine/autotune.ts";
 
 /** Weight types of the float kernels (the int8 kernels have tests/int8_test.ts). */
 type FloatWeight = "f16" | "f32";
@@ -775,7 +782,11 @@ function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
     const split = [4, ...ATTENTION_SPLIT_LANES]
       .filter((lanes) => attentionSplitFits(hd, rot, lanes, wgBytes))
       .map((lanes): AttentionVariant => ({ variant: "split", lanes }));
-    for (const v of attentionRowsFits(hd, rot) ? [ROWS, ...split] : []) {
+    // Keys shared by blocks of TQ queries: one block and several (T > TQ at T = 5 and 16).
+    const multi = ATTENTION_MULTI_TQ.filter((tq) =>
+      attentionMultiFits(hd, rot, ATTENTION_MULTI_LANES, tq, wgBytes)
+    ).map((tq): AttentionVariant => ({ variant: "multi", lanes: ATTENTION_MULTI_LANES, tq }));
+    for (const v of attentionRowsFits(hd, rot) ? [ROWS, ...split, ...multi] : []) {
       for (const pad of [0, 5]) {
         rows.push({
           kernel: attentionName(v),

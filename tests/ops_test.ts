@@ -204,7 +204,7 @@ Deno.test("tuneNorms and tuneArgmax: each workgroup size timed, the fastest kept
   }
 });
 
-Deno.test("a one-token pass told its cache length runs the attention measured nearest to it", async () => {
+Deno.test("a pass told its cache length runs the attention measured nearest to it", async () => {
   assert.deepEqual([1, 52, 90, 128, 129, 256, 4000].map(nearestTuneLength), [
     64,
     64,
@@ -248,6 +248,29 @@ Deno.test("a one-token pass told its cache length runs the attention measured ne
     assert.deepEqual(told, [4, 5, 6, 7, 8]);
   } finally {
     seq.destroy();
+  }
+  // A verify pass alike, by its own bucket's per-length entries.
+  p.attention.set(attentionLengthKey(s, 64, 4), { variant: { variant: "rows" }, ticks: {} });
+  p.attention.set(attentionLengthKey(s, 256, 4), {
+    variant: { variant: "multi", lanes: 8, tq: 4 },
+    ticks: {},
+  });
+  const verify = model.newSequence({ capacity: 320, maxTokens: 320, maxT: 4, logitsRows: 4 });
+  try {
+    const kernel = (cacheLen?: number) =>
+      verify.plan(4, { logits: "all", argmax: false, advance: false, cacheLen })
+        .find((d) => d.meta.op === "attention")!.meta.kernel;
+    assert.equal(kernel(300), "attention_multi");
+    assert.equal(kernel(56), "attention_rows");
+    // No hint, no summed entry for 4 tokens: the device's default.
+    assert.equal(
+      kernel(undefined),
+      attentionName(attentionChoice(gpu.device.limits.maxComputeWorkgroupStorageSize)).split(
+        " ",
+      )[0],
+    );
+  } finally {
+    verify.destroy();
     model.destroy();
   }
 });
@@ -284,21 +307,27 @@ Deno.test("a one-token pass runs the matmul choices of the bucket tuneFused kept
   }
 });
 
-Deno.test("tuneAttention: a one-token pass is timed at each cache length alone too", async () => {
+Deno.test("tuneAttention: every bucket is timed at each cache length alone too", async () => {
   const gpu = await getGpu();
   const lib = new KernelLibrary(gpu.device);
   const s = { H: 3, hd: 16, rot: 8 };
   const profile = await tuneAttention(gpu, lib, s, { rounds: 1, reps: 1 });
-  const names = Object.keys(profile.attention.get(attentionKey(s, 1))!.ticks);
-  for (const L of ATTENTION_TUNE_LENGTHS) {
-    const t = profile.attention.get(attentionLengthKey(s, L));
-    assert(t, `an entry at ${L} cached`);
-    assert.deepEqual(Object.keys(t.ticks), names);
-    const best = Object.entries(t.ticks).reduce((b, e) => e[1] < b[1] ? e : b)[0];
-    assert.equal(attentionName(t.variant), best);
+  for (const T of TUNE_BUCKETS) {
+    const names = Object.keys(profile.attention.get(attentionKey(s, T))!.ticks);
+    // Passes of several tokens also time the kernel that shares each key among its queries.
+    assert.equal(names.some((n) => n.startsWith("attention_multi")), T > 1, `T <= ${T}`);
+    for (const L of ATTENTION_TUNE_LENGTHS) {
+      const t = profile.attention.get(attentionLengthKey(s, L, T));
+      assert(t, `an entry at ${L} cached, T <= ${T}`);
+      assert.deepEqual(Object.keys(t.ticks), names);
+      const best = Object.entries(t.ticks).reduce((b, e) => e[1] < b[1] ? e : b)[0];
+      assert.equal(attentionName(t.variant), best);
+    }
   }
-  // Only one-token passes get them.
-  assert.equal([...profile.attention.keys()].filter((k) => k.includes(" L=")).length, 2);
+  assert.equal(
+    [...profile.attention.keys()].filter((k) => k.includes(" L=")).length,
+    TUNE_BUCKETS.length * ATTENTION_TUNE_LENGTHS.length,
+  );
 });
 
 Deno.test("attentionChoice: all scores when 17 KiB fit, tiles under 16 KiB", () => {

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../engine/device_deno.ts";
 import { loadModel } from "../engine/load.ts";
+import { type PassOptions, Sequence } from "../engine/model.ts";
 import { speculativeGenerate } from "../engine/speculative.ts";
 import { readbackCost } from "../engine/device.ts";
 import type { PassName } from "../engine/hooks.ts";
@@ -92,4 +93,37 @@ Deno.test("the loop runs the passes and waits the cost model schedules, past the
     }
   }
   console.log(`rounds encoded past the goal, all runs: ${overshot}`);
+});
+
+Deno.test("each batch of rounds tells its passes about the keys they attend", async () => {
+  // The attention kernel is chosen per cache length (engine/autotune.ts tunedAttention): the
+  // loop tells the draft and verify passes the prompt plus what was produced before the batch.
+  const ids = idsOf(golden.prompts[0].name);
+  const told: { T: number; cacheLen?: number }[] = [];
+  const plan = Sequence.prototype.plan;
+  Sequence.prototype.plan = function (this: Sequence, T: number, o: PassOptions) {
+    if (!o.tree) told.push({ T, cacheLen: o.cacheLen });
+    return plan.call(this, T, o);
+  };
+  try {
+    const r = await speculativeGenerate(target, draft, ids, { k: 3, maxNewTokens: 160 });
+    assert.equal(r.tokens.length, 160);
+  } finally {
+    Sequence.prototype.plan = plan;
+  }
+  const verify = told.filter((t) => t.T === 4);
+  assert(verify.length >= 160 / 4, `${verify.length} verify passes`);
+  // The first round (prefill and the prompt's drafts) runs before any is produced.
+  const later = verify.slice(1).map((t) => t.cacheLen);
+  assert(
+    later.every((c) => c !== undefined && c > ids.length),
+    `${later}`,
+  );
+  // Rounds later in a batch are told more keys: a batch of 160 tokens crosses from the
+  // kernels measured at 64 keys to those at 256 (nearestTuneLength).
+  assert(
+    later.every((c) => c! <= ids.length + 160 + 3) && later.some((c) => c! > 128),
+    `hints ${later}`,
+  );
+  assert(later.every((c, i) => i === 0 || c! >= later[i - 1]!), "and never shrinks");
 });

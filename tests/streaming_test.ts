@@ -21,6 +21,8 @@ import {
   sinkWindowCache,
 } from "../engine/cache_policy.ts";
 import {
+  ATTENTION_MULTI_LANES,
+  ATTENTION_MULTI_TQ,
   ATTENTION_SPLIT_LANES,
   attentionKey,
   emptyProfile,
@@ -141,7 +143,7 @@ Deno.test("streamed logits match the float64 reference under every policy and ch
   }
 });
 
-Deno.test("attention_rows and attention_split under sink caches: logits against float64", async () => {
+Deno.test("attention_rows, _split and _multi under sink caches: logits against float64", async () => {
   // Each barrier-free attention kernel forced for every pass size (not left to the tuner),
   // streamed one token and 32 tokens a pass, so the sink-and-ring walk of each is checked.
   const gpu = await getGpu();
@@ -156,6 +158,12 @@ Deno.test("attention_rows and attention_split under sink caches: logits against 
   const variants: AttentionVariant[] = [
     { variant: "rows" },
     ...ATTENTION_SPLIT_LANES.map((lanes): AttentionVariant => ({ variant: "split", lanes })),
+    // Keys shared by blocks of queries whose windows differ (a chunk of 32 evicts within it).
+    ...ATTENTION_MULTI_TQ.map((tq): AttentionVariant => ({
+      variant: "multi",
+      lanes: ATTENTION_MULTI_LANES,
+      tq,
+    })),
   ];
   try {
     for (const variant of variants) {

@@ -90,10 +90,10 @@ Deno.test("tuning cache: a load times what the file lacks and writes it", async 
       assert(t.length >= 2 && t.every((x) => x > 0), `${key}: ${JSON.stringify(m.ticks)}`);
       assert.deepEqual(model.profile!.matmul.get(key), m);
     }
-    // One per bucket, and the one-token pass's at each tuned length alone.
+    // One per bucket, and each bucket's at each tuned length alone.
     assert.deepEqual(
       Object.keys(e.attention).length,
-      TUNE_BUCKETS.length + ATTENTION_TUNE_LENGTHS.length,
+      TUNE_BUCKETS.length * (1 + ATTENTION_TUNE_LENGTHS.length),
       "attention per bucket and per length",
     );
     assert(Object.keys(e.fused).length === 1, "the one-token pass choice");
@@ -143,7 +143,7 @@ Deno.test("tuning cache: a later load reads the file's choices and times no matm
     const e = (await readTuneCache(path)).devices[tuneIdentity(gpu)];
     assert.equal(
       Object.keys(e.attention).length,
-      TUNE_BUCKETS.length + ATTENTION_TUNE_LENGTHS.length,
+      TUNE_BUCKETS.length * (1 + ATTENTION_TUNE_LENGTHS.length),
     );
     assert.deepEqual((e.matmul[keys[0]] as { ticks: unknown }).ticks, { crafted: 1 });
     assert(e.measuredAt > at, e.measuredAt);

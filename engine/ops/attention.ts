@@ -229,7 +229,8 @@ export type AttentionVariant =
   | { variant: "full" }
   | { variant: "tiled"; tile: number }
   | { variant: "rows" }
-  | { variant: "split"; lanes: number };
+  | { variant: "split"; lanes: number }
+  | { variant: "multi"; lanes: number; tq: number };
 
 /** The kernel a variant runs, with its lanes where it has a choice (for reports). */
 export function attentionName(v: AttentionVariant): string {
@@ -242,6 +243,8 @@ export function attentionName(v: AttentionVariant): string {
       return "attention_rows";
     case "split":
       return `attention_split LANES=${v.lanes}`;
+    case "multi":
+      return `attention_multi LANES=${v.lanes} TQ=${v.tq}`;
   }
 }
 
@@ -262,6 +265,21 @@ export function attentionSplitFits(
   maxWorkgroupBytes: number,
 ): boolean {
   return attentionRowsFits(hd, rot) && lanes * (hd + 2) * F32 <= maxWorkgroupBytes;
+}
+
+/**
+ * Whether attention_multi can run heads of hd dims with `lanes` invocations over the keys and
+ * blocks of `tq` queries: hd and rot multiples of 4, and each invocation's partial outputs,
+ * maxima and sums of its block's queries in workgroup memory.
+ */
+export function attentionMultiFits(
+  hd: number,
+  rot: number,
+  lanes: number,
+  tq: number,
+  maxWorkgroupBytes: number,
+): boolean {
+  return attentionSplitFits(hd, rot, lanes * tq, maxWorkgroupBytes);
 }
 
 /** Workgroup bytes of attention.wgsl / attention_tiled.wgsl with `keys` scores held. */
@@ -326,12 +344,13 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
   check(hd <= ATTENTION_MAX_HEAD_DIM, `attention needs hd <= ${ATTENTION_MAX_HEAD_DIM} (hd=${hd})`);
   const v = o.variant ?? attentionChoice(lib.device.limits.maxComputeWorkgroupStorageSize);
   check(
-    (v.variant !== "rows" && v.variant !== "split") || attentionRowsFits(hd, rot),
+    v.variant === "full" || v.variant === "tiled" || attentionRowsFits(hd, rot),
     `${attentionName(v)} needs hd and rot multiples of 4 (hd=${hd}, rot=${rot})`,
   );
+  const wgBytes = lib.device.limits.maxComputeWorkgroupStorageSize;
   check(
-    v.variant !== "split" ||
-      attentionSplitFits(hd, rot, v.lanes, lib.device.limits.maxComputeWorkgroupStorageSize),
+    (v.variant !== "split" || attentionSplitFits(hd, rot, v.lanes, wgBytes)) &&
+      (v.variant !== "multi" || attentionMultiFits(hd, rot, v.lanes, v.tq, wgBytes)),
     `${attentionName(v)} does not fit the device's workgroup memory (hd=${hd})`,
   );
   const heads = { HD4: hd / 4, HALF: rot / 2, ROT4: rot / 4 };
@@ -341,7 +360,9 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
     ? ["attention_tiled", { MAXKEYS: MAX_CACHE_ENTRIES, TILE: v.tile }]
     : v.variant === "rows"
     ? ["attention_rows", { ...heads, WGS: ROWS_WGS, APPEND: o.qkv ? 1 : 0 }]
-    : ["attention_split", { ...heads, LANES: v.lanes, APPEND: o.qkv ? 1 : 0 }];
+    : v.variant === "split"
+    ? ["attention_split", { ...heads, LANES: v.lanes, APPEND: o.qkv ? 1 : 0 }]
+    : ["attention_multi", { ...heads, LANES: v.lanes, TQ: v.tq }];
   check(
     !o.qkv || appendsInAttention(v, T),
     "attention appends only in attention_rows and in attention_split of a one-token pass",
@@ -362,7 +383,11 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
       o.cosSin,
       o.out,
     ],
-    v.variant === "rows" ? [Math.ceil((T * H) / ROWS_WGS)] : [H, T],
+    v.variant === "rows"
+      ? [Math.ceil((T * H) / ROWS_WGS)]
+      : v.variant === "multi"
+      ? [H, Math.ceil(T / v.tq)]
+      : [H, T],
     meta("attention", kernel, o, {
       // Keys depend on the cache length: the profiler prefixes "Tq x Nk, ".
       shape: `${H}x${hd} rot ${rot}`,
