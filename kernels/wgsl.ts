@@ -490,9 +490,13 @@ fn attendKey(
 // so query t is rotated d_t further (q comes rotated by its cache index) and a sink key, whose
 // index is j for every query, by j + d_t. Query t's keys: the sinks and j in
 // [sinks + d_t, n_first + t - first).
-// Runs after rotary_append.wgsl (q rotated by its cache index; this pass's keys in the cache).
+// Runs after rotary_append.wgsl (q rotated by its cache index; this pass's keys in the cache),
+// or with APPEND = 1u, for a pass of T <= TQ tokens (one block: no other workgroup reads the
+// keys of this head), does its work itself: binding 2 is the pass's qkv ([T, H, 3*hd]), each
+// query is rotated in registers, and the block's keys and values of its head are appended to
+// the cache before one barrier.
 // Constants per pipeline: HD4 = hd / 4, HALF = rot / 2, ROT4 = rot / 4 (rot % 4 == 0), LANES,
-// TQ. q: [T, H, hd] f32 (rotated); kCache, vCache: [C, H, hd] f32 (keys before rotary);
+// TQ, APPEND. q: [T, H, hd] f32 (rotated), or qkv; kCache, vCache: [C, H, hd] f32 (keys before rotary);
 // cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart. Dispatch
 // [H, ceil(T / TQ)].
 #include "sink_window.wgsl"
@@ -542,10 +546,21 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var d: array<u32, TQ>;
 #unroll t TQ
   let q_t = min(first + t, p.T - 1u);
-  d[t] = keyWindow(q_t).evicted - w0.evicted;
-  qv[t] = rotateBy(queryAt((q_t * H + h) * HD4), d[t]);
+  let w_t = keyWindow(q_t);
+  d[t] = w_t.evicted - w0.evicted;
+  if (APPEND == 1u) {
+    qv[t] = rotateBy(rotatedQuery((q_t * H + h) * 3u * HD4, w_t), d[t]);
+  } else {
+    qv[t] = rotateBy(queryAt((q_t * H + h) * HD4), d[t]);
+  }
   ml[t] = vec2f(-3.4e38, 0.0);
 #end
+  if (APPEND == 1u) {
+    for (var t = li; t < nq; t += LANES) {
+      appendEntry((t * H + h) * 3u * HD4, keyWindow(t), h, 0u, 1u);
+    }
+    storageBarrier();
+  }
   for (var j = li; j < nAll; j += LANES) {
     let kb = (cacheSlot(select(j + w0.evicted, j, j < S), sinks, p.C) * H + h) * HD4;
     var k: array<vec4f, HD4>;

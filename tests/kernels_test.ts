@@ -798,9 +798,9 @@ function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
       }
     }
     // The kernels doing rotary_append's work (attention_rows at any T, attention_split in a
-    // one-token pass): from qkv, the cache they leave (exact) and their output; the new
+    // one-token pass, attention_multi in a pass of one block): from qkv, the cache they leave (exact) and their output; the new
     // entries start as NaN, so reading one from the cache before it is written shows.
-    const appending = [ROWS, ...split].filter((v) => appendsInAttention(v, T));
+    const appending = [ROWS, ...split, ...multi].filter((v) => appendsInAttention(v, T));
     for (const v of attentionRowsFits(hd, rot) ? appending : []) {
       let appended: Promise<{ cache: Outcome; out: Outcome }> | null = null;
       const run = () => appended ??= runAttention(b, rnd, { S, T, H, hd, rot }, v, 5, true);

@@ -145,7 +145,7 @@ Deno.test("streamed logits match the float64 reference under every policy and ch
 
 Deno.test("attention_rows, _split and _multi under sink caches: logits against float64", async () => {
   // Each barrier-free attention kernel forced for every pass size (not left to the tuner),
-  // streamed one token and 32 tokens a pass, so the sink-and-ring walk of each is checked.
+  // streamed one, 4 and 32 tokens a pass, so the sink-and-ring walk of each is checked.
   const gpu = await getGpu();
   const model = await loadModel(gpu, draftDir, { tune: false });
   const ref = await loadReferenceModel(draftDir);
@@ -171,7 +171,8 @@ Deno.test("attention_rows, _split and _multi under sink caches: logits against f
       for (const T of TUNE_BUCKETS) {
         model.profile.attention.set(attentionKey(heads, T), { variant, ticks: {} });
       }
-      for (const chunk of [1, 32]) {
+      // 4: a block of attention_multi that appends its own keys while its window moves.
+      for (const chunk of [1, 4, 32]) {
         let diff = 0;
         let seen = 0;
         await streamingPerplexity(model, ids, {

@@ -303,10 +303,13 @@ export function attentionChoice(maxWorkgroupBytes: number): AttentionVariant {
  * Whether a pass of T tokens with attention `v` rotates and appends in the attention kernel
  * (its `qkv` option) instead of a rotary_append dispatch before it: attention_rows at any T,
  * attention_split at one token (its workgroup per query and head would store the keys of
- * every earlier token of the pass again: tried at T > 1 and slower, PERF.md).
+ * every earlier token of the pass again: tried at T > 1 and slower, PERF.md), attention_multi
+ * where the pass is one block of its queries (T <= TQ: a workgroup per head, whose keys no
+ * other workgroup reads).
  */
 export function appendsInAttention(v: AttentionVariant | undefined, T: number): boolean {
-  return v?.variant === "rows" || (v?.variant === "split" && T === 1);
+  return v?.variant === "rows" || (v?.variant === "split" && T === 1) ||
+    (v?.variant === "multi" && T <= v.tq);
 }
 
 /** Options of {@link attention}. */
@@ -362,10 +365,10 @@ export function attention(lib: KernelLibrary, o: AttentionOptions): Dispatch {
     ? ["attention_rows", { ...heads, WGS: ROWS_WGS, APPEND: o.qkv ? 1 : 0 }]
     : v.variant === "split"
     ? ["attention_split", { ...heads, LANES: v.lanes, APPEND: o.qkv ? 1 : 0 }]
-    : ["attention_multi", { ...heads, LANES: v.lanes, TQ: v.tq }];
+    : ["attention_multi", { ...heads, LANES: v.lanes, TQ: v.tq, APPEND: o.qkv ? 1 : 0 }];
   check(
     !o.qkv || appendsInAttention(v, T),
-    "attention appends only in attention_rows and in attention_split of a one-token pass",
+    "attention appends only in attention_rows, attention_split of a one-token pass and attention_multi of one block",
   );
   const pl = lib.pipeline(kernel, "f32", consts);
   // Query t sees cacheLen + t + 1 keys; each key costs a rotated dot and a weighted sum.
