@@ -462,12 +462,14 @@ async function timeCandidates(
 export const ATTENTION_SPLIT_LANES = [8, 32] as const;
 
 /**
- * attention_multi's candidates: 8 invocations over the keys (one 256-bit vector of lavapipe's),
- * each folding its keys into blocks of 4 queries (the bucket of 4 tokens) or 8 (the larger
- * buckets).
+ * attention_multi's candidate: 8 invocations over the keys (one 256-bit vector of lavapipe's),
+ * each folding its keys into blocks of 4 queries (larger passes run several blocks). Blocks of
+ * 8 were faster at 8 tokens (494 against 618 us at 256 keys) but lavapipe took 12 s to compile
+ * that shader (its loops unrolled) against 3.4 s, at every load that tunes a new head shape, and
+ * the CI suite ran out of time (PERF.md).
  */
 export const ATTENTION_MULTI_LANES = 8;
-export const ATTENTION_MULTI_TQ = [4, 8] as const;
+export const ATTENTION_MULTI_TQ = [4] as const;
 
 /**
  * Cached entries the attention candidates and tuneFused's passes are timed over, summed: a
@@ -549,7 +551,7 @@ export async function tuneAttention(
   const jobs: { key: string; cands: { v: AttentionVariant; d: Dispatch[] }[] }[] = [];
   for (const T of TUNE_BUCKETS) {
     const key = attentionKey(s, T);
-    const tq = ATTENTION_MULTI_TQ.find((n) => n >= T) ?? ATTENTION_MULTI_TQ.at(-1)!;
+    const tq = ATTENTION_MULTI_TQ.find((n) => n >= T) ?? ATTENTION_MULTI_TQ[0];
     const multi = attentionMultiFits(s.hd, s.rot, ATTENTION_MULTI_LANES, tq, wgBytes) && T > 1;
     const variants: AttentionVariant[] = multi
       ? [...common, { variant: "multi", lanes: ATTENTION_MULTI_LANES, tq }]

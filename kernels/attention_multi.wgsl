@@ -19,38 +19,15 @@
 // query is rotated in registers, and the block's keys and values of its head are appended to
 // the cache before one barrier.
 // Constants per pipeline: HD4 = hd / 4, HALF = rot / 2, ROT4 = rot / 4 (rot % 4 == 0), LANES,
-// TQ, APPEND. q: [T, H, hd] f32 (rotated), or qkv; kCache, vCache: [C, H, hd] f32 (keys before rotary);
-// cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart. Dispatch
-// [H, ceil(T / TQ)].
+// TQ, APPEND. q: [T, H, hd] f32 (rotated), or qkv; kCache, vCache: [C, H, hd] f32 (keys
+// before rotary); cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart.
+// Dispatch [H, ceil(T / TQ)].
 #include "sink_window.wgsl"
 #include "attention_key.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> state: array<u32>;
-@group(0) @binding(2) var<storage, read> q: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> kCache: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> vCache: array<vec4f>;
-@group(0) @binding(5) var<storage, read> cosSin: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 var<workgroup> partMax: array<f32, LANES * TQ>;
 var<workgroup> partSum: array<f32, LANES * TQ>;
 var<workgroup> partOut: array<vec4f, LANES * TQ * HD4>;
-
-// The vec4s x rotated by d positions over the first rot dims (rotate_half's pairs (f, f + HALF)).
-fn rotateBy(x: array<vec4f, HD4>, d: u32) -> array<vec4f, HD4> {
-  var r = x;
-#unroll f HALF
-  let c = cosSin[(d * HALF + f) * 2u];
-  let s = cosSin[(d * HALF + f) * 2u + 1u];
-  let x1 = x[f / 4u][f % 4u];
-  let x2 = x[(f + HALF) / 4u][(f + HALF) % 4u];
-  r[f / 4u][f % 4u] = x1 * c - x2 * s;
-  r[(f + HALF) / 4u][(f + HALF) % 4u] = x2 * c + x1 * s;
-#end
-  return r;
-}
 
 @compute @workgroup_size(LANES)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {

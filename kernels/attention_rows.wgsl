@@ -15,15 +15,6 @@
 // cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart.
 #include "sink_window.wgsl"
 #include "attention_key.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> state: array<u32>;
-@group(0) @binding(2) var<storage, read> q: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> kCache: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> vCache: array<vec4f>;
-@group(0) @binding(5) var<storage, read> cosSin: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(WGS)
 fn main(@builtin(global_invocation_id) g: vec3u) {

@@ -352,11 +352,20 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   }
 }
 `,
-  attention_key: `// What the barrier-free attentions (attention_rows.wgsl, attention_split.wgsl) share: the
-// window of keys a query sees, the query's load (and, folding rotary_append in, its rotation
-// and the cache append), one key's step and the output's store. Needs at module scope state,
-// q, kCache and vCache (read_write), cosSin, out, p (.H, .hd, .C, .scale, .outStride), the
-// constants HD4, HALF, ROT4 and sink_window.wgsl.
+  attention_key: `// What the barrier-free attentions (attention_rows.wgsl, attention_split.wgsl,
+// attention_multi.wgsl) share: their uniform layout and bindings, the window of keys a query
+// sees, the query's load (and, folding rotary_append in, its rotation and the cache append), a
+// rotation by a cache index, one key's step and the output's store. Needs the constants HD4,
+// HALF, ROT4 and sink_window.wgsl.
+struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read> q: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> kCache: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> vCache: array<vec4f>;
+@group(0) @binding(5) var<storage, read> cosSin: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 // The keys query t of a pass sees: its stream position, the sinks, how many cache entries it
 // attends to and how many the window has evicted before it.
@@ -386,21 +395,25 @@ fn storeOut(t: u32, h: u32, c: u32, r: vec4f) {
   out[o + 3u] = r.w;
 }
 
-// The query of query vec4 qb of a pass's qkv ([T, H, 3*hd]) rotated in registers by its cache
-// index (rotate_half.wgsl's math), for kernels that fold rotary_append.wgsl in (APPEND).
-fn rotatedQuery(qb: u32, w: KeyWindow) -> array<vec4f, HD4> {
-  let raw = queryAt(qb);
-  var qv = raw;
-  let qpos = liveEntries(w.pos, state[STATE_HIGH], state[STATE_LOW]) - 1u;
+// The vec4s x rotated by d positions over the first rot dims (rotate_half.wgsl's math: pairs
+// (f, f + HALF)).
+fn rotateBy(x: array<vec4f, HD4>, d: u32) -> array<vec4f, HD4> {
+  var r = x;
 #unroll f HALF
-  let c = cosSin[(qpos * HALF + f) * 2u];
-  let s = cosSin[(qpos * HALF + f) * 2u + 1u];
-  let x1 = raw[f / 4u][f % 4u];
-  let x2 = raw[(f + HALF) / 4u][(f + HALF) % 4u];
-  qv[f / 4u][f % 4u] = x1 * c - x2 * s;
-  qv[(f + HALF) / 4u][(f + HALF) % 4u] = x2 * c + x1 * s;
+  let c = cosSin[(d * HALF + f) * 2u];
+  let s = cosSin[(d * HALF + f) * 2u + 1u];
+  let x1 = x[f / 4u][f % 4u];
+  let x2 = x[(f + HALF) / 4u][(f + HALF) % 4u];
+  r[f / 4u][f % 4u] = x1 * c - x2 * s;
+  r[(f + HALF) / 4u][(f + HALF) % 4u] = x2 * c + x1 * s;
 #end
-  return qv;
+  return r;
+}
+
+// The query of query vec4 qb of a pass's qkv ([T, H, 3*hd]) rotated in registers by its cache
+// index, for kernels that fold rotary_append.wgsl in (APPEND).
+fn rotatedQuery(qb: u32, w: KeyWindow) -> array<vec4f, HD4> {
+  return rotateBy(queryAt(qb), liveEntries(w.pos, state[STATE_HIGH], state[STATE_LOW]) - 1u);
 }
 
 // The window's first key of this pass (stream position state[0] or later; cache index j has
@@ -496,38 +509,15 @@ fn attendKey(
 // query is rotated in registers, and the block's keys and values of its head are appended to
 // the cache before one barrier.
 // Constants per pipeline: HD4 = hd / 4, HALF = rot / 2, ROT4 = rot / 4 (rot % 4 == 0), LANES,
-// TQ, APPEND. q: [T, H, hd] f32 (rotated), or qkv; kCache, vCache: [C, H, hd] f32 (keys before rotary);
-// cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart. Dispatch
-// [H, ceil(T / TQ)].
+// TQ, APPEND. q: [T, H, hd] f32 (rotated), or qkv; kCache, vCache: [C, H, hd] f32 (keys
+// before rotary); cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart.
+// Dispatch [H, ceil(T / TQ)].
 #include "sink_window.wgsl"
 #include "attention_key.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> state: array<u32>;
-@group(0) @binding(2) var<storage, read> q: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> kCache: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> vCache: array<vec4f>;
-@group(0) @binding(5) var<storage, read> cosSin: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 var<workgroup> partMax: array<f32, LANES * TQ>;
 var<workgroup> partSum: array<f32, LANES * TQ>;
 var<workgroup> partOut: array<vec4f, LANES * TQ * HD4>;
-
-// The vec4s x rotated by d positions over the first rot dims (rotate_half's pairs (f, f + HALF)).
-fn rotateBy(x: array<vec4f, HD4>, d: u32) -> array<vec4f, HD4> {
-  var r = x;
-#unroll f HALF
-  let c = cosSin[(d * HALF + f) * 2u];
-  let s = cosSin[(d * HALF + f) * 2u + 1u];
-  let x1 = x[f / 4u][f % 4u];
-  let x2 = x[(f + HALF) / 4u][(f + HALF) % 4u];
-  r[f / 4u][f % 4u] = x1 * c - x2 * s;
-  r[(f + HALF) / 4u][(f + HALF) % 4u] = x2 * c + x1 * s;
-#end
-  return r;
-}
 
 @compute @workgroup_size(LANES)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -633,15 +623,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
 // cosSin: [C, rot/2, 2] f32; out: [T, H*hd] f32, or rows outStride apart.
 #include "sink_window.wgsl"
 #include "attention_key.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> state: array<u32>;
-@group(0) @binding(2) var<storage, read> q: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> kCache: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> vCache: array<vec4f>;
-@group(0) @binding(5) var<storage, read> cosSin: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(WGS)
 fn main(@builtin(global_invocation_id) g: vec3u) {
@@ -699,15 +680,6 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 // Dispatch [H, T].
 #include "sink_window.wgsl"
 #include "attention_key.wgsl"
-struct Params { T: u32, H: u32, hd: u32, rot: u32, C: u32, scale: f32, outStride: u32, _p1: u32 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> state: array<u32>;
-@group(0) @binding(2) var<storage, read> q: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> kCache: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> vCache: array<vec4f>;
-@group(0) @binding(5) var<storage, read> cosSin: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 var<workgroup> partMax: array<f32, LANES>;
 var<workgroup> partSum: array<f32, LANES>;
