@@ -500,9 +500,9 @@ fn attendKey(
 // state[STATE_SINKS], else stream position j + its evicted count) and rotated by j. A later
 // query t of the block has evicted d_t more entries, so its own cache index of that key is
 // j - d_t; rotary scores depend only on the difference of the query's and the key's rotation,
-// so query t is rotated d_t further (q comes rotated by its cache index) and a sink key, whose
-// index is j for every query, by j + d_t. Query t's keys: the sinks and j in
-// [sinks + d_t, n_first + t - first).
+// so query t meets the window's keys rotated d_t further than its cache index (qw) and the
+// sinks, whose index is j for every query, rotated by its cache index (qs): each key is rotated
+// once for the block. Query t's keys: the sinks and j in [sinks + d_t, n_first + t - first).
 // Runs after rotary_append.wgsl (q rotated by its cache index; this pass's keys in the cache),
 // or with APPEND = 1u, for a pass of T <= TQ tokens (one block: no other workgroup reads the
 // keys of this head), does its work itself: binding 2 is the pass's qkv ([T, H, 3*hd]), each
@@ -530,7 +530,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let nAll = w0.n + nq - 1u; // the block's keys: j < nAll
   let S = min(w0.sinks, nAll);
   let sinks = state[STATE_SINKS];
-  var qv: array<array<vec4f, HD4>, TQ>;
+  // Each query rotated by its cache index (for the sinks) and d_t further (for the window).
+  var qs: array<array<vec4f, HD4>, TQ>;
+  var qw: array<array<vec4f, HD4>, TQ>;
   var acc: array<array<vec4f, HD4>, TQ>; // zero
   var ml: array<vec2f, TQ>; // running max and sum of each query's online softmax
   var d: array<u32, TQ>;
@@ -539,10 +541,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let w_t = keyWindow(q_t);
   d[t] = w_t.evicted - w0.evicted;
   if (APPEND == 1u) {
-    qv[t] = rotateBy(rotatedQuery((q_t * H + h) * 3u * HD4, w_t), d[t]);
+    qs[t] = rotatedQuery((q_t * H + h) * 3u * HD4, w_t);
   } else {
-    qv[t] = rotateBy(queryAt((q_t * H + h) * HD4), d[t]);
+    qs[t] = queryAt((q_t * H + h) * HD4);
   }
+  qw[t] = rotateBy(qs[t], d[t]);
   ml[t] = vec2f(-3.4e38, 0.0);
 #end
   if (APPEND == 1u) {
@@ -560,14 +563,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     v[c] = vCache[kb + c];
 #end
     let sink = j < S;
-    let kw = rotateBy(k, j); // a window key, the same for every query
+    let kr = rotateBy(k, j); // the same for every query of the block
 #unroll t TQ
     if (t < nq && j < w0.n + t && (sink || j >= w0.sinks + d[t])) {
-      var kr = kw;
-      if (sink) { kr = rotateBy(k, j + d[t]); }
       var sd = 0.0;
 #unroll c HD4
-      sd += dot(qv[t][c], kr[c]);
+      sd += dot(select(qw[t][c], qs[t][c], sink), kr[c]);
 #end
       let sc = sd * p.scale;
       let m = ml[t].x;

@@ -268,9 +268,17 @@ export function attentionSplitFits(
 }
 
 /**
+ * The largest head attention_multi runs: its per-query loops are unrolled, and lavapipe took 3.3
+ * s to compile it for hd 64, 4.1 s for hd 80 (Pythia-2.8B) and 58 s for hd 128 with all dims
+ * rotated, at the first load that tunes such heads (PERF.md).
+ */
+export const ATTENTION_MULTI_MAX_HEAD_DIM = 80;
+
+/**
  * Whether attention_multi can run heads of hd dims with `lanes` invocations over the keys and
- * blocks of `tq` queries: hd and rot multiples of 4, and each invocation's partial outputs,
- * maxima and sums of its block's queries in workgroup memory.
+ * blocks of `tq` queries: hd and rot multiples of 4, hd at most ATTENTION_MULTI_MAX_HEAD_DIM,
+ * and each invocation's partial outputs, maxima and sums of its block's queries in workgroup
+ * memory.
  */
 export function attentionMultiFits(
   hd: number,
@@ -279,7 +287,8 @@ export function attentionMultiFits(
   tq: number,
   maxWorkgroupBytes: number,
 ): boolean {
-  return attentionSplitFits(hd, rot, lanes * tq, maxWorkgroupBytes);
+  return hd <= ATTENTION_MULTI_MAX_HEAD_DIM &&
+    attentionSplitFits(hd, rot, lanes * tq, maxWorkgroupBytes);
 }
 
 /** Workgroup bytes of attention.wgsl / attention_tiled.wgsl with `keys` scores held. */
