@@ -3,6 +3,7 @@ import { NeoxError, UsageError } from "../engine/errors.ts";
 import { getGpu } from "../engine/device_deno.ts";
 import { checkModel, loadModel } from "../engine/load.ts";
 import { greedyGenerate } from "../engine/generate.ts";
+import { attendedKeys } from "../engine/cache_policy.ts";
 import { MAX_K, speculativeGenerate } from "../engine/speculative.ts";
 import { dynamicTree, staticTree, treeGenerate, treeMetrics } from "../engine/tree_speculative.ts";
 import { MAX_TREE_NODES } from "../engine/ops.ts";
@@ -166,7 +167,7 @@ export async function run(args: string[]): Promise<void> {
     try {
       costs = asDeviceCosts(JSON.parse(await Deno.readTextFile(devicePath)), devicePath);
       // Mid-generation cache length: what most rounds attend over.
-      const L = Math.min(ids.length + maxNew / 2, cache.kind === "sink" ? cache.size : Infinity);
+      const L = attendedKeys(cache, ids.length + maxNew / 2);
       kAuto = { ...kAuto, ...kAutoCosts(costs, quant ? "int8" : "fp16", L) };
     } catch (e) {
       throw new NeoxError(`${devicePath}: ${(e as Error).message.split("\n")[0]}`);

@@ -468,8 +468,11 @@ export const ATTENTION_SPLIT_LANES = [8, 32] as const;
  * that shader (its loops unrolled) against 3.4 s, at every load that tunes a new head shape, and
  * the CI suite ran out of time (PERF.md).
  */
-export const ATTENTION_MULTI_LANES = 8;
-export const ATTENTION_MULTI_TQ = [4] as const;
+export const ATTENTION_MULTI: AttentionVariant & { variant: "multi" } = {
+  variant: "multi",
+  lanes: 8,
+  tq: 4,
+};
 
 /**
  * Cached entries the attention candidates and tuneFused's passes are timed over, summed: a
@@ -507,7 +510,7 @@ export function nearestTuneLength(cacheLen: number): number {
  * them) runs the kernel measured at the nearest tuned length alone: on lavapipe
  * attention_split wins one-token passes at 256 cached entries and attention_rows at the
  * bench's ~52 (with their sum's choice the decode step was slower than a verify of 2 tokens),
- * and attention_multi verify passes at 256, attention_rows at 52 (PERF.md).
+ * and attention_multi verify passes of up to 4 tokens at both (PERF.md).
  */
 export function tunedAttention(
   profile: DeviceProfile | null,
@@ -529,7 +532,7 @@ export function tunedAttention(
  * {@link attentionLengthKey}): the device's default (attention.wgsl or its tiled fallback)
  * and, where the shape allows it, the barrier-free attention_rows, attention_split at each of
  * ATTENTION_SPLIT_LANES and, for passes of several tokens, attention_multi with the bucket's
- * block of queries (ATTENTION_MULTI_TQ); records the fastest.
+ * block of queries (ATTENTION_MULTI); records the fastest.
  */
 export async function tuneAttention(
   gpu: Gpu,
@@ -551,11 +554,9 @@ export async function tuneAttention(
   const jobs: { key: string; cands: { v: AttentionVariant; d: Dispatch[] }[] }[] = [];
   for (const T of TUNE_BUCKETS) {
     const key = attentionKey(s, T);
-    const tq = ATTENTION_MULTI_TQ.find((n) => n >= T) ?? ATTENTION_MULTI_TQ[0];
-    const multi = attentionMultiFits(s.hd, s.rot, ATTENTION_MULTI_LANES, tq, wgBytes) && T > 1;
-    const variants: AttentionVariant[] = multi
-      ? [...common, { variant: "multi", lanes: ATTENTION_MULTI_LANES, tq }]
-      : common;
+    const { lanes, tq } = ATTENTION_MULTI;
+    const multi = T > 1 && attentionMultiFits(s.hd, s.rot, lanes, tq, wgBytes);
+    const variants = multi ? [...common, ATTENTION_MULTI] : common;
     // Each length alone too (a tuning cache written before them lacks them).
     const alone = ATTENTION_TUNE_LENGTHS.map((L) => attentionLengthKey(s, L, T))
       .filter((k) => !profile.attention.has(k));

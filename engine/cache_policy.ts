@@ -66,6 +66,11 @@ export function cacheMarks(policy: CachePolicy): { sinks: number; high: number; 
   return { sinks: policy.sinks, high, low };
 }
 
+/** Keys a pass attends after n positions: n, or a sink cache's size at most. */
+export function attendedKeys(policy: CachePolicy, n: number): number {
+  return policy.kind === "sink" ? Math.min(n, policy.size) : n;
+}
+
 /** Entries cached right after stream position `pos` was appended (mirror of the kernels). */
 export function liveEntries(policy: CachePolicy, pos: number): number {
   const { high, low } = cacheMarks(policy);

@@ -9,6 +9,7 @@ import { type Dispatch, encodeDispatches } from "../kernels/kernel.ts";
 import { NeoxError } from "./errors.ts";
 import { beginPass, type PassHook } from "./hooks.ts";
 import {
+  attendedKeys,
   type CachePolicy,
   checkCachePolicy,
   compressionEvents,
@@ -160,7 +161,7 @@ export async function greedyGenerate(
   const cache = seq.opts.cache ?? FULL_CACHE;
   const withDraw = new Map<Dispatch[], Dispatch[]>(); // a plan and the draw after it, built once
   const step = (k: number) => {
-    const cacheLen = Math.min(ids.length + k, cache.kind === "sink" ? cache.size : Infinity);
+    const cacheLen = attendedKeys(cache, ids.length + k);
     const plan = seq.plan(1, { logits: "last", argmax: !draw, advance: true, cacheLen });
     if (!draw) return plan;
     if (!withDraw.has(plan)) withDraw.set(plan, [...plan, draw]);

@@ -20,6 +20,7 @@ import {
   SINK_PREFILL_CHUNK,
 } from "./generate.ts";
 import {
+  attendedKeys,
   type CachePolicy,
   checkCachePolicy,
   compressionEvents,
@@ -142,8 +143,6 @@ class SpeculativeRun {
   readonly #probs: GPUBuffer[] = [];
   #draws: Dispatch[] = [];
   #verify = new Map<number, Dispatch[]>();
-  /** Most keys a pass attends: a sink cache's window, else no bound. */
-  readonly window: number;
 
   constructor(
     targetModel: NeoxModel,
@@ -182,7 +181,6 @@ class SpeculativeRun {
       tokens: this.tokens,
       cache,
     });
-    this.window = cache.kind === "sink" ? cache.size : Infinity;
     this.maxRounds = o.maxNewTokens + 1;
     this.stop = promptLen + o.maxNewTokens - 1;
     this.log = storageBuffer(gpu, (this.maxRounds + 1) * 4, "round log");
@@ -405,7 +403,10 @@ export async function speculativeGenerate(
       // window at most.
       const perRound = (produced + k + 1) / (logged + 1);
       for (let i = 0; i < batch; i++) {
-        const cacheLen = Math.min(Math.round(ids.length + produced + i * perRound) + k, run.window);
+        const cacheLen = attendedKeys(
+          o.cache ?? FULL_CACHE,
+          Math.round(ids.length + produced + i * perRound) + k,
+        );
         run.encodeRound(enc, k, false, ids.length, o.hook, cacheLen);
         kPerRound.push(k);
       }

@@ -60,8 +60,7 @@ import {
 } from "./reference.ts";
 import { type SeededRandom, seededRandom } from "./seeded_random.ts";
 import {
-  ATTENTION_MULTI_LANES,
-  ATTENTION_MULTI_TQ,
+  ATTENTION_MULTI,
   ATTENTION_SPLIT_LANES,
   MAX_ACCUMULATORS,
   WIDE_REDUCTION_WG,
@@ -783,9 +782,8 @@ function attentionRows(b: Bench, rnd: SeededRandom): Row[] {
       .filter((lanes) => attentionSplitFits(hd, rot, lanes, wgBytes))
       .map((lanes): AttentionVariant => ({ variant: "split", lanes }));
     // Keys shared by blocks of TQ queries: one block and several (T > TQ at T = 5 and 16).
-    const multi = ATTENTION_MULTI_TQ.filter((tq) =>
-      attentionMultiFits(hd, rot, ATTENTION_MULTI_LANES, tq, wgBytes)
-    ).map((tq): AttentionVariant => ({ variant: "multi", lanes: ATTENTION_MULTI_LANES, tq }));
+    const { lanes, tq } = ATTENTION_MULTI;
+    const multi = attentionMultiFits(hd, rot, lanes, tq, wgBytes) ? [ATTENTION_MULTI] : [];
     for (const v of attentionRowsFits(hd, rot) ? [ROWS, ...split, ...multi] : []) {
       for (const pad of [0, 5]) {
         rows.push({

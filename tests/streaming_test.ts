@@ -21,8 +21,7 @@ import {
   sinkWindowCache,
 } from "../engine/cache_policy.ts";
 import {
-  ATTENTION_MULTI_LANES,
-  ATTENTION_MULTI_TQ,
+  ATTENTION_MULTI,
   ATTENTION_SPLIT_LANES,
   attentionKey,
   emptyProfile,
@@ -159,11 +158,7 @@ Deno.test("attention_rows, _split and _multi under sink caches: logits against f
     { variant: "rows" },
     ...ATTENTION_SPLIT_LANES.map((lanes): AttentionVariant => ({ variant: "split", lanes })),
     // Keys shared by blocks of queries whose windows differ (a chunk of 32 evicts within it).
-    ...ATTENTION_MULTI_TQ.map((tq): AttentionVariant => ({
-      variant: "multi",
-      lanes: ATTENTION_MULTI_LANES,
-      tq,
-    })),
+    ATTENTION_MULTI,
   ];
   try {
     for (const variant of variants) {
