@@ -99,6 +99,11 @@ export interface BenchResult {
     architecture: string;
     isFallbackAdapter: boolean;
     cpus: number;
+    /**
+     * A software adapter's worker threads as set by LP_NUM_THREADS, null for Mesa's default
+     * (one per CPU) or a hardware adapter: the count changes its times (PERF.md, session 13).
+     */
+    workerThreads: number | null;
     /** 1-minute load average at the start and the end of the bench (null where unknown). */
     loadAvgStart: number | null;
     loadAvgEnd: number | null;
@@ -452,6 +457,7 @@ export async function runBench(
       architecture: machine.architecture,
       isFallbackAdapter: machine.isFallbackAdapter,
       cpus: machine.cpuCores ?? navigator.hardwareConcurrency,
+      workerThreads: /llvmpipe/i.test(machine.description) ? lavapipeThreads() : null,
       loadAvgStart,
       loadAvgEnd: loadAvg(),
     },
@@ -573,9 +579,11 @@ export function benchTable(r: BenchResult): string {
     `bench: ${r.models.target.path} (draft ${r.models.draft.path}${
       r.models.draft.weightType === "int8" ? ", quantized int8 at load" : ""
     }), prompt ${r.prompt.ids.length} tokens, ${r.maxNewTokens} new tokens, ${r.samples} samples`,
-    `adapter: ${r.machine.adapter} (${r.machine.cpus} CPUs, load ${la(r.machine.loadAvgStart)} -> ${
-      la(r.machine.loadAvgEnd)
-    })`,
+    `adapter: ${r.machine.adapter} (${r.machine.cpus} CPUs${
+      r.machine.workerThreads === null
+        ? ""
+        : `, ${r.machine.workerThreads} worker threads (LP_NUM_THREADS)`
+    }, load ${la(r.machine.loadAvgStart)} -> ${la(r.machine.loadAvgEnd)})`,
     "",
   );
   const rows = [[
@@ -682,6 +690,12 @@ export function benchTable(r: BenchResult): string {
   if (r.extra) out.push("", ...extraLines(r, r.extra));
   for (const n of r.notes) out.push(`note: ${n}`);
   return out.join("\n");
+}
+
+/** LP_NUM_THREADS as lavapipe reads it (0: no workers), null where unset or not a count. */
+function lavapipeThreads(): number | null {
+  const v = Deno.env.get("LP_NUM_THREADS");
+  return v !== undefined && /^\d+$/.test(v.trim()) ? Number(v) : null;
 }
 
 function extraLines(r: BenchResult, e: BenchExtra): string[] {
