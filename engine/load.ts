@@ -17,7 +17,7 @@ import type { WeightType } from "../kernels/kernel.ts";
 import { syntheticConfig } from "./pythia.ts";
 import { int8RowsFit, INTERLEAVE_MAX_BYTES, interleaveF16, interleaveInt8 } from "./ops.ts";
 import { tuneArgmax, tuneAttention, tuneFused, tuneMatmuls, tuneNorms } from "./autotune.ts";
-import { persistTuning, restoreTuning } from "./tune_cache.ts";
+import { persistTuning, restoreTuning, tuneCachePath } from "./tune_cache.ts";
 import { rowChunks, rowsPerChunk, syntheticModel } from "./synthetic.ts";
 
 export { syntheticModel } from "./synthetic.ts";
@@ -52,6 +52,12 @@ export interface LoadOptions {
    * sources are read from the tuning cache instead (engine/tune_cache.ts).
    */
   tune?: boolean;
+  /**
+   * The tuning cache file, null for none (default: engine/tune_cache.ts tuneCachePath, from
+   * NEOX_TUNE_CACHE or the user's cache folder). Tests name their own file here rather than
+   * in the process environment, which test files running in parallel share.
+   */
+  tuneCache?: string | null;
 }
 
 export { INTERLEAVE_MAX_BYTES } from "./ops.ts";
@@ -73,7 +79,8 @@ export async function loadModel(
     });
   if (opts.tune ?? true) {
     // Choices measured by an earlier process on this adapter first: only new shapes are timed.
-    await restoreTuning(gpu);
+    const cachePath = opts.tuneCache === undefined ? tuneCachePath() : opts.tuneCache;
+    await restoreTuning(gpu, cachePath);
     const { layers, embedOut } = model.weights;
     // Timed with the epilogues the passes run (engine/model.ts layerEpilogue).
     const mats = layers.flatMap((l) =>
@@ -88,7 +95,7 @@ export async function loadModel(
     if (model.cfg.parallelResidual) await tuneNorms(gpu, model.lib, model.cfg.hiddenSize);
     await tuneArgmax(gpu, model.lib, model.cfg.vocabSize);
     await tuneFused(gpu, model);
-    await persistTuning(gpu);
+    await persistTuning(gpu, cachePath);
   }
   return model;
 }

@@ -190,8 +190,10 @@ export function refreshTuning(gpu: Gpu): void {
  * Merges the file's choices for this adapter into its process-wide profile, once per
  * process, and records where they came from (`DeviceProfile.restored`).
  */
-export async function restoreTuning(gpu: Gpu): Promise<void> {
-  const path = tuneCachePath();
+export async function restoreTuning(
+  gpu: Gpu,
+  path: string | null = tuneCachePath(),
+): Promise<void> {
   const id = tuneIdentity(gpu);
   if (!path || restored.has(id)) return;
   restored.add(id);
@@ -210,8 +212,10 @@ export async function restoreTuning(gpu: Gpu): Promise<void> {
  * atomically; the newest TUNE_CACHE_DEVICES entries kept). A file that cannot be written is
  * left as it was.
  */
-export async function persistTuning(gpu: Gpu): Promise<void> {
-  const path = tuneCachePath();
+export async function persistTuning(
+  gpu: Gpu,
+  path: string | null = tuneCachePath(),
+): Promise<void> {
   const id = tuneIdentity(gpu);
   const p = deviceProfile(gpu);
   const entries = profileEntries(p);

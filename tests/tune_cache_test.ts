@@ -40,17 +40,16 @@ async function adapterNamed(name: string): Promise<Gpu> {
   return { ...gpu, adapterInfo };
 }
 
-/** Runs `fn` with NEOX_TUNE_CACHE set to a fresh file in a temporary folder. */
+/**
+ * Runs `fn` with a fresh cache file in a temporary folder, which the loads name
+ * (LoadOptions.tuneCache): not through NEOX_TUNE_CACHE, since the environment is the whole
+ * process's and `deno task test` runs test files side by side in it.
+ */
 async function withCacheFile(fn: (path: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "neox-tune-" });
-  const before = Deno.env.get("NEOX_TUNE_CACHE");
-  const path = `${dir}/sub/tuning.json`;
-  Deno.env.set("NEOX_TUNE_CACHE", path);
   try {
-    await fn(path);
+    await fn(`${dir}/sub/tuning.json`);
   } finally {
-    if (before === undefined) Deno.env.delete("NEOX_TUNE_CACHE");
-    else Deno.env.set("NEOX_TUNE_CACHE", before);
     await Deno.remove(dir, { recursive: true });
   }
 }
@@ -76,7 +75,7 @@ Deno.test("tuning cache: a load times what the file lacks and writes it", async 
     const id = tuneIdentity(gpu);
     assert(id.includes(`kernels ${kernelSourcesHash()}`), id);
     assert(id.includes(`deno ${Deno.version.deno}`), id);
-    const model = await loadModel(gpu, DRAFT);
+    const model = await loadModel(gpu, DRAFT, { tuneCache: path });
     assert.equal(model.profile?.restored, undefined, "nothing was read");
     const file = await readTuneCache(path);
     assert.equal(file.format, TUNE_CACHE_FORMAT);
@@ -134,7 +133,7 @@ Deno.test("tuning cache: a later load reads the file's choices and times no matm
       [tuneIdentity(gpu)]: craftedEntry(keys, at),
       "another adapter": craftedEntry(["f16 1x1 T<=1"], at),
     });
-    const model = await loadModel(gpu, DRAFT);
+    const model = await loadModel(gpu, DRAFT, { tuneCache: path });
     assert.deepEqual(model.profile?.restored, { path, measuredAt: at, entries: keys.length });
     for (const key of keys) {
       assert.deepEqual(model.profile!.matmul.get(key)?.ticks, { crafted: 1 }, key);
@@ -166,9 +165,9 @@ Deno.test("tuning cache: calibrate's refresh times every shape again", async () 
     const crafted = craftedEntry([...keys, ...second], "2026-01-02T03:04:05Z");
     await writeCache(path, { [tuneIdentity(gpu)]: crafted });
     refreshTuning(gpu);
-    const model = await loadModel(gpu, DRAFT);
+    const model = await loadModel(gpu, DRAFT, { tuneCache: path });
     assert.equal(model.profile?.restored, undefined);
-    const model2 = await loadModel(gpu, SECOND);
+    const model2 = await loadModel(gpu, SECOND, { tuneCache: path });
     const e = (await readTuneCache(path)).devices[tuneIdentity(gpu)];
     for (const key of [...keys, ...second]) {
       const m = e.matmul[key] as { ticks: Record<string, number> };
