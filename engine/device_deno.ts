@@ -11,6 +11,15 @@
  */
 import { getGpu as getDeviceGpu, type Gpu } from "./device.ts";
 
+/**
+ * LP_NUM_THREADS as lavapipe reads it (its worker threads; 0: none, the work runs inline), null
+ * where unset or not a count (Mesa's default: one per CPU).
+ */
+export function lavapipeThreads(): number | null {
+  const v = Deno.env.get("LP_NUM_THREADS");
+  return v !== undefined && /^\d+$/.test(v.trim()) ? Number(v) : null;
+}
+
 /** The process-wide GPU device, with options from the environment. */
 export function getGpu(): Promise<Gpu> {
   if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");

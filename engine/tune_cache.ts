@@ -22,6 +22,7 @@ import {
   WIDE_REDUCTION_WG,
 } from "./autotune.ts";
 import type { Gpu } from "./device.ts";
+import { lavapipeThreads } from "./device_deno.ts";
 import { ARGMAX_WG, NORM_WG, TILE_LANES, WIDE_LANES } from "./ops.ts";
 import { writeFileAtomic } from "./output.ts";
 import { WGSL } from "../kernels/wgsl.ts";
@@ -78,7 +79,7 @@ export function kernelSourcesHash(): string {
  * version (its WebGPU) and the kernel sources.
  */
 export function tuneIdentity(gpu: Gpu): string {
-  const threads = Deno.env.get("LP_NUM_THREADS") ?? String(navigator.hardwareConcurrency);
+  const threads = lavapipeThreads() ?? navigator.hardwareConcurrency;
   return `${deviceProfile(gpu).adapter} | ${threads} threads | deno ${Deno.version.deno} | ` +
     `kernels ${kernelSourcesHash()}`;
 }
@@ -190,10 +191,7 @@ export function refreshTuning(gpu: Gpu): void {
  * Merges the file's choices for this adapter into its process-wide profile, once per
  * process, and records where they came from (`DeviceProfile.restored`).
  */
-export async function restoreTuning(
-  gpu: Gpu,
-  path: string | null = tuneCachePath(),
-): Promise<void> {
+export async function restoreTuning(gpu: Gpu, path: string | null): Promise<void> {
   const id = tuneIdentity(gpu);
   if (!path || restored.has(id)) return;
   restored.add(id);
@@ -212,10 +210,7 @@ export async function restoreTuning(
  * atomically; the newest TUNE_CACHE_DEVICES entries kept). A file that cannot be written is
  * left as it was.
  */
-export async function persistTuning(
-  gpu: Gpu,
-  path: string | null = tuneCachePath(),
-): Promise<void> {
+export async function persistTuning(gpu: Gpu, path: string | null): Promise<void> {
   const id = tuneIdentity(gpu);
   const p = deviceProfile(gpu);
   const entries = profileEntries(p);

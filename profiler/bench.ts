@@ -23,6 +23,7 @@ import {
 } from "./kernel_profile.ts";
 import { dispatchCount, type PassRounds, passRounds, tunedLines } from "./bench_extra.ts";
 import { describeMachine } from "./device_info.ts";
+import { lavapipeThreads } from "../engine/device_deno.ts";
 
 /** What to measure. */
 export interface BenchOptions {
@@ -690,12 +691,6 @@ export function benchTable(r: BenchResult): string {
   if (r.extra) out.push("", ...extraLines(r, r.extra));
   for (const n of r.notes) out.push(`note: ${n}`);
   return out.join("\n");
-}
-
-/** LP_NUM_THREADS as lavapipe reads it (0: no workers), null where unset or not a count. */
-function lavapipeThreads(): number | null {
-  const v = Deno.env.get("LP_NUM_THREADS");
-  return v !== undefined && /^\d+$/.test(v.trim()) ? Number(v) : null;
 }
 
 function extraLines(r: BenchResult, e: BenchExtra): string[] {

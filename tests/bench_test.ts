@@ -17,6 +17,7 @@ import {
 } from "../profiler/kernel_profile.ts";
 import { type BenchResult, benchTable } from "../profiler/bench.ts";
 import { modelsDir, repoDir } from "./goldens.ts";
+import { lavapipeThreads } from "../engine/device_deno.ts";
 
 const positive = (x: unknown, what: string) =>
   assert(typeof x === "number" && Number.isFinite(x) && x > 0, `${what} = ${x}`);
@@ -54,6 +55,11 @@ Deno.test("bench --json: short mode, shape and sanity", async () => {
   const r = JSON.parse(out.out) as BenchResult;
 
   assert.equal(r.schema, "neox-spec/bench@1");
+  // The worker threads lavapipe runs with, as LP_NUM_THREADS set them for the child (else null).
+  assert.equal(
+    r.machine.workerThreads,
+    /llvmpipe/i.test(r.machine.adapter) ? lavapipeThreads() : null,
+  );
   assert.equal(r.maxNewTokens, 8);
   assert.deepEqual(r.kValues, [2]);
   assert.equal(r.prompt.name, "medium-json", "the built-in default prompt");
