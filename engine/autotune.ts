@@ -767,20 +767,71 @@ export function fusedKey(c: NeoxConfig): string {
 }
 
 /**
+ * The one-token pass whose whole-pass ticks `t` are least (`names`: layer by layer on the T <= 1
+ * matmul choices, on ONE_TOKEN_ALT_BUCKET's, then one dispatch a layer at each of `groups`): a
+ * fused layer only under FUSED_MARGIN of layer by layer, the alternative bucket only under
+ * ALT_BUCKET_MARGIN of the T <= 1 one.
+ */
+function fusedChoice(names: string[], groups: number[], t: number[]) {
+  const useAlt = t[1] < ALT_BUCKET_MARGIN * t[0];
+  const layers = useAlt ? t[1] : t[0];
+  const best = groups.length === 0
+    ? -1
+    : groups.reduce((b, _g, i) => t[2 + i] < t[2 + b] ? i : b, 0);
+  const fused = best >= 0 && t[2 + best] < FUSED_MARGIN * layers;
+  return {
+    fused,
+    ...(best >= 0 ? { groups: groups[best] } : {}),
+    // The fused candidates ran embed_out on the T <= 1 choice: kept only layer by layer.
+    ...(useAlt && !fused ? { matmulT: ONE_TOKEN_ALT_BUCKET } : {}),
+    ticks: Object.fromEntries(names.map((n, i) => [n, t[i]])),
+  };
+}
+
+/**
  * The measured one-token pass of this shape: null layer by layer, else the workgroups of its
  * one dispatch per layer (1: decode_layer, more: decode_layer_split).
  */
-export function tunedFused(profile: DeviceProfile | null, c: NeoxConfig): number | null {
-  const f = profile?.fused.get(fusedKey(c));
+export function tunedFused(
+  profile: DeviceProfile | null,
+  c: NeoxConfig,
+  cacheLen?: number,
+): number | null {
+  const f = fusedEntry(profile, c, cacheLen);
   return f?.fused ? f.groups ?? 1 : null;
+}
+
+/** Key of the one-token pass timed at L cached entries alone (L of the tune lengths). */
+export function fusedLengthKey(c: NeoxConfig, L: number): string {
+  return `${fusedKey(c)} L=${L}`;
+}
+
+/**
+ * The one-token pass choice for a pass told the keys it attends (`cacheLen`): the one timed at
+ * the nearest tuned length alone, where there is one; else (no hint, or an entry from before
+ * per-length timing) the choice over the lengths summed. On lavapipe (AMD EPYC) the draft's
+ * decode_layer_split at G = 2 took 0.66 ms a pass at 52 cached entries against 0.80 layer by
+ * layer, and 1.01 against 0.89 at 256: the sum's choice ran the slower pass at the bench's
+ * lengths (PERF.md).
+ */
+function fusedEntry(profile: DeviceProfile | null, c: NeoxConfig, cacheLen?: number) {
+  if (cacheLen !== undefined) {
+    const f = profile?.fused.get(fusedLengthKey(c, nearestTuneLength(cacheLen)));
+    if (f) return f;
+  }
+  return profile?.fused.get(fusedKey(c));
 }
 
 /**
  * The token bucket whose matmul choices a layer-by-layer one-token pass of this shape runs: 1,
  * or ONE_TOKEN_ALT_BUCKET where tuneFused measured that pass faster on them.
  */
-export function oneTokenMatmulT(profile: DeviceProfile | null, c: NeoxConfig): number {
-  return profile?.fused.get(fusedKey(c))?.matmulT ?? 1;
+export function oneTokenMatmulT(
+  profile: DeviceProfile | null,
+  c: NeoxConfig,
+  cacheLen?: number,
+): number {
+  return fusedEntry(profile, c, cacheLen)?.matmulT ?? 1;
 }
 
 /**
@@ -799,9 +850,10 @@ export const ALT_BUCKET_MARGIN = 0.97;
 /**
  * Times a whole one-token pass of `model` (logits and argmax) layer by layer with the tuned
  * kernels against one dispatch per layer - decode_layer's one workgroup and decode_layer_split's
- * LAYER_GROUPS - where the model fits them, over each of ATTENTION_TUNE_LENGTHS cached entries
- * (their sum counts); records the fastest one-dispatch layer where it wins by FUSED_MARGIN. Run
- * after the other tuners: the layer-by-layer pass uses their choices.
+ * LAYER_GROUPS - where the model fits them, over each of ATTENTION_TUNE_LENGTHS cached entries;
+ * records, over the lengths summed and at each alone ({@link fusedLengthKey}), the fastest
+ * one-dispatch layer where it wins by FUSED_MARGIN. Run after the other tuners: the
+ * layer-by-layer pass uses their choices.
  */
 export async function tuneFused(
   gpu: Gpu,
@@ -809,8 +861,14 @@ export async function tuneFused(
   o: { rounds?: number; reps?: number } = {},
 ): Promise<DeviceProfile> {
   const profile = deviceProfile(gpu);
-  const key = fusedKey(model.cfg);
-  if (!gpu.hasTimestamps || profile.fused.has(key)) return profile;
+  const keys = [
+    fusedKey(model.cfg),
+    ...ATTENTION_TUNE_LENGTHS.map((L) => fusedLengthKey(model.cfg, L)),
+  ];
+  if (!gpu.hasTimestamps || keys.every((k) => profile.fused.has(k))) return profile;
+  // Re-timed whole (a file from before per-length timing holds the sum's choice only), and
+  // the layer-by-layer candidates must not be built as a fused pass by an earlier choice.
+  keys.forEach((k) => profile.fused.delete(k));
   const opts = { logits: "last", argmax: true, advance: false } as const;
   const seqs = ATTENTION_TUNE_LENGTHS.map((L) => {
     const seq = model.newSequence({ capacity: L + 1, maxTokens: L + 2, maxT: 1 });
@@ -828,31 +886,30 @@ export async function tuneFused(
     // Layer by layer on the T <= 1 matmul choices, on ONE_TOKEN_ALT_BUCKET's, then the fused.
     const alt = ONE_TOKEN_ALT_BUCKET;
     const names = ["layers", `layers T<=${alt} matmuls`, ...groups.map(fusedName)];
-    const jobs = seqs.map((seq) => ({
+    // Each length's layer-by-layer pass runs the attention measured at that length alone.
+    const jobs = seqs.map((seq, i) => ({
       cands: [
-        { d: model.buildPass(seq, 1, { ...opts, matmulT: 1 }) },
-        { d: model.buildPass(seq, 1, { ...opts, matmulT: alt }) },
+        {
+          d: model.buildPass(seq, 1, { ...opts, matmulT: 1, cacheLen: ATTENTION_TUNE_LENGTHS[i] }),
+        },
+        {
+          d: model.buildPass(seq, 1, {
+            ...opts,
+            matmulT: alt,
+            cacheLen: ATTENTION_TUNE_LENGTHS[i],
+          }),
+        },
         ...groups.map((g) => ({ d: model.fusedPass(seq, opts, g)! })),
       ],
     }));
     // Pipelines compiled and first runs done before the timed rounds.
     await timeCandidates(gpu, jobs, { rounds: 1, reps: 1 });
     const samples = await timeCandidates(gpu, jobs, { rounds: o.rounds ?? 5, reps: o.reps ?? 3 });
-    const t = names.map((_n, i) => samples.reduce((sum, s) => sum + Math.min(...s[i]), 0));
-    if (!t.every((v) => v > 0)) return profile;
-    const useAlt = t[1] < ALT_BUCKET_MARGIN * t[0];
-    const layers = useAlt ? t[1] : t[0];
-    const best = groups.length === 0
-      ? -1
-      : groups.reduce((b, _g, i) => t[2 + i] < t[2 + b] ? i : b, 0);
-    const fused = best >= 0 && t[2 + best] < FUSED_MARGIN * layers;
-    profile.fused.set(key, {
-      fused,
-      ...(best >= 0 ? { groups: groups[best] } : {}),
-      // The fused candidates ran embed_out on the T <= 1 choice: kept only layer by layer.
-      ...(useAlt && !fused ? { matmulT: alt } : {}),
-      ticks: Object.fromEntries(names.map((n, i) => [n, t[i]])),
-    });
+    // Over the lengths summed, then at each alone (samples follow ATTENTION_TUNE_LENGTHS).
+    const sums = names.map((_n, i) => samples.reduce((sum, s) => sum + Math.min(...s[i]), 0));
+    const each = samples.map((s) => names.map((_n, i) => Math.min(...s[i])));
+    if (![sums, ...each].every((t) => t.every((v) => v > 0))) return profile;
+    [sums, ...each].forEach((t, i) => profile.fused.set(keys[i], fusedChoice(names, groups, t)));
   } finally {
     seqs.forEach((s) => s.destroy());
   }

@@ -433,7 +433,9 @@ export class NeoxModel {
         ...more,
       });
     const epilogue = (which: LayerMatrix) => layerEpilogue(cfg, which);
-    const groups = T === 1 && !o.tree && !this.naive ? tunedFused(this.profile, this.cfg) : null;
+    const groups = T === 1 && !o.tree && !this.naive
+      ? tunedFused(this.profile, this.cfg, o.cacheLen)
+      : null;
     if (groups !== null) {
       const fused = this.fusedPass(seq, o, groups);
       if (fused) return fused;
@@ -517,7 +519,7 @@ export class NeoxModel {
 
   /** The token bucket whose matmul choices a pass of T runs (tuneFused measured it for T = 1). */
   #matmulT(T: number, o: PassOptions): number {
-    return T === 1 ? o.matmulT ?? oneTokenMatmulT(this.profile, this.cfg) : T;
+    return T === 1 ? o.matmulT ?? oneTokenMatmulT(this.profile, this.cfg, o.cacheLen) : T;
   }
 
   /**

@@ -106,7 +106,9 @@ export function tunedLines(model: NeoxModel): string[] {
     ),
     ...[...p.norm].map(([k, v]) => `${k}: ${reductionName(k, v)} (${ticks(v.ticks)} ticks)`),
     ...[...p.fused].map(([k, v]) =>
-      `one-token pass, ${k} (${ATTENTION_TUNE_LENGTHS.join(" + ")} cached): ${
+      `one-token pass, ${k}${
+        k.includes(" L=") ? "" : ` (${ATTENTION_TUNE_LENGTHS.join(" + ")} cached)`
+      }: ${
         !v.fused
           ? `layer by layer${v.matmulT ? ` (T<=${v.matmulT} matmuls)` : ""}`
           : (v.groups ?? 1) > 1

@@ -15,6 +15,7 @@ import {
   ALT_BUCKET_MARGIN,
   ATTENTION_TUNE_LENGTHS,
   fusedKey,
+  fusedLengthKey,
   tunedFused,
   tuneFused,
 } from "../engine/autotune.ts";
@@ -126,6 +127,12 @@ Deno.test("tuneFused: a one-dispatch layer is timed only where it fits every tun
     const [t1, t4] = [e.ticks["layers"], e.ticks["layers T<=4 matmuls"]];
     assert(t1 > 0 && t4 > 0, JSON.stringify(e.ticks));
     assert.equal(e.matmulT, t4 < ALT_BUCKET_MARGIN * t1 && !e.fused ? 4 : undefined);
+    // Each length alone too, over the same candidates, each of its ticks at most the sum's.
+    for (const L of ATTENTION_TUNE_LENGTHS) {
+      const a = profile.fused.get(fusedLengthKey(model.cfg, L))!;
+      assert.deepEqual(Object.keys(a.ticks), Object.keys(e.ticks), `L=${L}`);
+      for (const [n, v] of Object.entries(a.ticks)) assert(v > 0 && v < e.ticks[n], `${n} at ${L}`);
+    }
     if (groups !== null) {
       for (const L of ATTENTION_TUNE_LENGTHS) {
         const seq = model.newSequence({ capacity: L + 1, maxTokens: L + 2, maxT: 1 });

@@ -28,6 +28,7 @@ import {
   attentionLengthKey,
   emptyProfile,
   fusedKey,
+  fusedLengthKey,
   matmulName,
   nearestTuneLength,
   normKey,
@@ -301,6 +302,42 @@ Deno.test("a one-token pass runs the matmul choices of the bucket tuneFused kept
     assert.equal(rpt(), 16);
     assert.equal(rpt(1), 4);
     assert.equal(oneTokenMatmulT(p, model.cfg), 4);
+  } finally {
+    seq.destroy();
+    model.destroy();
+  }
+});
+
+Deno.test("a one-token pass told its cache length runs the layer form measured nearest to it", async () => {
+  const gpu = await getGpu();
+  const model = syntheticModel(gpu, "pythia-14m");
+  const p = emptyProfile("test");
+  model.profile = p;
+  const seq = model.newSequence({ capacity: 300, maxTokens: 300, maxT: 1 });
+  try {
+    // Dispatches of a one-token pass told `cacheLen` (a fresh plan each time).
+    const count = (cacheLen?: number) =>
+      model.buildPass(seq, 1, { logits: "last", argmax: true, advance: true, cacheLen }).length;
+    const layers = count();
+    const layerCount = model.cfg.numLayers;
+    // Over the lengths summed: layer by layer; at 64 alone: split over 2 workgroups; at 256
+    // alone: one workgroup a layer.
+    p.fused.set(fusedKey(model.cfg), { fused: false, groups: 2, ticks: {} });
+    p.fused.set(fusedLengthKey(model.cfg, 64), { fused: true, groups: 2, ticks: {} });
+    p.fused.set(fusedLengthKey(model.cfg, 256), { fused: true, groups: 1, ticks: {} });
+    assert.equal(count(), layers, "no hint: the sum's choice");
+    const split = count(52);
+    assert(split < layers, `split: ${split} dispatches, layer by layer ${layers}`);
+    const labels = (cacheLen: number) =>
+      model.buildPass(seq, 1, { logits: "last", argmax: true, advance: true, cacheLen })
+        .map((d) => d.pipeline.label.split("|")[0]);
+    assert.equal(labels(52).filter((l) => l === "decode_layer_split").length, layerCount + 1);
+    assert.equal(labels(100).filter((l) => l === "decode_layer_split").length, layerCount + 1);
+    assert.equal(labels(200).filter((l) => l === "decode_layer").length, layerCount);
+    assert.equal(labels(200).filter((l) => l === "decode_layer_split").length, 0);
+    // A length without its own entry (a file from before per-length timing): the sum's.
+    p.fused.delete(fusedLengthKey(model.cfg, 256));
+    assert.equal(count(200), layers);
   } finally {
     seq.destroy();
     model.destroy();
