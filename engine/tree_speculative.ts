@@ -22,6 +22,7 @@ import {
   SINK_PREFILL_CHUNK,
 } from "./generate.ts";
 import {
+  attendedKeys,
   type CachePolicy,
   checkCachePolicy,
   FULL_CACHE,
@@ -310,9 +311,17 @@ class TreeRun {
   /**
    * Encodes one round: the draft's root pass (it re-reads the last accepted token with the
    * root), then one tree pass per depth that expands each node into its top-W children;
-   * then the target's verify of all nodes and the accept.
+   * then the target's verify of all nodes and the accept. `cacheLen`: about the keys the root
+   * pass attends (its attention kernel is the one measured nearest; the tree passes' attention
+   * is not chosen by length).
    */
-  encodeRound(enc: GPUCommandEncoder, first: boolean, promptLen: number, hook?: PassHook): void {
+  encodeRound(
+    enc: GPUCommandEncoder,
+    first: boolean,
+    promptLen: number,
+    hook?: PassHook,
+    cacheLen?: number,
+  ): void {
     const { draft, tree } = this;
     const lib = draft.model.lib;
     const V = draft.model.cfg.vocabSize;
@@ -321,7 +330,7 @@ class TreeRun {
     if (first && promptLen > 1) encodePrefill(this.target, promptLen - 1, enc, false);
     if (first && promptLen > 1) encodePrefill(draft, promptLen - 1, enc, false);
     let pass = beginPass(enc, hook, "draft");
-    const root = { logits: "last", argmax: false, advance: false } as const;
+    const root = { logits: "last", argmax: false, advance: false, cacheLen } as const;
     if (first) {
       encodeDispatches(pass, draft.plan(1, root));
     } else {
@@ -429,8 +438,9 @@ export async function treeGenerate(
     run.draft.setState(0, 0);
     gpu.device.queue.writeBuffer(run.log, 0, new Uint32Array([0]));
     const t0 = performance.now();
+    const cache = o.cache ?? FULL_CACHE;
     let enc = gpu.device.createCommandEncoder();
-    run.encodeRound(enc, true, ids.length, o.hook);
+    run.encodeRound(enc, true, ids.length, o.hook, attendedKeys(cache, ids.length));
     gpu.device.queue.submit([enc.finish()]);
     await gpuIdle(gpu);
     const t1 = performance.now();
@@ -441,7 +451,13 @@ export async function treeGenerate(
       // Each round yields at most D+1 tokens, so this many rounds cannot pass the goal.
       const batch = Math.ceil((o.maxNewTokens - produced) / (D + 1));
       enc = gpu.device.createCommandEncoder();
-      for (let i = 0; i < batch; i++) run.encodeRound(enc, false, ids.length, o.hook);
+      // Each round's root pass attends about the prompt, what is produced and the batch's
+      // earlier rounds at the tokens per round so far, plus its two tokens (as the chain's).
+      const perRound = produced / roundsDone;
+      for (let i = 0; i < batch; i++) {
+        const keys = attendedKeys(cache, Math.round(ids.length + produced + i * perRound) + 2);
+        run.encodeRound(enc, false, ids.length, o.hook, keys);
+      }
       gpu.device.queue.submit([enc.finish()]);
       roundsDone += batch;
       accepted = new Uint32Array(await readBuffer(gpu, run.log, 0, (roundsDone + 1) * 4));

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { getGpu } from "../engine/device_deno.ts";
 import { readBuffer, storageBuffer } from "../engine/device.ts";
 import { loadModel } from "../engine/load.ts";
-import { rotaryTable } from "../engine/model.ts";
+import { type PassOptions, rotaryTable, Sequence } from "../engine/model.ts";
 import type { NeoxConfig } from "../engine/config.ts";
 import {
   kvAppend,
@@ -353,6 +353,37 @@ Deno.test("tree 1,1,1 is the chain K=3: same rounds, same tokens", async () => {
       assert.deepEqual(tree.tokens, chain.tokens, `${p.name}: tokens`);
     }
   }
+});
+
+Deno.test("tree rounds tell the draft's root pass about the keys it attends", async () => {
+  // Its attention kernel is chosen per cache length (engine/autotune.ts tunedAttention), as in
+  // the chain's rounds: the prompt, what was produced before the batch and the batch's rounds
+  // before it, plus the pass's two tokens (the first round's one-token root: the prompt).
+  const ids = golden.prompts[0].ids;
+  const told: { T: number; cacheLen?: number }[] = [];
+  const plan = Sequence.prototype.plan;
+  Sequence.prototype.plan = function (this: Sequence, T: number, o: PassOptions) {
+    if (!o.tree && this.model === draft) told.push({ T, cacheLen: o.cacheLen });
+    return plan.call(this, T, o);
+  };
+  try {
+    const r = await treeGenerate(target, draft, ids, {
+      tree: staticTree([2, 1]),
+      maxNewTokens: 160,
+    });
+    assert.equal(r.tokens.length, 160);
+  } finally {
+    Sequence.prototype.plan = plan;
+  }
+  const roots = told.filter((t) => t.T <= 2 && t.cacheLen !== undefined);
+  assert.deepEqual(roots[0], { T: 1, cacheLen: ids.length }, "the first round's root");
+  const later = roots.slice(1).map((t) => t.cacheLen!);
+  assert(later.length >= 160 / 3, `${later.length} later roots told`);
+  // Round r (from 1) has at least r tokens before it (a round yields one or more), and no
+  // estimate passes the goal (a batch is as many rounds as cannot pass it at D + 1 a round).
+  assert(later.every((c, i) => c >= ids.length + i + 1 + 2), `at least a token a round: ${later}`);
+  assert(later.every((c) => c <= ids.length + 160 + 2), `within the goal: ${later}`);
+  assert(later.some((c) => c > 128), "a run of 160 tokens crosses to the 256-key kernels");
 });
 
 Deno.test("staticTree: node counts, breadth-first parents, the 63-node limit", () => {
