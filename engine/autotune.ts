@@ -475,9 +475,10 @@ export const ATTENTION_MULTI: AttentionVariant & { variant: "multi" } = {
 };
 
 /**
- * Cached entries the attention candidates and tuneFused's passes are timed over, summed: a
- * short cache and the paper's middle one (timed at 256 alone, the tuner took attention kernels
- * that were 20% slower at 52).
+ * Cached entries the attention candidates and tuneFused's passes are timed over: their sum
+ * gives the choice of a pass not told its length, each alone the choice of a pass told a length
+ * nearest it ({@link byNearestLength}). A short cache and the paper's middle one (timed at 256
+ * alone, the tuner took attention kernels that were 20% slower at 52).
  */
 export const ATTENTION_TUNE_LENGTHS = [64, 256] as const;
 
@@ -505,6 +506,21 @@ export function nearestTuneLength(cacheLen: number): number {
 }
 
 /**
+ * The entry of `map` timed at the tuned length nearest `cacheLen` (key `atLength(L)`), where the
+ * pass was told its length and there is one; else the one timed over the lengths summed (key
+ * `summed`; also what a tuning file from before per-length timing holds).
+ */
+function byNearestLength<V>(
+  map: Map<string, V> | undefined,
+  summed: string,
+  atLength: (L: number) => string,
+  cacheLen?: number,
+): V | undefined {
+  const v = cacheLen === undefined ? undefined : map?.get(atLength(nearestTuneLength(cacheLen)));
+  return v ?? map?.get(summed);
+}
+
+/**
  * The attention kernel for heads `s` in a pass of T tokens: measured, else the default. A
  * pass told the keys it attends (`cacheLen`, as plain decoding and speculative rounds know
  * them) runs the kernel measured at the nearest tuned length alone: on lavapipe
@@ -518,12 +534,12 @@ export function tunedAttention(
   T: number,
   cacheLen?: number,
 ): AttentionVariant | undefined {
-  if (cacheLen !== undefined) {
-    const key = attentionLengthKey(s, nearestTuneLength(cacheLen), T);
-    const v = profile?.attention.get(key)?.variant;
-    if (v) return v;
-  }
-  return profile?.attention.get(attentionKey(s, T))?.variant;
+  return byNearestLength(
+    profile?.attention,
+    attentionKey(s, T),
+    (L) => attentionLengthKey(s, L, T),
+    cacheLen,
+  )?.variant;
 }
 
 /**
@@ -807,19 +823,13 @@ export function fusedLengthKey(c: NeoxConfig, L: number): string {
 }
 
 /**
- * The one-token pass choice for a pass told the keys it attends (`cacheLen`): the one timed at
- * the nearest tuned length alone, where there is one; else (no hint, or an entry from before
- * per-length timing) the choice over the lengths summed. On lavapipe (AMD EPYC) the draft's
- * decode_layer_split at G = 2 took 0.66 ms a pass at 52 cached entries against 0.80 layer by
- * layer, and 1.01 against 0.89 at 256: the sum's choice ran the slower pass at the bench's
- * lengths (PERF.md).
+ * The one-token pass choice for a pass of this shape, by its length where told
+ * ({@link byNearestLength}). On lavapipe (AMD EPYC) the draft's decode_layer_split at G = 2 took
+ * 0.66 ms a pass at 52 cached entries against 0.80 layer by layer, and 1.01 against 0.89 at
+ * 256: the sum's choice ran the slower pass at the bench's lengths (PERF.md).
  */
 function fusedEntry(profile: DeviceProfile | null, c: NeoxConfig, cacheLen?: number) {
-  if (cacheLen !== undefined) {
-    const f = profile?.fused.get(fusedLengthKey(c, nearestTuneLength(cacheLen)));
-    if (f) return f;
-  }
-  return profile?.fused.get(fusedKey(c));
+  return byNearestLength(profile?.fused, fusedKey(c), (L) => fusedLengthKey(c, L), cacheLen);
 }
 
 /**
@@ -887,21 +897,14 @@ export async function tuneFused(
     const alt = ONE_TOKEN_ALT_BUCKET;
     const names = ["layers", `layers T<=${alt} matmuls`, ...groups.map(fusedName)];
     // Each length's layer-by-layer pass runs the attention measured at that length alone.
-    const jobs = seqs.map((seq, i) => ({
-      cands: [
-        {
-          d: model.buildPass(seq, 1, { ...opts, matmulT: 1, cacheLen: ATTENTION_TUNE_LENGTHS[i] }),
-        },
-        {
-          d: model.buildPass(seq, 1, {
-            ...opts,
-            matmulT: alt,
-            cacheLen: ATTENTION_TUNE_LENGTHS[i],
-          }),
-        },
-        ...groups.map((g) => ({ d: model.fusedPass(seq, opts, g)! })),
-      ],
-    }));
+    const jobs = seqs.map((seq, i) => {
+      const layers = (matmulT: number) =>
+        model.buildPass(seq, 1, { ...opts, matmulT, cacheLen: ATTENTION_TUNE_LENGTHS[i] });
+      return {
+        cands: [layers(1), layers(alt), ...groups.map((g) => model.fusedPass(seq, opts, g)!)]
+          .map((d) => ({ d })),
+      };
+    });
     // Pipelines compiled and first runs done before the timed rounds.
     await timeCandidates(gpu, jobs, { rounds: 1, reps: 1 });
     const samples = await timeCandidates(gpu, jobs, { rounds: o.rounds ?? 5, reps: o.reps ?? 3 });

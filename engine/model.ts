@@ -115,8 +115,9 @@ export interface PassOptions {
   /**
    * The keys the pass attends (cache length + T, or the sink cache's window), where the caller
    * knows it (plain decoding) or about (a speculative round, from the tokens produced before
-   * its batch). It picks the attention kernel measured at the nearest tuned length
-   * (engine/autotune.ts tunedAttention); without it, the one measured over all of them.
+   * its batch). It picks the attention kernel and the one-token pass's form measured at the
+   * nearest tuned length (engine/autotune.ts tunedAttention, tunedFused); without it, those
+   * measured over all of them.
    */
   cacheLen?: number;
   /**

@@ -116,6 +116,23 @@ export function nextBatch(
   return Math.max(1, Math.min(expected, 2 * safe));
 }
 
+/**
+ * About the keys round i of a batch attends (a pass's length hint: engine/autotune.ts
+ * byNearestLength): the prompt, the tokens produced before the batch, the batch's earlier rounds
+ * at the tokens per round so far with one round of the most a round yields (`most`) counted in
+ * (after one unlucky round alone, one token a round would be the guess), plus the pass's own
+ * `passTokens`; a sink cache's window at most. Chain and tree loops alike.
+ */
+export function roundKeys(
+  cache: CachePolicy,
+  b: { promptLen: number; produced: number; rounds: number; most: number },
+  i: number,
+  passTokens: number,
+): number {
+  const perRound = (b.produced + b.most) / (b.rounds + 1);
+  return attendedKeys(cache, Math.round(b.promptLen + b.produced + i * perRound) + passTokens);
+}
+
 /** Checks that a draft can serve a target. */
 export function checkPair(target: NeoxModel, draft: NeoxModel): void {
   if (draft.cfg.vocabSize !== target.cfg.vocabSize) {
@@ -397,16 +414,9 @@ export async function speculativeGenerate(
       if (auto) batch = Math.min(batch, roundsPerDecision(auto));
       batch = Math.max(1, Math.min(batch, run.maxRounds - encoded));
       enc = gpu.device.createCommandEncoder();
-      // Each round's keys, about: the prompt, what is produced, and the rounds before it in
-      // the batch at the tokens per round so far, with one round of all K accepted counted in
-      // (after the first round alone, one token a round would be the guess); a sink cache's
-      // window at most.
-      const perRound = (produced + k + 1) / (logged + 1);
+      const batchAt = { promptLen: ids.length, produced, rounds: logged, most: k + 1 };
       for (let i = 0; i < batch; i++) {
-        const cacheLen = attendedKeys(
-          o.cache ?? FULL_CACHE,
-          Math.round(ids.length + produced + i * perRound) + k,
-        );
+        const cacheLen = roundKeys(o.cache ?? FULL_CACHE, batchAt, i, k);
         run.encodeRound(enc, k, false, ids.length, o.hook, cacheLen);
         kPerRound.push(k);
       }

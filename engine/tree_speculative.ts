@@ -44,7 +44,7 @@ import {
 } from "./ops.ts";
 import type { NeoxModel, Sequence } from "./model.ts";
 import { type Dispatch, encodeDispatches } from "../kernels/kernel.ts";
-import { checkPair, roundsStats } from "./speculative.ts";
+import { checkPair, roundKeys, roundsStats } from "./speculative.ts";
 
 /**
  * A token tree: `parent[u]` and `depth[u]` of each node, breadth-first, root 0. A static tree
@@ -451,12 +451,10 @@ export async function treeGenerate(
       // Each round yields at most D+1 tokens, so this many rounds cannot pass the goal.
       const batch = Math.ceil((o.maxNewTokens - produced) / (D + 1));
       enc = gpu.device.createCommandEncoder();
-      // Each round's root pass attends about the prompt, what is produced and the batch's
-      // earlier rounds at the tokens per round so far, plus its two tokens (as the chain's).
-      const perRound = produced / roundsDone;
+      // The root pass's keys: its two tokens on what the batch's earlier rounds leave.
+      const batchAt = { promptLen: ids.length, produced, rounds: roundsDone, most: D + 1 };
       for (let i = 0; i < batch; i++) {
-        const keys = attendedKeys(cache, Math.round(ids.length + produced + i * perRound) + 2);
-        run.encodeRound(enc, false, ids.length, o.hook, keys);
+        run.encodeRound(enc, false, ids.length, o.hook, roundKeys(cache, batchAt, i, 2));
       }
       gpu.device.queue.submit([enc.finish()]);
       roundsDone += batch;
