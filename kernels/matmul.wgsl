@@ -2,9 +2,7 @@
 // x: [T, K] f32; W: [N, K] (WT); bias: [N] f32; y: [T, yStride] f32.
 // A workgroup owns ROWS output rows and TOK tokens (TOK is set per pipeline: 1 for the
 // decode GEMV, more for prefill and verify, so each weight is loaded once for TOK tokens).
-// KL lanes split K so neighbouring invocations read neighbouring weights.
-
-const RPT = 2u;
+// KL lanes split K so neighbouring invocations read neighbouring weights; RPT (2) rows each.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -27,17 +25,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var acc: array<f32, ACC>;
   var xv: array<f32, TOK>;
   let nT = min(TOK, p.T - t0);
-  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
   for (var k = lane; k < p.K; k += KL) {
-    for (var t = 0u; t < TOK; t++) {
-      xv[t] = select(0.0, x[p.xOffset + (t0 + t) * p.K + k], t < nT);
-    }
-    for (var r = 0u; r < nR; r++) {
-      let w = f32(W[(n0 + r) * p.K + k]);
-      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += w * xv[t]; }
-    }
+#unroll t TOK
+    xv[t] = select(0.0, x[p.xOffset + (t0 + t) * p.K + k], t < nT);
+#end
+#unroll r RPT
+    let w = f32(W[clampRow(n0 + r) * p.K + k]);
+#unroll t TOK
+    acc[r * TOK + t] += w * xv[t];
+#end
+#end
   }
-  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  storePartials(li, &acc);
   workgroupBarrier();
   storeOutputs(li, wg.x, t0, nT);
 }

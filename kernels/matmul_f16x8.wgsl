@@ -29,21 +29,22 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var xv: array<vec4f, TOK>;
   var xw: array<vec4f, TOK>;
   let nT = min(TOK, p.T - t0);
-  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
   for (var k = lane; k < K8; k += KL) {
-    for (var t = 0u; t < TOK; t++) {
-      let xi = x0 + (t0 + t) * K4 + 2u * k;
-      xv[t] = select(vec4f(0.0), x[xi], t < nT);
-      xw[t] = select(vec4f(0.0), x[xi + 1u], t < nT);
-    }
-    for (var r = 0u; r < nR; r++) {
-      let w = W[(n0 + r) * K8 + k];
-      let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
-      let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
-      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(wa, xv[t]) + dot(wb, xw[t]); }
-    }
+#unroll t TOK
+    let xi = x0 + (t0 + t) * K4 + 2u * k;
+    xv[t] = select(vec4f(0.0), x[xi], t < nT);
+    xw[t] = select(vec4f(0.0), x[xi + 1u], t < nT);
+#end
+#unroll r RPT
+    let w = W[clampRow(n0 + r) * K8 + k];
+    let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
+    let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
+#unroll t TOK
+    acc[r * TOK + t] += dot(wa, xv[t]) + dot(wb, xw[t]);
+#end
+#end
   }
-  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  storePartials(li, &acc);
   workgroupBarrier();
   storeOutputs(li, wg.x, t0, nT);
 }

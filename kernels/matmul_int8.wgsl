@@ -43,19 +43,21 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var acc: array<f32, ACC>;
   var xv: array<vec4f, TOK>;
   let nT = min(TOK, p.T - t0);
-  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
   for (var j = lane; j < K4; j += KL) {
     let k = 4u * j;
-    for (var t = 0u; t < TOK; t++) {
-      xv[t] = select(vec4f(0.0), xword(t0 + t, k), t < nT);
-    }
-    for (var r = 0u; r < nR; r++) {
-      var w = vec4f(unpack4xI8(W[(n0 + r) * K4 + j]));
-      if (GROUP != 0u) { w *= scales[(n0 + r) * G + k / GW]; }
-      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(w, xv[t]); }
-    }
+#unroll t TOK
+    xv[t] = select(vec4f(0.0), xword(t0 + t, k), t < nT);
+#end
+#unroll r RPT
+    let n = clampRow(n0 + r);
+    var w = vec4f(unpack4xI8(W[n * K4 + j]));
+    if (GROUP != 0u) { w *= scales[n * G + k / GW]; }
+#unroll t TOK
+    acc[r * TOK + t] += dot(w, xv[t]);
+#end
+#end
   }
-  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  storePartials(li, &acc);
   workgroupBarrier();
   storeOutputs(li, wg.x, t0, nT);
 }

@@ -34,26 +34,28 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var acc: array<f32, ACC>;
   var xs: array<array<vec4f, 4>, TOK>;
   let nT = min(TOK, p.T - t0);
-  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
   for (var k = lane; k < K16; k += KL) {
-    for (var t = 0u; t < TOK; t++) {
-      let xi = x0 + (t0 + t) * K4 + 4u * k;
-      for (var c = 0u; c < 4u; c++) { xs[t][c] = select(vec4f(0.0), x[xi + c], t < nT); }
-    }
-    for (var r = 0u; r < nR; r++) {
-      let w = W[(n0 + r) * K16 + k];
-      let w0 = vec4f(unpack4xI8(w.x));
-      let w1 = vec4f(unpack4xI8(w.y));
-      let w2 = vec4f(unpack4xI8(w.z));
-      let w3 = vec4f(unpack4xI8(w.w));
-      let s = select(1.0, scales[(n0 + r) * G + (16u * k) / GW], GROUP != 0u);
-      for (var t = 0u; t < TOK; t++) {
-        let d = dot(w0, xs[t][0]) + dot(w1, xs[t][1]) + dot(w2, xs[t][2]) + dot(w3, xs[t][3]);
-        acc[r * TOK + t] += d * s;
-      }
-    }
+#unroll t TOK
+    let xi = x0 + (t0 + t) * K4 + 4u * k;
+#unroll c 4
+    xs[t][c] = select(vec4f(0.0), x[xi + c], t < nT);
+#end
+#end
+#unroll r RPT
+    let n = clampRow(n0 + r);
+    let w = W[n * K16 + k];
+    let w0 = vec4f(unpack4xI8(w.x));
+    let w1 = vec4f(unpack4xI8(w.y));
+    let w2 = vec4f(unpack4xI8(w.z));
+    let w3 = vec4f(unpack4xI8(w.w));
+    let s = select(1.0, scales[n * G + (16u * k) / GW], GROUP != 0u);
+#unroll t TOK
+    let d = dot(w0, xs[t][0]) + dot(w1, xs[t][1]) + dot(w2, xs[t][2]) + dot(w3, xs[t][3]);
+    acc[r * TOK + t] += d * s;
+#end
+#end
   }
-  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  storePartials(li, &acc);
   workgroupBarrier();
   storeOutputs(li, wg.x, t0, nT);
 }

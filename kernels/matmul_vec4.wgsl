@@ -27,17 +27,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var acc: array<f32, ACC>;
   var xv: array<vec4f, TOK>;
   let nT = min(TOK, p.T - t0);
-  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
   for (var k = lane; k < K4; k += KL) {
-    for (var t = 0u; t < TOK; t++) {
-      xv[t] = select(vec4f(0.0), x[x0 + (t0 + t) * K4 + k], t < nT);
-    }
-    for (var r = 0u; r < nR; r++) {
-      let w = vec4f(W[(n0 + r) * K4 + k]);
-      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(w, xv[t]); }
-    }
+#unroll t TOK
+    xv[t] = select(vec4f(0.0), x[x0 + (t0 + t) * K4 + k], t < nT);
+#end
+#unroll r RPT
+    let w = vec4f(W[clampRow(n0 + r) * K4 + k]);
+#unroll t TOK
+    acc[r * TOK + t] += dot(w, xv[t]);
+#end
+#end
   }
-  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  storePartials(li, &acc);
   workgroupBarrier();
   storeOutputs(li, wg.x, t0, nT);
 }

@@ -1407,9 +1407,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 // x: [T, K] f32; W: [N, K] (WT); bias: [N] f32; y: [T, yStride] f32.
 // A workgroup owns ROWS output rows and TOK tokens (TOK is set per pipeline: 1 for the
 // decode GEMV, more for prefill and verify, so each weight is loaded once for TOK tokens).
-// KL lanes split K so neighbouring invocations read neighbouring weights.
-
-const RPT = 2u;
+// KL lanes split K so neighbouring invocations read neighbouring weights; RPT (2) rows each.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -1432,17 +1430,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var acc: array<f32, ACC>;
   var xv: array<f32, TOK>;
   let nT = min(TOK, p.T - t0);
-  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
   for (var k = lane; k < p.K; k += KL) {
-    for (var t = 0u; t < TOK; t++) {
-      xv[t] = select(0.0, x[p.xOffset + (t0 + t) * p.K + k], t < nT);
-    }
-    for (var r = 0u; r < nR; r++) {
-      let w = f32(W[(n0 + r) * p.K + k]);
-      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += w * xv[t]; }
-    }
+#unroll t TOK
+    xv[t] = select(0.0, x[p.xOffset + (t0 + t) * p.K + k], t < nT);
+#end
+#unroll r RPT
+    let w = f32(W[clampRow(n0 + r) * p.K + k]);
+#unroll t TOK
+    acc[r * TOK + t] += w * xv[t];
+#end
+#end
   }
-  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  storePartials(li, &acc);
   workgroupBarrier();
   storeOutputs(li, wg.x, t0, nT);
 }
@@ -1478,21 +1477,92 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var xv: array<vec4f, TOK>;
   var xw: array<vec4f, TOK>;
   let nT = min(TOK, p.T - t0);
-  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
   for (var k = lane; k < K8; k += KL) {
-    for (var t = 0u; t < TOK; t++) {
-      let xi = x0 + (t0 + t) * K4 + 2u * k;
-      xv[t] = select(vec4f(0.0), x[xi], t < nT);
-      xw[t] = select(vec4f(0.0), x[xi + 1u], t < nT);
+#unroll t TOK
+    let xi = x0 + (t0 + t) * K4 + 2u * k;
+    xv[t] = select(vec4f(0.0), x[xi], t < nT);
+    xw[t] = select(vec4f(0.0), x[xi + 1u], t < nT);
+#end
+#unroll r RPT
+    let w = W[clampRow(n0 + r) * K8 + k];
+    let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
+    let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
+#unroll t TOK
+    acc[r * TOK + t] += dot(wa, xv[t]) + dot(wb, xw[t]);
+#end
+#end
+  }
+  storePartials(li, &acc);
+  workgroupBarrier();
+  storeOutputs(li, wg.x, t0, nT);
+}
+`,
+  matmul_f16x8_xs: `// matmul_f16x8 with x staged in workgroup memory, for a GPU: the plain kernel has every row
+// group load its own copy of x, and on an H200 those loads (N / RPT rows x T x K floats, from
+// L2) cost more than the weights (Pythia-2.8B's dense_4h_to_h took 112 us at 4 tokens against
+// 31 us at 1; PERF.md). Here the RG row groups of a workgroup share one copy of each chunk of
+// KC = 8 KL weights of K: the workgroup loads it (TOK x 2 KL vec4f) once, waits at a barrier,
+// and every row reads it from workgroup memory. Same layout and results as matmul_f16x8, which
+// stays as its check; on the software adapter the barriers and workgroup loads cost more than
+// they save, and the tuner keeps the plain one there.
+// y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
+// x: [T, K] f32 (vec4 view); W: [N, K] f16 (vec4<u32> view: 8 weights per element); bias: [N] f32; y: [T, yStride] f32.
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> W: array<vec4u>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+#include "activation.wgsl"
+
+fn rowScale(n: u32) -> f32 { return 1.0; }
+
+#include "matmul_tile.wgsl"
+
+// A chunk's x of one token: lane l's first four floats at [l], its last four at [KL + l], so
+// neighbouring lanes read neighbouring words.
+const XW = 2u * KL;
+var<workgroup> xsh: array<vec4f, TOK * XW>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let lane = li % KL;
+  let rg = li / KL;
+  let n0 = wg.x * ROWS + rg * RPT;
+  let t0 = wg.y * TOK;
+  let K4 = p.K / 4u;
+  let K8 = p.K / 8u;
+  let x0 = p.xOffset / 4u;
+  var acc: array<f32, ACC>;
+  var xv: array<vec4f, TOK>;
+  var xw: array<vec4f, TOK>;
+  let nT = min(TOK, p.T - t0);
+  for (var c = 0u; c < K8; c += KL) {
+    for (var i = li; i < TOK * XW; i += WG) {
+      let t = i / XW;
+      let j = i % XW;
+      let v = 2u * (c + j % KL) + j / KL;
+      xsh[i] = select(vec4f(0.0), x[x0 + (t0 + t) * K4 + v], t < nT && v < K4);
     }
-    for (var r = 0u; r < nR; r++) {
-      let w = W[(n0 + r) * K8 + k];
+    workgroupBarrier();
+    if (c + lane < K8) {
+#unroll t TOK
+      xv[t] = xsh[t * XW + lane];
+      xw[t] = xsh[t * XW + KL + lane];
+#end
+#unroll r RPT
+      let w = W[clampRow(n0 + r) * K8 + c + lane];
       let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
       let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
-      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(wa, xv[t]) + dot(wb, xw[t]); }
+#unroll t TOK
+      acc[r * TOK + t] += dot(wa, xv[t]) + dot(wb, xw[t]);
+#end
+#end
     }
+    workgroupBarrier();
   }
-  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  storePartials(li, &acc);
   workgroupBarrier();
   storeOutputs(li, wg.x, t0, nT);
 }
@@ -1542,19 +1612,21 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var acc: array<f32, ACC>;
   var xv: array<vec4f, TOK>;
   let nT = min(TOK, p.T - t0);
-  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
   for (var j = lane; j < K4; j += KL) {
     let k = 4u * j;
-    for (var t = 0u; t < TOK; t++) {
-      xv[t] = select(vec4f(0.0), xword(t0 + t, k), t < nT);
-    }
-    for (var r = 0u; r < nR; r++) {
-      var w = vec4f(unpack4xI8(W[(n0 + r) * K4 + j]));
-      if (GROUP != 0u) { w *= scales[(n0 + r) * G + k / GW]; }
-      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(w, xv[t]); }
-    }
+#unroll t TOK
+    xv[t] = select(vec4f(0.0), xword(t0 + t, k), t < nT);
+#end
+#unroll r RPT
+    let n = clampRow(n0 + r);
+    var w = vec4f(unpack4xI8(W[n * K4 + j]));
+    if (GROUP != 0u) { w *= scales[n * G + k / GW]; }
+#unroll t TOK
+    acc[r * TOK + t] += dot(w, xv[t]);
+#end
+#end
   }
-  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  storePartials(li, &acc);
   workgroupBarrier();
   storeOutputs(li, wg.x, t0, nT);
 }
@@ -1805,26 +1877,104 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var acc: array<f32, ACC>;
   var xs: array<array<vec4f, 4>, TOK>;
   let nT = min(TOK, p.T - t0);
-  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
   for (var k = lane; k < K16; k += KL) {
-    for (var t = 0u; t < TOK; t++) {
-      let xi = x0 + (t0 + t) * K4 + 4u * k;
-      for (var c = 0u; c < 4u; c++) { xs[t][c] = select(vec4f(0.0), x[xi + c], t < nT); }
+#unroll t TOK
+    let xi = x0 + (t0 + t) * K4 + 4u * k;
+#unroll c 4
+    xs[t][c] = select(vec4f(0.0), x[xi + c], t < nT);
+#end
+#end
+#unroll r RPT
+    let n = clampRow(n0 + r);
+    let w = W[n * K16 + k];
+    let w0 = vec4f(unpack4xI8(w.x));
+    let w1 = vec4f(unpack4xI8(w.y));
+    let w2 = vec4f(unpack4xI8(w.z));
+    let w3 = vec4f(unpack4xI8(w.w));
+    let s = select(1.0, scales[n * G + (16u * k) / GW], GROUP != 0u);
+#unroll t TOK
+    let d = dot(w0, xs[t][0]) + dot(w1, xs[t][1]) + dot(w2, xs[t][2]) + dot(w3, xs[t][3]);
+    acc[r * TOK + t] += d * s;
+#end
+#end
+  }
+  storePartials(li, &acc);
+  workgroupBarrier();
+  storeOutputs(li, wg.x, t0, nT);
+}
+`,
+  matmul_int8x16_xs: `// matmul_int8x16 with x staged in workgroup memory, for a GPU (matmul_f16x8_xs says why): the
+// RG row groups of a workgroup share each chunk of KC = 16 KL weights of K (TOK x 4 KL vec4f),
+// loaded once a chunk between two barriers. Same layout and results as matmul_int8x16, which
+// stays as its check.
+// y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * q[n, k] * scale[n, k / group] + bias[n])
+// x: [T, K] f32 (vec4 view); W: [N, K/16] vec4<u32>; scales: [N, G] f32 (G = 1 when GROUP
+// is 0, applied once to the row's sum); bias: [N] f32; y: [T, yStride] f32.
+
+const GW = max(GROUP, 1u);
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> W: array<vec4u>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> scales: array<f32>;
+
+#include "activation.wgsl"
+
+fn rowScale(n: u32) -> f32 { return select(1.0, scales[n], GROUP == 0u); }
+
+#include "matmul_tile.wgsl"
+
+// A chunk's x of one token: lane l's c-th four floats at [c * KL + l].
+const XW = 4u * KL;
+var<workgroup> xsh: array<vec4f, TOK * XW>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let lane = li % KL;
+  let rg = li / KL;
+  let n0 = wg.x * ROWS + rg * RPT;
+  let t0 = wg.y * TOK;
+  let K4 = p.K / 4u;
+  let K16 = p.K / 16u;
+  let x0 = p.xOffset / 4u;
+  let G = select(p.K / GW, 1u, GROUP == 0u);
+  var acc: array<f32, ACC>;
+  var xs: array<array<vec4f, 4>, TOK>;
+  let nT = min(TOK, p.T - t0);
+  for (var c0 = 0u; c0 < K16; c0 += KL) {
+    for (var i = li; i < TOK * XW; i += WG) {
+      let t = i / XW;
+      let j = i % XW;
+      let v = 4u * (c0 + j % KL) + j / KL;
+      xsh[i] = select(vec4f(0.0), x[x0 + (t0 + t) * K4 + v], t < nT && v < K4);
     }
-    for (var r = 0u; r < nR; r++) {
-      let w = W[(n0 + r) * K16 + k];
+    workgroupBarrier();
+    let k = c0 + lane;
+    if (k < K16) {
+#unroll t TOK
+#unroll c 4
+      xs[t][c] = xsh[t * XW + c * KL + lane];
+#end
+#end
+#unroll r RPT
+      let n = clampRow(n0 + r);
+      let w = W[n * K16 + k];
       let w0 = vec4f(unpack4xI8(w.x));
       let w1 = vec4f(unpack4xI8(w.y));
       let w2 = vec4f(unpack4xI8(w.z));
       let w3 = vec4f(unpack4xI8(w.w));
-      let s = select(1.0, scales[(n0 + r) * G + (16u * k) / GW], GROUP != 0u);
-      for (var t = 0u; t < TOK; t++) {
-        let d = dot(w0, xs[t][0]) + dot(w1, xs[t][1]) + dot(w2, xs[t][2]) + dot(w3, xs[t][3]);
-        acc[r * TOK + t] += d * s;
-      }
+      let s = select(1.0, scales[n * G + (16u * k) / GW], GROUP != 0u);
+#unroll t TOK
+      let d = dot(w0, xs[t][0]) + dot(w1, xs[t][1]) + dot(w2, xs[t][2]) + dot(w3, xs[t][3]);
+      acc[r * TOK + t] += d * s;
+#end
+#end
     }
+    workgroupBarrier();
   }
-  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  storePartials(li, &acc);
   workgroupBarrier();
   storeOutputs(li, wg.x, t0, nT);
 }
@@ -2060,7 +2210,8 @@ fn wload(i: u32) -> vec4u {
 // matmul_int8x16): their parameters, the tile shape and the store epilogue.
 // A workgroup of WG = RG * KL owns ROWS = RG * RPT output rows and TOK tokens; KL lanes split K
 // so neighbouring invocations read neighbouring weights; each keeps RPT x TOK partial sums.
-// TOK, RPT, KL, FLAGS (and GROUP for int8) are set per pipeline. KL 16 (a workgroup of 64) is
+// TOK, RPT, KL, RG, FLAGS (and GROUP for int8) are set per pipeline: RG is 4, and 256 / KL in
+// the kernels that stage x in workgroup memory (matmul_f16x8_xs, matmul_int8x16_xs). KL 16 (a workgroup of 64) is
 // the software adapter's shape; KL 64 (256) gives a GPU's matrices of few rows and long K
 // (Pythia-2.8B's dense_4h_to_h: 2560 rows of 10240) four times the invocations in flight.
 // FLAGS (the epilogue's bias, activation and residual add; the uniform's \`flags\` word is what
@@ -2072,12 +2223,29 @@ struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32
 const ACCUMULATE = 1u;
 const BIAS = 8u;
 
-const RG = 4u;
 const WG = RG * KL;
 const ROWS = RG * RPT;
 const ACC = RPT * TOK;
 
 var<workgroup> part: array<f32, WG * ACC>;
+
+// The row a kernel's r-th row of n0 reads: past N (in the last workgroup) row N - 1, whose sums
+// storeOutputs drops. So the row loops run RPT times, a constant they can be unrolled over,
+// rather than the rows left, a runtime value that made the partial sums' index dynamic.
+fn clampRow(n: u32) -> u32 { return min(n, p.N - 1u); }
+
+// An invocation's partial sums into \`part\`, every index a constant. The kernels' loops over
+// rows and tokens are #unroll blocks (kernels/kernel.ts) for the same reason: one dynamic index
+// into \`acc\` anywhere and a compiler may keep the whole array in memory rather than registers.
+// On an H200 (rolled loops, naga's SPIR-V) every tiled kernel's time grew as T x N x K at
+// about 1.9 TFLOP/s: a pass of 4 tokens cost 3.6 of one, 8 of them 7.4 (PERF.md).
+fn storePartials(li: u32, acc: ptr<function, array<f32, ACC>>) {
+#unroll r RPT
+#unroll t TOK
+  part[li * ACC + r * TOK + t] = (*acc)[r * TOK + t];
+#end
+#end
+}
 
 // The end of a tiled linear kernel: sums the KL lane partials of each (row, token)
 // in \`part\` and writes bias, activation and (optionally) the residual add.
@@ -2132,17 +2300,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   var acc: array<f32, ACC>;
   var xv: array<vec4f, TOK>;
   let nT = min(TOK, p.T - t0);
-  let nR = min(RPT, select(0u, p.N - n0, n0 < p.N));
   for (var k = lane; k < K4; k += KL) {
-    for (var t = 0u; t < TOK; t++) {
-      xv[t] = select(vec4f(0.0), x[x0 + (t0 + t) * K4 + k], t < nT);
-    }
-    for (var r = 0u; r < nR; r++) {
-      let w = vec4f(W[(n0 + r) * K4 + k]);
-      for (var t = 0u; t < TOK; t++) { acc[r * TOK + t] += dot(w, xv[t]); }
-    }
+#unroll t TOK
+    xv[t] = select(vec4f(0.0), x[x0 + (t0 + t) * K4 + k], t < nT);
+#end
+#unroll r RPT
+    let w = vec4f(W[clampRow(n0 + r) * K4 + k]);
+#unroll t TOK
+    acc[r * TOK + t] += dot(w, xv[t]);
+#end
+#end
   }
-  for (var a = 0u; a < ACC; a++) { part[li * ACC + a] = acc[a]; }
+  storePartials(li, &acc);
   workgroupBarrier();
   storeOutputs(li, wg.x, t0, nT);
 }
