@@ -375,7 +375,8 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
   const k4 = (c: MatmulCase) => ({ ...c, K: Math.ceil(c.K / 4) * 4 });
   for (const [w, wt] of wts.entries()) {
     for (const c of MATMUL_CASES) rows.push(matmulRow(b, rnd, NAIVE, wt, c));
-    for (const [j, k] of [tiled(1), tiled(4), tiled(8)].entries()) {
+    // TOK follows T up to 8 (tiledTok): 3 and 5 as well as the powers of two.
+    for (const [j, k] of [tiled(1), tiled(3), tiled(4), tiled(5), tiled(8)].entries()) {
       for (const c of halfCases(j + w)) rows.push(matmulRow(b, rnd, k, wt, c));
     }
     for (const [j, k] of [vec4(1, 4), vec4(4, 4), vec4(8, 4), vec4(8, 2)].entries()) {
@@ -384,7 +385,8 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
   }
   // matmul_f16x8 reads f16 weights eight at a time: K % 8 == 0.
   const k8 = (c: MatmulCase) => ({ ...c, K: Math.ceil(c.K / 8) * 8 });
-  for (const [j, k] of [f16x8(1, 4), f16x8(4, 4), f16x8(8, 4), f16x8(8, 2)].entries()) {
+  const f16x8s = [f16x8(1, 4), f16x8(3, 4), f16x8(4, 4), f16x8(6, 4), f16x8(8, 4), f16x8(8, 2)];
+  for (const [j, k] of f16x8s.entries()) {
     for (const c of halfCases(j)) rows.push(matmulRow(b, rnd, k, "f16", k8(c)));
   }
   // The wide workgroup (256 invocations, KL 64) the tuner offers where no interleaved copy

@@ -65,8 +65,11 @@ Deno.test("matmulChoice: the engine's kernel per weight type and K", () => {
   assert.deepEqual(inter("int8", 384, 128, 100), { variant: "int8_rows", tok: 5, rpt: 1 });
   assert.equal(inter("int8", 384, 8).variant, "int8");
   assert.equal(inter("int8", 392).variant, "int8");
-  assert.deepEqual(matmulChoice({ wt: "f32", K: 65 }, 9), { variant: "tiled", tok: 8 });
-  assert.deepEqual(matmulChoice({ wt: "f32", K: 64 }, 5), { variant: "vec4", tok: 8, rpt: 4 });
+  // TOK: every token up to 8, else even groups (9 = 2 x 5, 17 = 3 x 6).
+  assert.deepEqual(matmulChoice({ wt: "f32", K: 65 }, 9), { variant: "tiled", tok: 5 });
+  assert.deepEqual(matmulChoice({ wt: "f32", K: 64 }, 5), { variant: "vec4", tok: 5, rpt: 4 });
+  assert.deepEqual(matmulChoice({ wt: "f16", K: 64 }, 17), { variant: "f16x8", tok: 6, rpt: 4 });
+  assert.deepEqual(matmulChoice({ wt: "f16", K: 64 }, 16), { variant: "f16x8", tok: 8, rpt: 4 });
 });
 
 Deno.test("tunedChoice: a pass runs the matmul_rows loop order its token bucket was timed with", () => {
@@ -116,7 +119,7 @@ Deno.test("tunedChoice: a pass runs the matmul_rows loop order its token bucket 
   // A tiled winner in the wide workgroup keeps its lanes and rows; TOK follows T.
   const big = { wt: "f16", N: 2560, K: 10240, chunks: [{}] } as unknown as Linear;
   p.matmul.set(tuneKey(big, 8), { variant: "f16x8", rpt: 1, lanes: WIDE_LANES, ticks: {} });
-  assert.deepEqual(tunedChoice(p, big, 6), { variant: "f16x8", tok: 8, rpt: 1, lanes: 64 });
+  assert.deepEqual(tunedChoice(p, big, 6), { variant: "f16x8", tok: 6, rpt: 1, lanes: 64 });
   assert.deepEqual(tunedChoice(p, big, 1), matmulChoice(big, 1));
 });
 

@@ -317,12 +317,22 @@ export function matmulChoice(
   return matmulTuning(variant, T);
 }
 
+/**
+ * Tokens per workgroup of a tiled matmul for T tokens: all of them up to 8, else even groups.
+ * The unrolled kernels do the work of TOK tokens whatever T is, so a pass of 2 tokens on TOK 4
+ * paid for 4: on lavapipe (f16x8 RPT 4, 1024 x 1024, three runs) TOK = T took 0.75-0.93x the
+ * time of TOK 4 at T = 2 and 3, and 0.64-0.86x that of TOK 8 at T = 5 and 6 (PERF.md).
+ */
+export function tiledTok(T: number): number {
+  return Math.ceil(T / Math.ceil(T / 8));
+}
+
 /** The default TOK and RPT of a matmul variant for passes of T tokens. */
 export function matmulTuning(variant: MatmulVariant, T: number): MatmulChoice {
   if (variant === "naive") return { variant };
   if (isRowsVariant(variant)) return { variant, tok: rowsTok(T), rpt: 1 };
-  if (variant === "tiled") return { variant, tok: T === 1 ? 1 : T <= 8 ? 4 : 8 };
-  return { variant, tok: T === 1 ? 1 : T <= 4 ? 4 : 8, rpt: 4 };
+  if (variant === "tiled") return { variant, tok: tiledTok(T) };
+  return { variant, tok: tiledTok(T), rpt: 4 };
 }
 
 /** Pipeline, constants and tile (rows x tokens per workgroup) of a matmul choice. */
