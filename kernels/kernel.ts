@@ -61,7 +61,7 @@ export function wgslSource(name: string): string {
  * constant, and its shader compiler leaves most loops rolled: unrolled, matmul_rows' best
  * candidates ran up to 1.3x faster there at 1-4 tokens (one shape 8% slower), and its token
  * loop 2-14% slower at 16 tokens (PERF.md); the tiled kernels' row and token loops unrolled ran
- * 0.72-0.89x their time. Nor can a GPU's compiler be counted on to unroll them: on an H200 the
+ * 0.70-0.91x their time. Nor can a GPU's compiler be counted on to unroll them: on an H200 the
  * rolled tiled kernels' time grew as T x N x K at about 1.9 TFLOP/s (PERF.md).
  */
 export function expandUnroll(src: string, consts: Record<string, number> = {}): string {
