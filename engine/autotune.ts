@@ -216,8 +216,8 @@ function candidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulCho
  * invocation, and its twin that stages x in workgroup memory (f16x8_xs, int8x16_xs: 256
  * invocations, as 4 row groups of 64 lanes at RPT 1, or 16 of 16 at RPT 1 and 4), where its
  * workgroup memory fits. The wide and staging ones are for a GPU: on the software adapter a
- * workgroup runs on one core, and wider ones only add reduction work. On an H200 each row group
- * loading its own x made Pythia-2.8B's verify of 4 tokens cost 3 decode passes (PERF.md).
+ * workgroup runs on one core, and wider ones only add reduction work. On an H200 the staging ones
+ * ran within a few percent of the plain ones and won a few shapes by up to 6% (PERF.md).
  */
 function tiledCandidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulChoice[] {
   const base = matmulChoice(m, T);

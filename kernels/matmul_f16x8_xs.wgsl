@@ -1,11 +1,12 @@
-// matmul_f16x8 with x staged in workgroup memory, for a GPU: the plain kernel has every row
-// group load its own copy of x, and on an H200 those loads (N / RPT rows x T x K floats, from
-// L2) cost more than the weights (Pythia-2.8B's dense_4h_to_h took 112 us at 4 tokens against
-// 31 us at 1; PERF.md). Here the RG row groups of a workgroup share one copy of each chunk of
-// KC = 8 KL weights of K: the workgroup loads it (TOK x 2 KL vec4f) once, waits at a barrier,
-// and every row reads it from workgroup memory. Same layout and results as matmul_f16x8, which
-// stays as its check; on the software adapter the barriers and workgroup loads cost more than
-// they save, and the tuner keeps the plain one there.
+// matmul_f16x8 with x staged in workgroup memory, for a GPU: in the plain kernel every row
+// group loads its own copy of x (N / RPT rows x T x K floats from L2 a pass). Here the RG row
+// groups of a workgroup share one copy of each chunk of KC = 8 KL weights of K: the workgroup
+// loads it (TOK x 2 KL vec4f) once, waits at a barrier, and every row reads it from workgroup
+// memory. Written as the guess for why an H200's tiled passes cost what their tokens do; there
+// it ran within a few percent of the plain kernel, so x's traffic was not that bound (PERF.md,
+// session 15). A tuner candidate where no interleaved copy exists; same layout and results as
+// matmul_f16x8, which stays as its check. On the software adapter the barriers and workgroup
+// loads cost more than they save, and the tuner keeps the plain one there.
 // y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
 // x: [T, K] f32 (vec4 view); W: [N, K] f16 (vec4<u32> view: 8 weights per element); bias: [N] f32; y: [T, yStride] f32.
 

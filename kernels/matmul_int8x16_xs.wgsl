@@ -1,7 +1,7 @@
-// matmul_int8x16 with x staged in workgroup memory, for a GPU (matmul_f16x8_xs says why): the
-// RG row groups of a workgroup share each chunk of KC = 16 KL weights of K (TOK x 4 KL vec4f),
-// loaded once a chunk between two barriers. Same layout and results as matmul_int8x16, which
-// stays as its check.
+// matmul_int8x16 with x staged in workgroup memory, for a GPU (matmul_f16x8_xs says why and
+// what it measured): the RG row groups of a workgroup share each chunk of KC = 16 KL weights of
+// K (TOK x 4 KL vec4f), loaded once a chunk between two barriers. Same layout and results as
+// matmul_int8x16, which stays as its check.
 // y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * q[n, k] * scale[n, k / group] + bias[n])
 // x: [T, K] f32 (vec4 view); W: [N, K/16] vec4<u32>; scales: [N, G] f32 (G = 1 when GROUP
 // is 0, applied once to the row's sum); bias: [N] f32; y: [T, yStride] f32.

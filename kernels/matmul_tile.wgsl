@@ -3,9 +3,10 @@
 // A workgroup of WG = RG * KL owns ROWS = RG * RPT output rows and TOK tokens; KL lanes split K
 // so neighbouring invocations read neighbouring weights; each keeps RPT x TOK partial sums.
 // TOK, RPT, KL, RG, FLAGS (and GROUP for int8) are set per pipeline: RG is 4, and 256 / KL in
-// the kernels that stage x in workgroup memory (matmul_f16x8_xs, matmul_int8x16_xs). KL 16 (a workgroup of 64) is
-// the software adapter's shape; KL 64 (256) gives a GPU's matrices of few rows and long K
-// (Pythia-2.8B's dense_4h_to_h: 2560 rows of 10240) four times the invocations in flight.
+// the kernels that stage x in workgroup memory (matmul_f16x8_xs, matmul_int8x16_xs). KL 16 (a
+// workgroup of 64) is the software adapter's shape; KL 64 (256) gives a GPU's matrices of few
+// rows and long K (Pythia-2.8B's dense_4h_to_h: 2560 rows of 10240) four times the invocations
+// in flight.
 // FLAGS (the epilogue's bias, activation and residual add; the uniform's `flags` word is what
 // the naive oracles read) is a constant because a software adapter runs a branch on a uniform
 // as masked straight-line code:
@@ -29,8 +30,9 @@ fn clampRow(n: u32) -> u32 { return min(n, p.N - 1u); }
 // An invocation's partial sums into `part`, every index a constant. The kernels' loops over
 // rows and tokens are #unroll blocks (kernels/kernel.ts) for the same reason: one dynamic index
 // into `acc` anywhere and a compiler may keep the whole array in memory rather than registers.
-// On an H200 (rolled loops, naga's SPIR-V) every tiled kernel's time grew as T x N x K at
-// about 1.9 TFLOP/s: a pass of 4 tokens cost 3.6 of one, 8 of them 7.4 (PERF.md).
+// On an H200, with the loops rolled, every tiled kernel's time grew as T x N x K at about 1.9
+// TFLOP/s (dense_4h_to_h: 4 tokens cost 3.6 of one, 8 of them 7.5); the unrolled form is not
+// yet measured there (PERF.md, session 15).
 fn storePartials(li: u32, acc: ptr<function, array<f32, ACC>>) {
 #unroll r RPT
 #unroll t TOK

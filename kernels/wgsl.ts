@@ -1497,14 +1497,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   storeOutputs(li, wg.x, t0, nT);
 }
 `,
-  matmul_f16x8_xs: `// matmul_f16x8 with x staged in workgroup memory, for a GPU: the plain kernel has every row
-// group load its own copy of x, and on an H200 those loads (N / RPT rows x T x K floats, from
-// L2) cost more than the weights (Pythia-2.8B's dense_4h_to_h took 112 us at 4 tokens against
-// 31 us at 1; PERF.md). Here the RG row groups of a workgroup share one copy of each chunk of
-// KC = 8 KL weights of K: the workgroup loads it (TOK x 2 KL vec4f) once, waits at a barrier,
-// and every row reads it from workgroup memory. Same layout and results as matmul_f16x8, which
-// stays as its check; on the software adapter the barriers and workgroup loads cost more than
-// they save, and the tuner keeps the plain one there.
+  matmul_f16x8_xs: `// matmul_f16x8 with x staged in workgroup memory, for a GPU: in the plain kernel every row
+// group loads its own copy of x (N / RPT rows x T x K floats from L2 a pass). Here the RG row
+// groups of a workgroup share one copy of each chunk of KC = 8 KL weights of K: the workgroup
+// loads it (TOK x 2 KL vec4f) once, waits at a barrier, and every row reads it from workgroup
+// memory. Written as the guess for why an H200's tiled passes cost what their tokens do; there
+// it ran within a few percent of the plain kernel, so x's traffic was not that bound (PERF.md,
+// session 15). A tuner candidate where no interleaved copy exists; same layout and results as
+// matmul_f16x8, which stays as its check. On the software adapter the barriers and workgroup
+// loads cost more than they save, and the tuner keeps the plain one there.
 // y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
 // x: [T, K] f32 (vec4 view); W: [N, K] f16 (vec4<u32> view: 8 weights per element); bias: [N] f32; y: [T, yStride] f32.
 
@@ -1903,10 +1904,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   storeOutputs(li, wg.x, t0, nT);
 }
 `,
-  matmul_int8x16_xs: `// matmul_int8x16 with x staged in workgroup memory, for a GPU (matmul_f16x8_xs says why): the
-// RG row groups of a workgroup share each chunk of KC = 16 KL weights of K (TOK x 4 KL vec4f),
-// loaded once a chunk between two barriers. Same layout and results as matmul_int8x16, which
-// stays as its check.
+  matmul_int8x16_xs: `// matmul_int8x16 with x staged in workgroup memory, for a GPU (matmul_f16x8_xs says why and
+// what it measured): the RG row groups of a workgroup share each chunk of KC = 16 KL weights of
+// K (TOK x 4 KL vec4f), loaded once a chunk between two barriers. Same layout and results as
+// matmul_int8x16, which stays as its check.
 // y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * q[n, k] * scale[n, k / group] + bias[n])
 // x: [T, K] f32 (vec4 view); W: [N, K/16] vec4<u32>; scales: [N, G] f32 (G = 1 when GROUP
 // is 0, applied once to the row's sum); bias: [N] f32; y: [T, yStride] f32.
@@ -2211,9 +2212,10 @@ fn wload(i: u32) -> vec4u {
 // A workgroup of WG = RG * KL owns ROWS = RG * RPT output rows and TOK tokens; KL lanes split K
 // so neighbouring invocations read neighbouring weights; each keeps RPT x TOK partial sums.
 // TOK, RPT, KL, RG, FLAGS (and GROUP for int8) are set per pipeline: RG is 4, and 256 / KL in
-// the kernels that stage x in workgroup memory (matmul_f16x8_xs, matmul_int8x16_xs). KL 16 (a workgroup of 64) is
-// the software adapter's shape; KL 64 (256) gives a GPU's matrices of few rows and long K
-// (Pythia-2.8B's dense_4h_to_h: 2560 rows of 10240) four times the invocations in flight.
+// the kernels that stage x in workgroup memory (matmul_f16x8_xs, matmul_int8x16_xs). KL 16 (a
+// workgroup of 64) is the software adapter's shape; KL 64 (256) gives a GPU's matrices of few
+// rows and long K (Pythia-2.8B's dense_4h_to_h: 2560 rows of 10240) four times the invocations
+// in flight.
 // FLAGS (the epilogue's bias, activation and residual add; the uniform's \`flags\` word is what
 // the naive oracles read) is a constant because a software adapter runs a branch on a uniform
 // as masked straight-line code:
@@ -2237,8 +2239,9 @@ fn clampRow(n: u32) -> u32 { return min(n, p.N - 1u); }
 // An invocation's partial sums into \`part\`, every index a constant. The kernels' loops over
 // rows and tokens are #unroll blocks (kernels/kernel.ts) for the same reason: one dynamic index
 // into \`acc\` anywhere and a compiler may keep the whole array in memory rather than registers.
-// On an H200 (rolled loops, naga's SPIR-V) every tiled kernel's time grew as T x N x K at
-// about 1.9 TFLOP/s: a pass of 4 tokens cost 3.6 of one, 8 of them 7.4 (PERF.md).
+// On an H200, with the loops rolled, every tiled kernel's time grew as T x N x K at about 1.9
+// TFLOP/s (dense_4h_to_h: 4 tokens cost 3.6 of one, 8 of them 7.5); the unrolled form is not
+// yet measured there (PERF.md, session 15).
 fn storePartials(li: u32, acc: ptr<function, array<f32, ACC>>) {
 #unroll r RPT
 #unroll t TOK

@@ -291,7 +291,7 @@ for (const naive of [false, true]) {
   for (const group of [0, 128]) {
     const kernel = naive
       ? "matmul_int8_naive"
-      : "matmul_int8 (TOK 1/4/8; int8x16 KL 16/64, x staged)";
+      : "matmul_int8 (TOK 1/5/6; int8x16 KL 16/64, x staged)";
     const scales = group === 0 ? "per channel" : "g128";
     Deno.test(
       `${kernel}, ${scales}: matches float64 on the dequantized weights`,
