@@ -38,7 +38,6 @@ import {
   rotaryAppend,
   rowsTok,
   streamRead,
-  TILE_LANES,
   tileFits,
   uniformXFits,
   weightTexture,
@@ -136,12 +135,10 @@ export const TUNED_MATMUL_VARIANTS = [
   "rows_tex",
   "rows_ubo",
   "f16x8",
-  "f16x8_xs",
   "int8_rows",
   "int8_rows_tex",
   "int8_rows_ubo",
   "int8x16",
-  "int8x16_xs",
 ] as const;
 
 /**
@@ -213,24 +210,16 @@ function candidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulCho
  * Candidates for a matrix without interleaved copies (f16 over INTERLEAVE_MAX_BYTES, such as
  * Pythia-2.8B's, or int8 not interleaved): the tiled kernel of the rule (f16x8, int8x16) in its
  * workgroup of 64 and in the wide one of 256 ({@link WIDE_LANES}) at 1 and 4 rows per
- * invocation, and its twin that stages x in workgroup memory (f16x8_xs, int8x16_xs: 256
- * invocations, as 4 row groups of 64 lanes at RPT 1, or 16 of 16 at RPT 1 and 4), where its
- * workgroup memory fits. The wide and staging ones are for a GPU: on the software adapter a
- * workgroup runs on one core, and wider ones only add reduction work. On an H200 the staging ones
- * ran within a few percent of the plain ones and won a few shapes by up to 6% (PERF.md).
+ * invocation, where its partial sums fit the workgroup memory. The wide one is for a GPU: on the
+ * software adapter a workgroup runs on one core, and wider ones only add reduction work. (Twins
+ * that staged x in workgroup memory ran within a few percent of these on an H200 and were
+ * removed; PERF.md, session 15.)
  */
 function tiledCandidates(m: Linear, T: number, limits: GPUSupportedLimits): MatmulChoice[] {
   const base = matmulChoice(m, T);
   if (base.variant !== "f16x8" && base.variant !== "int8x16") return [];
   const wide = [1, 4].map((rpt) => ({ ...base, rpt, lanes: WIDE_LANES }));
-  const xs = `${base.variant}_xs` as const;
-  const staged = [[WIDE_LANES, 1], [TILE_LANES, 1], [TILE_LANES, 4]].map(([lanes, rpt]) => ({
-    ...base,
-    variant: xs,
-    rpt,
-    lanes,
-  }));
-  return [base, ...wide, ...staged].filter((c) => tileFits(limits, c));
+  return [base, ...wide].filter((c) => tileFits(limits, c));
 }
 
 /** A candidate's or measured choice's name in reports: variant, RPT and a chosen loop order. */

@@ -2,11 +2,9 @@
 // matmul_int8x16): their parameters, the tile shape and the store epilogue.
 // A workgroup of WG = RG * KL owns ROWS = RG * RPT output rows and TOK tokens; KL lanes split K
 // so neighbouring invocations read neighbouring weights; each keeps RPT x TOK partial sums.
-// TOK, RPT, KL, RG, FLAGS (and GROUP for int8) are set per pipeline: RG is 4, and 256 / KL in
-// the kernels that stage x in workgroup memory (matmul_f16x8_xs, matmul_int8x16_xs). KL 16 (a
-// workgroup of 64) is the software adapter's shape; KL 64 (256) gives a GPU's matrices of few
-// rows and long K (Pythia-2.8B's dense_4h_to_h: 2560 rows of 10240) four times the invocations
-// in flight.
+// TOK, RPT, KL, FLAGS (and GROUP for int8) are set per pipeline. KL 16 (a workgroup of 64) is
+// the software adapter's shape; KL 64 (256) gives a GPU's matrices of few rows and long K
+// (Pythia-2.8B's dense_4h_to_h: 2560 rows of 10240) four times the invocations in flight.
 // FLAGS (the epilogue's bias, activation and residual add; the uniform's `flags` word is what
 // the naive oracles read) is a constant because a software adapter runs a branch on a uniform
 // as masked straight-line code:
@@ -16,6 +14,7 @@ struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32
 const ACCUMULATE = 1u;
 const BIAS = 8u;
 
+const RG = 4u;
 const WG = RG * KL;
 const ROWS = RG * RPT;
 const ACC = RPT * TOK;

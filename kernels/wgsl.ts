@@ -1497,77 +1497,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   storeOutputs(li, wg.x, t0, nT);
 }
 `,
-  matmul_f16x8_xs: `// matmul_f16x8 with x staged in workgroup memory, for a GPU: in the plain kernel every row
-// group loads its own copy of x (N / RPT rows x T x K floats from L2 a pass). Here the RG row
-// groups of a workgroup share one copy of each chunk of KC = 8 KL weights of K: the workgroup
-// loads it (TOK x 2 KL vec4f) once, waits at a barrier, and every row reads it from workgroup
-// memory. Written as the guess for why an H200's tiled passes cost what their tokens do; there
-// it ran within a few percent of the plain kernel, so x's traffic was not that bound (PERF.md,
-// session 15). A tuner candidate where no interleaved copy exists; same layout and results as
-// matmul_f16x8, which stays as its check. On the software adapter the barriers and workgroup
-// loads cost more than they save, and the tuner keeps the plain one there.
-// y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
-// x: [T, K] f32 (vec4 view); W: [N, K] f16 (vec4<u32> view: 8 weights per element); bias: [N] f32; y: [T, yStride] f32.
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4f>;
-@group(0) @binding(2) var<storage, read> W: array<vec4u>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
-#include "activation.wgsl"
-
-fn rowScale(n: u32) -> f32 { return 1.0; }
-
-#include "matmul_tile.wgsl"
-
-// A chunk's x of one token: lane l's first four floats at [l], its last four at [KL + l], so
-// neighbouring lanes read neighbouring words.
-const XW = 2u * KL;
-var<workgroup> xsh: array<vec4f, TOK * XW>;
-
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let lane = li % KL;
-  let rg = li / KL;
-  let n0 = wg.x * ROWS + rg * RPT;
-  let t0 = wg.y * TOK;
-  let K4 = p.K / 4u;
-  let K8 = p.K / 8u;
-  let x0 = p.xOffset / 4u;
-  var acc: array<f32, ACC>;
-  var xv: array<vec4f, TOK>;
-  var xw: array<vec4f, TOK>;
-  let nT = min(TOK, p.T - t0);
-  for (var c = 0u; c < K8; c += KL) {
-    for (var i = li; i < TOK * XW; i += WG) {
-      let t = i / XW;
-      let j = i % XW;
-      let v = 2u * (c + j % KL) + j / KL;
-      xsh[i] = select(vec4f(0.0), x[x0 + (t0 + t) * K4 + v], t < nT && v < K4);
-    }
-    workgroupBarrier();
-    if (c + lane < K8) {
-#unroll t TOK
-      xv[t] = xsh[t * XW + lane];
-      xw[t] = xsh[t * XW + KL + lane];
-#end
-#unroll r RPT
-      let w = W[clampRow(n0 + r) * K8 + c + lane];
-      let wa = vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
-      let wb = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));
-#unroll t TOK
-      acc[r * TOK + t] += dot(wa, xv[t]) + dot(wb, xw[t]);
-#end
-#end
-    }
-    workgroupBarrier();
-  }
-  storePartials(li, &acc);
-  workgroupBarrier();
-  storeOutputs(li, wg.x, t0, nT);
-}
-`,
   matmul_int8: `// Linear layer on int8 weights, tiled like matmul.wgsl, dequantized in registers:
 // y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * q[n, k] * scale[n, k / group] + bias[n])
 // x: [T, K] f32; W: [N, ceil(K/4)] u32 (row n's int8 values from word n*ceil(K/4), lowest
@@ -1904,82 +1833,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   storeOutputs(li, wg.x, t0, nT);
 }
 `,
-  matmul_int8x16_xs: `// matmul_int8x16 with x staged in workgroup memory, for a GPU (matmul_f16x8_xs says why and
-// what it measured): the RG row groups of a workgroup share each chunk of KC = 16 KL weights of
-// K (TOK x 4 KL vec4f), loaded once a chunk between two barriers. Same layout and results as
-// matmul_int8x16, which stays as its check.
-// y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * q[n, k] * scale[n, k / group] + bias[n])
-// x: [T, K] f32 (vec4 view); W: [N, K/16] vec4<u32>; scales: [N, G] f32 (G = 1 when GROUP
-// is 0, applied once to the row's sum); bias: [N] f32; y: [T, yStride] f32.
-
-const GW = max(GROUP, 1u);
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4f>;
-@group(0) @binding(2) var<storage, read> W: array<vec4u>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-@group(0) @binding(5) var<storage, read> scales: array<f32>;
-
-#include "activation.wgsl"
-
-fn rowScale(n: u32) -> f32 { return select(1.0, scales[n], GROUP == 0u); }
-
-#include "matmul_tile.wgsl"
-
-// A chunk's x of one token: lane l's c-th four floats at [c * KL + l].
-const XW = 4u * KL;
-var<workgroup> xsh: array<vec4f, TOK * XW>;
-
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let lane = li % KL;
-  let rg = li / KL;
-  let n0 = wg.x * ROWS + rg * RPT;
-  let t0 = wg.y * TOK;
-  let K4 = p.K / 4u;
-  let K16 = p.K / 16u;
-  let x0 = p.xOffset / 4u;
-  let G = select(p.K / GW, 1u, GROUP == 0u);
-  var acc: array<f32, ACC>;
-  var xs: array<array<vec4f, 4>, TOK>;
-  let nT = min(TOK, p.T - t0);
-  for (var c0 = 0u; c0 < K16; c0 += KL) {
-    for (var i = li; i < TOK * XW; i += WG) {
-      let t = i / XW;
-      let j = i % XW;
-      let v = 4u * (c0 + j % KL) + j / KL;
-      xsh[i] = select(vec4f(0.0), x[x0 + (t0 + t) * K4 + v], t < nT && v < K4);
-    }
-    workgroupBarrier();
-    let k = c0 + lane;
-    if (k < K16) {
-#unroll t TOK
-#unroll c 4
-      xs[t][c] = xsh[t * XW + c * KL + lane];
-#end
-#end
-#unroll r RPT
-      let n = clampRow(n0 + r);
-      let w = W[n * K16 + k];
-      let w0 = vec4f(unpack4xI8(w.x));
-      let w1 = vec4f(unpack4xI8(w.y));
-      let w2 = vec4f(unpack4xI8(w.z));
-      let w3 = vec4f(unpack4xI8(w.w));
-      let s = select(1.0, scales[n * G + (16u * k) / GW], GROUP != 0u);
-#unroll t TOK
-      let d = dot(w0, xs[t][0]) + dot(w1, xs[t][1]) + dot(w2, xs[t][2]) + dot(w3, xs[t][3]);
-      acc[r * TOK + t] += d * s;
-#end
-#end
-    }
-    workgroupBarrier();
-  }
-  storePartials(li, &acc);
-  workgroupBarrier();
-  storeOutputs(li, wg.x, t0, nT);
-}
-`,
   matmul_naive: `// Naive linear layer, the oracle for matmul.wgsl: one invocation per output element.
 // y[t, yOffset + n] (+)= act(sum_k x[xOffset + t*K + k] * W[n, k] + bias[n])
 // x: [T, K] f32; W: [N, K] (WT); bias: [N] f32; y: [T, yStride] f32.
@@ -2211,11 +2064,9 @@ fn wload(i: u32) -> vec4u {
 // matmul_int8x16): their parameters, the tile shape and the store epilogue.
 // A workgroup of WG = RG * KL owns ROWS = RG * RPT output rows and TOK tokens; KL lanes split K
 // so neighbouring invocations read neighbouring weights; each keeps RPT x TOK partial sums.
-// TOK, RPT, KL, RG, FLAGS (and GROUP for int8) are set per pipeline: RG is 4, and 256 / KL in
-// the kernels that stage x in workgroup memory (matmul_f16x8_xs, matmul_int8x16_xs). KL 16 (a
-// workgroup of 64) is the software adapter's shape; KL 64 (256) gives a GPU's matrices of few
-// rows and long K (Pythia-2.8B's dense_4h_to_h: 2560 rows of 10240) four times the invocations
-// in flight.
+// TOK, RPT, KL, FLAGS (and GROUP for int8) are set per pipeline. KL 16 (a workgroup of 64) is
+// the software adapter's shape; KL 64 (256) gives a GPU's matrices of few rows and long K
+// (Pythia-2.8B's dense_4h_to_h: 2560 rows of 10240) four times the invocations in flight.
 // FLAGS (the epilogue's bias, activation and residual add; the uniform's \`flags\` word is what
 // the naive oracles read) is a constant because a software adapter runs a branch on a uniform
 // as masked straight-line code:
@@ -2225,6 +2076,7 @@ struct Params { T: u32, K: u32, N: u32, xOffset: u32, yStride: u32, yOffset: u32
 const ACCUMULATE = 1u;
 const BIAS = 8u;
 
+const RG = 4u;
 const WG = RG * KL;
 const ROWS = RG * RPT;
 const ACC = RPT * TOK;

@@ -315,7 +315,6 @@ const MATMUL_SOURCE: Record<string, string> = {
   tiled: "matmul",
   vec4: "matmul_vec4",
   f16x8: "matmul_f16x8",
-  f16x8_xs: "matmul_f16x8_xs",
   rows: "matmul_rows",
   rows_tex: "matmul_rows_tex",
   rows_ubo: "matmul_rows_ubo",
@@ -393,18 +392,6 @@ function matmulRows(b: Bench, rnd: SeededRandom): Row[] {
   // exists, at the configurations it times (RPT 1 and 4; TOK 8 x RPT 4 fills 32 KiB).
   const wide = [f16x8(1, 1), f16x8(4, 4), f16x8(8, 4)].map((k) => ({ ...k, lanes: WIDE_LANES }));
   for (const [j, k] of wide.entries()) {
-    for (const c of halfCases(j)) rows.push(matmulRow(b, rnd, k, "f16", k8(c)));
-  }
-  // Its twin that stages x in workgroup memory (256 invocations: 4 row groups of KL 64, or 16
-  // of KL 16), at the configurations the tuner times that fit this adapter's workgroup memory.
-  const xs = (tok: number, rpt: number, lanes: number): MatmulChoice => ({
-    variant: "f16x8_xs",
-    tok,
-    rpt,
-    lanes,
-  });
-  const staged = [xs(1, 1, WIDE_LANES), xs(8, 1, WIDE_LANES), xs(4, 4, 16), xs(8, 1, 16)];
-  for (const [j, k] of staged.entries()) {
     for (const c of halfCases(j)) rows.push(matmulRow(b, rnd, k, "f16", k8(c)));
   }
   // matmul_rows over k8-interleaved f16 weights: any K (matmul_rows_any when K % 4 != 0),

@@ -123,7 +123,7 @@ Deno.test("tunedChoice: a pass runs the matmul_rows loop order its token bucket 
   assert.deepEqual(tunedChoice(p, big, 1), matmulChoice(big, 1));
 });
 
-Deno.test("tuneMatmuls: weights without interleaved copies time f16x8 in 64 and 256 lanes, x staged or not", async () => {
+Deno.test("tuneMatmuls: weights without interleaved copies time f16x8 in 64 and 256 lanes", async () => {
   // A matrix as Pythia-2.8B's are loaded (over INTERLEAVE_MAX_BYTES: no interleaved copy, so
   // no matmul_rows candidates): before the wide workgroup it had no candidates and no entry.
   const gpu = await getGpu();
@@ -152,9 +152,6 @@ Deno.test("tuneMatmuls: weights without interleaved copies time f16x8 in 64 and 
       { variant: "f16x8", rpt: 4 },
       { variant: "f16x8", rpt: 1, lanes: WIDE_LANES },
       { variant: "f16x8", rpt: 4, lanes: WIDE_LANES },
-      { variant: "f16x8_xs", rpt: 1, lanes: WIDE_LANES },
-      { variant: "f16x8_xs", rpt: 1, lanes: TILE_LANES },
-      { variant: "f16x8_xs", rpt: 4, lanes: TILE_LANES },
     ];
     const names = cands.filter((c) =>
       tileFits(gpu.device.limits, { ...c, tok: matmulChoice(m, T).tok })

@@ -44,13 +44,11 @@ export type MatmulVariant =
   | "tiled"
   | "vec4"
   | "f16x8"
-  | "f16x8_xs"
   | "rows"
   | "rows_tex"
   | "rows_ubo"
   | "int8"
   | "int8x16"
-  | "int8x16_xs"
   | "int8_rows"
   | "int8_rows_tex"
   | "int8_rows_ubo";
@@ -237,9 +235,8 @@ export interface MatmulChoice {
    */
   xRegs?: boolean;
   /**
-   * Tiled kernels (matmul_tile.wgsl): lanes splitting K, KL; the workgroup is 4 x KL (the
-   * x-staging kernels: {@link XS_WG}, 256 / KL row groups). Default {@link TILE_LANES};
-   * {@link WIDE_LANES} is the tuner's candidate for a GPU.
+   * Tiled kernels (matmul_tile.wgsl): lanes splitting K, KL; the workgroup is 4 x KL. Default
+   * {@link TILE_LANES}; {@link WIDE_LANES} is the tuner's candidate for a GPU.
    */
   lanes?: number;
 }
@@ -254,36 +251,10 @@ export const TILE_LANES = 16;
  */
 export const WIDE_LANES = 64;
 
-/**
- * The workgroup of the kernels that stage x in workgroup memory (matmul_f16x8_xs,
- * matmul_int8x16_xs): 256 invocations, 256 / KL row groups sharing each chunk of x.
- */
-export const XS_WG = 256;
-
-/** Whether a variant is one of the x-staging tiled kernels. */
-export function isXsVariant(v: MatmulVariant): boolean {
-  return v === "f16x8_xs" || v === "int8x16_xs";
-}
-
-/** Row groups of a tiled choice's workgroup (matmul_tile.wgsl's RG). */
-function rowGroups(c: Pick<MatmulChoice, "variant" | "lanes">): number {
-  return isXsVariant(c.variant) ? XS_WG / (c.lanes ?? TILE_LANES) : 4;
-}
-
-/**
- * Whether a tiled choice's workgroup memory fits the device: RG KL x RPT x TOK partial sums, and
- * for the x-staging kernels a chunk of x (TOK x 8 KL floats for f16, 16 KL for int8).
- */
+/** Whether a tiled choice's workgroup memory (4 KL x RPT x TOK partial sums) fits the device. */
 export function tileFits(limits: GPUSupportedLimits, c: MatmulChoice): boolean {
-  const KL = c.lanes ?? TILE_LANES;
-  const tok = c.tok ?? 1;
-  const part = rowGroups(c) * KL * (c.rpt ?? 4) * tok;
-  const xs = c.variant === "f16x8_xs"
-    ? tok * 8 * KL
-    : c.variant === "int8x16_xs"
-    ? tok * 16 * KL
-    : 0;
-  return (part + xs) * F32 <= limits.maxComputeWorkgroupStorageSize;
+  const acc = (c.rpt ?? 4) * (c.tok ?? 1);
+  return 4 * (c.lanes ?? TILE_LANES) * acc * F32 <= limits.maxComputeWorkgroupStorageSize;
 }
 
 /**
@@ -358,7 +329,6 @@ function matmulKernel(
   const rpt = c.rpt ?? 4;
   const tok = c.tok ?? 1;
   const KL = c.lanes ?? TILE_LANES;
-  const RG = rowGroups(c);
   switch (c.variant) {
     case "naive":
       return {
@@ -370,28 +340,27 @@ function matmulKernel(
       };
     case "tiled":
       check(!int8, "the tiled float matmul needs f16 or f32 weights");
-      return { name: "matmul", wt: m.wt, consts: { TOK: tok, RPT: 2, KL, RG }, rows: 8, tok };
+      return { name: "matmul", wt: m.wt, consts: { TOK: tok, RPT: 2, KL }, rows: 8, tok };
     case "vec4":
       check(!int8 && m.K % 4 === 0, `matmul_vec4 needs float weights and K % 4 == 0 (K=${m.K})`);
       return {
         name: "matmul_vec4",
         wt: m.wt,
-        consts: { TOK: tok, RPT: rpt, KL, RG },
-        rows: RG * rpt,
+        consts: { TOK: tok, RPT: rpt, KL },
+        rows: 4 * rpt,
         tok,
       };
     case "f16x8":
-    case "f16x8_xs":
       check(
         m.wt === "f16" && m.K % 8 === 0,
-        `matmul_${c.variant} needs f16 weights, K % 8 == 0 (K=${m.K})`,
+        `matmul_f16x8 needs f16 weights, K % 8 == 0 (K=${m.K})`,
       );
       // f16 weights as packed u32: no shader-f16 needed.
       return {
-        name: `matmul_${c.variant}`,
+        name: "matmul_f16x8",
         wt: "f32",
-        consts: { TOK: tok, RPT: rpt, KL, RG },
-        rows: RG * rpt,
+        consts: { TOK: tok, RPT: rpt, KL },
+        rows: 4 * rpt,
         tok,
       };
     case "int8":
@@ -399,8 +368,8 @@ function matmulKernel(
       return {
         name: "matmul_int8",
         wt: m.wt,
-        consts: { TOK: tok, RPT: rpt, KL, RG, ...group },
-        rows: RG * rpt,
+        consts: { TOK: tok, RPT: rpt, KL, ...group },
+        rows: 4 * rpt,
         tok,
       };
     case "rows":
@@ -443,16 +412,15 @@ function matmulKernel(
       };
     }
     case "int8x16":
-    case "int8x16_xs":
       check(
         int8 && int8RowsFit(m),
-        `matmul_${c.variant} needs int8 weights, K and group multiples of 16 (K=${m.K})`,
+        `matmul_int8x16 needs int8 weights, K and group multiples of 16 (K=${m.K})`,
       );
       return {
-        name: `matmul_${c.variant}`,
+        name: "matmul_int8x16",
         wt: "f32",
-        consts: { TOK: tok, RPT: rpt, KL, RG, ...group },
-        rows: RG * rpt,
+        consts: { TOK: tok, RPT: rpt, KL, ...group },
+        rows: 4 * rpt,
         tok,
       };
   }
@@ -501,9 +469,8 @@ export function linear(lib: KernelLibrary, m: Linear, o: LinearOptions): Dispatc
     : chosen;
   const k = matmulKernel(m, choice, T);
   check(
-    (choice.lanes === undefined && !isXsVariant(choice.variant)) ||
-      tileFits(lib.device.limits, { ...choice, tok: k.tok }),
-    `${k.name} KL=${choice.lanes ?? TILE_LANES}: its tile exceeds the workgroup memory`,
+    choice.lanes === undefined || tileFits(lib.device.limits, { ...choice, tok: k.tok }),
+    `${k.name} KL=${choice.lanes}: partial sums exceed the workgroup memory`,
   );
   // Every kernel but the naive oracle takes its epilogue as a constant (kernels/matmul_tile.wgsl).
   const pl = lib.pipeline(
