@@ -21,7 +21,14 @@ import {
   profilePasses,
   withFloors,
 } from "./kernel_profile.ts";
-import { dispatchCount, type PassRounds, passRounds, tunedLines } from "./bench_extra.ts";
+import {
+  dispatchCount,
+  type PassRounds,
+  passRounds,
+  type RoundAccount,
+  roundAccounts,
+  tunedLines,
+} from "./bench_extra.ts";
 import { describeMachine } from "./device_info.ts";
 import { lavapipeThreads } from "../engine/device_deno.ts";
 
@@ -180,6 +187,13 @@ export interface BenchExtra {
   draftOverTargetRange: [number, number] | null;
   /** The target step's floor / its median time in passRounds. */
   targetFloorFraction: number | null;
+  /**
+   * Each pass's dispatches times the adapter's dispatch cost (AdapterRates.dispatchUs), ms:
+   * what the pass costs however little its kernels do.
+   */
+  dispatchFloorMs: Record<"target" | "draft" | "verify4", number> | null;
+  /** Each K's round from this run's pass times (bench_extra.ts roundAccounts). */
+  roundAccounts: RoundAccount[];
   /** The PyTorch peer with every core (torch.set_num_threads(cpus)). */
   peerAllCores: { threads: number; decodeTokS: number; tokensMatch: boolean } | null;
   /** engine/autotune.ts choices of the target and draft shapes. */
@@ -414,13 +428,27 @@ export async function runBench(
   const v4 = perRound(rounds?.verifyMs.get(4) ?? []);
   const c = perRound(rounds?.draftMs ?? []);
   const machine = describeMachine(gpu);
+  const dispatches = {
+    target: dispatchCount(target, 1, cacheLen),
+    draft: dispatchCount(draft, 1, cacheLen),
+    verify4: dispatchCount(target, 4, cacheLen),
+  };
+  const us = adapter?.dispatchUs;
   const extra: BenchExtra = {
     cpuModel: machine.cpuModel ?? null,
-    dispatches: {
-      target: dispatchCount(target, 1, cacheLen),
-      draft: dispatchCount(draft, 1, cacheLen),
-      verify4: dispatchCount(target, 4, cacheLen),
+    dispatches,
+    dispatchFloorMs: us === undefined ? null : {
+      target: dispatches.target.pass * us / 1e3,
+      draft: dispatches.draft.pass * us / 1e3,
+      verify4: dispatches.verify4.pass * us / 1e3,
     },
+    roundAccounts: rounds
+      ? roundAccounts(speculative, plain.decodeTokS, {
+        target: median(rounds.targetMs),
+        draft: median(rounds.draftMs),
+        verifyMs: new Map([...rounds.verifyMs].map(([T, ms]) => [T, median(ms)])),
+      })
+      : [],
     verifyCurve: curve,
     verifyMonotone: curve.every((c, i) => i === 0 || c.ms >= 0.97 * curve[i - 1].ms),
     passMs: rounds
@@ -707,6 +735,28 @@ function extraLines(r: BenchResult, e: BenchExtra): string[] {
       range(e.verify4OverTargetRange, 2)
     }); c = draft / target ${f(e.draftOverTarget, 3)} (rounds ${range(e.draftOverTargetRange, 3)})`,
   ];
+  const fl = e.dispatchFloorMs;
+  if (fl && r.adapter && e.passMs) {
+    const share = (floor: number, pass: number) =>
+      `${f(floor, 2)} ms (${f(100 * floor / pass, 0)}%)`;
+    out.push(
+      `dispatch cost ${f(r.adapter.dispatchUs, 1)} us (one-workgroup dispatches back to back); ` +
+        `dispatches x cost: target ${share(fl.target, e.passMs.target)}, draft ${
+          share(fl.draft, e.passMs.draft)
+        }, verify(4) ${share(fl.verify4, e.passMs.verify4)} of the pass`,
+    );
+  }
+  if (e.roundAccounts.length) {
+    out.push(
+      "rounds as this run's passes account for them (tokens a round / (K c + verify(K+1) / target); " +
+        "not a prediction): " +
+        e.roundAccounts.map((a) =>
+          `K=${a.k} ${f(a.tokensPerRound)} / ${f(a.roundPasses)} = ${f(a.speedup)}x (measured ${
+            f(a.measured)
+          }x)`
+        ).join(", "),
+    );
+  }
   if (e.peerAllCores) {
     const v = r.plain.decodeTokS / e.peerAllCores.decodeTokS;
     out.push(

@@ -118,3 +118,43 @@ export function tunedLines(model: NeoxModel): string[] {
     ),
   ];
 }
+
+/** One K's speculative round as this run's own pass times account for it. */
+export interface RoundAccount {
+  k: number;
+  /** The run's mean tokens a round. */
+  tokensPerRound: number;
+  /** K draft passes and a verify of K + 1 tokens, in target passes: K c + verify(K+1) / target. */
+  roundPasses: number;
+  /** tokensPerRound / roundPasses: the speedup over plain decoding those passes allow. */
+  speedup: number;
+  /** The run's speculative / plain decode tokens/s. */
+  measured: number;
+}
+
+/**
+ * Where a speculative round's time went, from the run itself (an accounting, not a prediction:
+ * the tokens a round and the pass times are the run's own; DESIGN.md): each round costs K draft
+ * passes (the first of 2 tokens, counted as one: they cost alike, PERF.md) and a verify of K + 1
+ * tokens, and yields its tokens; plain decoding costs one target pass a token. What it leaves
+ * out (the accept dispatch, waits on the GPU, the first round) is the gap to `measured`.
+ * `verifyMs` by tokens per pass; a K whose verify was not timed is left out.
+ */
+export function roundAccounts(
+  runs: { k: number; meanTokensPerRound: number; decodeTokS: number }[],
+  plainTokS: number,
+  passMs: { target: number; draft: number; verifyMs: Map<number, number> },
+): RoundAccount[] {
+  return runs.flatMap((s) => {
+    const verify = passMs.verifyMs.get(s.k + 1);
+    if (verify === undefined) return [];
+    const roundPasses = (s.k * passMs.draft + verify) / passMs.target;
+    return [{
+      k: s.k,
+      tokensPerRound: s.meanTokensPerRound,
+      roundPasses,
+      speedup: s.meanTokensPerRound / roundPasses,
+      measured: s.decodeTokS / plainTokS,
+    }];
+  });
+}

@@ -62,6 +62,13 @@ export interface AdapterRates {
   readLaunch: string;
   /** f32 fused multiply-add rate of the same kernel on a cache-resident buffer, GFLOP/s. */
   computeGflops: number;
+  /**
+   * What one dispatch costs beyond its work, us: one-workgroup stream_read dispatches of 1 KiB
+   * back to back in one compute pass, (time of {@link DISPATCH_PROBE}[1] less that of [0]) over
+   * the difference in count. On lavapipe this is handing the dispatch to its worker threads and
+   * waiting for them (PERF.md, session 16): a pass costs at least its dispatches times this.
+   */
+  dispatchUs: number;
   /** Nanoseconds per timestamp tick used for all of the above. */
   nsPerTick: number;
 }
@@ -360,10 +367,13 @@ export async function calibrateTicksWithProbe(
   }
 }
 
+/** Dispatch counts of the two passes whose difference gives AdapterRates.dispatchUs. */
+export const DISPATCH_PROBE = [20, 200] as const;
+
 /**
  * Measures the adapter's copy bandwidth (copyBufferToBuffer of 64 MiB, read + write),
  * streaming-read bandwidth of a compute kernel and f32 FMA rate (best of a few launch
- * shapes and repetitions: the adapter's attainable rate).
+ * shapes and repetitions: the adapter's attainable rate), and what a dispatch costs.
  */
 export async function measureAdapter(
   gpu: Gpu,
@@ -421,6 +431,20 @@ export async function measureAdapter(
     );
     const [fmaMs] = await best(fmaDs);
     const computeGflops = (small / 16) * rounds * 32 / (fmaMs * 1e6);
+
+    // A dispatch's own cost: the same tiny dispatch 20 and 200 times in one pass.
+    const tiny = streamDispatch(lib, gpu, src, 1024, 1, 0, 1, scratch);
+    const passOf = async (n: number) =>
+      Math.min(
+        ...await timeBracketed(gpu, timer, nsPerTick, reps, (enc) => {
+          const p = enc.beginComputePass();
+          for (let i = 0; i < n; i++) encodeDispatches(p, [tiny]);
+          p.end();
+        }),
+      );
+    const few = await passOf(DISPATCH_PROBE[0]);
+    const many = await passOf(DISPATCH_PROBE[1]);
+    const dispatchUs = Math.max(0, (many - few) * 1e3 / (DISPATCH_PROBE[1] - DISPATCH_PROBE[0]));
     return {
       copyGBs,
       copyBytes: bytes,
@@ -428,6 +452,7 @@ export async function measureAdapter(
       readBytes: bytes,
       readLaunch: launches[readAt],
       computeGflops,
+      dispatchUs,
       nsPerTick,
     };
   } finally {

@@ -16,6 +16,7 @@ import {
   withFloors,
 } from "../profiler/kernel_profile.ts";
 import { type BenchResult, benchTable } from "../profiler/bench.ts";
+import { roundAccounts } from "../profiler/bench_extra.ts";
 import { modelsDir, repoDir } from "./goldens.ts";
 import { lavapipeThreads } from "../engine/device_deno.ts";
 
@@ -87,6 +88,7 @@ Deno.test("bench --json: short mode, shape and sanity", async () => {
   positive(r.adapter.computeReadGBs, "computeReadGBs");
   positive(r.adapter.computeGflops, "computeGflops");
   positive(r.adapter.nsPerTick, "nsPerTick");
+  positive(r.adapter.dispatchUs, "dispatchUs");
 
   // Attention's row is "attention", or "rotary+kv_append+attention" in passes whose kernel
   // appends to the cache itself (attention_rows, attention_split at one token).
@@ -148,6 +150,22 @@ Deno.test("bench --json: short mode, shape and sanity", async () => {
   }
   const floor = r.kernelPasses.find((p) => p.pass === "target")!.floorMs;
   assert.ok(Math.abs(r.extra.targetFloorFraction! - floor / pm.target) < 1e-12);
+  // A pass costs at least its dispatches times the probe's cost of one: a probe that timed
+  // more than a dispatch (its pass, its wait) would claim more than the passes took.
+  const fl = r.extra.dispatchFloorMs;
+  assert(fl, "dispatch floors");
+  for (const p of ["target", "draft", "verify4"] as const) {
+    const want = r.extra.dispatches[p].pass * r.adapter.dispatchUs / 1e3;
+    assert.ok(Math.abs(fl[p] - want) < 1e-12, `${p} dispatch floor`);
+    assert(fl[p] < pm[p], `${p}: dispatches x cost ${fl[p]} ms, the pass ${pm[p]} ms`);
+  }
+  // The one K's round, accounted from the run's own passes and tokens a round.
+  assert.equal(r.extra.roundAccounts.length, 1);
+  const ra = r.extra.roundAccounts[0];
+  assert.equal(ra.k, 2);
+  assert.equal(ra.tokensPerRound, r.speculative[0].meanTokensPerRound);
+  assert.ok(Math.abs(ra.measured - r.speculativeSpeedup) < 1e-9);
+  assert.ok(Math.abs(ra.speedup * ra.roundPasses - ra.tokensPerRound) < 1e-9);
 
   // Only a draft quantized at load (--draft-quant, below) is named so in the table.
   assert.doesNotMatch(benchTable(r), /quantized/);
@@ -251,6 +269,25 @@ Deno.test("profileKernels: one row per kernel, costs from the model's shapes", a
   }
 });
 
+Deno.test("roundAccounts: tokens a round over K c + verify(K+1) / target", () => {
+  const runs = [
+    { k: 1, meanTokensPerRound: 1.6, decodeTokS: 120 },
+    { k: 3, meanTokensPerRound: 2.2, decodeTokS: 90 },
+    { k: 20, meanTokensPerRound: 3, decodeTokS: 50 }, // no verify of 21 timed: left out
+  ];
+  const verifyMs = new Map([[2, 6], [4, 8]]);
+  const [a, b, ...rest] = roundAccounts(runs, 100, { target: 5, draft: 0.5, verifyMs });
+  assert.equal(rest.length, 0);
+  assert.equal(a.k, 1);
+  assert.ok(Math.abs(a.roundPasses - 1.3) < 1e-12); // (0.5 + 6) / 5
+  assert.ok(Math.abs(a.speedup - 1.6 / 1.3) < 1e-12);
+  assert.ok(Math.abs(a.measured - 1.2) < 1e-12);
+  assert.equal(b.k, 3);
+  assert.ok(Math.abs(b.roundPasses - 1.9) < 1e-12); // (3 x 0.5 + 8) / 5
+  assert.ok(Math.abs(b.speedup - 2.2 / 1.9) < 1e-12);
+  assert.ok(Math.abs(b.measured - 0.9) < 1e-12);
+});
+
 Deno.test("withFloors: floor, bound and fraction arithmetic", () => {
   const rates: AdapterRates = {
     copyGBs: 10,
@@ -259,6 +296,7 @@ Deno.test("withFloors: floor, bound and fraction arithmetic", () => {
     readBytes: 1,
     readLaunch: "",
     computeGflops: 4,
+    dispatchUs: 30,
     nsPerTick: 1,
   };
   const rows: KernelProfileRow[] = [
