@@ -10,8 +10,9 @@ import {
   KernelLibrary,
   type WeightType,
 } from "../kernels/kernel.ts";
-import { advance, type Linear, linear } from "../engine/ops.ts";
+import { type Linear, linear } from "../engine/ops.ts";
 import { GpuTimer } from "./gpu_timer.ts";
+import { dispatchCostMs } from "./kernel_profile.ts";
 import { describeMachine } from "./device_info.ts";
 import { modelName } from "./results.ts";
 import type { DeviceProfile, ModelShape, SimulatorFit } from "./simulator.ts";
@@ -122,24 +123,11 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
     const d = matmul("f32", 1);
     for (let i = 0; i < r; i++) encodeDispatches(pass, [d]);
   });
-  const timeMs = async (d: Dispatch, n: number): Promise<number> => {
-    timer.reset();
-    const enc = gpu.device.createCommandEncoder();
-    for (let r = 0; r < reps; r++) {
-      const pass = enc.beginComputePass(timer.pass("target"));
-      for (let i = 0; i < n; i++) encodeDispatches(pass, [d]);
-      pass.end();
-    }
-    gpu.device.queue.submit([enc.finish()]);
-    await timer.resolve();
-    return median(timer.ms("target")) / n;
-  };
   // Rates from whole passes of a synthetic Pythia model with the engine's own kernels, so
   // the small kernels, attention and the model's matrix shapes are in them (a single large
-  // matmul ran about twice as efficiently as the passes it was meant to predict).
-  const state = storageBuffer(gpu, 64, "state");
-  const tiny = advance(lib, { state, T: 0 });
-  const dispatchMs = await timeMs(tiny, 200);
+  // matmul ran about twice as efficiently as the passes it was meant to predict), less their
+  // dispatches' fixed cost.
+  const dispatchMs = await dispatchCostMs(gpu, timer, timer.nsPerTick, reps);
   const shape = PYTHIA_SHAPES[o.model ?? "pythia-70m"];
   const gemvGBs: Record<string, number> = {};
   const gemmGflops: Record<string, number> = {};
@@ -177,7 +165,7 @@ export async function calibrateDevice(gpu: Gpu, o: CalibrateOptions = {}): Promi
     waits.push(performance.now() - t0);
   }
   timer.destroy();
-  for (const b of [x, y, zero, state]) b.destroy();
+  for (const b of [x, y, zero]) b.destroy();
   return {
     description: describeMachine(gpu).description,
     machine: describeMachine(gpu),

@@ -11,7 +11,7 @@ import { type Gpu, gpuIdle, storageBuffer } from "../engine/device.ts";
 import { NeoxError } from "../engine/errors.ts";
 import type { PassName } from "../engine/hooks.ts";
 import type { NeoxModel, PassOptions, Sequence } from "../engine/model.ts";
-import { streamRead } from "../engine/ops.ts";
+import { advance, streamRead } from "../engine/ops.ts";
 import { type Dispatch, encodeDispatches, KernelLibrary } from "../kernels/kernel.ts";
 import { calibrateNsPerTick, type GpuTimer } from "./gpu_timer.ts";
 
@@ -62,12 +62,7 @@ export interface AdapterRates {
   readLaunch: string;
   /** f32 fused multiply-add rate of the same kernel on a cache-resident buffer, GFLOP/s. */
   computeGflops: number;
-  /**
-   * What one dispatch costs beyond its work, us: one-workgroup stream_read dispatches of 1 KiB
-   * back to back in one compute pass, (time of {@link DISPATCH_PROBE}[1] less that of [0]) over
-   * the difference in count. On lavapipe this is handing the dispatch to its worker threads and
-   * waiting for them (PERF.md, session 16): a pass costs at least its dispatches times this.
-   */
+  /** What one dispatch costs beyond its work, us ({@link dispatchCostMs}). */
   dispatchUs: number;
   /** Nanoseconds per timestamp tick used for all of the above. */
   nsPerTick: number;
@@ -367,8 +362,40 @@ export async function calibrateTicksWithProbe(
   }
 }
 
-/** Dispatch counts of the two passes whose difference gives AdapterRates.dispatchUs. */
+/** Dispatch counts of the two passes whose difference gives {@link dispatchCostMs}. */
 export const DISPATCH_PROBE = [20, 200] as const;
+
+/**
+ * What one dispatch costs beyond its work, ms: a no-op `advance` (one invocation) 20 and 200
+ * times in one compute pass, each count's fastest of `reps`, the difference over 180 (the
+ * pass's own begin and end cancel). On lavapipe this is handing the dispatch to its worker
+ * threads and waiting for them (PERF.md, session 16): a pass costs at least its dispatches
+ * times this. The adapter probe (`bench`) and `calibrate`'s device profile both use it.
+ */
+export async function dispatchCostMs(
+  gpu: Gpu,
+  timer: GpuTimer,
+  nsPerTick: number,
+  reps = 3,
+): Promise<number> {
+  const state = storageBuffer(gpu, 64, "dispatch probe state");
+  try {
+    const tiny = advance(new KernelLibrary(gpu.device), { state, T: 0 });
+    const passMs = async (n: number) =>
+      Math.min(
+        ...await timeBracketed(gpu, timer, nsPerTick, reps, (enc) => {
+          const p = enc.beginComputePass();
+          for (let i = 0; i < n; i++) encodeDispatches(p, [tiny]);
+          p.end();
+        }),
+      );
+    const a = await passMs(DISPATCH_PROBE[0]);
+    const b = await passMs(DISPATCH_PROBE[1]);
+    return Math.max(0, (b - a) / (DISPATCH_PROBE[1] - DISPATCH_PROBE[0]));
+  } finally {
+    state.destroy();
+  }
+}
 
 /**
  * Measures the adapter's copy bandwidth (copyBufferToBuffer of 64 MiB, read + write),
@@ -432,19 +459,7 @@ export async function measureAdapter(
     const [fmaMs] = await best(fmaDs);
     const computeGflops = (small / 16) * rounds * 32 / (fmaMs * 1e6);
 
-    // A dispatch's own cost: the same tiny dispatch 20 and 200 times in one pass.
-    const tiny = streamDispatch(lib, gpu, src, 1024, 1, 0, 1, scratch);
-    const passOf = async (n: number) =>
-      Math.min(
-        ...await timeBracketed(gpu, timer, nsPerTick, reps, (enc) => {
-          const p = enc.beginComputePass();
-          for (let i = 0; i < n; i++) encodeDispatches(p, [tiny]);
-          p.end();
-        }),
-      );
-    const few = await passOf(DISPATCH_PROBE[0]);
-    const many = await passOf(DISPATCH_PROBE[1]);
-    const dispatchUs = Math.max(0, (many - few) * 1e3 / (DISPATCH_PROBE[1] - DISPATCH_PROBE[0]));
+    const dispatchUs = 1e3 * await dispatchCostMs(gpu, timer, nsPerTick, reps);
     return {
       copyGBs,
       copyBytes: bytes,
